@@ -1,0 +1,99 @@
+// buildApp(): plugins, then routes, then the error and not-found handlers. Never listens, never reads the environment.
+import Fastify, { type FastifyError, type FastifyServerOptions } from 'fastify'
+import rateLimit from '@fastify/rate-limit'
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
+import type { Logger } from 'pino'
+import type { Config } from './config.js'
+import { AppError, errorBody } from './errors.js'
+import { loggerOptions } from './logger.js'
+import auth from './plugins/auth.js'
+import database from './plugins/database.js'
+import services from './plugins/services.js'
+import callbackRoutes from './routes/callback.js'
+import healthRoutes from './routes/health.js'
+import queryRoute from './routes/query.js'
+import submitRoute from './routes/submit.js'
+import tasksRoutes from './routes/tasks.js'
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** Errors on this route also carry MiniMax's base_resp, for MiniMax clients pointed at us. */
+    minimaxErrors?: boolean
+  }
+}
+
+export type App = Awaited<ReturnType<typeof buildApp>>
+
+export type AppDependencies = {
+  /** A ready pino logger (tests capture output with one); default: JSON to stdout at LOG_LEVEL. */
+  logger?: Logger
+}
+
+// Codes for the 4xx errors Fastify and its plugins raise themselves.
+const CODE_BY_STATUS: Record<number, string> = {
+  400: 'bad_request', 404: 'not_found', 405: 'method_not_allowed', 406: 'not_acceptable', 413: 'body_too_large', 415: 'unsupported_media_type', 429: 'rate_limited'
+}
+// The MiniMax code a MiniMax client expects for our own refusals.
+const MINIMAX_CODE_BY_STATUS: Record<number, number> = { 400: 2013, 401: 1004, 413: 2013, 415: 2013, 422: 2013, 429: 1002, 503: 1000 }
+
+export async function buildApp (config: Config, dependencies: AppDependencies = {}) {
+  const options: FastifyServerOptions = {
+    ...(dependencies.logger ? { loggerInstance: dependencies.logger } : { logger: loggerOptions(config.LOG_LEVEL) }),
+    // Fastify also takes a hop count, which its types do not list.
+    trustProxy: config.TRUST_PROXY as boolean | string,
+    requestIdHeader: 'x-request-id',
+    // Above our longest id (callback tokens are 80 characters), so the params schemas give the clear 400s.
+    routerOptions: { maxParamLength: 256 },
+    // Fastify's default silently drops unknown body fields; we refuse them so typos and other models' fields are seen.
+    ajv: { customOptions: { removeAdditional: false } }
+  }
+  const app = Fastify(options).withTypeProvider<TypeBoxTypeProvider>()
+
+  // Once closing, answers end their keep-alive connection, or a client's idle socket would hold the shutdown open.
+  let closing = false
+  app.addHook('preClose', async () => { closing = true })
+  app.addHook('onSend', async (request, reply) => {
+    reply.header('x-request-id', request.id)
+    if (closing) reply.header('connection', 'close')
+  })
+
+  await app.register(rateLimit, { global: false })
+  await app.register(database, { path: config.DATABASE_PATH, synchronous: config.DATABASE_SYNCHRONOUS })
+  await app.register(auth, { tokens: config.API_TOKENS })
+  await app.register(services, {
+    minimax: { apiKey: config.MINIMAX_API_KEY, baseUrl: config.MINIMAX_BASE_URL, createTimeoutMs: config.MINIMAX_CREATE_TIMEOUT_MS },
+    publicBaseUrl: config.PUBLIC_BASE_URL
+  })
+
+  // Set before the routes are registered: a route plugin keeps the handlers in force when it was registered.
+  app.setErrorHandler((err: FastifyError | AppError, request, reply) => {
+    const statusCode = err instanceof AppError ? err.statusCode : err.statusCode ?? 500
+    const details: Record<string, unknown> = err instanceof AppError ? { ...err.details } : {}
+    let code = err instanceof AppError ? err.code : CODE_BY_STATUS[statusCode] ?? 'request_error'
+    let message = err.message
+    if ('validation' in err && err.validation) code = 'invalid_request'
+    if (statusCode >= 500 && !(err instanceof AppError)) {
+      request.log.error({ err }, 'request failed')
+      code = 'internal_error'
+      message = 'internal error; the request id identifies it in our logs'
+    } else {
+      request.log[statusCode >= 500 ? 'warn' : 'info']({ err: { code, message } }, 'request refused')
+    }
+    if (request.routeOptions.config.minimaxErrors && !details.base_resp) {
+      details.base_resp = { status_code: MINIMAX_CODE_BY_STATUS[statusCode] ?? 1000, status_msg: message }
+    }
+    return reply.code(statusCode).send(errorBody(statusCode, code, message, { ...details, request_id: request.id }))
+  })
+
+  app.setNotFoundHandler((request, reply) => {
+    reply.code(404).send(errorBody(404, 'not_found', `no route ${request.method} ${request.url.split('?')[0]}`, { request_id: request.id }))
+  })
+
+  await app.register(healthRoutes)
+  await app.register(callbackRoutes, { rateLimit: config.CALLBACK_RATE_LIMIT, bodyLimit: config.CALLBACK_BODY_LIMIT })
+  await app.register(submitRoute, { rateLimit: config.SUBMIT_RATE_LIMIT, bodyLimit: config.SUBMIT_BODY_LIMIT })
+  await app.register(tasksRoutes, { rateLimit: config.READ_RATE_LIMIT })
+  await app.register(queryRoute, { rateLimit: config.READ_RATE_LIMIT })
+
+  return app
+}

@@ -1,0 +1,29 @@
+// The SQLite database: opened and migrated at start, closed with the app; exposes the task store.
+import fp from 'fastify-plugin'
+import { openDatabase, type Db } from '../db/database.js'
+import { migrate } from '../db/migrate.js'
+import { TasksRepository } from '../db/tasks-repository.js'
+import { TaskStore } from '../services/task-store.js'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    db: Db
+    taskStore: TaskStore
+  }
+}
+
+export type DatabasePluginOptions = { path: string, synchronous: 'FULL' | 'NORMAL' }
+
+export default fp<DatabasePluginOptions>(async (app, options) => {
+  const db = openDatabase(options.path, { synchronous: options.synchronous })
+  try {
+    const applied = migrate(db)
+    if (applied.length > 0) app.log.info({ applied }, 'database migrated')
+  } catch (err) {
+    db.close()
+    throw err
+  }
+  app.decorate('db', db)
+  app.decorate('taskStore', new TaskStore(new TasksRepository(db)))
+  app.addHook('onClose', async () => { db.close() })
+}, { name: 'database' })

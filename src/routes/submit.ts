@@ -1,0 +1,32 @@
+// POST /v1/video_generation: MiniMax's own create call, answered by us after MiniMax answers.
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import type { FastifyReply } from 'fastify'
+import { errorResponses } from '../schemas/common.js'
+import { SubmitAnswer, SubmitBody, SubmitHeaders } from '../schemas/submit.js'
+import { callerKey } from './rate-limit-keys.js'
+
+export type SubmitRouteOptions = { rateLimit: number, bodyLimit: number }
+
+const submitRoute: FastifyPluginAsyncTypebox<SubmitRouteOptions> = async (app, options) => {
+  app.post('/v1/video_generation', {
+    bodyLimit: options.bodyLimit,
+    onRequest: app.authenticate,
+    config: {
+      minimaxErrors: true,
+      rateLimit: { max: options.rateLimit, timeWindow: 60_000, keyGenerator: callerKey }
+    },
+    schema: {
+      summary: 'Submit an S2V-01 generation (MiniMax\'s request body)',
+      headers: SubmitHeaders,
+      body: SubmitBody,
+      response: { 200: SubmitAnswer, ...errorResponses(400, 401, 402, 409, 413, 415, 422, 429, 500, 502, 503, 504) }
+    }
+  }, async (request, reply) => {
+    const result = await app.submitService.submit(request.body, request.caller, request.headers['idempotency-key'])
+    if (result.replayed) reply.header('idempotent-replayed', 'true')
+    // The status is chosen at run time (MiniMax's answer decides it); the response schemas above still serialise it.
+    return (reply as FastifyReply).code(result.statusCode).send(result.body)
+  })
+}
+
+export default submitRoute

@@ -1,0 +1,7 @@
+// Liveness and readiness answers.
+import { Type } from 'typebox'
+
+export const HealthAnswer = Type.Object({
+  status: Type.Enum(['ok', 'unavailable']),
+  reason: Type.Optional(Type.String())
+})

@@ -1,0 +1,36 @@
+// The submit request (MiniMax's own body, plus metadata) and its answer.
+import { Type, type Static } from 'typebox'
+import { BaseResp } from './common.js'
+
+// http(s) URL or a base64 data URL of a JPG/PNG/WebP (MiniMax's accepted formats); anchored prefix only,
+// so validating a 27 MB data URL costs nothing.
+const IMAGE_PATTERN = '^(https?://\\S|data:image/(jpeg|jpg|png|webp);base64,)'
+
+export const SubmitBody = Type.Object({
+  model: Type.Optional(Type.Literal('S2V-01', { default: 'S2V-01', description: 'Only S2V-01 (subject reference) is served' })),
+  prompt: Type.Optional(Type.String({ maxLength: 2000, description: 'What happens in the video' })),
+  prompt_optimizer: Type.Optional(Type.Boolean({ description: 'Let MiniMax rewrite the prompt (MiniMax\'s default: true)' })),
+  subject_reference: Type.Array(Type.Object({
+    type: Type.Literal('character'),
+    image: Type.Array(Type.String({ pattern: IMAGE_PATTERN, description: 'http(s) URL or data:image/...;base64,... (JPG, PNG or WebP, under 20 MB)' }), { minItems: 1, maxItems: 1 })
+  }, { additionalProperties: false }), { minItems: 1, maxItems: 1, description: 'Exactly one character with one image' }),
+  callback_url: Type.Optional(Type.String({ description: 'Refused: this service sets MiniMax\'s callback_url itself' })),
+  metadata: Type.Optional(Type.Record(Type.String({ maxLength: 64 }), Type.Unknown(), {
+    maxProperties: 32, description: 'Your own small JSON object (at most 4 KiB), stored and returned with the task'
+  }))
+}, { additionalProperties: false })
+export type SubmitBody = Static<typeof SubmitBody>
+
+export const SubmitHeaders = Type.Object({
+  'idempotency-key': Type.Optional(Type.String({
+    minLength: 1, maxLength: 255, description: 'Same key + same body returns the first answer without a second paid generation'
+  }))
+})
+
+export const SubmitAnswer = Type.Object({
+  task_id: Type.String({ description: 'MiniMax\'s task id (a string of digits: never parse it as a number)' }),
+  id: Type.String({ description: 'Our task id' }),
+  status: Type.String({ description: 'processing, or already success/failed if MiniMax pushed before answering' }),
+  base_resp: BaseResp
+})
+export type SubmitAnswer = Static<typeof SubmitAnswer>

@@ -1,0 +1,43 @@
+// Process entry: read the configuration, build the app, listen, and close gracefully on SIGTERM/SIGINT.
+import { existsSync } from 'node:fs'
+import closeWithGrace from 'close-with-grace'
+import pino from 'pino'
+import { buildApp } from './app.js'
+import { ConfigError, loadConfig } from './config.js'
+import { loggerOptions } from './logger.js'
+
+if (existsSync('.env')) process.loadEnvFile('.env')
+
+let config
+try {
+  config = loadConfig(process.env)
+} catch (err) {
+  if (!(err instanceof ConfigError)) throw err
+  console.error(err.message)
+  process.exit(1)
+}
+
+const logger = pino({
+  ...loggerOptions(config.LOG_LEVEL),
+  // Pretty lines for a person at a terminal during development; JSON everywhere else.
+  ...(process.stdout.isTTY && process.env.NODE_ENV !== 'production' && canResolve('pino-pretty') ? { transport: { target: 'pino-pretty' } } : {})
+})
+
+const app = await buildApp(config, { logger })
+
+closeWithGrace({ delay: config.SHUTDOWN_GRACE_MS, logger }, async ({ signal, err }) => {
+  if (err) app.log.error({ err }, 'closing after an unexpected error')
+  else app.log.info({ signal }, 'closing: finishing in-flight requests')
+  await app.close()
+})
+
+await app.listen({ port: config.PORT, host: config.HOST })
+
+function canResolve (name: string): boolean {
+  try {
+    import.meta.resolve(name)
+    return true
+  } catch {
+    return false
+  }
+}

@@ -1,0 +1,146 @@
+// Submitting a generation: write the task first, forward to MiniMax with the task's own callback URL, bind the answer.
+import { randomUUID, createHash } from 'node:crypto'
+import stringify from 'safe-stable-stringify'
+import { AppError, errorBody, errors } from '../errors.js'
+import { newCallbackToken } from '../lib/callback-token.js'
+import type { MiniMaxClient } from '../providers/minimax.js'
+import { ProviderError } from '../providers/provider-error.js'
+import type { ErrorBody } from '../schemas/common.js'
+import type { SubmitAnswer, SubmitBody } from '../schemas/submit.js'
+import { submitFailure } from './submit-failure.js'
+import { now, type Log, type TaskStore } from './task-store.js'
+
+// MiniMax's limit is "under 20 MB" for the decoded image.
+const MAX_IMAGE_BYTES = 20 * 1024 * 1024
+// Metadata is for labels and correlation ids, not payloads.
+const MAX_METADATA_BYTES = 4096
+
+export type SubmitResult = { statusCode: number, body: SubmitAnswer | ErrorBody, replayed: boolean }
+
+export type SubmitServiceOptions = {
+  store: TaskStore
+  /** null when no MINIMAX_API_KEY is configured. */
+  client: MiniMaxClient | null
+  publicBaseUrl: string
+  log: Log
+}
+
+export class SubmitService {
+  readonly #options: SubmitServiceOptions
+  // First requests of an Idempotency-Key still waiting for MiniMax, so concurrent duplicates share their answer.
+  readonly #inFlight = new Map<string, Promise<SubmitResult>>()
+
+  constructor (options: SubmitServiceOptions) {
+    this.#options = options
+  }
+
+  async submit (body: SubmitBody, caller: string, idempotencyKey?: string): Promise<SubmitResult> {
+    checkRequest(body)
+    const { client, store } = this.#options
+    if (!client) throw errors.providerNotConfigured()
+
+    const requestHash = createHash('sha256').update(stringify(body) ?? '').digest('hex')
+    const flightKey = `${caller}\n${idempotencyKey}`
+    if (idempotencyKey) {
+      const seen = store.repo.idempotencyKey(caller, idempotencyKey)
+      if (seen) {
+        if (seen.request_hash !== requestHash) throw errors.idempotencyKeyReused()
+        if (seen.response_status !== null && seen.response_body !== null) {
+          return { statusCode: seen.response_status, body: JSON.parse(seen.response_body), replayed: true }
+        }
+        const pending = this.#inFlight.get(flightKey)
+        if (pending) return { ...await pending, replayed: true }
+        throw errors.idempotencyKeyInProgress(store.repo.bySeq(seen.task_seq)!.id)
+      }
+    }
+
+    // From the key check to here nothing awaits, so a concurrent duplicate sees this key's row.
+    const id = randomUUID()
+    const { token, hash } = newCallbackToken(id)
+    const created = now()
+    const task = store.repo.transaction(() => {
+      const row = store.repo.insertTask({
+        id,
+        provider: 'minimax',
+        model: body.model ?? 'S2V-01',
+        status: 'submitting',
+        prompt: body.prompt ?? null,
+        prompt_optimizer: body.prompt_optimizer === undefined ? null : body.prompt_optimizer ? 1 : 0,
+        image_ref: imageRef(body.subject_reference[0]!.image[0]!),
+        metadata: body.metadata ? JSON.stringify(body.metadata) : null,
+        callback_token_hash: hash,
+        caller,
+        created_at: created
+      })
+      store.recordEvent(row.seq, 'submit', 'created', {}, null)
+      if (idempotencyKey) store.repo.insertIdempotencyKey({ scope: caller, key: idempotencyKey, request_hash: requestHash, task_seq: row.seq, created_at: created })
+      return row
+    })
+
+    const forwarding = this.#forward(client, task.seq, task.id, token, body)
+    if (!idempotencyKey) return forwarding
+    this.#inFlight.set(flightKey, forwarding)
+    try {
+      const result = await forwarding
+      store.repo.saveIdempotentResponse(caller, idempotencyKey, result.statusCode, JSON.stringify(result.body))
+      return result
+    } finally {
+      this.#inFlight.delete(flightKey)
+    }
+  }
+
+  async #forward (client: MiniMaxClient, seq: number, id: string, token: string, body: SubmitBody): Promise<SubmitResult> {
+    const { store, publicBaseUrl, log } = this.#options
+    try {
+      const { taskId, traceId } = await client.createVideo({
+        model: body.model ?? 'S2V-01',
+        prompt: body.prompt,
+        prompt_optimizer: body.prompt_optimizer,
+        subject_reference: body.subject_reference,
+        callback_url: `${publicBaseUrl}/get_callback/${token}`
+      })
+      log.info({ id, task_id: taskId, trace_id: traceId }, 'MiniMax created the task')
+      const result = store.applyUpdate(seq, taskId, { status: 'processing', providerStatus: null }, 'submit', { trace_id: traceId })
+      if (!result.ok) {
+        log.error({ id, task_id: taskId, reason: result.reason }, 'MiniMax answered with a task_id that does not fit this task')
+        throw new AppError(502, 'task_id_conflict', 'MiniMax answered with a task_id that already belongs to another task', { id })
+      }
+      return { statusCode: 200, body: { task_id: taskId, id, status: result.task.status, base_resp: { status_code: 0, status_msg: 'success' } }, replayed: false }
+    } catch (err) {
+      if (!(err instanceof ProviderError)) throw err
+      const failure = submitFailure(err, publicBaseUrl)
+      const error = { code: failure.outcomeUnknown ? failure.code : String(err.providerCode ?? failure.code), message: failure.message }
+      log.warn({ id, err, trace_id: err.traceId, outcome_unknown: failure.outcomeUnknown }, 'MiniMax create failed')
+      let status = 'submitting'
+      if (failure.outcomeUnknown) store.recordEvent(seq, 'submit', 'unknown', { error, trace_id: err.traceId })
+      else status = store.applyUpdate(seq, null, { status: 'failed', providerStatus: null, error }, 'submit', { trace_id: err.traceId }).task.status
+      return {
+        statusCode: failure.statusCode,
+        body: errorBody(failure.statusCode, failure.code, failure.message, { id, task_id: null, status, base_resp: failure.baseResp }),
+        replayed: false
+      }
+    }
+  }
+}
+
+function checkRequest (body: SubmitBody): void {
+  if (body.callback_url !== undefined) throw errors.callbackUrlNotAllowed()
+  const image = body.subject_reference[0]!.image[0]!
+  if (image.startsWith('data:')) {
+    const base64Length = image.length - image.indexOf(',') - 1
+    const bytes = Math.floor(base64Length * 3 / 4)
+    if (bytes >= MAX_IMAGE_BYTES) throw errors.imageTooLarge(bytes, MAX_IMAGE_BYTES)
+  }
+  if (body.metadata) {
+    const bytes = Buffer.byteLength(JSON.stringify(body.metadata))
+    if (bytes > MAX_METADATA_BYTES) throw errors.metadataTooLarge(bytes, MAX_METADATA_BYTES)
+  }
+}
+
+/** What we keep of the image: its URL, or for a data URL only its type, size and digest (never the data). */
+function imageRef (image: string): string {
+  if (!image.startsWith('data:')) return image
+  const comma = image.indexOf(',')
+  const digest = createHash('sha256').update(image.slice(comma + 1)).digest('hex')
+  return `${image.slice(0, comma)},sha256:${digest} (${image.length - comma - 1} base64 chars)`
+}

@@ -1,0 +1,92 @@
+// The task state machine, the only place that decides how a status update changes a task.
+//   submitting → processing → success | failed
+// Terminal states never go back, duplicates change nothing, a conflicting terminal update is kept in the
+// history (by the caller recording the event) but never flips the status.
+
+export const TASK_STATUSES = ['submitting', 'processing', 'success', 'failed'] as const
+export type TaskStatus = typeof TASK_STATUSES[number]
+/** A status a provider can report (a task is only "submitting" before the provider has it). */
+export type ReportedStatus = Exclude<TaskStatus, 'submitting'>
+
+export type Outcome = 'applied' | 'duplicate' | 'out_of_order' | 'conflict' | 'unrecognised'
+
+export type TaskError = { code: string, message: string }
+
+export type TaskState = {
+  status: TaskStatus
+  provider_status: string | null
+  file_id: string | null
+  error: TaskError | null
+}
+
+export type StatusUpdate = {
+  /** The normalised status (see normaliseStatus); null when the provider's word is not one we know. */
+  status: ReportedStatus | null
+  /** As the provider spelt it ("Queueing", "success", "Fail" ...); null when it said none (a create's answer). */
+  providerStatus: string | null
+  fileId?: string | null
+  /** Why the task failed, when it did. */
+  error?: TaskError | null
+}
+
+export type Decision = {
+  outcome: Outcome
+  /** The normalised status the update carried; null when the provider's word is unknown. */
+  reported: ReportedStatus | null
+  /** The task after the update (the same object when nothing changes). */
+  next: TaskState
+}
+
+// MiniMax documents processing/success/failed for callbacks but sends Preparing/Queueing/Processing/Success/Fail
+// from its query API and samples; aggregators add their own words. Compared case-insensitively.
+const VOCABULARY: Record<string, ReportedStatus> = {
+  preparing: 'processing',
+  queueing: 'processing',
+  queued: 'processing',
+  pending: 'processing',
+  processing: 'processing',
+  running: 'processing',
+  success: 'success',
+  succeeded: 'success',
+  completed: 'success',
+  fail: 'failed',
+  failed: 'failed',
+  error: 'failed',
+  canceled: 'failed',
+  cancelled: 'failed'
+}
+
+export function normaliseStatus (providerStatus: string): ReportedStatus | null {
+  return VOCABULARY[providerStatus.trim().toLowerCase()] ?? null
+}
+
+export function isTerminal (status: TaskStatus): status is 'success' | 'failed' {
+  return status === 'success' || status === 'failed'
+}
+
+export function decide (current: TaskState, update: StatusUpdate): Decision {
+  const reported = update.status
+  if (reported === null) return { outcome: 'unrecognised', reported, next: current }
+
+  if (reported === current.status) {
+    // Same status again. While processing, the provider's finer word (Queueing → Processing) is still news;
+    // a repeated success may bring the file_id a first one lacked.
+    const next = { ...current }
+    if (!isTerminal(current.status) && update.providerStatus) next.provider_status = update.providerStatus
+    if (reported === 'success' && !current.file_id && update.fileId) next.file_id = update.fileId
+    return { outcome: 'duplicate', reported, next }
+  }
+  if (isTerminal(current.status)) {
+    return { outcome: reported === 'processing' ? 'out_of_order' : 'conflict', reported, next: current }
+  }
+  return {
+    outcome: 'applied',
+    reported,
+    next: {
+      status: reported,
+      provider_status: update.providerStatus,
+      file_id: reported === 'success' ? update.fileId ?? null : current.file_id,
+      error: reported === 'failed' ? update.error ?? { code: 'provider_failed', message: 'the provider reported the task as failed' } : null
+    }
+  }
+}

@@ -1,0 +1,75 @@
+// Writes to a task go through here: each update is one transaction that runs the state machine and records the event.
+import type { BaseLogger } from 'pino'
+import type { NewEvent, TaskRow, TasksRepository } from '../db/tasks-repository.js'
+import { stateOf } from '../db/tasks-repository.js'
+import { decide, type Decision, type StatusUpdate } from './task-state.js'
+
+export type EventSource = 'submit' | 'callback' | 'poll'
+
+export type UpdateResult =
+  | { ok: true, task: TaskRow, decision: Decision }
+  | { ok: false, reason: 'task_id_mismatch' | 'task_id_taken', task: TaskRow }
+
+/** The little of a logger the services use, so they need neither Fastify nor a particular pino. */
+export type Log = Pick<BaseLogger, 'info' | 'warn' | 'error'>
+
+export const now = (): string => new Date().toISOString()
+
+export class TaskStore {
+  constructor (readonly repo: TasksRepository) {}
+
+  /** A task by our id or by the provider's task_id. */
+  find (idOrTaskId: string): TaskRow | undefined {
+    return this.repo.byId(idOrTaskId) ?? this.repo.byTaskId(idOrTaskId)
+  }
+
+  /**
+   * Applies a provider's status update to a task, binding the provider's task_id first if the task has none yet
+   * (MiniMax may push before its create call has answered). Refuses an update for another task_id.
+   */
+  applyUpdate (seq: number, taskId: string | null, update: StatusUpdate, source: EventSource, detail: Record<string, unknown> = {}): UpdateResult {
+    return this.repo.transaction(() => {
+      const at = now()
+      let task = this.repo.bySeq(seq)!
+      // taskId is null only for a create that was refused before any provider task existed
+      if (taskId !== null && task.task_id === null) {
+        if (this.repo.byTaskId(taskId)) return this.#refuse(task, 'task_id_taken', source, update, { ...detail, task_id: taskId }, at)
+        this.repo.bindTaskId(seq, taskId, at)
+      } else if (taskId !== null && task.task_id !== taskId) {
+        return this.#refuse(task, 'task_id_mismatch', source, update, { ...detail, task_id: taskId }, at)
+      }
+      const current = stateOf(task)
+      const decision = decide(current, update)
+      if (decision.next !== current) this.repo.saveState(seq, decision.next, at)
+      this.repo.insertEvent(event(seq, at, source, decision.reported, update.providerStatus, decision.outcome, {
+        ...detail,
+        ...(update.fileId ? { file_id: update.fileId } : {}),
+        ...(update.error ? { error: update.error } : {})
+      }))
+      task = this.repo.bySeq(seq)!
+      return { ok: true, task, decision }
+    })
+  }
+
+  /** Records something that happened to a task without changing its status (a refused push, an unknown outcome). */
+  recordEvent (seq: number, source: EventSource, outcome: string, detail: Record<string, unknown>, providerStatus: string | null = null): void {
+    this.repo.insertEvent(event(seq, now(), source, null, providerStatus, outcome, detail))
+  }
+
+  #refuse (task: TaskRow, reason: 'task_id_mismatch' | 'task_id_taken', source: EventSource, update: StatusUpdate, detail: Record<string, unknown>, at: string): UpdateResult {
+    this.repo.insertEvent(event(task.seq, at, source, null, update.providerStatus, 'refused', { ...detail, reason }))
+    return { ok: false, reason, task }
+  }
+}
+
+function event (taskSeq: number, at: string, source: EventSource, status: string | null, providerStatus: string | null, outcome: string, detail: Record<string, unknown>): NewEvent {
+  return {
+    task_seq: taskSeq,
+    at,
+    source,
+    status,
+    provider_status: providerStatus,
+    outcome,
+    detail: Object.keys(detail).length > 0 ? JSON.stringify(detail) : null
+  }
+}

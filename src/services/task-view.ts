@@ -1,0 +1,42 @@
+// Turns task rows into what callers read: our lookup shape and MiniMax's query shape.
+import type { EventRow, TaskRow } from '../db/tasks-repository.js'
+import type { MiniMaxQueryAnswer, TaskDetail, TaskSummary } from '../schemas/tasks.js'
+
+export function taskSummary (row: TaskRow): TaskSummary {
+  return {
+    id: row.id,
+    task_id: row.task_id,
+    provider: row.provider,
+    model: row.model,
+    status: row.status,
+    provider_status: row.provider_status,
+    file_id: row.file_id,
+    error: row.error_code ? { code: row.error_code, message: row.error_message ?? '' } : null,
+    prompt: row.prompt,
+    metadata: row.metadata ? JSON.parse(row.metadata) : null,
+    created_at: row.created_at,
+    updated_at: row.updated_at
+  }
+}
+
+export function taskDetail (row: TaskRow, events: EventRow[]): TaskDetail {
+  return {
+    ...taskSummary(row),
+    events: events.map((event) => ({ at: event.at, source: event.source, status: event.status, provider_status: event.provider_status, outcome: event.outcome }))
+  }
+}
+
+const QUERY_STATUS = { submitting: 'Preparing', processing: 'Processing', success: 'Success', failed: 'Fail' } as const
+// While processing, MiniMax's finer words are kept when the provider used them.
+const PROCESSING_WORDS: Record<string, MiniMaxQueryAnswer['status']> = { preparing: 'Preparing', queueing: 'Queueing' }
+
+/** The task as MiniMax's GET /v1/query/video_generation would describe it. */
+export function miniMaxQueryAnswer (row: TaskRow): MiniMaxQueryAnswer {
+  const finer = row.status === 'processing' ? PROCESSING_WORDS[row.provider_status?.toLowerCase() ?? ''] : undefined
+  return {
+    task_id: row.task_id ?? '',
+    status: finer ?? QUERY_STATUS[row.status],
+    file_id: row.file_id ?? '',
+    base_resp: { status_code: 0, status_msg: 'success' }
+  }
+}

@@ -1,0 +1,51 @@
+import t from 'tap'
+import { ConfigError, loadConfig } from '../src/config.js'
+
+t.test('defaults give a runnable configuration with nothing set', async (t) => {
+  const config = loadConfig({})
+  t.equal(config.PORT, 3000)
+  t.equal(config.HOST, '0.0.0.0')
+  t.equal(config.DATABASE_PATH, './data/s2v.db')
+  t.equal(config.MINIMAX_BASE_URL, 'https://api.minimax.io')
+  t.equal(config.PUBLIC_BASE_URL, 'http://127.0.0.1:3000')
+  t.equal(config.MINIMAX_API_KEY, undefined)
+  t.same(config.API_TOKENS, [])
+  t.equal(config.SUBMIT_RATE_LIMIT, 60)
+  t.equal(config.MINIMAX_CREATE_TIMEOUT_MS, 30_000)
+  t.equal(config.TRUST_PROXY, false)
+})
+
+t.test('values are converted and tidied', async (t) => {
+  const config = loadConfig({
+    PORT: '8080',
+    API_TOKENS: ' a , b,,c ',
+    PUBLIC_BASE_URL: 'https://s2v.example.com/base/',
+    MINIMAX_BASE_URL: 'https://api.minimaxi.com/',
+    TRUST_PROXY: '2',
+    MINIMAX_API_KEY: '',
+    LOG_LEVEL: 'debug'
+  })
+  t.equal(config.PORT, 8080)
+  t.same(config.API_TOKENS, ['a', 'b', 'c'])
+  t.equal(config.PUBLIC_BASE_URL, 'https://s2v.example.com/base', 'trailing slash removed')
+  t.equal(config.MINIMAX_BASE_URL, 'https://api.minimaxi.com')
+  t.equal(config.TRUST_PROXY, 2)
+  t.equal(config.MINIMAX_API_KEY, undefined, 'an empty variable means unset')
+  t.equal(loadConfig({ TRUST_PROXY: 'true' }).TRUST_PROXY, true)
+  t.equal(loadConfig({ TRUST_PROXY: '10.0.0.0/8' }).TRUST_PROXY, '10.0.0.0/8')
+})
+
+t.test('a bad value stops the start with a message naming the variable', async (t) => {
+  const bad: Array<[Record<string, string>, RegExp]> = [
+    [{ PORT: 'abc' }, /PORT must be integer/],
+    [{ PORT: '70000' }, /PORT must be <= 65535/],
+    [{ LOG_LEVEL: 'loud' }, /LOG_LEVEL .*info/],
+    [{ PUBLIC_BASE_URL: 'not a url' }, /PUBLIC_BASE_URL/],
+    [{ PUBLIC_BASE_URL: 'https://x.example/cb?x=1' }, /PUBLIC_BASE_URL/],
+    [{ SUBMIT_RATE_LIMIT: '0' }, /SUBMIT_RATE_LIMIT/],
+    [{ DATABASE_SYNCHRONOUS: 'OFF' }, /DATABASE_SYNCHRONOUS/]
+  ]
+  for (const [env, message] of bad) t.throws(() => loadConfig(env), message, JSON.stringify(env))
+  t.throws(() => loadConfig({ PORT: 'x', MINIMAX_CREATE_TIMEOUT_MS: '1' }), /PORT.*MINIMAX_CREATE_TIMEOUT_MS/, 'every bad variable is named')
+  t.throws(() => loadConfig({ PORT: 'x' }), ConfigError)
+})

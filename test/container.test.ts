@@ -1,0 +1,569 @@
+// Checks the container recipe without a Docker engine: Dockerfile, .dockerignore and compose agree with the app, and the production install runs it.
+import t from 'tap'
+import { execFile, spawn, type ChildProcess } from 'node:child_process'
+import { once } from 'node:events'
+import { copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { createServer } from 'node:net'
+import { tmpdir } from 'node:os'
+import { dirname, join, posix } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { promisify } from 'node:util'
+import { parseDocument } from 'yaml'
+import { ConfigSchema, loadConfig } from '../src/config.js'
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url))
+const CONFIG_KEYS = new Set(Object.keys(ConfigSchema.properties))
+const NODE_ENV_KEY = 'NODE_ENV' // read by Node libraries, not by our config
+const EXPECTED_CMD = ['node', 'dist/server.js']
+const RUNTIME_FILES = new Map([['package.json', 'file'], ['node_modules', 'folder'], ['dist', 'folder'], ['migrations', 'folder']]) // what runs, from the builder
+const BUILD_INPUTS = ['package.json', 'package-lock.json', 'tsconfig.json', 'tsconfig.build.json', 'src'] // what `npm run build` reads
+const BUILD_TOOLS = /(?<![\w.-])(python3?|g\+\+|gcc|make|build-essential)(?![\w.-])/
+
+const FILE_TIMEOUT_MS = 180_000 // a cold npm cache downloads the production dependencies
+const NPM_TIMEOUT_MS = 120_000 // npm ci from a warm cache takes ~3 s; a cold one needs the network
+const BUILD_TIMEOUT_MS = 120_000 // tsc over src/ when dist/ is missing
+const READY_TIMEOUT_MS = 20_000 // start-up plus migrations on an empty database
+const READY_POLL_MS = 100 // short, so the test waits little beyond the moment the server is ready
+const REQUEST_TIMEOUT_MS = 2_000 // one local request; anything longer is a hang
+const EXIT_TIMEOUT_MS = 5_000 // SIGTERM with no request in flight should exit at once, well inside the 10 s grace
+const HEALTHCHECK_TIMEOUT_MS = 10_000 // one `node -e` start plus a local fetch bounded at 3 s
+const NPM_OUTPUT_BYTES = 16 * 1024 * 1024 // npm's log on failure can be long; keep all of it for the diagnosis
+
+const run = promisify(execFile)
+
+t.setTimeout(FILE_TIMEOUT_MS)
+
+// ---------------------------------------------------------------- Dockerfile parsing
+
+interface Instruction { keyword: string, args: string }
+interface Stage { name: string, base: string, instructions: Instruction[] }
+interface Copy { from?: string, chown?: string, sources: string[], dest: string }
+interface Healthcheck { options: Record<string, string>, test: string[] }
+
+// Joins `\` continuations and drops comments and blank lines (heredocs are not supported).
+function logicalLines (text: string): string[] {
+  const lines: string[] = []
+  let pending = ''
+  for (const raw of text.split(/\r?\n/)) {
+    if (/^\s*#/.test(raw) || (pending && raw.trim() === '')) continue // Docker drops comments even inside a continuation
+    const continued = /\\\s*$/.test(raw)
+    pending += (pending ? ' ' : '') + (continued ? raw.replace(/\\\s*$/, '') : raw).trim()
+    if (!continued) {
+      if (pending) lines.push(pending)
+      pending = ''
+    }
+  }
+  if (pending) lines.push(pending)
+  return lines
+}
+
+function parseDockerfile (text: string): Stage[] {
+  const stages: Stage[] = []
+  for (const line of logicalLines(text)) {
+    const [, word = '', args = ''] = /^(\S+)\s*(.*)$/s.exec(line) ?? []
+    const keyword = word.toUpperCase()
+    if (keyword === 'FROM') {
+      const words = args.split(/\s+/).filter((w) => !w.startsWith('--'))
+      const asIndex = words.findIndex((w) => w.toUpperCase() === 'AS')
+      stages.push({ base: words[0] ?? '', name: asIndex > 0 ? words[asIndex + 1] ?? '' : String(stages.length), instructions: [] })
+    } else {
+      stages.at(-1)?.instructions.push({ keyword, args }) // ARGs before the first FROM are not needed here
+    }
+  }
+  return stages
+}
+
+// Splits like a shell: whitespace separates words, quotes group and are removed, a backslash escapes.
+function shellWords (text: string): string[] {
+  const words: string[] = []
+  let word: string | undefined
+  let quote = ''
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i] as string
+    if (quote) {
+      if (c === quote) quote = ''
+      else if (c === '\\' && quote === '"' && i + 1 < text.length) word += text[++i] as string
+      else word += c
+    } else if (/\s/.test(c)) {
+      if (word !== undefined) words.push(word)
+      word = undefined
+    } else if (c === '"' || c === "'") {
+      quote = c
+      word ??= ''
+    } else {
+      word = (word ?? '') + (c === '\\' && i + 1 < text.length ? text[++i] as string : c)
+    }
+  }
+  if (word !== undefined) words.push(word)
+  return words
+}
+
+// The exec (JSON array) form when it parses, else the shell form as one string, like Docker does.
+function execOrShell (args: string): string[] | string {
+  if (args.trim().startsWith('[')) {
+    try {
+      const parsed: unknown = JSON.parse(args)
+      if (Array.isArray(parsed) && parsed.every((item) => typeof item === 'string')) return parsed
+    } catch {}
+  }
+  return args.trim()
+}
+
+// Leading `--name=value` flags, then the rest of the instruction.
+function splitFlags (args: string): { flags: Record<string, string>, rest: string } {
+  const flags: Record<string, string> = {}
+  let rest = args.trim()
+  for (let match = /^--([\w-]+)(?:=(\S*))?\s*/.exec(rest); match; match = /^--([\w-]+)(?:=(\S*))?\s*/.exec(rest)) {
+    flags[match[1] as string] = match[2] ?? 'true'
+    rest = rest.slice(match[0].length)
+  }
+  return { flags, rest }
+}
+
+function parseCopy (args: string): Copy {
+  const { flags, rest } = splitFlags(args)
+  const form = execOrShell(rest)
+  const paths = typeof form === 'string' ? shellWords(form) : form
+  return { from: flags.from, chown: flags.chown, sources: paths.slice(0, -1), dest: paths.at(-1) ?? '' }
+}
+
+// Both `ENV K=V K2="v 2"` and the legacy `ENV K rest of line`.
+function parseEnv (args: string): Array<[string, string]> {
+  const words = shellWords(args)
+  if (!words[0]?.includes('=')) {
+    const key = words[0] ?? ''
+    return [[key, shellWords(args.trim().slice(key.length)).join(' ')]]
+  }
+  return words.map((word) => [word.slice(0, word.indexOf('=')), word.slice(word.indexOf('=') + 1)])
+}
+
+function parseHealthcheck (args: string): Healthcheck | undefined {
+  const { flags, rest } = splitFlags(args)
+  const [, keyword = '', command = ''] = /^(\S+)\s*(.*)$/s.exec(rest) ?? []
+  if (keyword.toUpperCase() !== 'CMD') return undefined // NONE disables the base image's check
+  const form = execOrShell(command)
+  return { options: flags, test: typeof form === 'string' ? ['CMD-SHELL', form] : ['CMD', ...form] }
+}
+
+function instructions (stage: Stage, keyword: string): string[] {
+  return stage.instructions.filter((i) => i.keyword === keyword).map((i) => i.args)
+}
+
+// The stage's environment after all its ENV lines (later lines win).
+function stageEnv (stage: Stage): Map<string, string> {
+  return new Map(instructions(stage, 'ENV').flatMap(parseEnv))
+}
+
+// Where a COPY puts a source: a file keeps its name in a folder dest, but a folder's *contents* land in dest itself.
+function copyTarget (workdir: string, copy: Copy, source: string, kind: string): string {
+  const dest = posix.resolve(workdir, copy.dest)
+  const intoFolder = kind === 'file' && (copy.dest.endsWith('/') || copy.dest === '.' || copy.sources.length > 1)
+  return intoFolder ? posix.join(dest, posix.basename(source)) : dest
+}
+
+// Each COPY with the WORKDIR in force at that point, in order.
+function copiesWithWorkdir (stage: Stage): Array<{ index: number, workdir: string, copy: Copy }> {
+  const result: Array<{ index: number, workdir: string, copy: Copy }> = []
+  let workdir = '/'
+  stage.instructions.forEach((instruction, index) => {
+    if (instruction.keyword === 'WORKDIR') workdir = posix.resolve(workdir, instruction.args.trim())
+    if (instruction.keyword === 'COPY' || instruction.keyword === 'ADD') result.push({ index, workdir, copy: parseCopy(instruction.args) })
+  })
+  return result
+}
+
+// ---------------------------------------------------------------- .dockerignore matching
+
+interface IgnoreRule { negate: boolean, regex: RegExp }
+
+// Docker's patterns: `*` and `?` stay inside a folder, `**` spans folders, paths are relative to the context root.
+function globToRegExp (pattern: string): RegExp {
+  let source = ''
+  for (let i = 0; i < pattern.length; i++) {
+    const c = pattern[i] as string
+    if (c === '*' && pattern[i + 1] === '*') {
+      i++
+      if (pattern[i + 1] === '/') {
+        i++
+        source += '(?:.*/)?'
+      } else {
+        source += '.*'
+      }
+    } else if (c === '*') {
+      source += '[^/]*'
+    } else if (c === '?') {
+      source += '[^/]'
+    } else if (c === '[') {
+      const end = pattern.indexOf(']', i + 1)
+      source += pattern.slice(i, end + 1).replace(/^\[!/, '[^')
+      i = end
+    } else {
+      source += (c === '\\' ? pattern[++i] ?? '' : c).replace(/[.+^${}()|\\/]/g, '\\$&')
+    }
+  }
+  return new RegExp(`^${source}$`)
+}
+
+function parseDockerignore (text: string): IgnoreRule[] {
+  return text.split(/\r?\n/).map((line) => line.trim()).filter((line) => line && !line.startsWith('#')).map((line) => {
+    const negate = line.startsWith('!')
+    const pattern = posix.normalize(negate ? line.slice(1).trim() : line).replace(/^\/+|\/+$/g, '')
+    return { negate, regex: globToRegExp(pattern) }
+  })
+}
+
+// A path is left out when it or a parent folder matches; the last matching rule wins, as in Docker.
+function isIgnored (rules: IgnoreRule[], path: string): boolean {
+  const parts = path.split('/')
+  const candidates = parts.map((_, i) => parts.slice(0, i + 1).join('/'))
+  let ignored = false
+  for (const rule of rules) {
+    if (candidates.some((candidate) => rule.regex.test(candidate))) ignored = !rule.negate
+  }
+  return ignored
+}
+
+// Context-relative files a COPY source names: the file, every file under a folder, or a wildcard's matches.
+function contextFiles (source: string): string[] {
+  const path = posix.normalize(source).replace(/^\/+|\/+$/g, '')
+  if (/[*?[]/.test(posix.basename(path))) {
+    const folder = posix.dirname(path)
+    const regex = globToRegExp(posix.basename(path))
+    const names = existsSync(join(ROOT, folder)) ? readdirSync(join(ROOT, folder)) : []
+    return names.filter((name) => regex.test(name)).map((name) => posix.join(folder, name))
+  }
+  const absolute = join(ROOT, path)
+  if (!existsSync(absolute)) return []
+  if (!statSync(absolute).isDirectory()) return [path]
+  return readdirSync(absolute, { recursive: true, encoding: 'utf8' })
+    .filter((entry) => statSync(join(absolute, entry)).isFile())
+    .map((entry) => posix.join(path, entry.split('\\').join('/')))
+}
+
+// ---------------------------------------------------------------- compose parsing
+
+interface ComposeService {
+  build?: string | { context?: string }
+  ports?: Array<string | number | { target?: number | string }>
+  env_file?: string | Array<string | { path: string, required?: boolean }>
+  environment?: Record<string, string | number | boolean | null> | string[]
+  volumes?: Array<string | { type?: string, source?: string, target?: string }>
+  healthcheck?: { test?: string[] | string, interval?: string, timeout?: string, start_period?: string, retries?: number }
+  stop_grace_period?: string
+  restart?: string
+}
+interface ComposeFile { services?: Record<string, ComposeService>, volumes?: Record<string, unknown> }
+
+function composeEnvironment (service: ComposeService): Record<string, string> {
+  const env = service.environment ?? {}
+  const entries = Array.isArray(env)
+    ? env.map((item) => [item.split('=')[0] ?? '', item.includes('=') ? item.slice(item.indexOf('=') + 1) : ''])
+    : Object.entries(env).map(([key, value]) => [key, value === null ? '' : String(value)])
+  return Object.fromEntries(entries)
+}
+
+// The container side of `[ip:]host:container[/proto]` or of the long form.
+function containerPort (port: string | number | { target?: number | string }): string {
+  if (typeof port === 'object') return String(port.target)
+  return String(port).split(':').at(-1)?.split('/')[0] ?? ''
+}
+
+function volumeMount (volume: string | { type?: string, source?: string, target?: string }): { source: string, target: string } {
+  if (typeof volume === 'object') return { source: volume.source ?? '', target: volume.target ?? '' }
+  const [source = '', target = ''] = volume.split(':')
+  return { source, target }
+}
+
+// Go-style durations as Docker and compose write them: 1m30s, 15s, 500ms.
+function durationMs (value: string | undefined, fallback: string): number {
+  const units: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }
+  let total = 0
+  for (const [, amount, unit] of (value ?? fallback).matchAll(/(\d+(?:\.\d+)?)(ms|s|m|h)/g)) total += Number(amount) * (units[unit as string] ?? 0)
+  return total
+}
+
+// ---------------------------------------------------------------- the files under test
+
+const dockerfile = parseDockerfile(readFileSync(join(ROOT, 'Dockerfile'), 'utf8'))
+const runtime = dockerfile.at(-1) as Stage
+const runtimeCopies = copiesWithWorkdir(runtime)
+const builderName = runtimeCopies.find(({ copy }) => copy.from)?.copy.from ?? ''
+const builder = dockerfile.find((stage) => stage.name === builderName)
+const imageEnv = stageEnv(runtime)
+const imageHealthcheck = parseHealthcheck(instructions(runtime, 'HEALTHCHECK').at(-1) ?? '')
+const imageVolumes = instructions(runtime, 'VOLUME').flatMap((args) => {
+  const form = execOrShell(args)
+  return typeof form === 'string' ? shellWords(form) : form
+})
+const imageExposed = instructions(runtime, 'EXPOSE').flatMap((args) => shellWords(args)).map((port) => port.split('/')[0])
+const ignoreRules = parseDockerignore(existsSync(join(ROOT, '.dockerignore')) ? readFileSync(join(ROOT, '.dockerignore'), 'utf8') : '')
+const composeDocument = parseDocument(readFileSync(join(ROOT, 'docker-compose.yml'), 'utf8'))
+const compose = (composeDocument.errors.length === 0 ? composeDocument.toJS() ?? {} : {}) as ComposeFile // the YAML test reports the errors
+const service = compose.services?.['s2v-callback'] ?? {}
+const serviceEnv = composeEnvironment(service)
+
+t.test('Dockerfile', async (t) => {
+  t.ok(dockerfile.length >= 2, 'has a build stage and a runtime stage')
+  if (!builder) return t.fail(`the runtime stage copies from a stage named ${JSON.stringify(builderName)} that exists`)
+  t.not(runtime.base, builder.name, 'the runtime stage starts from a clean base, not from the builder with its compilers')
+
+  t.test('every COPY from the build context names files that exist and that .dockerignore keeps', async (t) => {
+    for (const stage of dockerfile) {
+      for (const { copy } of copiesWithWorkdir(stage).filter(({ copy }) => !copy.from)) {
+        for (const source of copy.sources) {
+          const files = contextFiles(source)
+          t.ok(files.length > 0, `${stage.name}: ${source} exists in the repository`)
+          t.same(files.filter((file) => isIgnored(ignoreRules, file)), [], `${stage.name}: .dockerignore keeps all of ${source}`)
+        }
+      }
+    }
+  })
+
+  t.test('the builder installs, builds and prunes in an order that caches dependencies', async (t) => {
+    const runs = builder.instructions.map((i) => (i.keyword === 'RUN' ? i.args : ''))
+    const ci = runs.findIndex((args) => /\bnpm ci\b/.test(args))
+    const build = runs.findIndex((args) => /\bnpm run build\b/.test(args))
+    const prune = runs.findIndex((args) => /\bnpm prune\b[^&;]*--omit[= ]dev\b/.test(args))
+    t.ok(runs.some((args) => /\bpython3\b/.test(args) && /\bg\+\+/.test(args) && /\bmake\b/.test(args)), 'installs python3, make and g++ for better-sqlite3')
+    t.ok(ci >= 0, 'runs npm ci')
+    t.ok(build > ci, 'runs npm run build after npm ci')
+    t.ok(prune >= build, 'runs npm prune --omit=dev after the build')
+    const copies = copiesWithWorkdir(builder).filter(({ copy }) => !copy.from)
+    const copiedAt = (name: string): number => copies.find(({ copy }) => copy.sources.some((s) => posix.normalize(s).replace(/\/+$/, '') === name))?.index ?? -1
+    for (const name of BUILD_INPUTS) t.ok(copiedAt(name) >= 0 && copiedAt(name) < build, `copies ${name} before the build`)
+    t.ok(copiedAt('package-lock.json') < ci && copiedAt('package.json') < ci, 'copies the manifests before npm ci')
+    t.ok(copiedAt('src') > ci, 'copies src/ after npm ci, so a code change keeps the dependency layer')
+  })
+
+  t.test('the runtime stage takes what runs from the builder', async (t) => {
+    const builderWorkdir = copiesWithWorkdir(builder).at(-1)?.workdir ?? '/'
+    for (const [name, kind] of RUNTIME_FILES) {
+      const found = runtimeCopies.find(({ copy }) => copy.from === builder.name &&
+        copy.sources.some((source) => posix.resolve(builderWorkdir, source) === posix.join(builderWorkdir, name)))
+      if (!found) {
+        t.fail(`copies ${name} from ${builder.name}`)
+        continue
+      }
+      t.equal(copyTarget(found.workdir, found.copy, name, kind), posix.join(found.workdir, name), `copies ${name} to ${posix.join(found.workdir, name)}`)
+    }
+    t.notOk(instructions(runtime, 'RUN').some((args) => BUILD_TOOLS.test(args)), 'installs no build tools')
+  })
+
+  t.test('the runtime stage runs as a non-root user who owns the data volume', async (t) => {
+    const user = instructions(runtime, 'USER').at(-1)?.trim() ?? ''
+    t.ok(user && !/^(root|0)(:|$)/.test(user), `USER ${user || '(none)'} is not root`)
+    const dataDir = posix.dirname(imageEnv.get('DATABASE_PATH') ?? '')
+    t.ok(imageVolumes.includes(dataDir), `VOLUME ${dataDir} holds DATABASE_PATH`)
+    const volumeAt = runtime.instructions.findIndex((i) => i.keyword === 'VOLUME')
+    const chownAt = runtime.instructions.findIndex((i) => i.keyword === 'RUN' && i.args.includes(dataDir) && new RegExp(`chown\\s+(-\\S+\\s+)*${user.split(':')[0]}\\b`).test(i.args))
+    t.ok(chownAt >= 0 && chownAt < volumeAt, `${dataDir} is created and given to ${user} before VOLUME, so a new volume is writable`)
+  })
+
+  t.test('the runtime stage starts the compiled server and checks its readiness without curl', async (t) => {
+    t.same(execOrShell(instructions(runtime, 'CMD').at(-1) ?? ''), EXPECTED_CMD, 'CMD is the exec form of node dist/server.js')
+    t.ok(imageHealthcheck, 'has a HEALTHCHECK')
+    const command = imageHealthcheck?.test.join(' ') ?? ''
+    t.notMatch(command, /\b(curl|wget)\b/, 'the HEALTHCHECK needs neither curl nor wget')
+    t.match(command, /\/readyz\b/, 'the HEALTHCHECK asks /readyz')
+  })
+
+  t.test('the runtime environment is part of the config contract', async (t) => {
+    for (const key of imageEnv.keys()) t.ok(CONFIG_KEYS.has(key) || key === NODE_ENV_KEY, `ENV ${key} is in ConfigSchema or is NODE_ENV`)
+    t.equal(imageEnv.get('NODE_ENV'), 'production', 'NODE_ENV=production')
+    t.ok(imageExposed.includes(imageEnv.get('PORT') ?? ''), `EXPOSE includes PORT ${imageEnv.get('PORT')}`)
+    t.doesNotThrow(() => loadConfig(Object.fromEntries(imageEnv)), 'the image defaults pass loadConfig')
+  })
+})
+
+t.test('docker-compose.yml', async (t) => {
+  t.same(composeDocument.errors.map((error) => error.message), [], 'is valid YAML')
+  t.same(Object.keys(compose.services ?? {}), ['s2v-callback'], 'defines the one service s2v-callback')
+  const context = typeof service.build === 'string' ? service.build : service.build?.context
+  t.equal(context, '.', 'builds from this folder')
+
+  t.test('ports and paths match the image', async (t) => {
+    const port = imageEnv.get('PORT') ?? ''
+    t.same((service.ports ?? []).map(containerPort), [port], `publishes container port ${port}`)
+    t.ok(imageExposed.includes(port), 'which the image EXPOSEs')
+    t.equal(serviceEnv.PORT, port, 'and sets as PORT')
+    const dataDir = posix.dirname(imageEnv.get('DATABASE_PATH') ?? '')
+    t.equal(posix.dirname(serviceEnv.DATABASE_PATH ?? ''), dataDir, `DATABASE_PATH lives in ${dataDir}, as in the image`)
+    const mount = (service.volumes ?? []).map(volumeMount).find((m) => m.target === dataDir)
+    t.ok(mount, `mounts a volume at ${dataDir}`)
+    t.ok(imageVolumes.includes(mount?.target ?? ''), 'which is the image VOLUME')
+    t.ok(mount && !/[./~]/.test(mount.source.charAt(0)) && Object.hasOwn(compose.volumes ?? {}, mount.source), `the named volume ${mount?.source} is declared at top level`)
+  })
+
+  t.test('the environment is part of the config contract and .env is optional', async (t) => {
+    for (const key of Object.keys(serviceEnv)) t.ok(CONFIG_KEYS.has(key), `environment ${key} is in ConfigSchema`)
+    const envFiles = Array.isArray(service.env_file) ? service.env_file : [service.env_file]
+    const dotEnv = envFiles.find((file) => typeof file === 'object' && file.path === '.env')
+    t.equal(typeof dotEnv === 'object' ? dotEnv.required : undefined, false, 'env_file .env is required: false, so it starts without one')
+  })
+
+  t.test('lifecycle settings mirror the image and the app', async (t) => {
+    const check = service.healthcheck ?? {}
+    const image = imageHealthcheck?.options ?? {}
+    t.same(check.test, imageHealthcheck?.test, 'the healthcheck runs the image HEALTHCHECK command')
+    t.equal(durationMs(check.interval, '30s'), durationMs(image.interval, '30s'), 'with the same interval')
+    t.equal(durationMs(check.timeout, '30s'), durationMs(image.timeout, '30s'), 'the same timeout')
+    t.equal(durationMs(check.start_period, '0s'), durationMs(image['start-period'], '0s'), 'the same start period')
+    t.equal(check.retries ?? 3, Number(image.retries ?? 3), 'and the same retries')
+    const graceMs = loadConfig(serviceEnv).SHUTDOWN_GRACE_MS // the compose value if set, else the schema default
+    t.ok(durationMs(service.stop_grace_period, '10s') > graceMs, `stop_grace_period ${service.stop_grace_period} outlasts the app's ${graceMs} ms shutdown grace`)
+    t.equal(service.restart, 'unless-stopped', 'restarts unless stopped')
+  })
+
+  const envExample = join(ROOT, '.env.example')
+  t.test('.env.example documents exactly the config keys', { skip: existsSync(envExample) ? false : '.env.example is not written yet' }, async (t) => {
+    // a commented-out `# KEY=` line documents an optional key too
+    const named = new Set([...readFileSync(envExample, 'utf8').matchAll(/^\s*#?\s*(?:export\s+)?([A-Z][A-Z0-9_]*)\s*=/gm)].map((m) => m[1] as string))
+    t.same([...named].filter((key) => !CONFIG_KEYS.has(key)), [], 'names no key outside ConfigSchema')
+    t.same([...CONFIG_KEYS].filter((key) => !named.has(key)), [], 'names every key of ConfigSchema')
+  })
+})
+
+// ---------------------------------------------------------------- the production install, for real
+
+interface Lockfile { packages: Record<string, { dev?: boolean, devDependencies?: unknown }> }
+
+function readJson<T> (path: string): T {
+  return JSON.parse(readFileSync(path, 'utf8')) as T
+}
+
+// Runs npm with a bounded time; resolves with npm's output either way so a failure can be shown.
+async function npm (cwd: string, args: string[], timeout = NPM_TIMEOUT_MS): Promise<{ ok: boolean, output: string }> {
+  try {
+    const { stdout, stderr } = await run('npm', args, { cwd, timeout, maxBuffer: NPM_OUTPUT_BYTES })
+    return { ok: true, output: stdout + stderr }
+  } catch (err) {
+    const { stdout = '', stderr = '', message } = err as { stdout?: string, stderr?: string, message: string }
+    return { ok: false, output: `${message}\n${stdout}${stderr}` }
+  }
+}
+
+// The manifests with the dev-only part removed: exactly the set `npm ci --omit=dev` and `npm prune --omit=dev` keep.
+function writeProductionManifests (dir: string): void {
+  const { devDependencies: _devDependencies, ...pkg } = readJson<Record<string, unknown>>(join(ROOT, 'package.json'))
+  const lock = readJson<Lockfile>(join(ROOT, 'package-lock.json'))
+  const packages = Object.fromEntries(Object.entries(lock.packages).filter(([path, entry]) => path === '' || entry.dev !== true))
+  const { devDependencies: _rootDev, ...root } = packages[''] ?? {}
+  writeFileSync(join(dir, 'package.json'), JSON.stringify(pkg, null, 2))
+  writeFileSync(join(dir, 'package-lock.json'), JSON.stringify({ ...lock, packages: { ...packages, '': root } }, null, 2))
+}
+
+async function freePort (): Promise<number> {
+  const server = createServer().listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  const address = server.address()
+  server.close()
+  await once(server, 'close')
+  if (address === null || typeof address === 'string') throw new Error('no TCP address')
+  return address.port
+}
+
+async function get (url: string): Promise<{ status: number, body: string } | undefined> {
+  try {
+    const res = await fetch(url, { signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) })
+    return { status: res.status, body: await res.text() }
+  } catch {
+    return undefined // not listening yet
+  }
+}
+
+// Polls until the URL answers 200, the child exits, or the time is up.
+async function waitFor200 (url: string, child: ChildProcess): Promise<{ status: number, body: string } | undefined> {
+  const deadline = Date.now() + READY_TIMEOUT_MS
+  while (Date.now() < deadline && child.exitCode === null && child.signalCode === null) {
+    const res = await get(url)
+    if (res?.status === 200) return res
+    await sleep(READY_POLL_MS)
+  }
+  return undefined
+}
+
+async function exitOf (child: ChildProcess, timeoutMs: number): Promise<{ code: number | null, signal: string | null } | undefined> {
+  if (child.exitCode !== null || child.signalCode !== null) return { code: child.exitCode, signal: child.signalCode }
+  const timer = sleep(timeoutMs, undefined, { ref: false })
+  const exit = once(child, 'exit').then(([code, signal]) => ({ code: code as number | null, signal: signal as string | null }))
+  return await Promise.race([exit, timer])
+}
+
+// Runs the image's HEALTHCHECK command as Docker would, against a server on the given port; null when it cannot run here.
+async function healthcheckExit (port: number): Promise<number | null> {
+  const [form, command, ...args] = imageHealthcheck?.test ?? []
+  if (form !== 'CMD' || command !== 'node') return null // only a node exec form is sure to run the same on this machine
+  const child = spawn(process.execPath, args, { env: { PATH: process.env.PATH, PORT: String(port) }, stdio: 'ignore' })
+  const exit = await exitOf(child, HEALTHCHECK_TIMEOUT_MS)
+  if (!exit) child.kill('SIGKILL')
+  return exit?.code ?? null
+}
+
+t.test('package-lock.json is in sync with package.json, as the builder npm ci requires', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 's2v-lock-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  copyFileSync(join(ROOT, 'package.json'), join(dir, 'package.json'))
+  copyFileSync(join(ROOT, 'package-lock.json'), join(dir, 'package-lock.json'))
+  const { ok, output } = await npm(dir, ['ci', '--dry-run', '--ignore-scripts', '--no-audit', '--no-fund', '--prefer-offline'])
+  t.ok(ok, 'npm ci accepts the lock file', { output: output.split('\n').filter((line) => /error/.test(line)).slice(0, 12).join('\n') })
+})
+
+t.test('the production dependencies alone run the compiled service', async (t) => {
+  if (!existsSync(join(ROOT, 'dist/server.js'))) {
+    const { output } = await npm(ROOT, ['run', 'build'], BUILD_TIMEOUT_MS)
+    if (!existsSync(join(ROOT, 'dist/server.js'))) return t.fail('npm run build produces dist/server.js', { output })
+  }
+  // outside the repo, so Node cannot fall back on the repo's own node_modules
+  const dir = mkdtempSync(join(tmpdir(), 's2v-runtime-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+
+  writeProductionManifests(dir)
+  cpSync(join(ROOT, 'dist'), join(dir, 'dist'), { recursive: true })
+  if (existsSync(join(ROOT, 'migrations'))) cpSync(join(ROOT, 'migrations'), join(dir, 'migrations'), { recursive: true })
+  const install = await npm(dir, ['ci', '--omit=dev', '--ignore-scripts', '--no-audit', '--no-fund', '--prefer-offline'])
+  if (!install.ok) return t.fail('npm ci --omit=dev installs the production dependencies', { output: install.output })
+
+  // --ignore-scripts skipped compiling better-sqlite3 (a minute of g++); the repo's addon was built for this same
+  // Node and platform, and the point here is that the production dependency *set* suffices, not the compiler
+  const addon = 'node_modules/better-sqlite3/build/Release/better_sqlite3.node'
+  mkdirSync(dirname(join(dir, addon)), { recursive: true })
+  copyFileSync(join(ROOT, addon), join(dir, addon))
+
+  const lock = readJson<Lockfile>(join(ROOT, 'package-lock.json'))
+  const devOnly = Object.keys(readJson<{ devDependencies?: Record<string, string> }>(join(ROOT, 'package.json')).devDependencies ?? {})
+    .filter((name) => lock.packages[`node_modules/${name}`]?.dev === true)
+  t.same(devOnly.filter((name) => existsSync(join(dir, 'node_modules', name))), [], 'no dev-only package is installed (typescript, tap, ...)')
+  t.ok(devOnly.includes('typescript') && devOnly.includes('tap'), 'typescript and tap are among the dev-only packages checked')
+
+  const port = await freePort()
+  const base = `http://127.0.0.1:${port}`
+  const databasePath = join(dir, 'data', 'nested', 's2v.db') // a missing folder, as on a fresh volume
+  const env = {
+    PATH: process.env.PATH, // nothing else from this shell: the service sees only what the container would give it
+    ...Object.fromEntries(imageEnv),
+    ...serviceEnv,
+    HOST: '127.0.0.1',
+    PORT: String(port),
+    DATABASE_PATH: databasePath,
+    NODE_ENV: 'production',
+    LOG_LEVEL: 'warn'
+  }
+  let output = ''
+  const child = spawn(process.execPath, EXPECTED_CMD.slice(1), { cwd: dir, env, stdio: ['ignore', 'pipe', 'pipe'] })
+  t.teardown(() => { child.kill('SIGKILL') }) // whatever happens below, no server outlives the test
+  child.stdout?.on('data', (chunk: Buffer) => { output += chunk.toString() })
+  child.stderr?.on('data', (chunk: Buffer) => { output += chunk.toString() })
+
+  const ready = await waitFor200(`${base}/readyz`, child)
+  if (!ready) return t.fail(`GET /readyz answers 200 within ${READY_TIMEOUT_MS} ms`, { output, exitCode: child.exitCode })
+  t.same(JSON.parse(ready.body), { status: 'ok' }, 'GET /readyz answers 200 {"status":"ok"}')
+  t.equal((await get(`${base}/healthz`))?.status, 200, 'GET /healthz answers 200')
+  t.ok(existsSync(databasePath), 'the database file is created, folder included, at DATABASE_PATH')
+  t.equal(await healthcheckExit(port), 0, 'the image HEALTHCHECK command passes against the running server')
+
+  child.kill('SIGTERM')
+  const exit = await exitOf(child, EXIT_TIMEOUT_MS)
+  t.same(exit, { code: 0, signal: null }, `exits with code 0 within ${EXIT_TIMEOUT_MS} ms of SIGTERM`, { output })
+  t.equal(await healthcheckExit(port), 1, 'the HEALTHCHECK command fails once the server is gone')
+})

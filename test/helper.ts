@@ -1,0 +1,125 @@
+// Shared test set-up: an app on a fresh database (inject or real socket), a fake MiniMax, captured logs.
+import { mkdtempSync, rmSync } from 'node:fs'
+import { createServer } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { Writable } from 'node:stream'
+import { randomUUID } from 'node:crypto'
+import pino from 'pino'
+import { buildApp, type App } from '../src/app.js'
+import { loadConfig, type Config } from '../src/config.js'
+import { newCallbackToken } from '../src/lib/callback-token.js'
+import { loggerOptions } from '../src/logger.js'
+import { startFakeMiniMax, type FakeBehaviour, type FakeMiniMax } from './fixtures/fake-minimax.js'
+
+type Test = { teardown: (fn: () => unknown) => void }
+
+export function tempDir (t: Test): string {
+  const dir = mkdtempSync(join(tmpdir(), 's2v-test-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  return dir
+}
+
+export function testConfig (t: Test, env: Record<string, string> = {}): Config {
+  return loadConfig({ DATABASE_PATH: join(tempDir(t), 's2v.db'), LOG_LEVEL: 'silent', ...env })
+}
+
+/** Every log line the app writes, parsed, plus the raw text (to search for leaked secrets). */
+export class LogCapture {
+  readonly lines: Array<Record<string, unknown>> = []
+  raw = ''
+  readonly logger = pino({ ...loggerOptions('debug') }, new Writable({
+    write: (chunk, _encoding, done) => {
+      this.raw += chunk.toString()
+      for (const line of chunk.toString().split('\n').filter(Boolean)) this.lines.push(JSON.parse(line))
+      done()
+    }
+  }))
+}
+
+/** An app on a fresh database, for app.inject; closed when the test ends. */
+export async function build (t: Test, env: Record<string, string> = {}, logs?: LogCapture): Promise<App> {
+  const app = await buildApp(testConfig(t, env), logs ? { logger: logs.logger } : {})
+  t.teardown(() => app.close())
+  await app.ready()
+  return app
+}
+
+export async function freePort (): Promise<number> {
+  const server = createServer()
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const { port } = server.address() as { port: number }
+  await new Promise((resolve) => server.close(resolve))
+  return port
+}
+
+export type Stack = { app: App, url: string, fake: FakeMiniMax, config: Config }
+
+/** The real service on a loopback socket, wired to a fresh fake MiniMax; both stopped when the test ends. */
+export async function startStack (t: Test, options: { env?: Record<string, string>, behaviour?: Partial<FakeBehaviour>, logs?: LogCapture } = {}): Promise<Stack> {
+  const fake = await startFakeMiniMax({ behaviour: { pushDelayMs: 10, ...options.behaviour } })
+  t.teardown(() => fake.close())
+  const port = await freePort()
+  const url = `http://127.0.0.1:${port}`
+  const config = testConfig(t, {
+    PORT: String(port),
+    PUBLIC_BASE_URL: url,
+    MINIMAX_BASE_URL: fake.url,
+    MINIMAX_API_KEY: fake.apiKey,
+    ...options.env
+  })
+  const app = await buildApp(config, options.logs ? { logger: options.logs.logger } : {})
+  t.teardown(() => app.close())
+  await app.listen({ port, host: '127.0.0.1' })
+  return { app, url, fake, config }
+}
+
+/** A valid submit body with a small image URL. */
+export function submitBody (extra: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    model: 'S2V-01',
+    prompt: 'a person waves at the camera',
+    subject_reference: [{ type: 'character', image: ['https://example.com/face.jpg'] }],
+    ...extra
+  }
+}
+
+export async function postJson (url: string, body: unknown, headers: Record<string, string> = {}): Promise<{ status: number, body: any, headers: Headers }> {
+  const response = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: typeof body === 'string' ? body : JSON.stringify(body) })
+  const text = await response.text()
+  return { status: response.status, body: text ? JSON.parse(text) : null, headers: response.headers }
+}
+
+export async function getJson (url: string, headers: Record<string, string> = {}): Promise<{ status: number, body: any }> {
+  const response = await fetch(url, { headers })
+  return { status: response.status, body: await response.json() }
+}
+
+/** A task row as a submit would leave it, with its callback token (for callback tests without MiniMax). */
+export function seedTask (app: App, extra: { task_id?: string, metadata?: Record<string, unknown> } = {}): { id: string, token: string, seq: number } {
+  const id = randomUUID()
+  const { token, hash } = newCallbackToken(id)
+  const repo = app.taskStore.repo
+  const row = repo.insertTask({
+    id,
+    provider: 'minimax',
+    model: 'S2V-01',
+    status: 'submitting',
+    prompt: 'seeded',
+    prompt_optimizer: null,
+    image_ref: 'https://example.com/face.jpg',
+    metadata: extra.metadata ? JSON.stringify(extra.metadata) : null,
+    callback_token_hash: hash,
+    caller: 'anonymous',
+    created_at: new Date().toISOString()
+  })
+  if (extra.task_id) app.taskStore.applyUpdate(row.seq, extra.task_id, { status: 'processing', providerStatus: null }, 'submit')
+  return { id, token, seq: row.seq }
+}
+
+let taskCounter = 0
+/** A fresh 18-digit MiniMax-style task id (above 2^53). */
+export function taskId (): string {
+  taskCounter += 1
+  return `3${String(process.pid).padStart(7, '0')}${String(taskCounter).padStart(10, '0')}`
+}

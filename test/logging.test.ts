@@ -1,0 +1,30 @@
+// Secrets never reach the logs: API key, bearer tokens, callback tokens, image data.
+import t from 'tap'
+import { LogCapture, postJson, startStack, submitBody } from './helper.js'
+import { redactUrl } from '../src/logger.js'
+
+t.test('a whole flow logs request ids and no secret', async (t) => {
+  const logs = new LogCapture()
+  const stack = await startStack(t, { logs, env: { API_TOKENS: 'caller-secret-token', LOG_LEVEL: 'debug' } })
+  const image = `data:image/png;base64,${Buffer.from('not really a png but secret pixels').toString('base64')}`
+  const res = await postJson(`${stack.url}/v1/video_generation`, submitBody({ subject_reference: [{ type: 'character', image: [image] }] }), {
+    authorization: 'Bearer caller-secret-token', 'x-request-id': 'trace-me-123'
+  })
+  t.equal(res.status, 200)
+  t.equal(res.headers.get('x-request-id'), 'trace-me-123', 'an incoming request id is kept and returned')
+  await stack.fake.waitFor(() => stack.fake.pushes.length >= 2)
+  const token = stack.fake.challenges[0]!.url.split('/get_callback/')[1]!
+
+  t.ok(logs.lines.some((line) => line.reqId === 'trace-me-123'), 'request log lines carry the request id')
+  t.ok(logs.lines.some((line) => line.msg === 'MiniMax created the task' && line.trace_id), 'MiniMax\'s Trace-Id is logged')
+  t.ok(logs.lines.some((line) => (line.req as { url?: string } | undefined)?.url === '/get_callback/[redacted]'), 'callback URLs are logged without their token')
+  for (const [what, secret] of [['API key', stack.fake.apiKey], ['bearer token', 'caller-secret-token'], ['callback token', token], ['token secret', token.split('.')[1]!], ['image data', image.slice(22)]]) {
+    t.notOk(logs.raw.includes(secret!), `${what} is not in the logs`)
+  }
+})
+
+t.test('redactUrl cuts the token out of any callback URL', async (t) => {
+  t.equal(redactUrl('/get_callback/abc.def?x=1'), '/get_callback/[redacted]?x=1')
+  t.equal(redactUrl('/get_callback'), '/get_callback')
+  t.equal(redactUrl('/v1/tasks/1'), '/v1/tasks/1')
+})

@@ -1,0 +1,91 @@
+import t from 'tap'
+import { createServer, type Server } from 'node:http'
+import { MiniMaxClient } from '../../src/providers/minimax.js'
+import { ProviderError } from '../../src/providers/provider-error.js'
+import { startFakeMiniMax } from '../fixtures/fake-minimax.js'
+import { freePort } from '../helper.js'
+
+const request = { model: 'S2V-01', subject_reference: [{ type: 'character' as const, image: ['https://example.com/a.png'] }] }
+
+async function rawServer (t: { teardown: (fn: () => void) => void }, handler: Parameters<typeof createServer>[1]): Promise<string> {
+  const server: Server = createServer(handler)
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => { server.closeAllConnections(); server.close() })
+  return `http://127.0.0.1:${(server.address() as { port: number }).port}`
+}
+
+async function failure (promise: Promise<unknown>): Promise<ProviderError> {
+  try {
+    await promise
+  } catch (err) {
+    if (err instanceof ProviderError) return err
+    throw err
+  }
+  throw new Error('expected a ProviderError')
+}
+
+t.test('create answers MiniMax\'s task_id as a string, with the trace id', async (t) => {
+  const fake = await startFakeMiniMax()
+  t.teardown(() => fake.close())
+  const client = new MiniMaxClient({ baseUrl: fake.url, apiKey: fake.apiKey, createTimeoutMs: 5000 })
+  const { taskId, traceId } = await client.createVideo(request)
+  t.match(taskId, /^\d{18}$/)
+  t.ok(fake.tasks.has(taskId))
+  t.ok(traceId)
+  t.equal(fake.requests[0]?.authorization, `Bearer ${fake.apiKey}`)
+})
+
+t.test('business errors become "rejected" with MiniMax\'s code and message', async (t) => {
+  const fake = await startFakeMiniMax()
+  t.teardown(() => fake.close())
+  const client = new MiniMaxClient({ baseUrl: fake.url, apiKey: fake.apiKey, createTimeoutMs: 5000 })
+  for (const code of [1002, 1004, 1008, 1026, 2013, 2049]) {
+    fake.set({ createErrorCode: code })
+    const err = await failure(client.createVideo(request))
+    t.equal(err.kind, 'rejected', `${code}`)
+    t.equal(err.providerCode, code)
+    t.notOk(err.outcomeUnknown, 'nothing was created')
+    t.match(err.message, /trace id/)
+  }
+  fake.reset()
+  const wrongKey = new MiniMaxClient({ baseUrl: fake.url, apiKey: 'wrong', createTimeoutMs: 5000 })
+  t.equal((await failure(wrongKey.createVideo(request))).providerCode, 2049)
+})
+
+t.test('5xx, resets and timeouts leave the outcome unknown; a refused connection does not', async (t) => {
+  const fake = await startFakeMiniMax()
+  t.teardown(() => fake.close())
+  const client = new MiniMaxClient({ baseUrl: fake.url, apiKey: fake.apiKey, createTimeoutMs: 300 })
+
+  fake.set({ createHttpStatus: 503 })
+  const http = await failure(client.createVideo(request))
+  t.same([http.kind, http.httpStatus, http.outcomeUnknown], ['http', 503, true])
+
+  fake.set({ createHttpStatus: null, createResetConnection: true })
+  const reset = await failure(client.createVideo(request))
+  t.same([reset.kind, reset.outcomeUnknown], ['broken', true])
+
+  fake.set({ createResetConnection: false, createDelayMs: 1000 })
+  const timeout = await failure(client.createVideo(request))
+  t.same([timeout.kind, timeout.outcomeUnknown], ['timeout', true])
+
+  const closed = new MiniMaxClient({ baseUrl: `http://127.0.0.1:${await freePort()}`, apiKey: 'k', createTimeoutMs: 1000 })
+  const refused = await failure(closed.createVideo(request))
+  t.same([refused.kind, refused.outcomeUnknown], ['unreachable', false])
+})
+
+t.test('answers that are not MiniMax\'s envelope are "broken", HTTP 4xx/429 are known failures', async (t) => {
+  let answer: { status: number, body: string } = { status: 200, body: 'not json' }
+  const url = await rawServer(t, (_req, res) => { res.writeHead(answer.status, { 'trace-id': 'abc123' }).end(answer.body) })
+  const client = new MiniMaxClient({ baseUrl: url, apiKey: 'k', createTimeoutMs: 1000 })
+
+  t.equal((await failure(client.createVideo(request))).kind, 'broken')
+  answer = { status: 200, body: '{"base_resp":{"status_code":0,"status_msg":"success"}}' }
+  t.match((await failure(client.createVideo(request))).message, /no usable task_id.*abc123/)
+  answer = { status: 429, body: '' }
+  const limited = await failure(client.createVideo(request))
+  t.same([limited.kind, limited.httpStatus, limited.outcomeUnknown], ['http', 429, false])
+
+  answer = { status: 200, body: '{"task_id":115334141465231361,"base_resp":{"status_code":0,"status_msg":"success"}}' }
+  t.equal((await client.createVideo(request)).taskId, '115334141465231361', 'a bare-number task_id keeps its digits')
+})

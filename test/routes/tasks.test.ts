@@ -1,0 +1,98 @@
+import t from 'tap'
+import { build, seedTask, taskId } from '../helper.js'
+
+t.test('a task is found by our id or MiniMax\'s task_id, with its full history oldest first', async (t) => {
+  const app = await build(t)
+  const tid = taskId()
+  const { id, token } = seedTask(app, { task_id: tid, metadata: { order: 42 } })
+  await app.inject({ method: 'POST', url: `/get_callback/${token}`, payload: { task_id: tid, status: 'Success', file_id: '205258526306433' } })
+
+  for (const key of [id, tid]) {
+    const res = await app.inject(`/v1/tasks/${key}`)
+    t.equal(res.statusCode, 200)
+    const task = res.json()
+    t.match(task, {
+      id,
+      task_id: tid,
+      provider: 'minimax',
+      model: 'S2V-01',
+      status: 'success',
+      provider_status: 'Success',
+      file_id: '205258526306433',
+      error: null,
+      prompt: 'seeded',
+      metadata: { order: 42 },
+      created_at: String,
+      updated_at: String
+    })
+    t.same(task.events.map((event: { source: string, status: string | null, outcome: string }) => [event.source, event.status, event.outcome]),
+      [['submit', 'processing', 'applied'], ['callback', 'success', 'applied']])
+  }
+})
+
+t.test('unknown ids answer 404 JSON', async (t) => {
+  const app = await build(t)
+  for (const url of ['/v1/tasks/nope', `/v1/tasks/${taskId()}`, '/v1/query/video_generation?task_id=123']) {
+    const res = await app.inject(url)
+    t.equal(res.statusCode, 404, url)
+    t.equal(res.json().code, 'not_found')
+  }
+  t.match((await app.inject('/v1/query/video_generation?task_id=123')).json(), { base_resp: { status_code: 2013 } })
+  t.equal((await app.inject('/v1/query/video_generation')).statusCode, 400, 'task_id is required')
+  t.equal((await app.inject(`/v1/tasks/${'x'.repeat(150)}`)).json().code, 'invalid_request', 'an over-long id')
+  t.equal((await app.inject('/nowhere')).json().code, 'not_found')
+})
+
+t.test('the list pages newest first with an opaque cursor and a status filter', async (t) => {
+  const app = await build(t)
+  const ids = []
+  for (let i = 0; i < 5; i++) ids.push(seedTask(app, i % 2 === 0 ? { task_id: taskId() } : {}).id)
+  const newestFirst = [...ids].reverse()
+
+  const first = (await app.inject('/v1/tasks?limit=2')).json()
+  t.same(first.items.map((task: { id: string }) => task.id), newestFirst.slice(0, 2))
+  t.type(first.next_cursor, 'string')
+  const second = (await app.inject(`/v1/tasks?limit=2&cursor=${first.next_cursor}`)).json()
+  t.same(second.items.map((task: { id: string }) => task.id), newestFirst.slice(2, 4))
+  const last = (await app.inject(`/v1/tasks?limit=2&cursor=${second.next_cursor}`)).json()
+  t.same(last.items.map((task: { id: string }) => task.id), newestFirst.slice(4))
+  t.equal(last.next_cursor, null)
+
+  const processing = (await app.inject('/v1/tasks?status=processing')).json()
+  t.same(processing.items.map((task: { id: string }) => task.id), [ids[4], ids[2], ids[0]])
+  t.notOk('events' in processing.items[0], 'list items leave the history out')
+
+  for (const bad of ['status=done', 'limit=0', 'limit=101', 'limit=abc', 'cursor=garbage', 'extra=1']) {
+    const res = await app.inject(`/v1/tasks?${bad}`)
+    t.equal(res.statusCode, 400, bad)
+  }
+})
+
+t.test('the MiniMax-compatible query answers in MiniMax\'s vocabulary', async (t) => {
+  const app = await build(t)
+  const query = async (key: string) => (await app.inject(`/v1/query/video_generation?task_id=${key}`)).json()
+  const tid = taskId()
+  const { id, token } = seedTask(app, { task_id: tid })
+  t.same(await query(tid), { task_id: tid, status: 'Processing', file_id: '', base_resp: { status_code: 0, status_msg: 'success' } })
+  await app.inject({ method: 'POST', url: `/get_callback/${token}`, payload: { task_id: tid, status: 'Queueing' } })
+  t.equal((await query(tid)).status, 'Queueing')
+  await app.inject({ method: 'POST', url: `/get_callback/${token}`, payload: { task_id: tid, status: 'success', file_id: '7' } })
+  t.same(await query(id), { task_id: tid, status: 'Success', file_id: '7', base_resp: { status_code: 0, status_msg: 'success' } }, 'our id works too')
+
+  const failedId = taskId()
+  const failed = seedTask(app, { task_id: failedId })
+  await app.inject({ method: 'POST', url: `/get_callback/${failed.token}`, payload: { task_id: failedId, status: 'failed', base_resp: { status_code: 1027, status_msg: 'sensitive' } } })
+  t.equal((await query(failedId)).status, 'Fail')
+  t.same((await app.inject(`/v1/tasks/${failedId}`)).json().error, { code: '1027', message: 'sensitive' })
+})
+
+t.test('health and readiness', async (t) => {
+  const app = await build(t)
+  t.same((await app.inject('/healthz')).json(), { status: 'ok' })
+  t.same((await app.inject('/readyz')).json(), { status: 'ok' })
+  app.db.close()
+  const res = await app.inject('/readyz')
+  t.equal(res.statusCode, 503, 'not ready once the database is unusable')
+  t.equal(res.json().status, 'unavailable')
+  t.equal((await app.inject('/healthz')).statusCode, 200, 'still alive')
+})

@@ -1,0 +1,74 @@
+import t from 'tap'
+import { decide, isTerminal, normaliseStatus, TASK_STATUSES, type ReportedStatus, type TaskState, type TaskStatus } from '../../src/services/task-state.js'
+
+const state = (status: TaskStatus, extra: Partial<TaskState> = {}): TaskState =>
+  ({ status, provider_status: null, file_id: null, error: null, ...extra })
+
+t.test('normaliseStatus accepts both MiniMax vocabularies in any case', async (t) => {
+  const cases: Array<[string, ReportedStatus | null]> = [
+    ['processing', 'processing'], ['Processing', 'processing'], ['PROCESSING', 'processing'], ['Queueing', 'processing'],
+    ['Preparing', 'processing'], ['queued', 'processing'], ['success', 'success'], ['Success', 'success'], [' SUCCESS ', 'success'],
+    ['failed', 'failed'], ['Fail', 'failed'], ['fail', 'failed'], ['done?', null], ['', null]
+  ]
+  for (const [word, expected] of cases) t.equal(normaliseStatus(word), expected, `"${word}"`)
+})
+
+t.test('every (current, reported) pair has the documented outcome', async (t) => {
+  // The whole table: rows are the current status, columns what a push reports.
+  const table: Record<TaskStatus, Record<ReportedStatus, [TaskStatus, string]>> = {
+    submitting: { processing: ['processing', 'applied'], success: ['success', 'applied'], failed: ['failed', 'applied'] },
+    processing: { processing: ['processing', 'duplicate'], success: ['success', 'applied'], failed: ['failed', 'applied'] },
+    success: { processing: ['success', 'out_of_order'], success: ['success', 'duplicate'], failed: ['success', 'conflict'] },
+    failed: { processing: ['failed', 'out_of_order'], success: ['failed', 'conflict'], failed: ['failed', 'duplicate'] }
+  }
+  for (const current of TASK_STATUSES) {
+    for (const reported of ['processing', 'success', 'failed'] as const) {
+      const decision = decide(state(current), { status: reported, providerStatus: reported })
+      const [next, outcome] = table[current][reported]
+      t.equal(decision.next.status, next, `${current} + ${reported} → ${next}`)
+      t.equal(decision.outcome, outcome, `${current} + ${reported} is ${outcome}`)
+    }
+  }
+})
+
+t.test('terminal states never change, whatever arrives after them', async (t) => {
+  const done = state('success', { file_id: 'f1', provider_status: 'Success' })
+  for (const update of [
+    { status: 'processing' as const, providerStatus: 'Processing' },
+    { status: 'failed' as const, providerStatus: 'Fail', error: { code: '1027', message: 'x' } },
+    { status: 'success' as const, providerStatus: 'success', fileId: 'other' }
+  ]) {
+    const decision = decide(done, update)
+    t.same(decision.next, done, `after ${update.providerStatus}`)
+  }
+  t.ok(isTerminal('success') && isTerminal('failed') && !isTerminal('processing') && !isTerminal('submitting'))
+})
+
+t.test('an applied update carries file_id on success and the error on failure', async (t) => {
+  const success = decide(state('processing'), { status: 'success', providerStatus: 'Success', fileId: '205258526306433' })
+  t.same(success.next, { status: 'success', provider_status: 'Success', file_id: '205258526306433', error: null })
+
+  const failed = decide(state('processing'), { status: 'failed', providerStatus: 'Fail', error: { code: '1027', message: 'sensitive' } })
+  t.same(failed.next.error, { code: '1027', message: 'sensitive' })
+
+  const unexplained = decide(state('processing'), { status: 'failed', providerStatus: 'failed' })
+  t.equal(unexplained.next.error?.code, 'provider_failed', 'a failure without a reason still gets an error')
+})
+
+t.test('a duplicate while processing keeps the finer provider word; a duplicate success may fill a missing file_id', async (t) => {
+  const queued = decide(state('processing', { provider_status: 'Queueing' }), { status: 'processing', providerStatus: 'Processing' })
+  t.equal(queued.outcome, 'duplicate')
+  t.equal(queued.next.provider_status, 'Processing')
+
+  const late = decide(state('success'), { status: 'success', providerStatus: 'success', fileId: 'f9' })
+  t.equal(late.outcome, 'duplicate')
+  t.equal(late.next.file_id, 'f9')
+  t.equal(decide(state('success', { file_id: 'f1' }), { status: 'success', providerStatus: 'success', fileId: 'f9' }).next.file_id, 'f1', 'a file_id is never replaced')
+})
+
+t.test('an unknown status changes nothing', async (t) => {
+  const current = state('processing')
+  const decision = decide(current, { status: null, providerStatus: 'Exploded' })
+  t.equal(decision.outcome, 'unrecognised')
+  t.equal(decision.next, current)
+})
