@@ -7,9 +7,8 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { openDatabase } from '../src/db/database.js'
 import { migrate } from '../src/db/migrate.js'
 import { TasksRepository } from '../src/db/tasks-repository.js'
-import { newCallbackToken } from '../src/lib/callback-token.js'
 import { TaskStore } from '../src/services/task-store.js'
-import { freePort, getJson, taskId, tempDir } from './helper.js'
+import { freePort, getJson, seedTask, taskId, tempDir } from './helper.js'
 
 const SERVER = join(import.meta.dirname, '..', 'dist', 'server.js')
 const TASKS = 150
@@ -35,12 +34,7 @@ t.test('an answered callback survives kill -9', { skip: existsSync(SERVER) ? fal
   const db = openDatabase(databasePath, { synchronous: 'FULL' })
   migrate(db)
   const store = new TaskStore(new TasksRepository(db))
-  const tasks = Array.from({ length: TASKS }, () => {
-    const id = crypto.randomUUID()
-    const { token, hash } = newCallbackToken(id)
-    store.repo.insertTask({ id, provider: 'minimax', model: 'S2V-01', status: 'submitting', prompt: null, prompt_optimizer: null, image_ref: 'x', metadata: null, callback_token_hash: hash, caller: 'anonymous', created_at: new Date().toISOString() })
-    return { id, token, taskId: taskId() }
-  })
+  const tasks = Array.from({ length: TASKS }, () => ({ ...seedTask(store), taskId: taskId() }))
   db.close()
 
   const port = String(await freePort())

@@ -10,6 +10,7 @@ import { buildApp, type App } from '../src/app.js'
 import { loadConfig, type Config } from '../src/config.js'
 import { newCallbackToken } from '../src/lib/callback-token.js'
 import { loggerOptions } from '../src/logger.js'
+import type { TaskStore } from '../src/services/task-store.js'
 import { startFakeMiniMax, type FakeBehaviour, type FakeMiniMax } from './fixtures/fake-minimax.js'
 
 type Test = { teardown: (fn: () => unknown) => void }
@@ -96,10 +97,10 @@ export async function getJson (url: string, headers: Record<string, string> = {}
 }
 
 /** A task row as a submit would leave it, with its callback token (for callback tests without MiniMax). */
-export function seedTask (app: App, extra: { task_id?: string, metadata?: Record<string, unknown> } = {}): { id: string, token: string, seq: number } {
+export function seedTask (store: TaskStore, extra: { task_id?: string, metadata?: Record<string, unknown> } = {}): { id: string, token: string, seq: number } {
   const id = randomUUID()
   const { token, hash } = newCallbackToken(id)
-  const repo = app.taskStore.repo
+  const repo = store.repo
   const row = repo.insertTask({
     id,
     provider: 'minimax',
@@ -113,7 +114,7 @@ export function seedTask (app: App, extra: { task_id?: string, metadata?: Record
     caller: 'anonymous',
     created_at: new Date().toISOString()
   })
-  if (extra.task_id) app.taskStore.applyUpdate(row.seq, extra.task_id, { status: 'processing', providerStatus: null }, 'submit')
+  if (extra.task_id) store.applyUpdate(row.seq, extra.task_id, { status: 'processing', providerStatus: null }, 'submit')
   return { id, token, seq: row.seq }
 }
 

@@ -6,7 +6,7 @@ const push = (app: Awaited<ReturnType<typeof build>>, url: string, payload: unkn
 
 t.test('a challenge is echoed on both paths, for any token, touching no task', async (t) => {
   const app = await build(t)
-  for (const url of ['/get_callback', '/get_callback/anything', `/get_callback/${seedTask(app).token}`]) {
+  for (const url of ['/get_callback', '/get_callback/anything', `/get_callback/${seedTask(app.taskStore).token}`]) {
     const res = await push(app, url, { challenge: 'c-123' })
     t.equal(res.statusCode, 200, url)
     t.same(res.json(), { challenge: 'c-123' })
@@ -17,7 +17,7 @@ t.test('a challenge is echoed on both paths, for any token, touching no task', a
 
 t.test('a push on the task\'s token path is applied and on disk before the 200', async (t) => {
   const app = await build(t)
-  const { id, token } = seedTask(app)
+  const { id, token } = seedTask(app.taskStore)
   const tid = taskId()
   const processing = await push(app, `/get_callback/${token}`, { task_id: tid, status: 'Processing', base_resp: { status_code: 0, status_msg: 'success' } })
   t.equal(processing.statusCode, 200)
@@ -35,7 +35,7 @@ t.test('a push on the task\'s token path is applied and on disk before the 200',
 
 t.test('a task_id sent as a bare JSON number keeps all its digits', async (t) => {
   const app = await build(t)
-  const { id, token } = seedTask(app)
+  const { id, token } = seedTask(app.taskStore)
   const res = await push(app, `/get_callback/${token}`, '{"task_id":115334141465231361,"status":"processing"}')
   t.equal(res.statusCode, 200)
   t.equal(app.taskStore.repo.byId(id)!.task_id, '115334141465231361')
@@ -45,8 +45,8 @@ t.test('forged pushes are refused with 401, logged, and change nothing', async (
   const logs = new LogCapture()
   const app = await build(t, {}, logs)
   const tid = taskId()
-  const { id, token } = seedTask(app, { task_id: tid })
-  const other = seedTask(app, { task_id: taskId() })
+  const { id, token } = seedTask(app.taskStore, { task_id: tid })
+  const other = seedTask(app.taskStore, { task_id: taskId() })
   const attempts: Array<[string, string]> = [
     ['/get_callback', 'callback_token_required'],
     ['/get_callback/not-a-token', 'unknown_callback_token'],
@@ -68,7 +68,7 @@ t.test('forged pushes are refused with 401, logged, and change nothing', async (
 
 t.test('bad callback bodies get a clear 4xx JSON error', async (t) => {
   const app = await build(t, { CALLBACK_BODY_LIMIT: '1024' })
-  const { token } = seedTask(app)
+  const { token } = seedTask(app.taskStore)
   const cases: Array<[string, unknown, number, string]> = [
     ['malformed JSON', '{"task_id": ', 400, 'bad_request'],
     ['neither challenge nor push', { hello: 1 }, 400, 'invalid_push'],
@@ -85,7 +85,7 @@ t.test('bad callback bodies get a clear 4xx JSON error', async (t) => {
 
 t.test('status pushes are rate limited per address; challenges never are', async (t) => {
   const app = await build(t, { CALLBACK_RATE_LIMIT: '3' })
-  const { token } = seedTask(app)
+  const { token } = seedTask(app.taskStore)
   const tid = taskId()
   const statuses = []
   for (let i = 0; i < 5; i++) statuses.push((await push(app, `/get_callback/${token}`, { task_id: tid, status: 'processing' })).statusCode)
