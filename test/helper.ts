@@ -112,7 +112,9 @@ export function seedTask (store: TaskStore, extra: { task_id?: string, metadata?
     metadata: extra.metadata ? JSON.stringify(extra.metadata) : null,
     callback_token_hash: hash,
     caller: 'anonymous',
-    created_at: new Date().toISOString()
+    created_at: new Date().toISOString(),
+    notify_url: null,
+    next_poll_at: null
   })
   if (extra.task_id) store.applyUpdate(row.seq, extra.task_id, { status: 'processing', providerStatus: null }, 'submit')
   return { id, token, seq: row.seq }

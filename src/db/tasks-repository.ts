@@ -21,9 +21,24 @@ export type TaskRow = {
   caller: string
   created_at: string
   updated_at: string
+  next_poll_at: string | null
+  poll_attempts: number
+  last_news_at: string | null
+  video_url: string | null
+  video_expires_at: string | null
+  video_width: number | null
+  video_height: number | null
+  archive_state: 'pending' | 'stored' | 'failed' | null
+  archive_path: string | null
+  archive_bytes: number | null
+  archive_sha256: string | null
+  archive_attempts: number
+  archive_next_at: string | null
+  notify_url: string | null
 }
 
-export type NewTask = Omit<TaskRow, 'seq' | 'task_id' | 'provider_status' | 'file_id' | 'error_code' | 'error_message' | 'updated_at'>
+export type NewTask = Pick<TaskRow, 'id' | 'provider' | 'model' | 'status' | 'prompt' | 'prompt_optimizer' | 'image_ref' | 'metadata' |
+  'callback_token_hash' | 'caller' | 'created_at' | 'notify_url' | 'next_poll_at'>
 
 export type EventRow = {
   seq: number
@@ -67,8 +82,8 @@ export class TasksRepository {
 
   constructor (readonly db: Db) {
     this.#insertTask = db.prepare<NewTask>(`
-      INSERT INTO tasks (id, provider, model, status, prompt, prompt_optimizer, image_ref, metadata, callback_token_hash, caller, created_at, updated_at)
-      VALUES (@id, @provider, @model, @status, @prompt, @prompt_optimizer, @image_ref, @metadata, @callback_token_hash, @caller, @created_at, @created_at)`)
+      INSERT INTO tasks (id, provider, model, status, prompt, prompt_optimizer, image_ref, metadata, callback_token_hash, caller, created_at, updated_at, notify_url, next_poll_at)
+      VALUES (@id, @provider, @model, @status, @prompt, @prompt_optimizer, @image_ref, @metadata, @callback_token_hash, @caller, @created_at, @created_at, @notify_url, @next_poll_at)`)
     this.#byId = db.prepare<[string], TaskRow>('SELECT * FROM tasks WHERE id = ?')
     this.#byTaskId = db.prepare<[string], TaskRow>('SELECT * FROM tasks WHERE task_id = ?')
     this.#bySeq = db.prepare<[number], TaskRow>('SELECT * FROM tasks WHERE seq = ?')

@@ -1,6 +1,7 @@
 // HTTP client for MiniMax's video generation API. Knows nothing of Fastify: base URL, key, timeout and fetch are injected.
 import { parseProviderJson } from '../lib/json-ids.js'
 import { ProviderError } from './provider-error.js'
+import type { ProviderCall } from './provider.js'
 
 export type SubjectReference = { type: 'character', image: string[] }
 
@@ -17,6 +18,8 @@ export type MiniMaxClientOptions = {
   apiKey: string
   createTimeoutMs: number
   fetch?: typeof fetch
+  /** Told about every call (for metrics), whatever its outcome. */
+  onCall?: (call: ProviderCall) => void
 }
 
 type BaseResp = { status_code?: unknown, status_msg?: unknown }

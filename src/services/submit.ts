@@ -70,7 +70,9 @@ export class SubmitService {
         metadata: body.metadata ? JSON.stringify(body.metadata) : null,
         callback_token_hash: hash,
         caller,
-        created_at: created
+        created_at: created,
+        notify_url: null,
+        next_poll_at: null
       })
       store.recordEvent(row.seq, 'submit', 'created', {}, null)
       if (idempotencyKey) store.repo.insertIdempotencyKey({ scope: caller, key: idempotencyKey, request_hash: requestHash, task_seq: row.seq, created_at: created })
@@ -100,6 +102,7 @@ export class SubmitService {
         callback_url: `${publicBaseUrl}/get_callback/${token}`
       })
       log.info({ id, task_id: taskId, trace_id: traceId }, 'MiniMax created the task')
+      store.events.emit('submit', { outcome: 'created', code: null })
       const result = store.applyUpdate(seq, taskId, { status: 'processing', providerStatus: null }, 'submit', { trace_id: traceId })
       if (!result.ok) {
         log.error({ id, task_id: taskId, reason: result.reason }, 'MiniMax answered with a task_id that does not fit this task')
@@ -111,6 +114,7 @@ export class SubmitService {
       const failure = submitFailure(err, publicBaseUrl)
       const error = { code: failure.outcomeUnknown ? failure.code : String(err.providerCode ?? failure.code), message: failure.message }
       log.warn({ id, err, trace_id: err.traceId, outcome_unknown: failure.outcomeUnknown }, 'MiniMax create failed')
+      store.events.emit('submit', { outcome: failure.outcomeUnknown ? 'unknown' : 'rejected', code: error.code })
       let status = 'submitting'
       if (failure.outcomeUnknown) store.recordEvent(seq, 'submit', 'unknown', { error, trace_id: err.traceId })
       else status = store.applyUpdate(seq, null, { status: 'failed', providerStatus: null, error }, 'submit', { trace_id: err.traceId }).task.status

@@ -2,12 +2,14 @@
 import type { BaseLogger } from 'pino'
 import type { NewEvent, TaskRow, TasksRepository } from '../db/tasks-repository.js'
 import { stateOf } from '../db/tasks-repository.js'
-import { decide, type Decision, type StatusUpdate } from './task-state.js'
+import { decide, type Decision, type StatusUpdate, type TaskStatus } from './task-state.js'
+import { TaskEvents, type EventSource, type StatusChange } from './task-events.js'
 
-export type EventSource = 'submit' | 'callback' | 'poll'
+export type { EventSource }
+
 
 export type UpdateResult =
-  | { ok: true, task: TaskRow, decision: Decision }
+  | { ok: true, task: TaskRow, decision: Decision, previous: TaskStatus }
   | { ok: false, reason: 'task_id_mismatch' | 'task_id_taken', task: TaskRow }
 
 /** The little of a logger the services use, so they need neither Fastify nor a particular pino. */
@@ -15,8 +17,18 @@ export type Log = Pick<BaseLogger, 'info' | 'warn' | 'error'>
 
 export const now = (): string => new Date().toISOString()
 
+/** Runs inside the transaction that changes a status, so what it writes commits or rolls back with the change. */
+export type StatusChangeWriter = (change: StatusChange) => void
+
 export class TaskStore {
-  constructor (readonly repo: TasksRepository) {}
+  readonly #writers: StatusChangeWriter[] = []
+
+  constructor (readonly repo: TasksRepository, readonly events: TaskEvents = new TaskEvents()) {}
+
+  /** Registers a writer run in the same transaction as every status change (e.g. a notification outbox). */
+  onStatusChange (writer: StatusChangeWriter): void {
+    this.#writers.push(writer)
+  }
 
   /** A task by our id or by the provider's task_id. */
   find (idOrTaskId: string): TaskRow | undefined {
@@ -28,7 +40,8 @@ export class TaskStore {
    * (MiniMax may push before its create call has answered). Refuses an update for another task_id.
    */
   applyUpdate (seq: number, taskId: string | null, update: StatusUpdate, source: EventSource, detail: Record<string, unknown> = {}): UpdateResult {
-    return this.repo.transaction(() => {
+    const started = performance.now()
+    const result = this.repo.transaction((): UpdateResult => {
       const at = now()
       let task = this.repo.bySeq(seq)!
       // taskId is null only for a create that was refused before any provider task existed
@@ -47,8 +60,14 @@ export class TaskStore {
         ...(update.error ? { error: update.error } : {})
       }))
       task = this.repo.bySeq(seq)!
-      return { ok: true, task, decision }
+      if (task.status !== current.status) {
+        for (const write of this.#writers) write({ task, previous: current.status, source })
+      }
+      return { ok: true, task, decision, previous: current.status }
     })
+    this.events.emit('dbWrite', { ms: performance.now() - started })
+    if (result.ok && result.previous !== result.task.status) this.events.emit('status', { task: result.task, previous: result.previous, source })
+    return result
   }
 
   /** Records something that happened to a task without changing its status (a refused push, an unknown outcome). */

@@ -1,0 +1,30 @@
+// In-process notifications of what happens to tasks, for observers (metrics, waiting clients, notifiers).
+import { EventEmitter } from 'node:events'
+import type { TaskRow } from '../db/tasks-repository.js'
+import type { ProviderCall } from '../providers/provider.js'
+import type { Outcome, TaskStatus } from './task-state.js'
+
+export type EventSource = 'submit' | 'callback' | 'poll'
+
+export type StatusChange = { task: TaskRow, previous: TaskStatus, source: EventSource }
+
+
+export type TaskEventMap = {
+  /** A task's status changed; emitted after the change is committed. */
+  status: [StatusChange]
+  /** A status push was answered: what the state machine made of it, or refused. */
+  push: [{ outcome: Outcome | 'refused' }]
+  /** A submit ended: created, rejected by the provider (with its code), or outcome unknown. */
+  submit: [{ outcome: 'created' | 'rejected' | 'unknown', code: string | null }]
+  providerCall: [ProviderCall]
+  /** One write transaction on tasks took this long. */
+  dbWrite: [{ ms: number }]
+}
+
+export class TaskEvents extends EventEmitter<TaskEventMap> {
+  constructor () {
+    super()
+    // Every waiting client (long-poll, SSE) may listen; the default cap of 10 would warn for no reason.
+    this.setMaxListeners(0)
+  }
+}
