@@ -1,5 +1,5 @@
 // buildApp(): plugins, then routes, then the error and not-found handlers. Never listens, never reads the environment.
-import Fastify, { type FastifyError, type FastifyServerOptions } from 'fastify'
+import Fastify, { type FastifyError, type FastifyServerOptions, type onRouteHookHandler } from 'fastify'
 import rateLimit from '@fastify/rate-limit'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import type { Logger } from 'pino'
@@ -8,14 +8,28 @@ import { AppError, errorBody } from './errors.js'
 import { loggerOptions } from './logger.js'
 import auth from './plugins/auth.js'
 import database from './plugins/database.js'
+import metrics from './plugins/metrics.js'
+import openapi from './plugins/openapi.js'
+import providers from './plugins/providers.js'
+import reconciler from './plugins/reconciler.js'
+import archive from './plugins/archive.js'
 import services from './plugins/services.js'
+import notifications from './plugins/notifications.js'
+import taskWatch from './plugins/task-watch.js'
 import callbackRoutes from './routes/callback.js'
 import healthRoutes from './routes/health.js'
 import queryRoute from './routes/query.js'
 import submitRoute from './routes/submit.js'
 import tasksRoutes from './routes/tasks.js'
+import taskActions from './routes/task-actions.js'
+import deliveriesRoutes from './routes/deliveries.js'
+import taskStreamRoute from './routes/task-stream.js'
 
 declare module 'fastify' {
+  interface FastifyInstance {
+    /** The validated configuration, for plugins. */
+    config: Config
+  }
   interface FastifyContextConfig {
     /** Errors on this route also carry MiniMax's base_resp, for MiniMax clients pointed at us. */
     minimaxErrors?: boolean
@@ -27,6 +41,8 @@ export type App = Awaited<ReturnType<typeof buildApp>>
 export type AppDependencies = {
   /** A ready pino logger (tests capture output with one); default: JSON to stdout at LOG_LEVEL. */
   logger?: Logger
+  /** Sees every route as it is registered (the OpenAPI test checks each one is documented). */
+  onRoute?: onRouteHookHandler
 }
 
 // Codes for the 4xx errors Fastify and its plugins raise themselves.
@@ -48,6 +64,7 @@ export async function buildApp (config: Config, dependencies: AppDependencies = 
     ajv: { customOptions: { removeAdditional: false } }
   }
   const app = Fastify(options).withTypeProvider<TypeBoxTypeProvider>()
+  if (dependencies.onRoute) app.addHook('onRoute', dependencies.onRoute)
 
   // Once closing, answers end their keep-alive connection, or a client's idle socket would hold the shutdown open.
   let closing = false
@@ -57,13 +74,17 @@ export async function buildApp (config: Config, dependencies: AppDependencies = 
     if (closing) reply.header('connection', 'close')
   })
 
+  app.decorate('config', config)
   await app.register(rateLimit, { global: false })
   await app.register(database, { path: config.DATABASE_PATH, synchronous: config.DATABASE_SYNCHRONOUS })
   await app.register(auth, { tokens: config.API_TOKENS })
-  await app.register(services, {
-    minimax: { apiKey: config.MINIMAX_API_KEY, baseUrl: config.MINIMAX_BASE_URL, createTimeoutMs: config.MINIMAX_CREATE_TIMEOUT_MS },
-    publicBaseUrl: config.PUBLIC_BASE_URL
-  })
+  await app.register(providers)
+  await app.register(services)
+  await app.register(reconciler)
+  await app.register(archive)
+  // Notifications: the signed-webhook outbox and its worker, and the notifier long-polls and event streams wait on.
+  await app.register(taskWatch)
+  await app.register(notifications)
 
   // Set before the routes are registered: a route plugin keeps the handlers in force when it was registered.
   app.setErrorHandler((err: FastifyError | AppError, request, reply) => {
@@ -89,11 +110,18 @@ export async function buildApp (config: Config, dependencies: AppDependencies = 
     reply.code(404).send(errorBody(404, 'not_found', `no route ${request.method} ${request.url.split('?')[0]}`, { request_id: request.id }))
   })
 
+  // Observability and the API contract: after the handlers (their routes use them), before the routes (they watch them).
+  await app.register(openapi)
+  await app.register(metrics, { expose: config.METRICS_PORT === undefined })
+
   await app.register(healthRoutes)
   await app.register(callbackRoutes, { rateLimit: config.CALLBACK_RATE_LIMIT, bodyLimit: config.CALLBACK_BODY_LIMIT })
   await app.register(submitRoute, { rateLimit: config.SUBMIT_RATE_LIMIT, bodyLimit: config.SUBMIT_BODY_LIMIT })
   await app.register(tasksRoutes, { rateLimit: config.READ_RATE_LIMIT })
   await app.register(queryRoute, { rateLimit: config.READ_RATE_LIMIT })
+  await app.register(taskActions, { refreshRateLimit: config.REFRESH_RATE_LIMIT, readRateLimit: config.READ_RATE_LIMIT })
+  await app.register(taskStreamRoute, { rateLimit: config.READ_RATE_LIMIT, keepAliveMs: config.SSE_KEEPALIVE_MS })
+  await app.register(deliveriesRoutes, { rateLimit: config.READ_RATE_LIMIT })
 
   return app
 }

@@ -4,6 +4,48 @@ import { Value } from 'typebox/value'
 
 const MIB = 1024 * 1024
 
+// Providers and reconciliation (polling when pushes do not come), the result video, retention.
+const PROVIDER_SETTINGS = {
+  DEFAULT_PROVIDER: Type.Enum(['minimax', 'modellix'], { default: 'minimax', description: 'Provider used when a submit names none' }),
+  MODELLIX_API_KEY: Type.Optional(Type.String({ minLength: 1, description: 'Modellix API key; without it provider "modellix" answers 503' })),
+  MODELLIX_BASE_URL: Type.String({ pattern: '^https?://\\S+$', default: 'https://api.modellix.ai', description: 'Modellix host (or a fake)' }),
+  MODELLIX_SUBMIT_PATH: Type.String({ pattern: '^/\\S*$', default: '/api/v1/minimax/minimax-s2v-01/async', description: 'Modellix submit path (newer clients use it without /async)' }),
+  PROVIDER_REQUEST_TIMEOUT_MS: Type.Integer({ minimum: 100, default: 10_000, description: 'Timeout of status queries and file look-ups' }),
+  RECONCILE_AFTER_MS: Type.Integer({ minimum: 0, default: 120_000, description: 'Poll MiniMax about a task after this long without news' }),
+  RECONCILE_BACKOFF_MS: Type.Integer({ minimum: 10, default: 30_000, description: 'First pause between polls that bring no news; doubles each time' }),
+  RECONCILE_BACKOFF_MAX_MS: Type.Integer({ minimum: 10, default: 300_000, description: 'Longest pause between polls of one task' }),
+  MODELLIX_POLL_MS: Type.Integer({ minimum: 10, default: 2_000, description: 'First pause between Modellix polls (no callbacks there); grows to MODELLIX_POLL_MAX_MS' }),
+  MODELLIX_POLL_MAX_MS: Type.Integer({ minimum: 10, default: 10_000, description: 'Longest pause between Modellix polls' }),
+  MINIMAX_POLL_BUDGET: Type.Integer({ minimum: 1, default: 10, description: 'MiniMax calls per minute the reconciler may make (queries, file look-ups), shared by all tasks' }),
+  MODELLIX_POLL_BUDGET: Type.Integer({ minimum: 1, default: 60, description: 'Modellix calls per minute the reconciler may make' }),
+  RECONCILE_TICK_MS: Type.Integer({ minimum: 10, default: 1_000, description: 'How often the reconciler looks for due work' }),
+  SUBMITTING_TIMEOUT_MS: Type.Integer({ minimum: 1_000, default: 600_000, description: 'A task still "submitting" (create outcome unknown, no push) this long after creation is failed with submit_outcome_unknown' }),
+  TASK_DEADLINE_MS: Type.Integer({ minimum: 1_000, default: 7_200_000, description: 'A task not finished this long after creation is failed with a timeout, after one last poll' }),
+  REFRESH_RATE_LIMIT: Type.Integer({ minimum: 1, default: 10, description: 'POST /v1/tasks/:id/refresh per minute per caller' }),
+  VIDEO_DIR: Type.Optional(Type.String({ minLength: 1, description: 'Keep our own copy of every finished video in this folder (off when unset)' })),
+  VIDEO_MAX_BYTES: Type.Integer({ minimum: 1, default: 512 * MIB, description: 'Largest video the archive downloads' }),
+  RETENTION_DAYS: Type.Integer({ minimum: 0, default: 0, description: 'Purge finished tasks, their history and archived files after this many days (0: keep forever)' })
+}
+
+// Notifications to callers (signed webhooks with retries) and waiting clients (long-poll, server-sent events).
+const WHSEC = 'whsec_[A-Za-z0-9+/]{32,}={0,2}'
+const SECONDS = '\\d+(\\.\\d+)?'
+const NOTIFICATION_SETTINGS = {
+  NOTIFY_URL: Type.Optional(Type.String({ pattern: '^https?://\\S+$', description: 'Receives a signed POST for every status change of every task (besides each task\'s own notify_url)' })),
+  NOTIFY_SECRET: Type.Optional(Type.String({
+    pattern: `^\\s*${WHSEC}\\s*(,\\s*${WHSEC}\\s*)*$`,
+    description: 'Comma-separated Standard Webhooks secrets (whsec_ + at least 24 bytes in base64); each signs every message (rotation). Unset: one is generated on first start and kept in the database'
+  })),
+  NOTIFY_ALLOW_PRIVATE: Type.Boolean({ default: false, description: 'Allow notify URLs on loopback, private and link-local addresses (refused by default: SSRF)' }),
+  NOTIFY_RETRY_SCHEDULE: Type.String({
+    pattern: `^\\s*${SECONDS}\\s*(,\\s*${SECONDS}\\s*)*$`,
+    default: '5,300,1800,7200,18000,36000,36000',
+    description: 'Seconds to wait after each failed attempt (±20 % jitter); after the last, the delivery is dead'
+  }),
+  NOTIFY_TIMEOUT_MS: Type.Integer({ minimum: 10, default: 15_000, description: 'How long one delivery attempt may take' }),
+  SSE_KEEPALIVE_MS: Type.Integer({ minimum: 10, default: 15_000, description: 'Interval of the keep-alive comment on GET /v1/tasks/:id/events' })
+}
+
 export const ConfigSchema = Type.Object({
   PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 3000, description: 'TCP port to listen on' }),
   HOST: Type.String({ minLength: 1, default: '0.0.0.0', description: 'Address to listen on' }),
@@ -27,7 +69,11 @@ export const ConfigSchema = Type.Object({
   SUBMIT_BODY_LIMIT: Type.Integer({ minimum: 1024, default: 30 * MIB, description: 'Largest submit body in bytes (a 20 MB image as a base64 data URL is ~26.7 MB)' }),
   CALLBACK_BODY_LIMIT: Type.Integer({ minimum: 256, default: 64 * 1024, description: 'Largest callback body in bytes' }),
   TRUST_PROXY: Type.String({ default: 'false', description: 'Fastify trustProxy: false, true, a hop count, or comma-separated addresses/CIDRs of trusted proxies' }),
-  SHUTDOWN_GRACE_MS: Type.Integer({ minimum: 0, default: 10_000, description: 'How long in-flight requests may take to finish on SIGTERM/SIGINT' })
+  SHUTDOWN_GRACE_MS: Type.Integer({ minimum: 0, default: 10_000, description: 'How long in-flight requests may take to finish on SIGTERM/SIGINT' }),
+  // Observability
+  METRICS_PORT: Type.Optional(Type.Integer({ minimum: 0, maximum: 65535, description: 'Serve GET /metrics on this port only (no token; keep it private); unset: on PORT, behind API_TOKENS' })),
+  ...PROVIDER_SETTINGS,
+  ...NOTIFICATION_SETTINGS
 })
 
 type Env = Static<typeof ConfigSchema>

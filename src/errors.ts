@@ -18,7 +18,7 @@ export class AppError extends Error {
 export const errors = {
   unauthorized: () => new AppError(401, 'unauthorized', 'a valid "Authorization: Bearer <token>" header is required'),
   notFound: (what: string) => new AppError(404, 'not_found', `${what} not found`),
-  providerNotConfigured: () => new AppError(503, 'provider_not_configured', 'MINIMAX_API_KEY is not set on this service, so it cannot submit to MiniMax'),
+  providerNotConfigured: (provider: string) => new AppError(503, 'provider_not_configured', `${provider.toUpperCase()}_API_KEY is not set on this service, so it cannot submit to ${provider}`),
   callbackUrlNotAllowed: () => new AppError(400, 'callback_url_not_allowed', 'callback_url is set by this service (it receives MiniMax\'s callbacks itself); remove it from the request'),
   imageTooLarge: (bytes: number, max: number) => new AppError(400, 'image_too_large', `the reference image is ${bytes} bytes once decoded; MiniMax accepts less than ${max}`),
   metadataTooLarge: (bytes: number, max: number) => new AppError(400, 'metadata_too_large', `metadata is ${bytes} bytes as JSON; at most ${max} are stored`),

@@ -5,6 +5,7 @@ import pino from 'pino'
 import { buildApp } from './app.js'
 import { ConfigError, loadConfig } from './config.js'
 import { loggerOptions } from './logger.js'
+import { buildMetricsServer } from './metrics-server.js'
 
 if (existsSync('.env')) process.loadEnvFile('.env')
 
@@ -24,14 +25,19 @@ const logger = pino({
 })
 
 const app = await buildApp(config, { logger })
+// METRICS_PORT moves /metrics to a server of its own (buildApp then leaves it out of the app).
+const metricsServer = config.METRICS_PORT === undefined ? null : await buildMetricsServer(app.metrics, app.log)
 
 closeWithGrace({ delay: config.SHUTDOWN_GRACE_MS, logger }, async ({ signal, err }) => {
   if (err) app.log.error({ err }, 'closing after an unexpected error')
   else app.log.info({ signal }, 'closing: finishing in-flight requests')
+  // The scrape server first: a scrape reads the database, which app.close() closes.
+  await metricsServer?.close()
   await app.close()
 })
 
 await app.listen({ port: config.PORT, host: config.HOST })
+if (metricsServer) await metricsServer.listen({ port: config.METRICS_PORT, host: config.HOST })
 
 function canResolve (name: string): boolean {
   try {

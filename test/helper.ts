@@ -12,6 +12,7 @@ import { newCallbackToken } from '../src/lib/callback-token.js'
 import { loggerOptions } from '../src/logger.js'
 import type { TaskStore } from '../src/services/task-store.js'
 import { startFakeMiniMax, type FakeBehaviour, type FakeMiniMax } from './fixtures/fake-minimax.js'
+import { startFakeModellix, type FakeModellix } from './fixtures/fake-modellix.js'
 
 type Test = { teardown: (fn: () => unknown) => void }
 
@@ -54,12 +55,14 @@ export async function freePort (): Promise<number> {
   return port
 }
 
-export type Stack = { app: App, url: string, fake: FakeMiniMax, config: Config }
+export type Stack = { app: App, url: string, fake: FakeMiniMax, modellix: FakeModellix, config: Config }
 
 /** The real service on a loopback socket, wired to a fresh fake MiniMax; both stopped when the test ends. */
 export async function startStack (t: Test, options: { env?: Record<string, string>, behaviour?: Partial<FakeBehaviour>, logs?: LogCapture } = {}): Promise<Stack> {
   const fake = await startFakeMiniMax({ behaviour: { pushDelayMs: 10, ...options.behaviour } })
   t.teardown(() => fake.close())
+  const modellix = await startFakeModellix({ behaviour: { stepMs: 20 } })
+  t.teardown(() => modellix.close())
   const port = await freePort()
   const url = `http://127.0.0.1:${port}`
   const config = testConfig(t, {
@@ -67,12 +70,14 @@ export async function startStack (t: Test, options: { env?: Record<string, strin
     PUBLIC_BASE_URL: url,
     MINIMAX_BASE_URL: fake.url,
     MINIMAX_API_KEY: fake.apiKey,
+    MODELLIX_BASE_URL: modellix.url,
+    MODELLIX_API_KEY: modellix.apiKey,
     ...options.env
   })
   const app = await buildApp(config, options.logs ? { logger: options.logs.logger } : {})
   t.teardown(() => app.close())
   await app.listen({ port, host: '127.0.0.1' })
-  return { app, url, fake, config }
+  return { app, url, fake, modellix, config }
 }
 
 /** A valid submit body with a small image URL. */

@@ -16,7 +16,7 @@ t.test('a whole flow logs request ids and no secret', async (t) => {
   const token = stack.fake.challenges[0]!.url.split('/get_callback/')[1]!
 
   t.ok(logs.lines.some((line) => line.reqId === 'trace-me-123'), 'request log lines carry the request id')
-  t.ok(logs.lines.some((line) => line.msg === 'MiniMax created the task' && line.trace_id), 'MiniMax\'s Trace-Id is logged')
+  t.ok(logs.lines.some((line) => line.msg === 'provider created the task' && line.trace_id), 'MiniMax\'s Trace-Id is logged')
   t.ok(logs.lines.some((line) => (line.req as { url?: string } | undefined)?.url === '/get_callback/[redacted]'), 'callback URLs are logged without their token')
   for (const [what, secret] of [['API key', stack.fake.apiKey], ['bearer token', 'caller-secret-token'], ['callback token', token], ['token secret', token.split('.')[1]!], ['image data', image.slice(22)]]) {
     t.notOk(logs.raw.includes(secret!), `${what} is not in the logs`)

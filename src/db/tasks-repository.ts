@@ -79,6 +79,15 @@ export class TasksRepository {
   readonly #keyOf
   readonly #insertKey
   readonly #saveKeyResponse
+  readonly #markNews
+  readonly #reschedule
+  readonly #duePolls
+  readonly #stuckSubmitting
+  readonly #pastDeadline
+  readonly #saveVideo
+  readonly #dueArchives
+  readonly #expireVideoLink
+  readonly #saveArchive
 
   constructor (readonly db: Db) {
     this.#insertTask = db.prepare<NewTask>(`
@@ -104,6 +113,49 @@ export class TasksRepository {
       INSERT INTO idempotency_keys (scope, key, request_hash, task_seq, created_at) VALUES (@scope, @key, @request_hash, @task_seq, @created_at)`)
     this.#saveKeyResponse = db.prepare<{ scope: string, key: string, response_status: number, response_body: string }>(
       'UPDATE idempotency_keys SET response_status = @response_status, response_body = @response_body WHERE scope = @scope AND key = @key')
+    this.#markNews = db.prepare<{ seq: number, at: string, next_poll_at: string | null }>(
+      'UPDATE tasks SET last_news_at = @at, poll_attempts = 0, next_poll_at = @next_poll_at WHERE seq = @seq')
+    this.#reschedule = db.prepare<{ seq: number, next_poll_at: string | null, poll_attempts: number }>(
+      'UPDATE tasks SET next_poll_at = @next_poll_at, poll_attempts = @poll_attempts WHERE seq = @seq')
+    this.#duePolls = db.prepare<[string, number], TaskRow>(
+      'SELECT * FROM tasks WHERE next_poll_at IS NOT NULL AND next_poll_at <= ? ORDER BY next_poll_at LIMIT ?')
+    this.#stuckSubmitting = db.prepare<[string, number], TaskRow>(
+      "SELECT * FROM tasks WHERE status = 'submitting' AND task_id IS NULL AND created_at < ? ORDER BY seq LIMIT ?")
+    this.#pastDeadline = db.prepare<[string, number], TaskRow>(
+      "SELECT * FROM tasks WHERE status = 'processing' AND created_at < ? ORDER BY seq LIMIT ?")
+    this.#saveVideo = db.prepare<{ seq: number, url: string, expires_at: string, width: number | null, height: number | null, archive: string | null, at: string }>(`
+      UPDATE tasks SET video_url = @url, video_expires_at = @expires_at,
+        video_width = COALESCE(@width, video_width), video_height = COALESCE(@height, video_height),
+        archive_state = COALESCE(archive_state, @archive), archive_next_at = CASE WHEN archive_state IS NULL AND @archive IS NOT NULL THEN @at ELSE archive_next_at END
+      WHERE seq = @seq`)
+    this.#expireVideoLink = db.prepare<[number]>("UPDATE tasks SET video_expires_at = '1970-01-01T00:00:00.000Z' WHERE seq = ?")
+    this.#dueArchives = db.prepare<[string, number], TaskRow>(
+      "SELECT * FROM tasks WHERE archive_state = 'pending' AND archive_next_at <= ? ORDER BY archive_next_at LIMIT ?")
+    this.#saveArchive = db.prepare<{ seq: number, state: string, path: string | null, bytes: number | null, sha256: string | null, attempts: number, nextAt: string | null }>(`
+      UPDATE tasks SET archive_state = @state, archive_path = @path, archive_bytes = @bytes, archive_sha256 = @sha256,
+        archive_attempts = @attempts, archive_next_at = @nextAt
+      WHERE seq = @seq`)
+  }
+
+  /** The provider told us something: polling starts over from the quiet period. */
+  markNews (seq: number, at: string, nextPollAt: string | null): void { this.#markNews.run({ seq, at, next_poll_at: nextPollAt }) }
+  /** A poll brought no news (or failed): ask again later. */
+  reschedule (seq: number, nextPollAt: string | null, attempts: number): void { this.#reschedule.run({ seq, next_poll_at: nextPollAt, poll_attempts: attempts }) }
+  duePolls (now: string, limit: number): TaskRow[] { return this.#duePolls.all(now, limit) }
+  /** Tasks whose create outcome stayed unknown (no task_id) since before the cutoff. */
+  stuckSubmitting (createdBefore: string, limit: number): TaskRow[] { return this.#stuckSubmitting.all(createdBefore, limit) }
+  /** Processing tasks created before the cutoff. */
+  pastDeadline (createdBefore: string, limit: number): TaskRow[] { return this.#pastDeadline.all(createdBefore, limit) }
+  saveVideo (seq: number, video: { url: string, expiresAt: string, width: number | null, height: number | null }, archive: 'pending' | null, at: string): void {
+    this.#saveVideo.run({ seq, url: video.url, expires_at: video.expiresAt, width: video.width, height: video.height, archive, at })
+  }
+
+  /** The download link stopped working before its time (a 403 from the CDN): the next use fetches a fresh one. */
+  expireVideoLink (seq: number): void { this.#expireVideoLink.run(seq) }
+
+  dueArchives (now: string, limit: number): TaskRow[] { return this.#dueArchives.all(now, limit) }
+  saveArchive (seq: number, archive: { state: 'pending' | 'stored' | 'failed', path: string | null, bytes: number | null, sha256: string | null, attempts: number, nextAt: string | null }): void {
+    this.#saveArchive.run({ seq, ...archive })
   }
 
   /** Runs fn in one transaction (synchronous: no await inside). */

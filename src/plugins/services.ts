@@ -1,7 +1,7 @@
-// The domain services and the MiniMax client they use, built once from the configuration.
+// The domain services that answer requests: submitting and MiniMax's callbacks.
 import fp from 'fastify-plugin'
-import { MiniMaxClient } from '../providers/minimax.js'
 import { CallbackService } from '../services/callback.js'
+import { checkNotifyUrl } from '../services/notifications/url-guard.js'
 import { SubmitService } from '../services/submit.js'
 
 declare module 'fastify' {
@@ -11,19 +11,15 @@ declare module 'fastify' {
   }
 }
 
-export type ServicesPluginOptions = {
-  minimax: { apiKey: string | undefined, baseUrl: string, createTimeoutMs: number }
-  publicBaseUrl: string
-}
-
-export default fp<ServicesPluginOptions>(async (app, { minimax, publicBaseUrl }) => {
-  if (!minimax.apiKey) app.log.warn('MINIMAX_API_KEY is not set: submits will answer 503 until it is')
-  if (/^https?:\/\/(localhost|127\.|\[::1\]|10\.|192\.168\.|172\.(1[6-9]|2\d|3[01])\.)/.test(publicBaseUrl)) {
-    app.log.warn({ publicBaseUrl }, 'PUBLIC_BASE_URL is a loopback or private address: the real MiniMax cannot reach it (fine with a local fake)')
-  }
-  const client = minimax.apiKey
-    ? new MiniMaxClient({ apiKey: minimax.apiKey, baseUrl: minimax.baseUrl, createTimeoutMs: minimax.createTimeoutMs })
-    : null
-  app.decorate('submitService', new SubmitService({ store: app.taskStore, client, publicBaseUrl, log: app.log }))
+export default fp(async (app) => {
+  app.decorate('submitService', new SubmitService({
+    store: app.taskStore,
+    providers: app.providers,
+    defaultProvider: app.config.DEFAULT_PROVIDER,
+    publicBaseUrl: app.config.PUBLIC_BASE_URL,
+    log: app.log,
+    // SSRF guard on notify_url (notifications): refused with 400 notify_url_not_allowed before the task exists.
+    checkNotifyUrl: (url) => checkNotifyUrl(url, { allowPrivate: app.config.NOTIFY_ALLOW_PRIVATE })
+  }))
   app.decorate('callbackService', new CallbackService(app.taskStore, app.log))
-}, { name: 'services', dependencies: ['database'] })
+}, { name: 'services', dependencies: ['database', 'providers'] })

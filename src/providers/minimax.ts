@@ -1,48 +1,59 @@
-// HTTP client for MiniMax's video generation API. Knows nothing of Fastify: base URL, key, timeout and fetch are injected.
+// HTTP client for MiniMax's video generation API. Knows nothing of Fastify: base URL, key, timeouts and fetch are injected.
 import { parseProviderJson } from '../lib/json-ids.js'
 import { ProviderError } from './provider-error.js'
-import type { ProviderCall } from './provider.js'
-
-export type SubjectReference = { type: 'character', image: string[] }
-
-export type MiniMaxCreateRequest = {
-  model: string
-  prompt?: string | undefined
-  prompt_optimizer?: boolean | undefined
-  subject_reference: SubjectReference[]
-  callback_url?: string | undefined
-}
+import { signedUrlExpiry } from './signed-url-expiry.js'
+import type { ProviderCall, ProviderTaskState, SubmitRequest, VideoLink, VideoProvider } from './provider.js'
 
 export type MiniMaxClientOptions = {
   baseUrl: string
   apiKey: string
   createTimeoutMs: number
+  /** For queries and file look-ups, which are cheap to retry. */
+  requestTimeoutMs?: number
   fetch?: typeof fetch
   /** Told about every call (for metrics), whatever its outcome. */
   onCall?: (call: ProviderCall) => void
 }
 
 type BaseResp = { status_code?: unknown, status_msg?: unknown }
+type Operation = ProviderCall['operation']
 
 // Failures raised before a single byte reached MiniMax: the task certainly does not exist.
 const NOT_SENT_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'UND_ERR_CONNECT_TIMEOUT'])
+const DEFAULT_REQUEST_TIMEOUT_MS = 10_000
+// Older docs: a download URL works for 9 hours; keep a margin so we never hand out one about to die.
+const DOWNLOAD_URL_LIFETIME_MS = 9 * 3600_000
+const DOWNLOAD_URL_SAFETY_MS = 15 * 60_000
 
-export class MiniMaxClient {
+export class MiniMaxClient implements VideoProvider {
+  readonly name = 'minimax' as const
+  readonly pushesStatus = true
   readonly #baseUrl: string
   readonly #apiKey: string
   readonly #createTimeoutMs: number
+  readonly #requestTimeoutMs: number
   readonly #fetch: typeof fetch
+  readonly #onCall: (call: ProviderCall) => void
 
   constructor (options: MiniMaxClientOptions) {
     this.#baseUrl = options.baseUrl.replace(/\/+$/, '')
     this.#apiKey = options.apiKey
     this.#createTimeoutMs = options.createTimeoutMs
+    this.#requestTimeoutMs = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS
     this.#fetch = options.fetch ?? fetch
+    this.#onCall = options.onCall ?? (() => {})
   }
 
   /** Creates a video generation task; resolves with MiniMax's task_id (a string, never a number). */
-  async createVideo (request: MiniMaxCreateRequest): Promise<{ taskId: string, traceId: string | null }> {
-    const { body, traceId } = await this.#post('/v1/video_generation', request, this.#createTimeoutMs)
+  async submit (request: SubmitRequest, callbackUrl: string | null): Promise<{ taskId: string, traceId: string | null }> {
+    const payload = {
+      model: request.model,
+      prompt: request.prompt,
+      prompt_optimizer: request.prompt_optimizer,
+      subject_reference: [{ type: 'character', image: [request.image] }],
+      ...(callbackUrl ? { callback_url: callbackUrl } : {})
+    }
+    const { body, traceId } = await this.#call('create', 'POST', '/v1/video_generation', payload, this.#createTimeoutMs)
     const taskId = (body as { task_id?: unknown }).task_id
     if (typeof taskId !== 'string' || !/^\d+$/.test(taskId)) {
       throw new ProviderError('broken', 'MiniMax accepted the create but its answer has no usable task_id', { traceId })
@@ -50,13 +61,50 @@ export class MiniMaxClient {
     return { taskId, traceId }
   }
 
-  async #post (path: string, payload: unknown, timeoutMs: number): Promise<{ body: unknown, traceId: string | null }> {
+  /** GET /v1/query/video_generation. A failed task comes back as a state; a failed question throws. */
+  async query (taskId: string): Promise<ProviderTaskState> {
+    const path = `/v1/query/video_generation?task_id=${encodeURIComponent(taskId)}`
+    const { body, traceId, baseResp } = await this.#call('query', 'GET', path, undefined, this.#requestTimeoutMs, { statusMayCarryError: true })
+    const answer = body as { status?: unknown, file_id?: unknown }
+    const failedCode = typeof baseResp.status_code === 'number' && baseResp.status_code !== 0 ? baseResp.status_code : null
+    return {
+      providerStatus: String(answer.status),
+      fileId: typeof answer.file_id === 'string' && answer.file_id !== '' ? answer.file_id : null,
+      error: failedCode === null ? null : { code: String(failedCode), message: typeof baseResp.status_msg === 'string' ? baseResp.status_msg : '' },
+      video: null,
+      traceId
+    }
+  }
+
+  /** GET /v1/files/retrieve: a fresh signed download URL for the task's file. */
+  async videoLink (taskId: string, fileId: string | null): Promise<VideoLink> {
+    if (!fileId) throw new ProviderError('rejected', `MiniMax task ${taskId} has no file_id yet`)
+    const { body } = await this.#call('retrieve', 'GET', `/v1/files/retrieve?file_id=${encodeURIComponent(fileId)}`, undefined, this.#requestTimeoutMs)
+    const url = (body as { file?: { download_url?: unknown } }).file?.download_url
+    if (typeof url !== 'string' || !/^https?:\/\//.test(url)) throw new ProviderError('broken', 'MiniMax\'s file answer has no download_url')
+    return { url, expiresAt: downloadExpiry(url, Date.now()), width: null, height: null }
+  }
+
+  async #call (operation: Operation, method: 'GET' | 'POST', path: string, payload: unknown, timeoutMs: number, options: { statusMayCarryError?: boolean } = {}) {
+    const started = performance.now()
+    const report = (ok: boolean, traceId: string | null) => this.#onCall({ provider: 'minimax', operation, ms: performance.now() - started, ok, traceId })
+    try {
+      const result = await this.#request(method, path, payload, timeoutMs, options)
+      report(true, result.traceId)
+      return result
+    } catch (err) {
+      report(false, err instanceof ProviderError ? err.traceId : null)
+      throw err
+    }
+  }
+
+  async #request (method: 'GET' | 'POST', path: string, payload: unknown, timeoutMs: number, options: { statusMayCarryError?: boolean }) {
     let response: Response
     try {
       response = await this.#fetch(`${this.#baseUrl}${path}`, {
-        method: 'POST',
-        headers: { authorization: `Bearer ${this.#apiKey}`, 'content-type': 'application/json' },
-        body: JSON.stringify(payload),
+        method,
+        headers: { authorization: `Bearer ${this.#apiKey}`, ...(payload === undefined ? {} : { 'content-type': 'application/json' }) },
+        body: payload === undefined ? undefined : JSON.stringify(payload),
         signal: AbortSignal.timeout(timeoutMs)
       })
     } catch (err) {
@@ -70,25 +118,34 @@ export class MiniMaxClient {
       throw transportError(err, timeoutMs, traceId)
     }
     const body = parseOrNull(text)
-    const baseResp = (body as { base_resp?: BaseResp } | null)?.base_resp
+    const baseResp: BaseResp = (body as { base_resp?: BaseResp } | null)?.base_resp ?? {}
     // 5xx says nothing about whether the task exists, and 429 is a limit whatever base_resp says: the HTTP status wins.
     if (response.status >= 500 || response.status === 429) {
       throw new ProviderError('http', `MiniMax answered HTTP ${response.status}`, { httpStatus: response.status, traceId })
     }
-    if (typeof baseResp?.status_code === 'number' && baseResp.status_code !== 0) {
+    const code = baseResp.status_code
+    // A query for a failed task carries the failure's code next to status "Fail": that is an answer, not an error.
+    const isTaskFailure = options.statusMayCarryError && typeof (body as { status?: unknown } | null)?.status === 'string'
+    if (typeof code === 'number' && code !== 0 && !isTaskFailure) {
       const message = typeof baseResp.status_msg === 'string' ? baseResp.status_msg : ''
-      throw new ProviderError('rejected', `MiniMax refused the request: ${baseResp.status_code} ${message}`, {
-        providerCode: baseResp.status_code, providerMessage: message, httpStatus: response.status, traceId
+      throw new ProviderError('rejected', `MiniMax refused the request: ${code} ${message}`, {
+        providerCode: code, providerMessage: message, httpStatus: response.status, traceId
       })
     }
     if (!response.ok) {
       throw new ProviderError('http', `MiniMax answered HTTP ${response.status}`, { httpStatus: response.status, traceId })
     }
-    if (body === null || typeof baseResp?.status_code !== 'number') {
+    if (body === null || typeof code !== 'number') {
       throw new ProviderError('broken', 'MiniMax answered with something that is not its JSON envelope', { traceId })
     }
-    return { body, traceId }
+    return { body, traceId, baseResp }
   }
+}
+
+/** When a signed download URL dies: what the URL says when it says it, else 9 h from now; minus a margin. */
+export function downloadExpiry (url: string, now: number): string {
+  const dies = signedUrlExpiry(url, now) ?? now + DOWNLOAD_URL_LIFETIME_MS
+  return new Date(dies - DOWNLOAD_URL_SAFETY_MS).toISOString()
 }
 
 function parseOrNull (text: string): object | null {

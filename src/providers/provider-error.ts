@@ -1,7 +1,7 @@
 // What can go wrong when calling a video provider, in terms the domain can act on.
 
 export type ProviderFailureKind =
-  | 'rejected' // the provider answered with a business error (base_resp.status_code != 0): nothing was created
+  | 'rejected' // the provider answered with a business error (MiniMax's base_resp.status_code != 0, Modellix's 400/401/402/404 or code != 0): nothing was created
   | 'http' // a non-2xx answer without a business error
   | 'unreachable' // the request never reached the provider (refused, DNS): nothing was created
   | 'timeout' // no answer in time: the task may or may not exist
@@ -15,9 +15,11 @@ export class ProviderError extends Error {
   readonly providerMessage: string | null
   readonly httpStatus: number | null
   readonly traceId: string | null
+  /** How long the provider asked us to wait before trying again (a 429's rate-limit reset), when it said so. */
+  readonly retryAfterMs: number | null
 
   constructor (kind: ProviderFailureKind, message: string, details: {
-    providerCode?: number | null, providerMessage?: string | null, httpStatus?: number | null, traceId?: string | null, cause?: unknown
+    providerCode?: number | null, providerMessage?: string | null, httpStatus?: number | null, traceId?: string | null, cause?: unknown, retryAfterMs?: number | null
   } = {}) {
     super(details.traceId ? `${message} (trace id ${details.traceId})` : message, { cause: details.cause })
     this.kind = kind
@@ -25,6 +27,7 @@ export class ProviderError extends Error {
     this.providerMessage = details.providerMessage ?? null
     this.httpStatus = details.httpStatus ?? null
     this.traceId = details.traceId ?? null
+    this.retryAfterMs = details.retryAfterMs ?? null
   }
 
   /**

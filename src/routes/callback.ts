@@ -8,6 +8,16 @@ import { errorResponses } from '../schemas/common.js'
 
 export type CallbackRouteOptions = { rateLimit: number, bodyLimit: number }
 
+const TOKEN_PATH_DOCS = {
+  summary: 'MiniMax callback for one task',
+  description: 'The callback_url this service gives MiniMax for one task. A {challenge} is echoed at once (never rate limited); a status ' +
+    'push is written through the state machine before the 200. Pushes with a token that is not this task\'s are refused with 401.'
+}
+const BARE_PATH_DOCS = {
+  summary: 'Bare callback path: challenges only',
+  description: 'Answers MiniMax\'s {challenge}; status pushes here are refused with 401 callback_token_required (only the task\'s own URL is trusted).'
+}
+
 const isChallenge = (request: FastifyRequest): boolean => (request.body as CallbackBody | undefined)?.challenge !== undefined
 
 const callbackRoutes: FastifyPluginAsyncTypebox<CallbackRouteOptions> = async (app, options) => {
@@ -40,9 +50,9 @@ const callbackRoutes: FastifyPluginAsyncTypebox<CallbackRouteOptions> = async (a
     return { status: 'success' as const }
   }
 
-  app.post('/get_callback/:token', { ...routeOptions, schema: { ...routeOptions.schema, params: CallbackParams, summary: 'MiniMax callback for one task' } },
+  app.post('/get_callback/:token', { ...routeOptions, schema: { ...routeOptions.schema, params: CallbackParams, ...TOKEN_PATH_DOCS } },
     async (request) => handle(request, request.params.token, request.body))
-  app.post('/get_callback', { ...routeOptions, schema: { ...routeOptions.schema, summary: 'Bare callback path: challenges only' } },
+  app.post('/get_callback', { ...routeOptions, schema: { ...routeOptions.schema, ...BARE_PATH_DOCS } },
     async (request) => handle(request, null, request.body))
 }
 

@@ -5,9 +5,9 @@ import { HealthAnswer } from '../schemas/health.js'
 const healthRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const probe = app.db.prepare('SELECT 1')
 
-  app.get('/healthz', { schema: { summary: 'Liveness', response: { 200: HealthAnswer } } }, async () => ({ status: 'ok' as const }))
+  app.get('/healthz', { schema: { summary: 'Liveness', description: 'Answers while the process runs.', response: { 200: HealthAnswer } } }, async () => ({ status: 'ok' as const }))
 
-  app.get('/readyz', { schema: { summary: 'Readiness: the database is usable', response: { 200: HealthAnswer, 503: HealthAnswer } } }, async (request, reply) => {
+  app.get('/readyz', { schema: { summary: 'Readiness: the database is usable', description: 'ok when the database answers a query, else 503 unavailable.', response: { 200: HealthAnswer, 503: HealthAnswer } } }, async (request, reply) => {
     try {
       probe.get()
       return { status: 'ok' as const }

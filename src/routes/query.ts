@@ -12,6 +12,8 @@ const queryRoute: FastifyPluginAsyncTypebox<{ rateLimit: number }> = async (app,
     config: { minimaxErrors: true, rateLimit: { max: options.rateLimit, timeWindow: 60_000, keyGenerator: callerKey } },
     schema: {
       summary: 'A task in MiniMax\'s query shape',
+      description: 'MiniMax\'s polling call, answered from our database so existing polling code spends no MiniMax rate limit. ' +
+        'Errors carry base_resp (404: status_code 2013).',
       querystring: MiniMaxQueryString,
       response: { 200: MiniMaxQueryAnswer, ...errorResponses(400, 401, 404, 429, 500) }
     }

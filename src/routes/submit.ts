@@ -17,6 +17,8 @@ const submitRoute: FastifyPluginAsyncTypebox<SubmitRouteOptions> = async (app, o
     },
     schema: {
       summary: 'Submit an S2V-01 generation (MiniMax\'s request body)',
+      description: 'Forwards MiniMax\'s create body with a callback URL of ours and answers once MiniMax has. Errors carry MiniMax\'s ' +
+        'base_resp. The same Idempotency-Key with the same body replays the first answer without a second paid generation.',
       headers: SubmitHeaders,
       body: SubmitBody,
       response: { 200: SubmitAnswer, ...errorResponses(400, 401, 402, 409, 413, 415, 422, 429, 500, 502, 503, 504) }

@@ -2,7 +2,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { errors } from '../errors.js'
 import { errorResponses } from '../schemas/common.js'
-import { ListQuery, TaskDetail, TaskPage, TaskParams } from '../schemas/tasks.js'
+import { ListQuery, TaskDetail, TaskPage, TaskParams, TaskWaitQuery } from '../schemas/tasks.js'
 import { taskDetail, taskSummary } from '../services/task-view.js'
 import { callerKey } from './rate-limit-keys.js'
 
@@ -25,12 +25,17 @@ const tasksRoutes: FastifyPluginAsyncTypebox<TasksRouteOptions> = async (app, op
     config: routeConfig,
     schema: {
       summary: 'One task with its full history',
+      description: 'By our id or MiniMax\'s task_id: the task\'s state and every event (submit, push, poll) with what it did.',
       params: TaskParams,
+      querystring: TaskWaitQuery,
       response: { 200: TaskDetail, ...errorResponses(400, 401, 404, 429, 500) }
     }
-  }, async (request) => {
-    const task = app.taskStore.find(request.params.id)
-    if (!task) throw errors.notFound(`task ${request.params.id}`)
+  }, async (request, reply) => {
+    let found = app.taskStore.find(request.params.id)
+    if (!found) throw errors.notFound(`task ${request.params.id}`)
+    // Long-poll (?wait=N&status=S): answers once the status differs from S, after N s, or when the client leaves.
+    if (request.query.wait) found = await app.taskWatch.longPoll(found, { wait: request.query.wait, status: request.query.status }, reply.raw)
+    const task = await app.reconciler.freshVideoLink(found)
     return taskDetail(task, repo.eventsOf(task.seq))
   })
 
@@ -39,6 +44,7 @@ const tasksRoutes: FastifyPluginAsyncTypebox<TasksRouteOptions> = async (app, op
     config: routeConfig,
     schema: {
       summary: 'Tasks, newest first',
+      description: 'Pages of tasks without their history; filter by status, pass next_cursor back as cursor for the next page.',
       querystring: ListQuery,
       response: { 200: TaskPage, ...errorResponses(400, 401, 429, 500) }
     }

@@ -5,12 +5,18 @@ export const CallbackBody = Type.Object({
   challenge: Type.Optional(Type.String({ maxLength: 4096, description: 'Handshake: echoed back at once' })),
   task_id: Type.Optional(Type.String({ minLength: 1, maxLength: 64, description: 'MiniMax\'s task id (a bare JSON number keeps all its digits too)' })),
   status: Type.Optional(Type.String({ minLength: 1, maxLength: 64, description: 'processing/success/failed or Preparing/Queueing/Processing/Success/Fail, any case' })),
-  file_id: Type.Optional(Type.String({ maxLength: 64 })),
+  file_id: Type.Optional(Type.String({ maxLength: 64, description: 'The video\'s file id, on success' })),
   base_resp: Type.Optional(Type.Object({
     status_code: Type.Optional(Type.Integer()),
     status_msg: Type.Optional(Type.String({ maxLength: 1024 }))
-  }))
-}, { description: 'Either {challenge} or a status push; other fields MiniMax adds are ignored' })
+  }, { description: 'MiniMax\'s status envelope; a failed push\'s code becomes the task\'s error' }))
+}, {
+  description: 'Either {challenge} or a status push; other fields MiniMax adds are ignored',
+  examples: [
+    { challenge: '1a2b3c4d' },
+    { task_id: '399760801914032555', status: 'success', file_id: '268010811835735', base_resp: { status_code: 0, status_msg: 'success' } }
+  ]
+})
 export type CallbackBody = Static<typeof CallbackBody>
 
 export const CallbackParams = Type.Object({
@@ -20,4 +26,4 @@ export const CallbackParams = Type.Object({
 export const CallbackAnswer = Type.Object({
   challenge: Type.Optional(Type.String()),
   status: Type.Optional(Type.Literal('success'))
-}, { description: '{challenge} for a handshake, {status:"success"} for a push that is on disk' })
+}, { description: '{challenge} for a handshake, {status:"success"} for a push that is on disk', examples: [{ challenge: '1a2b3c4d' }, { status: 'success' }] })

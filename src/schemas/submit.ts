@@ -11,14 +11,25 @@ export const SubmitBody = Type.Object({
   prompt: Type.Optional(Type.String({ maxLength: 2000, description: 'What happens in the video' })),
   prompt_optimizer: Type.Optional(Type.Boolean({ description: 'Let MiniMax rewrite the prompt (MiniMax\'s default: true)' })),
   subject_reference: Type.Array(Type.Object({
-    type: Type.Literal('character'),
+    type: Type.Literal('character', { description: 'The only kind of subject S2V-01 takes' }),
     image: Type.Array(Type.String({ pattern: IMAGE_PATTERN, description: 'http(s) URL or data:image/...;base64,... (JPG, PNG or WebP, under 20 MB)' }), { minItems: 1, maxItems: 1 })
   }, { additionalProperties: false }), { minItems: 1, maxItems: 1, description: 'Exactly one character with one image' }),
   callback_url: Type.Optional(Type.String({ description: 'Refused: this service sets MiniMax\'s callback_url itself' })),
+  provider: Type.Optional(Type.Enum(['minimax', 'modellix'], { description: 'Who runs the model: MiniMax itself or the Modellix aggregator (default: DEFAULT_PROVIDER)' })),
+  notify_url: Type.Optional(Type.String({ pattern: '^https?://\\S+$', maxLength: 2048, description: 'We POST the task to this URL on every status change (signed; see Notifications)' })),
   metadata: Type.Optional(Type.Record(Type.String({ maxLength: 64 }), Type.Unknown(), {
     maxProperties: 32, description: 'Your own small JSON object (at most 4 KiB), stored and returned with the task'
   }))
-}, { additionalProperties: false })
+}, {
+  additionalProperties: false,
+  description: 'MiniMax\'s own create body (without callback_url), plus optional fields of ours; unknown fields are refused',
+  examples: [{
+    model: 'S2V-01',
+    prompt: 'A girl waves at the camera',
+    subject_reference: [{ type: 'character', image: ['https://example.com/face.jpg'] }],
+    metadata: { ticket: 'T-42' }
+  }]
+})
 export type SubmitBody = Static<typeof SubmitBody>
 
 export const SubmitHeaders = Type.Object({
@@ -32,5 +43,8 @@ export const SubmitAnswer = Type.Object({
   id: Type.String({ description: 'Our task id' }),
   status: Type.String({ description: 'processing, or already success/failed if MiniMax pushed before answering' }),
   base_resp: BaseResp
+}, {
+  description: 'MiniMax accepted the task (the header idempotent-replayed: true marks a replayed answer)',
+  examples: [{ task_id: '399760801914032555', id: '64570eb2-57f9-4981-9f29-f0496a7692de', status: 'processing', base_resp: { status_code: 0, status_msg: 'success' } }]
 })
 export type SubmitAnswer = Static<typeof SubmitAnswer>

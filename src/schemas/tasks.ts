@@ -8,60 +8,109 @@ const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(schema: T)
 export const TaskStatusSchema = Type.Enum([...TASK_STATUSES], { description: 'submitting → processing → success | failed' })
 
 export const TaskEvent = Type.Object({
-  at: Type.String({ format: 'date-time' }),
+  at: Type.String({ format: 'date-time', description: 'When we recorded it' }),
   source: Type.String({ description: 'submit, callback or poll' }),
   status: Nullable(Type.String({ description: 'The normalised status this event carried' })),
   provider_status: Nullable(Type.String({ description: 'The provider\'s word, as spelt' })),
   outcome: Type.String({ description: 'What it did: created, applied, duplicate, out_of_order, conflict, unrecognised, refused, unknown' })
-})
+}, { description: 'One thing that happened to the task' })
+
+// One finished task, as the examples of the OpenAPI document show it.
+const TASK_EXAMPLE = {
+  id: '64570eb2-57f9-4981-9f29-f0496a7692de',
+  task_id: '399760801914032555',
+  provider: 'minimax',
+  model: 'S2V-01',
+  status: 'success',
+  provider_status: 'success',
+  file_id: '268010811835735',
+  error: null,
+  prompt: 'A girl waves at the camera',
+  metadata: { ticket: 'T-42' },
+  created_at: '2026-11-21T08:25:30.686Z',
+  updated_at: '2026-11-21T08:25:30.802Z',
+  video: { url: 'https://cdn.example.com/output.mp4?Expires=1795282000&sig=x', expires_at: '2026-11-21T17:10:30.802Z', width: 1280, height: 720, archive: null }
+}
 
 export const TaskSummary = Type.Object({
   id: Type.String({ description: 'Our task id' }),
   task_id: Nullable(Type.String({ description: 'MiniMax\'s task id (digits, as a string); null until MiniMax gave one' })),
-  provider: Type.String(),
-  model: Type.String(),
+  provider: Type.String({ description: 'Who runs the model: minimax, or modellix (the same model, resold)' }),
+  model: Type.String({ description: 'S2V-01' }),
   status: TaskStatusSchema,
-  provider_status: Nullable(Type.String()),
+  provider_status: Nullable(Type.String({ description: 'The provider\'s last status word, as spelt' })),
   file_id: Nullable(Type.String({ description: 'MiniMax\'s file id of the video, on success' })),
-  error: Nullable(Type.Object({ code: Type.String({ description: 'MiniMax\'s numeric code as a string (e.g. "1027"), or ours (e.g. submit_outcome_unknown)' }), message: Type.String() })),
-  prompt: Nullable(Type.String()),
-  metadata: Nullable(Type.Record(Type.String(), Type.Unknown())),
-  created_at: Type.String({ format: 'date-time' }),
-  updated_at: Type.String({ format: 'date-time' })
-})
+  error: Nullable(Type.Object({ code: Type.String({ description: 'MiniMax\'s numeric code as a string (e.g. "1027"), or ours (e.g. submit_outcome_unknown)' }), message: Type.String() }, { description: 'Why the task failed (or why its outcome is unknown)' })),
+  prompt: Nullable(Type.String({ description: 'The prompt as submitted' })),
+  metadata: Nullable(Type.Record(Type.String(), Type.Unknown(), { description: 'Your metadata, as submitted' })),
+  created_at: Type.String({ format: 'date-time', description: 'When the submit arrived' }),
+  updated_at: Type.String({ format: 'date-time', description: 'The last change' }),
+  video: Nullable(Type.Object({
+    url: Type.String({ description: 'The provider\'s signed download URL (refreshed on lookup once expired); GET /v1/tasks/:id/video always works' }),
+    expires_at: Type.String({ format: 'date-time', description: 'When the URL stops working (with a safety margin)' }),
+    width: Nullable(Type.Integer()),
+    height: Nullable(Type.Integer()),
+    archive: Nullable(Type.Object({
+      state: Type.Enum(['pending', 'stored', 'failed'], { description: 'Our own copy (VIDEO_DIR): pending until downloaded' }),
+      bytes: Nullable(Type.Integer()),
+      sha256: Nullable(Type.String())
+    }))
+  }, { description: 'The finished video; null until success and its link is known' }))
+}, { description: 'A task, without its history' })
 export type TaskSummary = Static<typeof TaskSummary>
 
 export const TaskDetail = Type.Intersect([TaskSummary, Type.Object({
   events: Type.Array(TaskEvent, { description: 'The full history, oldest first' })
-})])
+})], {
+  description: 'The task and its full history',
+  examples: [{
+    ...TASK_EXAMPLE,
+    events: [
+      { at: '2026-11-21T08:25:30.686Z', source: 'submit', status: null, provider_status: null, outcome: 'created' },
+      { at: '2026-11-21T08:25:30.752Z', source: 'submit', status: 'processing', provider_status: null, outcome: 'applied' },
+      { at: '2026-11-21T08:25:30.802Z', source: 'callback', status: 'success', provider_status: 'success', outcome: 'applied' }
+    ]
+  }]
+})
 export type TaskDetail = Static<typeof TaskDetail>
 
 export const TaskParams = Type.Object({
   id: Type.String({ minLength: 1, maxLength: 100, description: 'Our id or MiniMax\'s task_id' })
 })
 
+// Notifications (long-poll): the longest a lookup may wait, so proxies and clients with a minute's timeout cope.
+export const MAX_WAIT_SECONDS = 60
+
+export const TaskWaitQuery = Type.Object({
+  wait: Type.Optional(Type.Integer({ minimum: 0, maximum: MAX_WAIT_SECONDS, description: 'Long-poll: wait up to this many seconds for the status to differ from `status`' })),
+  status: Type.Optional(TaskStatusSchema)
+}, { additionalProperties: false, description: 'Without wait the task is answered at once; a finished task is always answered at once' })
+
 // Pages hold at most this many tasks, so one lookup stays cheap.
 export const MAX_PAGE = 100
 
 export const ListQuery = Type.Object({
   status: Type.Optional(TaskStatusSchema),
-  limit: Type.Integer({ minimum: 1, maximum: MAX_PAGE, default: 20 }),
+  limit: Type.Integer({ minimum: 1, maximum: MAX_PAGE, default: 20, description: 'Tasks per page' }),
   cursor: Type.Optional(Type.String({ maxLength: 200, description: 'next_cursor of the previous page' }))
 }, { additionalProperties: false })
 
 export const TaskPage = Type.Object({
   items: Type.Array(TaskSummary, { description: 'Newest first (without events: look a task up for its history)' }),
   next_cursor: Nullable(Type.String({ description: 'Pass as cursor for the next page; null on the last page' }))
-})
+}, { description: 'One page of tasks, newest first', examples: [{ items: [TASK_EXAMPLE], next_cursor: null }] })
 
 export const MiniMaxQueryString = Type.Object({
   task_id: Type.String({ minLength: 1, maxLength: 100, description: 'MiniMax\'s task_id (our id works too)' })
 })
 
 export const MiniMaxQueryAnswer = Type.Object({
-  task_id: Type.String(),
-  status: Type.Enum(['Preparing', 'Queueing', 'Processing', 'Success', 'Fail']),
+  task_id: Type.String({ description: 'MiniMax\'s task id (our id while MiniMax has not given one)' }),
+  status: Type.Enum(['Preparing', 'Queueing', 'Processing', 'Success', 'Fail'], { description: 'MiniMax\'s query vocabulary; Preparing while we are still submitting' }),
   file_id: Type.String({ description: 'Empty until success, as MiniMax does' }),
   base_resp: BaseResp
+}, {
+  description: 'The task in MiniMax\'s query shape, from our database',
+  examples: [{ task_id: '399760801914032555', status: 'Success', file_id: '268010811835735', base_resp: { status_code: 0, status_msg: 'success' } }]
 })
 export type MiniMaxQueryAnswer = Static<typeof MiniMaxQueryAnswer>

@@ -33,6 +33,7 @@ export class CallbackService {
     }, 'callback', push.base_resp ? { base_resp: push.base_resp } : {})
     this.store.events.emit('push', { outcome: result.ok ? result.decision.outcome : 'refused' })
     if (!result.ok) {
+      this.store.events.emit('refusedPush', { taskSeq: this.store.repo.byTaskId(push.task_id)?.seq ?? null })
       this.log.warn({ id: task.id, task_id: push.task_id, bound_task_id: task.task_id, reason: result.reason }, 'refused a push whose task_id does not belong to its token')
       throw refused('token_task_mismatch', 'this callback URL belongs to another task_id')
     }
@@ -59,6 +60,7 @@ export class CallbackService {
     const named = this.store.repo.byTaskId(push.task_id)
     this.log.warn({ task_id: push.task_id, status: push.status, reason, known_task: Boolean(named) }, 'refused an unauthenticated status push')
     if (named) this.store.recordEvent(named.seq, 'callback', 'refused', { reason }, push.status)
+    this.store.events.emit('refusedPush', { taskSeq: named?.seq ?? null })
   }
 }
 

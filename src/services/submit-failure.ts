@@ -11,8 +11,12 @@ export type SubmitFailure = {
   outcomeUnknown: boolean
 }
 
-// MiniMax codes (provider-facts.md) → what our caller should hear. Key and balance problems are ours, not the caller's.
+// Provider codes (provider-facts.md) → what our caller should hear. Key and balance problems are ours, not the caller's.
+// MiniMax's codes are 1000 and up; Modellix's are HTTP statuses.
 const REJECTIONS: Record<number, { statusCode: number, code: string }> = {
+  400: { statusCode: 400, code: 'invalid_params' },
+  401: { statusCode: 502, code: 'provider_auth_failed' },
+  402: { statusCode: 402, code: 'insufficient_balance' },
   1002: { statusCode: 429, code: 'provider_rate_limited' },
   1039: { statusCode: 429, code: 'provider_rate_limited' },
   1004: { statusCode: 502, code: 'provider_auth_failed' },
@@ -27,7 +31,7 @@ const REJECTIONS: Record<number, { statusCode: number, code: string }> = {
 const UNKNOWN_ERROR = 1000
 const TIMEOUT = 1001
 
-const UNKNOWN_OUTCOME = 'MiniMax may or may not have created the task; it is not retried automatically (a create costs money). ' +
+const UNKNOWN_OUTCOME = 'The provider may or may not have created the task; it is not retried automatically (a create costs money). ' +
   'The task stays "submitting" until a callback resolves it: look it up by id instead of resubmitting.'
 
 export function submitFailure (err: ProviderError, publicBaseUrl: string): SubmitFailure {

@@ -1,9 +1,9 @@
-// Submitting a generation: write the task first, forward to MiniMax with the task's own callback URL, bind the answer.
+// Submitting a generation: write the task first, forward it to the provider (with the task's own callback URL), bind the answer.
 import { randomUUID, createHash } from 'node:crypto'
 import stringify from 'safe-stable-stringify'
 import { AppError, errorBody, errors } from '../errors.js'
 import { newCallbackToken } from '../lib/callback-token.js'
-import type { MiniMaxClient } from '../providers/minimax.js'
+import type { ProviderName, VideoProvider } from '../providers/provider.js'
 import { ProviderError } from '../providers/provider-error.js'
 import type { ErrorBody } from '../schemas/common.js'
 import type { SubmitAnswer, SubmitBody } from '../schemas/submit.js'
@@ -19,10 +19,13 @@ export type SubmitResult = { statusCode: number, body: SubmitAnswer | ErrorBody,
 
 export type SubmitServiceOptions = {
   store: TaskStore
-  /** null when no MINIMAX_API_KEY is configured. */
-  client: MiniMaxClient | null
+  /** The providers that have a key configured. */
+  providers: ReadonlyMap<ProviderName, VideoProvider>
+  defaultProvider: ProviderName
   publicBaseUrl: string
   log: Log
+  /** Refuses a notify_url we must not call (SSRF guard); throws an AppError. */
+  checkNotifyUrl?: (url: string) => Promise<void>
 }
 
 export class SubmitService {
@@ -36,8 +39,11 @@ export class SubmitService {
 
   async submit (body: SubmitBody, caller: string, idempotencyKey?: string): Promise<SubmitResult> {
     checkRequest(body)
-    const { client, store } = this.#options
-    if (!client) throw errors.providerNotConfigured()
+    const { providers, store, defaultProvider, checkNotifyUrl } = this.#options
+    const providerName = body.provider ?? defaultProvider
+    const provider = providers.get(providerName)
+    if (!provider) throw errors.providerNotConfigured(providerName)
+    if (body.notify_url && checkNotifyUrl) await checkNotifyUrl(body.notify_url)
 
     const requestHash = createHash('sha256').update(stringify(body) ?? '').digest('hex')
     const flightKey = `${caller}\n${idempotencyKey}`
@@ -61,7 +67,7 @@ export class SubmitService {
     const task = store.repo.transaction(() => {
       const row = store.repo.insertTask({
         id,
-        provider: 'minimax',
+        provider: providerName,
         model: body.model ?? 'S2V-01',
         status: 'submitting',
         prompt: body.prompt ?? null,
@@ -71,7 +77,7 @@ export class SubmitService {
         callback_token_hash: hash,
         caller,
         created_at: created,
-        notify_url: null,
+        notify_url: body.notify_url ?? null,
         next_poll_at: null
       })
       store.recordEvent(row.seq, 'submit', 'created', {}, null)
@@ -79,7 +85,7 @@ export class SubmitService {
       return row
     })
 
-    const forwarding = this.#forward(client, task.seq, task.id, token, body)
+    const forwarding = this.#forward(provider, task.seq, task.id, token, body)
     if (!idempotencyKey) return forwarding
     this.#inFlight.set(flightKey, forwarding)
     try {
@@ -91,29 +97,28 @@ export class SubmitService {
     }
   }
 
-  async #forward (client: MiniMaxClient, seq: number, id: string, token: string, body: SubmitBody): Promise<SubmitResult> {
+  async #forward (provider: VideoProvider, seq: number, id: string, token: string, body: SubmitBody): Promise<SubmitResult> {
     const { store, publicBaseUrl, log } = this.#options
     try {
-      const { taskId, traceId } = await client.createVideo({
+      const { taskId, traceId } = await provider.submit({
         model: body.model ?? 'S2V-01',
         prompt: body.prompt,
         prompt_optimizer: body.prompt_optimizer,
-        subject_reference: body.subject_reference,
-        callback_url: `${publicBaseUrl}/get_callback/${token}`
-      })
-      log.info({ id, task_id: taskId, trace_id: traceId }, 'MiniMax created the task')
+        image: body.subject_reference[0]!.image[0]!
+      }, provider.pushesStatus ? `${publicBaseUrl}/get_callback/${token}` : null)
+      log.info({ id, provider: provider.name, task_id: taskId, trace_id: traceId }, 'provider created the task')
       store.events.emit('submit', { outcome: 'created', code: null })
       const result = store.applyUpdate(seq, taskId, { status: 'processing', providerStatus: null }, 'submit', { trace_id: traceId })
       if (!result.ok) {
-        log.error({ id, task_id: taskId, reason: result.reason }, 'MiniMax answered with a task_id that does not fit this task')
-        throw new AppError(502, 'task_id_conflict', 'MiniMax answered with a task_id that already belongs to another task', { id })
+        log.error({ id, task_id: taskId, reason: result.reason }, 'the provider answered with a task_id that does not fit this task')
+        throw new AppError(502, 'task_id_conflict', 'the provider answered with a task_id that already belongs to another task', { id })
       }
       return { statusCode: 200, body: { task_id: taskId, id, status: result.task.status, base_resp: { status_code: 0, status_msg: 'success' } }, replayed: false }
     } catch (err) {
       if (!(err instanceof ProviderError)) throw err
       const failure = submitFailure(err, publicBaseUrl)
       const error = { code: failure.outcomeUnknown ? failure.code : String(err.providerCode ?? failure.code), message: failure.message }
-      log.warn({ id, err, trace_id: err.traceId, outcome_unknown: failure.outcomeUnknown }, 'MiniMax create failed')
+      log.warn({ id, provider: provider.name, err, trace_id: err.traceId, outcome_unknown: failure.outcomeUnknown }, 'provider create failed')
       store.events.emit('submit', { outcome: failure.outcomeUnknown ? 'unknown' : 'rejected', code: error.code })
       let status = 'submitting'
       if (failure.outcomeUnknown) store.recordEvent(seq, 'submit', 'unknown', { error, trace_id: err.traceId })

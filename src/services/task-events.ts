@@ -4,7 +4,8 @@ import type { TaskRow } from '../db/tasks-repository.js'
 import type { ProviderCall } from '../providers/provider.js'
 import type { Outcome, TaskStatus } from './task-state.js'
 
-export type EventSource = 'submit' | 'callback' | 'poll'
+/** Who brought an update: the submit's answer, a push, a poll, or a deadline this service enforced. */
+export type EventSource = 'submit' | 'callback' | 'poll' | 'timeout'
 
 export type StatusChange = { task: TaskRow, previous: TaskStatus, source: EventSource }
 
@@ -12,6 +13,8 @@ export type StatusChange = { task: TaskRow, previous: TaskStatus, source: EventS
 export type TaskEventMap = {
   /** A task's status changed; emitted after the change is committed. */
   status: [StatusChange]
+  /** A push without a valid token named this task (null: a task we do not know): worth checking with the provider. */
+  refusedPush: [{ taskSeq: number | null }]
   /** A status push was answered: what the state machine made of it, or refused. */
   push: [{ outcome: Outcome | 'refused' }]
   /** A submit ended: created, rejected by the provider (with its code), or outcome unknown. */

@@ -2,7 +2,7 @@
 import type { BaseLogger } from 'pino'
 import type { NewEvent, TaskRow, TasksRepository } from '../db/tasks-repository.js'
 import { stateOf } from '../db/tasks-repository.js'
-import { decide, type Decision, type StatusUpdate, type TaskStatus } from './task-state.js'
+import { decide, isTerminal, type Decision, type StatusUpdate, type TaskStatus } from './task-state.js'
 import { TaskEvents, type EventSource, type StatusChange } from './task-events.js'
 
 export type { EventSource }
@@ -20,10 +20,19 @@ export const now = (): string => new Date().toISOString()
 /** Runs inside the transaction that changes a status, so what it writes commits or rolls back with the change. */
 export type StatusChangeWriter = (change: StatusChange) => void
 
+/** When to poll a task next, after the provider told us something about it (null: no poll needed). */
+export type PollScheduler = (task: TaskRow, now: number) => string | null
+
 export class TaskStore {
   readonly #writers: StatusChangeWriter[] = []
+  #scheduler: PollScheduler = () => null
 
   constructor (readonly repo: TasksRepository, readonly events: TaskEvents = new TaskEvents()) {}
+
+  /** Sets the reconciler's policy for the next poll after news. */
+  setPollScheduler (scheduler: PollScheduler): void {
+    this.#scheduler = scheduler
+  }
 
   /** Registers a writer run in the same transaction as every status change (e.g. a notification outbox). */
   onStatusChange (writer: StatusChangeWriter): void {
@@ -60,6 +69,11 @@ export class TaskStore {
         ...(update.error ? { error: update.error } : {})
       }))
       task = this.repo.bySeq(seq)!
+      // Whatever the provider said (even a duplicate), it is alive and talking: polling starts over.
+      if (taskId !== null || isTerminal(task.status)) {
+        this.repo.markNews(seq, at, this.#scheduler(task, Date.parse(at)))
+        task = this.repo.bySeq(seq)!
+      }
       if (task.status !== current.status) {
         for (const write of this.#writers) write({ task, previous: current.status, source })
       }

@@ -15,7 +15,16 @@ export function taskSummary (row: TaskRow): TaskSummary {
     prompt: row.prompt,
     metadata: row.metadata ? JSON.parse(row.metadata) : null,
     created_at: row.created_at,
-    updated_at: row.updated_at
+    updated_at: row.updated_at,
+    video: row.video_url && row.video_expires_at
+      ? {
+          url: row.video_url,
+          expires_at: row.video_expires_at,
+          width: row.video_width,
+          height: row.video_height,
+          archive: row.archive_state ? { state: row.archive_state, bytes: row.archive_bytes, sha256: row.archive_sha256 } : null
+        }
+      : null
   }
 }
 

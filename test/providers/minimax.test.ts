@@ -5,7 +5,7 @@ import { ProviderError } from '../../src/providers/provider-error.js'
 import { startFakeMiniMax } from '../fixtures/fake-minimax.js'
 import { freePort } from '../helper.js'
 
-const request = { model: 'S2V-01', subject_reference: [{ type: 'character' as const, image: ['https://example.com/a.png'] }] }
+const request = { model: 'S2V-01', image: 'https://example.com/a.png' }
 
 async function rawServer (t: { teardown: (fn: () => void) => void }, handler: Parameters<typeof createServer>[1]): Promise<string> {
   const server: Server = createServer(handler)
@@ -28,7 +28,7 @@ t.test('create answers MiniMax\'s task_id as a string, with the trace id', async
   const fake = await startFakeMiniMax()
   t.teardown(() => fake.close())
   const client = new MiniMaxClient({ baseUrl: fake.url, apiKey: fake.apiKey, createTimeoutMs: 5000 })
-  const { taskId, traceId } = await client.createVideo(request)
+  const { taskId, traceId } = await client.submit(request, null)
   t.match(taskId, /^\d{18}$/)
   t.ok(fake.tasks.has(taskId))
   t.ok(traceId)
@@ -41,7 +41,7 @@ t.test('business errors become "rejected" with MiniMax\'s code and message', asy
   const client = new MiniMaxClient({ baseUrl: fake.url, apiKey: fake.apiKey, createTimeoutMs: 5000 })
   for (const code of [1002, 1004, 1008, 1026, 2013, 2049]) {
     fake.set({ createErrorCode: code })
-    const err = await failure(client.createVideo(request))
+    const err = await failure(client.submit(request, null))
     t.equal(err.kind, 'rejected', `${code}`)
     t.equal(err.providerCode, code)
     t.notOk(err.outcomeUnknown, 'nothing was created')
@@ -49,7 +49,7 @@ t.test('business errors become "rejected" with MiniMax\'s code and message', asy
   }
   fake.reset()
   const wrongKey = new MiniMaxClient({ baseUrl: fake.url, apiKey: 'wrong', createTimeoutMs: 5000 })
-  t.equal((await failure(wrongKey.createVideo(request))).providerCode, 2049)
+  t.equal((await failure(wrongKey.submit(request, null))).providerCode, 2049)
 })
 
 t.test('5xx, resets and timeouts leave the outcome unknown; a refused connection does not', async (t) => {
@@ -58,19 +58,19 @@ t.test('5xx, resets and timeouts leave the outcome unknown; a refused connection
   const client = new MiniMaxClient({ baseUrl: fake.url, apiKey: fake.apiKey, createTimeoutMs: 300 })
 
   fake.set({ createHttpStatus: 503 })
-  const http = await failure(client.createVideo(request))
+  const http = await failure(client.submit(request, null))
   t.same([http.kind, http.httpStatus, http.outcomeUnknown], ['http', 503, true])
 
   fake.set({ createHttpStatus: null, createResetConnection: true })
-  const reset = await failure(client.createVideo(request))
+  const reset = await failure(client.submit(request, null))
   t.same([reset.kind, reset.outcomeUnknown], ['broken', true])
 
   fake.set({ createResetConnection: false, createDelayMs: 1000 })
-  const timeout = await failure(client.createVideo(request))
+  const timeout = await failure(client.submit(request, null))
   t.same([timeout.kind, timeout.outcomeUnknown], ['timeout', true])
 
   const closed = new MiniMaxClient({ baseUrl: `http://127.0.0.1:${await freePort()}`, apiKey: 'k', createTimeoutMs: 1000 })
-  const refused = await failure(closed.createVideo(request))
+  const refused = await failure(closed.submit(request, null))
   t.same([refused.kind, refused.outcomeUnknown], ['unreachable', false])
 })
 
@@ -79,13 +79,13 @@ t.test('answers that are not MiniMax\'s envelope are "broken", HTTP 4xx/429 are 
   const url = await rawServer(t, (_req, res) => { res.writeHead(answer.status, { 'trace-id': 'abc123' }).end(answer.body) })
   const client = new MiniMaxClient({ baseUrl: url, apiKey: 'k', createTimeoutMs: 1000 })
 
-  t.equal((await failure(client.createVideo(request))).kind, 'broken')
+  t.equal((await failure(client.submit(request, null))).kind, 'broken')
   answer = { status: 200, body: '{"base_resp":{"status_code":0,"status_msg":"success"}}' }
-  t.match((await failure(client.createVideo(request))).message, /no usable task_id.*abc123/)
+  t.match((await failure(client.submit(request, null))).message, /no usable task_id.*abc123/)
   answer = { status: 429, body: '' }
-  const limited = await failure(client.createVideo(request))
+  const limited = await failure(client.submit(request, null))
   t.same([limited.kind, limited.httpStatus, limited.outcomeUnknown], ['http', 429, false])
 
   answer = { status: 200, body: '{"task_id":115334141465231361,"base_resp":{"status_code":0,"status_msg":"success"}}' }
-  t.equal((await client.createVideo(request)).taskId, '115334141465231361', 'a bare-number task_id keeps its digits')
+  t.equal((await client.submit(request, null)).taskId, '115334141465231361', 'a bare-number task_id keeps its digits')
 })

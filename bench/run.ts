@@ -1,0 +1,125 @@
+// Entry of `npm run bench`: fills the databases, runs every scenario interleaved, prints the tables and writes the JSON.
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { availableParallelism, loadavg, tmpdir, totalmem } from 'node:os'
+import { join } from 'node:path'
+import { fillTasks } from './fill.js'
+import { lookupRun, SCENARIOS, type BenchContext, type RunResult, type ScenarioKey } from './scenarios.js'
+import { ensureBuilt, ServerPool } from './servers.js'
+import { parseSettings, USAGE } from './settings.js'
+import { soak } from './soak.js'
+import { summariseLoads, summariseScenario, targets, type ScalingPoint, type ScenarioSummary } from './stats.js'
+import { renderReport, type Report } from './table.js'
+
+const GB = 1024 ** 3
+
+const started = performance.now()
+const log = (line: string) => process.stderr.write(`[bench ${((performance.now() - started) / 1000).toFixed(1)} s] ${line}\n`)
+
+const settings = parseSettings(process.argv.slice(2))
+if (!settings) {
+  console.log(USAGE)
+  process.exit(0)
+}
+
+const dir = mkdtempSync(join(tmpdir(), 's2v-bench-'))
+// The databases are scratch (about 1 GB at a million tasks): gone however the bench ends.
+process.once('exit', () => rmSync(dir, { recursive: true, force: true }))
+for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => process.exit(130))
+
+ensureBuilt(log)
+
+const mainDb = join(dir, 'main.db')
+log(`filling ${settings.rows.toLocaleString('en-US')} tasks into ${mainDb}`)
+const fill = fillTasks(mainDb, settings.rows)
+log(`filled in ${(fill.ms / 1000).toFixed(1)} s (${Math.round(fill.bytesPerTask)} bytes/task)`)
+
+let seedBatch = 0
+const ctx: BenchContext = { settings, dir, mainDb, servers: new ServerPool(settings.reuseServers), nextSeedBatch: () => ++seedBatch }
+
+const selected = SCENARIOS.filter((scenario) => settings.only.length === 0 || scenario.key === 'baseline' || settings.only.includes(scenario.key))
+const everything = selected.length === SCENARIOS.length
+const loadBefore = loadavg()[0]!
+const runs: Partial<Record<ScenarioKey, RunResult[]>> = {}
+for (let rep = 1; rep <= settings.repetitions; rep++) {
+  for (const scenario of selected) {
+    runs[scenario.key] ??= []
+    const result = await scenario.run(ctx)
+    runs[scenario.key]!.push(result)
+    log(`${rep}/${settings.repetitions} ${scenario.label}: ${Math.round(result.load.rps)} req/s, p99 ${result.load.latencyMs.p99.toFixed(2)} ms`)
+  }
+}
+
+const baselineRps = summariseLoads(runs.baseline!.map((run) => run.load)).rps
+const scenarios: Partial<Record<ScenarioKey, ScenarioSummary>> = Object.fromEntries(selected.map((scenario) => [
+  scenario.key,
+  summariseScenario(scenario.key, scenario.label, runs[scenario.key]!, scenario.key === 'baseline' ? null : baselineRps, scenario.key === 'challenge_saturated')
+]))
+scenarios.baseline!.ratio = 1
+
+// Lookup scaling: smaller databases, interleaved like the rest; the main database (already measured) is the largest point.
+const smaller = (everything ? settings.scalingRows : []).map((rows) => {
+  const path = join(dir, `scaling-${rows}.db`)
+  log(`filling ${rows.toLocaleString('en-US')} tasks for the scaling check`)
+  return { rows, path, fill: fillTasks(path, rows), runs: [] as RunResult[] }
+})
+for (let rep = 1; rep <= settings.repetitions; rep++) {
+  for (const point of smaller) {
+    const result = await lookupRun(ctx, point.path, point.rows)
+    point.runs.push(result)
+    log(`${rep}/${settings.repetitions} lookup on ${point.rows.toLocaleString('en-US')} tasks: ${Math.round(result.load.rps)} req/s`)
+  }
+}
+await ctx.servers.close()
+const scaling: ScalingPoint[] = [
+  ...smaller.map((point) => ({ rows: point.rows, fillMs: point.fill.ms, bytesPerTask: point.fill.bytesPerTask, ...summariseLoads(point.runs.map((run) => run.load)) })),
+  ...(runs.lookup ? [{ rows: settings.rows, fillMs: fill.ms, bytesPerTask: fill.bytesPerTask, ...summariseLoads(runs.lookup.map((run) => run.load)) }] : [])
+]
+
+let soakResult = null
+if (everything && settings.soakSeconds > 0) {
+  log(`soak: ${settings.soakSeconds} s of mixed load`)
+  soakResult = await soak(ctx)
+}
+
+const report: Report = {
+  machine: {
+    nproc: availableParallelism(),
+    cpu: cpuModel(),
+    node: process.version,
+    memoryGb: Math.round(totalmem() / GB),
+    // Other work on the machine skews every number: the 1-minute load average before and after the runs shows it.
+    loadBefore,
+    loadAfter: loadavg()[0]!
+  },
+  date: new Date().toISOString().slice(0, 10),
+  settings: {
+    mode: settings.mode,
+    logLevel: settings.logLevel,
+    repetitions: settings.repetitions,
+    runSeconds: settings.runSeconds,
+    warmupSeconds: settings.warmupSeconds,
+    connections: settings.connections,
+    rows: settings.rows,
+    only: settings.only
+  },
+  fill,
+  scenarios: Object.values(scenarios),
+  scaling,
+  soak: soakResult,
+  targets: targets({ scenarios, rows: settings.rows, scaling, soak: soakResult })
+}
+
+console.log(renderReport(report))
+writeFileSync(settings.out, JSON.stringify({ ...report, scenarios }, null, 2) + '\n')
+log(`results written to ${settings.out}`)
+
+const broken = report.scenarios.filter((scenario) => scenario.failures > 0)
+if (broken.length > 0) {
+  log(`failed requests in: ${broken.map((scenario) => scenario.label).join(', ')}; the numbers above are suspect`)
+  process.exitCode = 1
+}
+
+function cpuModel (): string {
+  const match = /^model name\s*:\s*(.+)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'))
+  return match?.[1]?.trim() ?? 'unknown CPU'
+}

@@ -1,0 +1,174 @@
+// The bench scenarios: which server runs, on which database, under which load; each run starts and stops its own processes.
+import { randomBytes, randomUUID } from 'node:crypto'
+import { runLoad, type LoadResult, type LoadSpec, type Request } from './load.js'
+import { filledTaskId, seedPushTasks, type PushTarget } from './fill.js'
+import { BENCH_API_TOKEN, FAKE_API_KEY, startBaseline, startFakeMiniMax, startService, type ServerPool, type ServerProcess } from './servers.js'
+import type { Settings } from './settings.js'
+
+export type BenchContext = {
+  settings: Settings
+  /** Scratch folder: databases, and the working directory of every child. */
+  dir: string
+  mainDb: string
+  servers: ServerPool
+  /** A new number for each push seeding, so seeded task_ids never repeat. */
+  nextSeedBatch: () => number
+}
+
+export type RunResult = {
+  load: LoadResult
+  peakRssBytes: number
+  /** Loads that ran alongside the measured one (the saturating pushes and lookups). */
+  alongside?: Record<string, LoadResult>
+}
+
+export const SCENARIO_KEYS = ['baseline', 'challenge', 'push', 'push_normal', 'lookup', 'submit', 'challenge_saturated'] as const
+export type ScenarioKey = typeof SCENARIO_KEYS[number]
+
+export type Scenario = { key: ScenarioKey, label: string, run: (ctx: BenchContext) => Promise<RunResult> }
+
+const AUTH = { authorization: `Bearer ${BENCH_API_TOKEN}` }
+// A token-shaped path segment: the challenge is answered before the token is even looked at.
+const CHALLENGE_PATH = `/get_callback/${randomUUID()}.${randomBytes(32).toString('base64url')}`
+const CHALLENGE: Request = { method: 'POST', path: CHALLENGE_PATH, body: JSON.stringify({ challenge: randomBytes(16).toString('hex') }) }
+// Each seeded task is pushed processing (a duplicate after the submit's answer), then success (applied), then Success
+// again (a duplicate in MiniMax's capitalised word): the mix a real task sees, every push one durable transaction.
+const PUSH_CYCLE = ['processing', 'success', 'Success'] as const
+const SUBMIT: Request = {
+  method: 'POST',
+  path: '/v1/video_generation',
+  body: JSON.stringify({
+    model: 'S2V-01',
+    prompt: 'A girl waves at the camera in a sunny park, soft light',
+    subject_reference: [{ type: 'character', image: ['https://cdn.example.com/faces/bench.jpg'] }],
+    metadata: { ticket: 'BENCH-1' }
+  })
+}
+
+export const SCENARIOS: readonly Scenario[] = [
+  {
+    key: 'baseline',
+    label: 'baseline (bare Fastify)',
+    run: (ctx) => measure(ctx, 'baseline', () => startBaseline(ctx.settings.logLevel, ctx.dir), (url) => fixed(ctx, url, CHALLENGE))
+  },
+  {
+    key: 'challenge',
+    label: 'challenge echo',
+    run: (ctx) => measure(ctx, ...service(ctx), (url) => fixed(ctx, url, CHALLENGE))
+  },
+  {
+    key: 'push',
+    label: 'status push (FULL)',
+    run: (ctx) => pushRun(ctx, 'FULL')
+  },
+  {
+    key: 'push_normal',
+    label: 'status push (NORMAL)',
+    run: (ctx) => pushRun(ctx, 'NORMAL')
+  },
+  {
+    key: 'lookup',
+    label: 'lookup',
+    run: (ctx) => lookupRun(ctx, ctx.mainDb, ctx.settings.rows)
+  },
+  {
+    key: 'submit',
+    label: 'submit (fake MiniMax)',
+    run: (ctx) => ctx.servers.use('fake', () => startFakeMiniMax(ctx.dir), (fake) =>
+      measure(ctx, ...service(ctx, { minimax: { url: fake.url, apiKey: FAKE_API_KEY } }), (url) => submitLoad(url, ctx.settings.connections)))
+  },
+  {
+    key: 'challenge_saturated',
+    label: 'challenge while saturated',
+    run: saturatedRun
+  }
+]
+
+/** Lookups of random filled tasks on a database of `rows` tasks (also the scaling check). */
+export function lookupRun (ctx: BenchContext, databasePath: string, rows: number): Promise<RunResult> {
+  return measure(ctx, ...service(ctx, { databasePath }), (url) => lookupLoad(url, rows, ctx.settings.connections))
+}
+
+export function lookupLoad (url: string, rows: number, connections: number): LoadSpec {
+  return {
+    url,
+    connections,
+    headers: AUTH,
+    next: () => ({ method: 'GET', path: `/v1/tasks/${filledTaskId(1 + Math.floor(Math.random() * rows))}` })
+  }
+}
+
+/** Pushes cycling over `targets` on their own callback URLs. */
+export function pushLoad (url: string, targets: PushTarget[], connections: number): LoadSpec {
+  let sent = 0
+  return {
+    url,
+    connections,
+    next: () => {
+      const target = targets[sent % targets.length]!
+      const status = PUSH_CYCLE[Math.floor(sent / targets.length) % PUSH_CYCLE.length]!
+      sent += 1
+      const body = status === 'processing'
+        ? { task_id: target.taskId, status }
+        : { task_id: target.taskId, status, file_id: target.taskId.slice(3), base_resp: { status_code: 0, status_msg: 'success' } }
+      return { method: 'POST', path: `/get_callback/${target.token}`, body: JSON.stringify(body) }
+    }
+  }
+}
+
+/** Creates with a small image URL and metadata, no Idempotency-Key: each one a new task and a MiniMax call. */
+export function submitLoad (url: string, connections: number): LoadSpec {
+  return { url, connections, headers: AUTH, next: () => SUBMIT }
+}
+
+export function challengeLoad (ctx: BenchContext, url: string, connections: number, rate?: number): LoadSpec {
+  return { ...fixed(ctx, url, CHALLENGE), connections, ...(rate ? { rate } : {}) }
+}
+
+type ServiceChoice = { databasePath?: string, synchronous?: 'FULL' | 'NORMAL', minimax?: { url: string, apiKey: string } }
+
+/** A service configuration: its pool key and how to start it. */
+export function service (ctx: BenchContext, options: ServiceChoice = {}): [string, () => Promise<ServerProcess>] {
+  return [`service ${JSON.stringify(options)}`, () => startService({
+    databasePath: options.databasePath ?? ctx.mainDb,
+    logLevel: ctx.settings.logLevel,
+    cwd: ctx.dir,
+    cpuProfileDir: ctx.settings.cpuProfileDir,
+    ...options
+  })]
+}
+
+function pushRun (ctx: BenchContext, synchronous: 'FULL' | 'NORMAL'): Promise<RunResult> {
+  const targets = seedPushTasks(ctx.mainDb, ctx.settings.pushTasks, ctx.nextSeedBatch())
+  return measure(ctx, ...service(ctx, { synchronous }), (url) => pushLoad(url, targets, ctx.settings.connections))
+}
+
+async function saturatedRun (ctx: BenchContext): Promise<RunResult> {
+  const { saturation, rows } = ctx.settings
+  const targets = seedPushTasks(ctx.mainDb, ctx.settings.pushTasks, ctx.nextSeedBatch())
+  return await ctx.servers.use(...service(ctx), async (server) => {
+    const specs = [
+      challengeLoad(ctx, server.url, saturation.probeConnections, saturation.probeRate),
+      pushLoad(server.url, targets, saturation.pushConnections),
+      lookupLoad(server.url, rows, saturation.lookupConnections)
+    ]
+    if (ctx.settings.warmupSeconds > 0) await Promise.all(specs.map((spec) => runLoad(spec, ctx.settings.warmupSeconds)))
+    const [probe, push, lookup] = await Promise.all(specs.map((spec) => runLoad(spec, ctx.settings.runSeconds))) as [LoadResult, LoadResult, LoadResult]
+    return { load: probe, peakRssBytes: server.peakRssBytes(), alongside: { push, lookup } }
+  })
+}
+
+/** Gets a server, warms it up, measures one load, reads its peak memory. */
+function measure (ctx: BenchContext, key: string, start: () => Promise<ServerProcess>, load: (url: string) => LoadSpec): Promise<RunResult> {
+  return ctx.servers.use(key, start, async (server) => {
+    const spec = load(server.url)
+    // A fresh process: let V8 optimise first; these numbers are thrown away.
+    if (ctx.settings.warmupSeconds > 0) await runLoad(spec, ctx.settings.warmupSeconds)
+    const result = await runLoad(spec, ctx.settings.runSeconds)
+    return { load: result, peakRssBytes: server.peakRssBytes() }
+  })
+}
+
+function fixed (ctx: BenchContext, url: string, request: Request): LoadSpec {
+  return { url, connections: ctx.settings.connections, next: () => request }
+}

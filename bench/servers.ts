@@ -1,0 +1,200 @@
+// Bench servers: the service (dist/server.js), the bare-Fastify baseline and the fake MiniMax, each in its own child process.
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs'
+import { connect, createServer } from 'node:net'
+import { join, resolve } from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
+
+export const ROOT = resolve(import.meta.dirname, '..')
+const SERVICE_ENTRY = join(ROOT, 'dist', 'server.js')
+const BASELINE_SCRIPT = join(ROOT, 'bench', 'baseline-server.ts')
+const FAKE_SCRIPT = join(ROOT, 'bench', 'fake-minimax-server.ts')
+// The baseline and the fake are TypeScript: loaded through tsx's hooks inside the same node process (one pid to measure).
+const TSX_LOADER = import.meta.resolve('tsx')
+
+/** The bearer token the bench sends to the internal routes: production runs with API_TOKENS set. */
+export const BENCH_API_TOKEN = 'bench-token'
+export const FAKE_API_KEY = 'bench-minimax-key'
+// A server that is not listening after this long is broken, not slow.
+const START_TIMEOUT_MS = 20_000
+// How often to try the port while a server starts.
+const START_POLL_MS = 25
+// After SIGTERM the service finishes in-flight requests (none: the load has stopped); then it is killed.
+const STOP_TIMEOUT_MS = 5_000
+// The service's own grace period on SIGTERM, well inside STOP_TIMEOUT_MS.
+const SERVICE_GRACE_MS = 2_000
+// Output kept from each child, shown when it fails.
+const OUTPUT_TAIL_CHARS = 4_000
+// Every rate limit far above what the load can reach, so they count but never refuse.
+const UNLIMITED = String(1_000_000_000)
+
+export type ServerProcess = {
+  readonly name: string
+  readonly url: string
+  readonly pid: number
+  /** VmHWM: the most resident memory the process has had since it started. */
+  peakRssBytes (): number
+  /** VmRSS: resident memory now. */
+  rssBytes (): number
+  stop (): Promise<void>
+}
+
+export type ServiceOptions = {
+  databasePath: string
+  logLevel: string
+  synchronous?: 'FULL' | 'NORMAL'
+  minimax?: { url: string, apiKey: string }
+  cwd: string
+  /** Where node writes a CPU profile of each service process (--cpu-prof), if anywhere. */
+  cpuProfileDir?: string | undefined
+}
+
+const running = new Set<ChildProcess>()
+// A bench that dies (error, Ctrl-C) must not leave servers behind.
+process.once('exit', () => { for (const child of running) child.kill('SIGKILL') })
+
+/** Rebuilds dist/ when it is missing or older than any file in src/, so the service under test is the current code. */
+export function ensureBuilt (log: (line: string) => void): void {
+  const built = existsSync(SERVICE_ENTRY) ? statSync(SERVICE_ENTRY).mtimeMs : 0
+  if (built >= newestMtime(join(ROOT, 'src'))) return
+  log('dist/ is missing or older than src/: running npm run build')
+  const result = spawnSync('npm', ['run', 'build'], { cwd: ROOT, stdio: ['ignore', 'inherit', 'inherit'] })
+  if (result.status !== 0) throw new Error(`npm run build failed (exit ${result.status})`)
+}
+
+export async function startService (options: ServiceOptions): Promise<ServerProcess> {
+  const port = await freePort()
+  const url = `http://127.0.0.1:${port}`
+  const profile = options.cpuProfileDir ? ['--cpu-prof', '--cpu-prof-dir', options.cpuProfileDir] : []
+  return await startChild('service', [...profile, SERVICE_ENTRY], port, url, options.cwd, {
+    NODE_ENV: 'production',
+    HOST: '127.0.0.1',
+    PORT: String(port),
+    PUBLIC_BASE_URL: url,
+    DATABASE_PATH: options.databasePath,
+    DATABASE_SYNCHRONOUS: options.synchronous ?? 'FULL',
+    LOG_LEVEL: options.logLevel,
+    API_TOKENS: BENCH_API_TOKEN,
+    SUBMIT_RATE_LIMIT: UNLIMITED,
+    READ_RATE_LIMIT: UNLIMITED,
+    CALLBACK_RATE_LIMIT: UNLIMITED,
+    SHUTDOWN_GRACE_MS: String(SERVICE_GRACE_MS),
+    ...(options.minimax ? { MINIMAX_BASE_URL: options.minimax.url, MINIMAX_API_KEY: options.minimax.apiKey } : {})
+  })
+}
+
+export async function startBaseline (logLevel: string, cwd: string): Promise<ServerProcess> {
+  const port = await freePort()
+  return await startChild('baseline', ['--import', TSX_LOADER, BASELINE_SCRIPT], port, `http://127.0.0.1:${port}`, cwd, {
+    NODE_ENV: 'production', PORT: String(port), LOG_LEVEL: logLevel
+  })
+}
+
+export async function startFakeMiniMax (cwd: string): Promise<ServerProcess & { apiKey: string }> {
+  const port = await freePort()
+  const server = await startChild('fake MiniMax', ['--import', TSX_LOADER, FAKE_SCRIPT], port, `http://127.0.0.1:${port}`, cwd, {
+    NODE_ENV: 'production', PORT: String(port), FAKE_MINIMAX_API_KEY: FAKE_API_KEY
+  })
+  return Object.assign(server, { apiKey: FAKE_API_KEY })
+}
+
+/**
+ * Hands out servers by configuration. A full bench starts a fresh process for every run, so each peak RSS belongs to one
+ * scenario; --quick keeps one process per configuration until close() (a smoke test: start-ups would dominate it).
+ */
+export class ServerPool {
+  readonly #kept = new Map<string, Promise<ServerProcess>>()
+
+  constructor (private readonly reuse: boolean) {}
+
+  async use<T> (key: string, start: () => Promise<ServerProcess>, fn: (server: ServerProcess) => Promise<T>): Promise<T> {
+    if (!this.reuse) {
+      const server = await start()
+      try {
+        return await fn(server)
+      } finally {
+        await server.stop()
+      }
+    }
+    let server = this.#kept.get(key)
+    if (!server) this.#kept.set(key, server = start())
+    return await fn(await server)
+  }
+
+  async close (): Promise<void> {
+    const servers = [...this.#kept.values()].reverse()
+    this.#kept.clear()
+    for (const server of servers) await (await server).stop()
+  }
+}
+
+/** Reads one kB figure (VmHWM, VmRSS) of a process from /proc, in bytes. */
+export function procStatusBytes (pid: number, field: 'VmHWM' | 'VmRSS'): number {
+  const match = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
+  if (!match) throw new Error(`no ${field} in /proc/${pid}/status`)
+  return Number(match[1]) * 1024
+}
+
+async function startChild (name: string, args: string[], port: number, url: string, cwd: string, env: Record<string, string>): Promise<ServerProcess> {
+  // A clean environment: only what we set, so a developer's shell or .env cannot change what is measured.
+  const child = spawn(process.execPath, args, {
+    cwd,
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env },
+    stdio: ['ignore', 'pipe', 'pipe']
+  })
+  running.add(child)
+  let output = ''
+  const keep = (chunk: Buffer) => { output = (output + chunk.toString()).slice(-OUTPUT_TAIL_CHARS) }
+  child.stdout!.on('data', keep)
+  child.stderr!.on('data', keep)
+  const exited = new Promise<void>((resolve) => child.once('exit', () => { running.delete(child); resolve() }))
+
+  const deadline = Date.now() + START_TIMEOUT_MS
+  while (!await canConnect(port)) {
+    if (child.exitCode !== null || child.signalCode !== null) throw new Error(`${name} exited during start-up (${child.exitCode ?? child.signalCode}):\n${output}`)
+    if (Date.now() > deadline) {
+      child.kill('SIGKILL')
+      throw new Error(`${name} did not listen on ${port} within ${START_TIMEOUT_MS} ms:\n${output}`)
+    }
+    await sleep(START_POLL_MS)
+  }
+  const pid = child.pid!
+  return {
+    name,
+    url,
+    pid,
+    peakRssBytes: () => procStatusBytes(pid, 'VmHWM'),
+    rssBytes: () => procStatusBytes(pid, 'VmRSS'),
+    async stop () {
+      if (child.exitCode !== null || child.signalCode !== null) throw new Error(`${name} died during the run (${child.exitCode ?? child.signalCode}):\n${output}`)
+      child.kill('SIGTERM')
+      const timer = setTimeout(() => child.kill('SIGKILL'), STOP_TIMEOUT_MS)
+      await exited
+      clearTimeout(timer)
+    }
+  }
+}
+
+async function freePort (): Promise<number> {
+  const server = createServer()
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const { port } = server.address() as { port: number }
+  await new Promise((resolve) => server.close(resolve))
+  return port
+}
+
+function canConnect (port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect(port, '127.0.0.1')
+    socket.once('connect', () => { socket.destroy(); resolve(true) })
+    socket.once('error', () => resolve(false))
+  })
+}
+
+function newestMtime (dir: string): number {
+  let newest = 0
+  for (const entry of readdirSync(dir, { withFileTypes: true, recursive: true })) {
+    if (entry.isFile()) newest = Math.max(newest, statSync(join(entry.parentPath, entry.name)).mtimeMs)
+  }
+  return newest
+}

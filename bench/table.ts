@@ -1,0 +1,81 @@
+// Bench output: the results as plain-text tables (stdout, and pasted into the README).
+import type { FillResult } from './fill.js'
+import type { SoakResult } from './soak.js'
+import { round, type ScalingPoint, type ScenarioSummary, type Target } from './stats.js'
+
+const MB = 1024 * 1024
+
+export type Report = {
+  machine: { nproc: number, cpu: string, node: string, memoryGb: number, loadBefore: number, loadAfter: number }
+  date: string
+  settings: { mode: string, logLevel: string, repetitions: number, runSeconds: number, warmupSeconds: number, connections: number, rows: number, only: string[] }
+  fill: FillResult
+  scenarios: ScenarioSummary[]
+  scaling: ScalingPoint[]
+  soak: SoakResult | null
+  targets: Target[]
+}
+
+export function renderReport (report: Report): string {
+  const { machine, settings, fill } = report
+  const lines = [
+    `s2v-callback bench (${settings.mode}${settings.only.length > 0 ? `, only ${settings.only.join(', ')}` : ''}) on ${machine.nproc} × ${machine.cpu}, ` +
+      `${machine.memoryGb} GB, Node ${machine.node}, ${report.date}; load average ${machine.loadBefore.toFixed(1)} before, ${machine.loadAfter.toFixed(1)} after`,
+    `${settings.repetitions} interleaved repetition(s) of ${settings.runSeconds} s after ${settings.warmupSeconds} s of warm-up, ` +
+      `${settings.connections} connections, medians; service and baseline both log at "${settings.logLevel}"`,
+    `fill: ${fill.rows.toLocaleString('en-US')} tasks + ${fill.events.toLocaleString('en-US')} events in ${(fill.ms / 1000).toFixed(1)} s, ` +
+      `${(fill.bytes / MB).toFixed(0)} MB (${Math.round(fill.bytesPerTask)} bytes/task incl. history and indexes)`,
+    '',
+    table(['scenario', 'req/s', 'p50 ms', 'p99 ms', 'p99.9 ms', 'peak RSS MB', 'vs baseline'], report.scenarios.map((scenario) => [
+      scenario.label,
+      int(scenario.rps),
+      ms(scenario.p50),
+      ms(scenario.p99),
+      ms(scenario.p999),
+      scenario.peakRssMb.toFixed(0),
+      scenario.ratio === null ? '–' : scenario.ratio.toFixed(2)
+    ]))
+  ]
+  for (const scenario of report.scenarios) {
+    for (const [name, load] of Object.entries(scenario.alongside ?? {})) {
+      lines.push(`  during "${scenario.label}": ${name} ${int(load.rps)} req/s, p50 ${ms(load.p50)} ms, p99 ${ms(load.p99)} ms`)
+    }
+    if (scenario.failures > 0) lines.push(`  WARNING: "${scenario.label}" had ${scenario.failures} non-2xx answers, errors or timeouts`)
+  }
+  if (report.scaling.length > 1) {
+    lines.push('', 'lookup scaling', table(['tasks', 'req/s', 'mean ms', 'p50 ms', 'p99 ms', 'bytes/task', 'fill s'], report.scaling.map((point) => [
+      point.rows.toLocaleString('en-US'), int(point.rps), ms(point.mean), ms(point.p50), ms(point.p99), String(Math.round(point.bytesPerTask)), (point.fillMs / 1000).toFixed(1)
+    ])))
+  }
+  if (report.soak) {
+    const soak = report.soak
+    lines.push('', `soak: ${soak.seconds} s of mixed load; RSS ${mb(soak.rssAfterWarmupBytes)} MB after ${soak.warmupSeconds} s warm-up, ` +
+      `${mb(soak.rssEndBytes)} MB at the end (max ${mb(soak.rssMaxBytes)} MB): ${(soak.growth * 100).toFixed(1)}% growth; ` +
+      Object.entries(soak.loads).map(([name, load]) => `${name} ${int(load.rps)} req/s`).join(', '))
+  } else {
+    lines.push('', `soak: skipped (${settings.mode === 'quick' ? '--quick' : '--only'})`)
+  }
+  lines.push('', 'targets', table(['target', 'measured', 'limit', 'result'], report.targets.map((t) => [
+    t.name, `${round(t.value)}${t.unit}`, `${t.comparison} ${t.limit}${t.unit}`, `${t.pass ? 'PASS' : 'MISS'} (${t.margin})`
+  ])))
+  return lines.join('\n')
+}
+
+function table (header: string[], rows: string[][]): string {
+  const widths = header.map((title, column) => Math.max(title.length, ...rows.map((row) => row[column]!.length)))
+  // The first column is text (left-aligned); the others are numbers (right-aligned).
+  const line = (cells: string[]) => cells.map((cell, column) => column === 0 ? cell.padEnd(widths[column]!) : cell.padStart(widths[column]!)).join('  ').trimEnd()
+  return [line(header), widths.map((width) => '-'.repeat(width)).join('  '), ...rows.map(line)].join('\n')
+}
+
+function int (value: number): string {
+  return Math.round(value).toLocaleString('en-US')
+}
+
+function ms (value: number): string {
+  return value >= 10 ? value.toFixed(1) : value.toFixed(2)
+}
+
+function mb (bytes: number): string {
+  return (bytes / MB).toFixed(0)
+}

@@ -1,0 +1,162 @@
+// All SQL on notification deliveries, their attempts, gone URLs and the generated secret: statements prepared once.
+import type { Db } from './database.js'
+
+export const DELIVERY_STATES = ['pending', 'delivered', 'failed'] as const
+export type DeliveryState = typeof DELIVERY_STATES[number]
+
+export type DeadReason = 'attempts_exhausted' | 'gone' | 'url_gone' | 'notify_url_not_allowed' | 'superseded'
+
+export type DeliveryRow = {
+  seq: number
+  id: string
+  task_seq: number
+  url: string
+  status: string
+  payload: string
+  state: DeliveryState
+  round_attempts: number
+  next_attempt_at: string | null
+  dead_reason: DeadReason | null
+  created_at: string
+  updated_at: string
+  delivered_at: string | null
+}
+
+export type NewDelivery = Pick<DeliveryRow, 'id' | 'task_seq' | 'url' | 'status' | 'payload' | 'state' | 'next_attempt_at' | 'dead_reason' | 'created_at'>
+
+export type AttemptRow = {
+  seq: number
+  delivery_seq: number
+  at: string
+  status_code: number | null
+  latency_ms: number
+  error: string | null
+}
+
+export type NewAttempt = Omit<AttemptRow, 'seq'>
+
+/** A delivery with the public id of its task, for listings. */
+export type DeliveryListRow = DeliveryRow & { task_public_id: string }
+
+export type DeliveryFilter = { state?: DeliveryState | undefined, taskSeq?: number | undefined, beforeSeq?: number | undefined, limit: number }
+
+// Pending and not waiting behind an earlier pending delivery of the same task to the same URL (in-order delivery).
+const READY = `d.state = 'pending' AND NOT EXISTS (
+  SELECT 1 FROM notification_deliveries e WHERE e.task_seq = d.task_seq AND e.url = d.url AND e.seq < d.seq AND e.state = 'pending')`
+// A later delivery of the same task to the same URL went out: sending this one now would go back in time.
+const SUPERSEDED = `EXISTS (
+  SELECT 1 FROM notification_deliveries l WHERE l.task_seq = d.task_seq AND l.url = d.url AND l.seq > d.seq AND l.state = 'delivered')`
+
+export class DeliveriesRepository {
+  readonly #insert
+  readonly #bySeq
+  readonly #byId
+  readonly #ready
+  readonly #superseded
+  readonly #insertAttempt
+  readonly #attemptsOf
+  readonly #saveDelivered
+  readonly #saveRetry
+  readonly #saveDead
+  readonly #killPendingForUrl
+  readonly #replay
+  readonly #failedInRange
+  readonly #isGone
+  readonly #markGone
+  readonly #clearGone
+  readonly #listAll
+  readonly #listByState
+  readonly #listByTask
+  readonly #latestSecret
+  readonly #insertSecret
+
+  constructor (readonly db: Db) {
+    this.#insert = db.prepare<NewDelivery>(`
+      INSERT INTO notification_deliveries (id, task_seq, url, status, payload, state, next_attempt_at, dead_reason, created_at, updated_at)
+      VALUES (@id, @task_seq, @url, @status, @payload, @state, @next_attempt_at, @dead_reason, @created_at, @created_at)`)
+    this.#bySeq = db.prepare<[number], DeliveryRow>('SELECT * FROM notification_deliveries WHERE seq = ?')
+    this.#byId = db.prepare<[string], DeliveryListRow>(`
+      SELECT d.*, t.id AS task_public_id FROM notification_deliveries d JOIN tasks t ON t.seq = d.task_seq WHERE d.id = ?`)
+    this.#ready = db.prepare<[number], DeliveryRow>(`SELECT d.* FROM notification_deliveries d WHERE ${READY} ORDER BY d.next_attempt_at, d.seq LIMIT ?`)
+    this.#superseded = db.prepare<[number], { superseded: 0 | 1 }>(`SELECT ${SUPERSEDED} AS superseded FROM notification_deliveries d WHERE d.seq = ?`)
+    this.#insertAttempt = db.prepare<NewAttempt>(`
+      INSERT INTO notification_attempts (delivery_seq, at, status_code, latency_ms, error) VALUES (@delivery_seq, @at, @status_code, @latency_ms, @error)`)
+    this.#attemptsOf = db.prepare<[number], AttemptRow>('SELECT * FROM notification_attempts WHERE delivery_seq = ? ORDER BY seq')
+    // Unconditional: an attempt that went out while the delivery was being killed (a 410 elsewhere) still arrived.
+    this.#saveDelivered = db.prepare<{ seq: number, round_attempts: number, at: string }>(`
+      UPDATE notification_deliveries SET state = 'delivered', round_attempts = @round_attempts, next_attempt_at = NULL, dead_reason = NULL,
+        delivered_at = @at, updated_at = @at WHERE seq = @seq`)
+    this.#saveRetry = db.prepare<{ seq: number, round_attempts: number, next_attempt_at: string, at: string }>(`
+      UPDATE notification_deliveries SET round_attempts = @round_attempts, next_attempt_at = @next_attempt_at, updated_at = @at
+      WHERE seq = @seq AND state = 'pending'`)
+    this.#saveDead = db.prepare<{ seq: number, round_attempts: number, dead_reason: DeadReason, at: string }>(`
+      UPDATE notification_deliveries SET state = 'failed', round_attempts = @round_attempts, next_attempt_at = NULL, dead_reason = @dead_reason,
+        updated_at = @at WHERE seq = @seq AND state = 'pending'`)
+    this.#killPendingForUrl = db.prepare<{ url: string, at: string }>(`
+      UPDATE notification_deliveries SET state = 'failed', next_attempt_at = NULL, dead_reason = 'url_gone', updated_at = @at
+      WHERE url = @url AND state = 'pending'`)
+    this.#replay = db.prepare<{ seq: number, at: string }>(`
+      UPDATE notification_deliveries SET state = 'pending', round_attempts = 0, next_attempt_at = @at, dead_reason = NULL, updated_at = @at
+      WHERE seq = @seq AND state <> 'pending'`)
+    this.#failedInRange = db.prepare<{ since: string, until: string }, DeliveryRow & { superseded: 0 | 1 }>(`
+      SELECT d.*, ${SUPERSEDED} AS superseded FROM notification_deliveries d
+      WHERE d.state = 'failed' AND d.created_at >= @since AND d.created_at < @until ORDER BY d.seq`)
+    this.#isGone = db.prepare<[string], { url: string }>('SELECT url FROM notification_gone_urls WHERE url = ?')
+    this.#markGone = db.prepare<{ url: string, at: string }>('INSERT OR REPLACE INTO notification_gone_urls (url, at) VALUES (@url, @at)')
+    this.#clearGone = db.prepare<[string]>('DELETE FROM notification_gone_urls WHERE url = ?')
+    const listed = 'SELECT d.*, t.id AS task_public_id FROM notification_deliveries d JOIN tasks t ON t.seq = d.task_seq'
+    this.#listAll = db.prepare<{ before: number, limit: number }, DeliveryListRow>(`${listed} WHERE d.seq < @before ORDER BY d.seq DESC LIMIT @limit`)
+    this.#listByState = db.prepare<{ state: string, before: number, limit: number }, DeliveryListRow>(
+      `${listed} WHERE d.state = @state AND d.seq < @before ORDER BY d.seq DESC LIMIT @limit`)
+    // A task has a handful of deliveries: the state filter is applied to those.
+    this.#listByTask = db.prepare<{ task_seq: number, state: string | null, before: number, limit: number }, DeliveryListRow>(
+      `${listed} WHERE d.task_seq = @task_seq AND (@state IS NULL OR d.state = @state) AND d.seq < @before ORDER BY d.seq DESC LIMIT @limit`)
+    this.#latestSecret = db.prepare<[], { secret: string }>('SELECT secret FROM notification_secrets ORDER BY seq DESC LIMIT 1')
+    this.#insertSecret = db.prepare<{ secret: string, at: string }>('INSERT INTO notification_secrets (secret, created_at) VALUES (@secret, @at)')
+  }
+
+  /** Runs fn in one transaction (synchronous: no await inside). */
+  transaction<T> (fn: () => T): T {
+    return this.db.transaction(fn)()
+  }
+
+  insert (delivery: NewDelivery): void { this.#insert.run(delivery) }
+  bySeq (seq: number): DeliveryRow | undefined { return this.#bySeq.get(seq) }
+  byId (id: string): DeliveryListRow | undefined { return this.#byId.get(id) }
+
+  /** Pending deliveries not waiting behind an earlier one, soonest first (due or not). */
+  ready (limit: number): DeliveryRow[] { return this.#ready.all(limit) }
+  superseded (seq: number): boolean { return this.#superseded.get(seq)?.superseded === 1 }
+
+  insertAttempt (attempt: NewAttempt): void { this.#insertAttempt.run(attempt) }
+  attemptsOf (deliverySeq: number): AttemptRow[] { return this.#attemptsOf.all(deliverySeq) }
+
+  saveDelivered (seq: number, roundAttempts: number, at: string): void { this.#saveDelivered.run({ seq, round_attempts: roundAttempts, at }) }
+  saveRetry (seq: number, roundAttempts: number, nextAttemptAt: string, at: string): void {
+    this.#saveRetry.run({ seq, round_attempts: roundAttempts, next_attempt_at: nextAttemptAt, at })
+  }
+
+  saveDead (seq: number, roundAttempts: number, reason: DeadReason, at: string): void {
+    this.#saveDead.run({ seq, round_attempts: roundAttempts, dead_reason: reason, at })
+  }
+
+  /** Kills every pending delivery to a URL that answered 410; returns how many. */
+  killPendingForUrl (url: string, at: string): number { return this.#killPendingForUrl.run({ url, at }).changes }
+
+  /** Makes a delivered or failed delivery pending again with a fresh schedule; false when it was pending already. */
+  replay (seq: number, at: string): boolean { return this.#replay.run({ seq, at }).changes === 1 }
+  failedInRange (since: string, until: string): Array<DeliveryRow & { superseded: 0 | 1 }> { return this.#failedInRange.all({ since, until }) }
+
+  isGone (url: string): boolean { return this.#isGone.get(url) !== undefined }
+  markGone (url: string, at: string): void { this.#markGone.run({ url, at }) }
+  clearGone (url: string): void { this.#clearGone.run(url) }
+
+  list ({ state, taskSeq, beforeSeq = Number.MAX_SAFE_INTEGER, limit }: DeliveryFilter): DeliveryListRow[] {
+    if (taskSeq !== undefined) return this.#listByTask.all({ task_seq: taskSeq, state: state ?? null, before: beforeSeq, limit })
+    if (state !== undefined) return this.#listByState.all({ state, before: beforeSeq, limit })
+    return this.#listAll.all({ before: beforeSeq, limit })
+  }
+
+  latestSecret (): string | undefined { return this.#latestSecret.get()?.secret }
+  insertSecret (secret: string, at: string): void { this.#insertSecret.run({ secret, at }) }
+}

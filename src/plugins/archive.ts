@@ -1,0 +1,33 @@
+// Our own copy of finished videos (only when VIDEO_DIR is set): the archiver loop, and sendFile for serving them.
+import { mkdirSync } from 'node:fs'
+import { resolve } from 'node:path'
+import fp from 'fastify-plugin'
+import fastifyStatic from '@fastify/static'
+import { VideoArchiver } from '../services/video-archive.js'
+import { removeStaleParts } from '../services/video-download.js'
+
+// A download may take a while for a large file on a slow CDN; beyond this it is retried later.
+const DOWNLOAD_TIMEOUT_MS = 10 * 60_000
+// Temporary files older than this are leftovers of a crash, not a download in progress.
+const STALE_PART_MS = DOWNLOAD_TIMEOUT_MS
+
+export default fp(async (app) => {
+  const { config } = app
+  if (!config.VIDEO_DIR) return
+  const dir = resolve(config.VIDEO_DIR)
+  mkdirSync(dir, { recursive: true })
+  const removed = removeStaleParts(dir, STALE_PART_MS)
+  if (removed > 0) app.log.info({ removed }, 'removed unfinished video downloads')
+  await app.register(fastifyStatic, { root: dir, serve: false })
+  const archiver = new VideoArchiver({
+    store: app.taskStore,
+    reconciler: app.reconciler,
+    dir,
+    maxBytes: config.VIDEO_MAX_BYTES,
+    log: app.log,
+    tickMs: config.RECONCILE_TICK_MS,
+    downloadTimeoutMs: DOWNLOAD_TIMEOUT_MS
+  })
+  app.addHook('onReady', async () => archiver.start())
+  app.addHook('preClose', async () => archiver.stop())
+}, { name: 'archive', dependencies: ['database', 'reconciler'] })

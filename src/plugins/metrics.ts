@@ -1,0 +1,153 @@
+// Prometheus metrics: one registry per app, fed by request hooks and the task events; GET /metrics unless METRICS_PORT moves it.
+import fp from 'fastify-plugin'
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client'
+import { Type } from 'typebox'
+import { errorResponses } from '../schemas/common.js'
+import { TASK_STATUSES, type TaskStatus } from '../services/task-state.js'
+import type { TaskEventMap } from '../services/task-events.js'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** This app's metrics (and the process's); other plugins may register their own metrics in it. */
+    metrics: Registry
+  }
+}
+
+export type MetricsPluginOptions = {
+  /** Serve GET /metrics on this app (behind app.authenticate); false when METRICS_PORT serves it elsewhere. */
+  expose: boolean
+}
+
+// Requests take ~1 ms (challenge, lookup) up to the create timeout (submit, 30 s by default).
+const REQUEST_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30]
+// MiniMax answers in tens of milliseconds to tens of seconds.
+const PROVIDER_BUCKETS = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60]
+// A durable SQLite commit is tens of microseconds (NORMAL) to a few milliseconds (FULL, fsync).
+const DB_WRITE_BUCKETS = [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5]
+
+// Every outcome a push can have, so each series exists (at 0) before the first push: rate() needs the zero.
+const PUSH_OUTCOMES = ['applied', 'duplicate', 'out_of_order', 'conflict', 'unrecognised', 'refused'] as const
+// Route label of requests that matched no route: the raw URL must never become a label (tokens, unbounded values).
+const UNMATCHED_ROUTE = 'unmatched'
+const CALLBACK_ROUTE_PREFIX = '/get_callback'
+
+export const PROMETHEUS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8'
+
+// The process's own metrics (CPU, memory, event loop lag, GC) are collected once per process and shared by every
+// app's registry: each collection starts an event-loop timer and a GC observer that are never stopped, and tests
+// build many apps in one process.
+let processMetrics: Registry | undefined
+function sharedProcessMetrics (): Registry {
+  if (!processMetrics) {
+    processMetrics = new Registry()
+    collectDefaultMetrics({ register: processMetrics })
+  }
+  return processMetrics
+}
+
+/** The Prometheus text of a registry, answered the same way by the app and by the METRICS_PORT server. */
+export async function sendMetrics (registry: Registry, reply: FastifyReply): Promise<FastifyReply> {
+  const text = await registry.metrics()
+  return reply.type(PROMETHEUS_CONTENT_TYPE).send(text)
+}
+
+/** The /metrics route's schema, shared with the METRICS_PORT server. */
+export const metricsRouteSchema = {
+  summary: 'Prometheus metrics',
+  description: 'Request latency per route, challenges, pushes by outcome, submits by outcome and MiniMax code, provider call and database ' +
+    'write latency, tasks by status, process metrics; in Prometheus text format. Served on METRICS_PORT instead when that is set.',
+  tags: ['operations'],
+  response: {
+    200: {
+      description: 'Prometheus text exposition format 0.0.4',
+      content: { 'text/plain': { schema: Type.String({ examples: ['s2v_callback_pushes_total{outcome="applied"} 42'] }) } }
+    },
+    ...errorResponses(401, 500)
+  }
+}
+
+export default fp<MetricsPluginOptions>(async (app, options) => {
+  const registry = Registry.merge([sharedProcessMetrics(), new Registry()])
+  const registers = [registry]
+
+  const requestDuration = new Histogram({
+    name: 's2v_http_request_duration_seconds',
+    help: 'HTTP request duration by route template, method and status code',
+    labelNames: ['route', 'method', 'status_code'] as const,
+    buckets: REQUEST_BUCKETS,
+    registers
+  })
+  const challenges = new Counter({ name: 's2v_callback_challenges_total', help: 'Callback challenges answered', registers })
+  const pushes = new Counter({ name: 's2v_callback_pushes_total', help: 'Status pushes by what they did', labelNames: ['outcome'] as const, registers })
+  for (const outcome of PUSH_OUTCOMES) pushes.inc({ outcome }, 0)
+  const submits = new Counter({
+    name: 's2v_submits_total',
+    help: 'Submits by outcome (created, rejected, unknown) and MiniMax or our error code (empty when created)',
+    labelNames: ['outcome', 'code'] as const,
+    registers
+  })
+  const providerCalls = new Histogram({
+    name: 's2v_provider_call_duration_seconds',
+    help: 'Provider HTTP call duration by provider, operation and success',
+    labelNames: ['provider', 'operation', 'ok'] as const,
+    buckets: PROVIDER_BUCKETS,
+    registers
+  })
+  const dbWrites = new Histogram({ name: 's2v_db_write_duration_seconds', help: 'Duration of one task write transaction', buckets: DB_WRITE_BUCKETS, registers })
+
+  // Counted at scrape time with one grouped count over the (status, seq) index, so nothing has to be kept in sync.
+  const countByStatus = app.db.prepare<[], { status: TaskStatus, n: number }>('SELECT status, count(*) AS n FROM tasks GROUP BY status')
+  // eslint-disable-next-line no-new -- registered in the registry, which owns it
+  new Gauge({
+    name: 's2v_tasks',
+    help: 'Tasks by status',
+    labelNames: ['status'] as const,
+    registers,
+    collect () {
+      const counts = new Map(countByStatus.all().map((row) => [row.status, row.n]))
+      for (const status of TASK_STATUSES) this.set({ status }, counts.get(status) ?? 0)
+    }
+  })
+
+  app.addHook('onResponse', async (request: FastifyRequest, reply: FastifyReply) => {
+    const route = request.routeOptions.url ?? UNMATCHED_ROUTE
+    requestDuration.observe({ route, method: request.method, status_code: String(reply.statusCode) }, reply.elapsedTime / 1000)
+    if (reply.statusCode === 200 && route.startsWith(CALLBACK_ROUTE_PREFIX) && hasChallenge(request.body)) challenges.inc()
+  })
+
+  const listeners: Listeners = {
+    push: ({ outcome }) => pushes.inc({ outcome }),
+    submit: ({ outcome, code }) => submits.inc({ outcome, code: code ?? '' }),
+    providerCall: ({ provider, operation, ok, ms, traceId }) => {
+      providerCalls.observe({ provider, operation, ok: String(ok) }, ms / 1000)
+      // The provider's trace id is what its support asks for; one line per call (provider calls are rate limited, so few).
+      app.log.info({ provider, operation, ok, ms: Math.round(ms), trace_id: traceId }, 'provider call')
+    },
+    dbWrite: ({ ms }) => dbWrites.observe(ms / 1000)
+  }
+  const events = app.taskStore.events
+  attach(events, listeners)
+  app.addHook('onClose', async () => { detach(events, listeners) })
+
+  app.decorate('metrics', registry)
+
+  if (options.expose) {
+    app.get('/metrics', { onRequest: app.authenticate, schema: metricsRouteSchema }, async (_request, reply) => sendMetrics(registry, reply))
+  }
+}, { name: 'metrics', dependencies: ['database', 'auth'] })
+
+function hasChallenge (body: unknown): boolean {
+  return typeof body === 'object' && body !== null && typeof (body as { challenge?: unknown }).challenge === 'string'
+}
+
+type Listeners = { [K in keyof TaskEventMap]?: (...args: TaskEventMap[K]) => void }
+type Events = FastifyInstance['taskStore']['events']
+
+function attach (events: Events, listeners: Listeners): void {
+  for (const [name, listener] of Object.entries(listeners)) events.on(name as keyof TaskEventMap, listener as () => void)
+}
+
+function detach (events: Events, listeners: Listeners): void {
+  for (const [name, listener] of Object.entries(listeners)) events.off(name as keyof TaskEventMap, listener as () => void)
+}

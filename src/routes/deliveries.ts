@@ -1,0 +1,116 @@
+// The notifications admin API: deliveries and their attempts, the dead-letter list, replays, the signing secret.
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { AppError, errors } from '../errors.js'
+import { errorResponses } from '../schemas/common.js'
+import { BulkRetryAnswer, BulkRetryBody, Delivery, DeliveryListQuery, DeliveryPage, DeliveryParams, SigningSecretAnswer } from '../schemas/deliveries.js'
+import { deliveryView } from '../services/notifications/delivery-view.js'
+import type { DeliveryListRow } from '../db/deliveries-repository.js'
+import { callerKey } from './rate-limit-keys.js'
+
+export type DeliveriesRouteOptions = { rateLimit: number }
+
+// A cursor is the position of the last delivery of the previous page; opaque so that it can change.
+const encodeCursor = (seq: number): string => Buffer.from(`delivery:${seq}`).toString('base64url')
+function decodeCursor (cursor: string): number {
+  const match = /^delivery:(\d{1,15})$/.exec(Buffer.from(cursor, 'base64url').toString())
+  if (!match) throw errors.invalidCursor()
+  return Number(match[1])
+}
+
+const deliveriesRoutes: FastifyPluginAsyncTypebox<DeliveriesRouteOptions> = async (app, options) => {
+  const config = { rateLimit: { max: options.rateLimit, timeWindow: 60_000, keyGenerator: callerKey } }
+  const { outbox } = app.notifications
+  const repo = outbox.repo
+  const view = (row: DeliveryListRow) => deliveryView(row, repo.attemptsOf(row.seq))
+
+  app.get('/v1/deliveries', {
+    onRequest: app.authenticate,
+    config,
+    schema: {
+      summary: 'Notification deliveries, newest first',
+      description: 'state=failed is the dead-letter list: deliveries that will not be tried again unless replayed. Every attempt is included.',
+      querystring: DeliveryListQuery,
+      response: { 200: DeliveryPage, ...errorResponses(400, 401, 404, 429, 500) }
+    }
+  }, async (request) => {
+    const { state, task, limit, cursor } = request.query
+    let taskSeq: number | undefined
+    if (task !== undefined) {
+      const found = app.taskStore.find(task)
+      if (!found) throw errors.notFound(`task ${task}`)
+      taskSeq = found.seq
+    }
+    const rows = repo.list({ state, taskSeq, limit: limit + 1, beforeSeq: cursor === undefined ? undefined : decodeCursor(cursor) })
+    const page = rows.slice(0, limit)
+    return { items: page.map(view), next_cursor: rows.length > limit ? encodeCursor(page.at(-1)!.seq) : null }
+  })
+
+  app.get('/v1/deliveries/:id', {
+    onRequest: app.authenticate,
+    config,
+    schema: {
+      summary: 'One delivery with every attempt',
+      description: 'Its state, its schedule and every attempt\'s status code, latency and error.',
+      params: DeliveryParams,
+      response: { 200: Delivery, ...errorResponses(400, 401, 404, 429, 500) }
+    }
+  }, async (request) => {
+    const row = repo.byId(request.params.id)
+    if (!row) throw errors.notFound(`delivery ${request.params.id}`)
+    return view(row)
+  })
+
+  app.post('/v1/deliveries/:id/retry', {
+    onRequest: app.authenticate,
+    config,
+    schema: {
+      summary: 'Send a delivery again',
+      description: 'A failed (or delivered) delivery becomes pending with a fresh retry schedule and the same webhook-id. ' +
+        'Refused with 409 while it is pending (delivery_pending), or when a later status of the task was already delivered to the same URL ' +
+        '(delivery_superseded: sending it would go back in time). Replaying to a URL that answered 410 allows that URL again.',
+      params: DeliveryParams,
+      response: { 202: Delivery, ...errorResponses(400, 401, 404, 409, 429, 500) }
+    }
+  }, async (request, reply) => {
+    const row = outbox.retry(request.params.id)
+    request.log.info({ delivery: row.id }, 'delivery replayed')
+    return reply.code(202).send(view(row))
+  })
+
+  app.post('/v1/deliveries/retry', {
+    onRequest: app.authenticate,
+    config,
+    schema: {
+      summary: 'Send every failed delivery of a time range again',
+      description: 'Failed deliveries created in [since, until) become pending again, oldest first, each with a fresh schedule and its own webhook-id; ' +
+        'those a later delivered status superseded are skipped.',
+      body: BulkRetryBody,
+      response: { 202: BulkRetryAnswer, ...errorResponses(400, 401, 429, 500) }
+    }
+  }, async (request, reply) => {
+    const since = new Date(request.body.since)
+    const until = request.body.until === undefined ? new Date() : new Date(request.body.until)
+    if (until <= since) throw new AppError(400, 'invalid_range', 'until must be after since')
+    const result = outbox.retryRange(since.toISOString(), until.toISOString())
+    request.log.info({ ...result, since: since.toISOString(), until: until.toISOString() }, 'failed deliveries replayed')
+    return reply.code(202).send(result)
+  })
+
+  app.get('/v1/notifications/secret', {
+    onRequest: app.authenticate,
+    config,
+    schema: {
+      summary: 'The secrets notifications are signed with',
+      description: 'For consumers to verify webhook-signature. Only served when API_TOKENS is set (403 admin_token_required otherwise): ' +
+        'whoever holds a secret can forge our messages.',
+      response: { 200: SigningSecretAnswer, ...errorResponses(401, 403, 429, 500) }
+    }
+  }, async () => {
+    if (app.config.API_TOKENS.length === 0) {
+      throw new AppError(403, 'admin_token_required', 'the signing secret is only served when API_TOKENS is set; read it from the start-up log or set NOTIFY_SECRET')
+    }
+    return app.notifications.secrets
+  })
+}
+
+export default deliveriesRoutes

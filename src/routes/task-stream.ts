@@ -1,0 +1,84 @@
+// GET /v1/tasks/:id/events: server-sent events, one per status change, until the task is finished.
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { Type } from 'typebox'
+import type { TaskRow } from '../db/tasks-repository.js'
+import { errors } from '../errors.js'
+import { errorResponses } from '../schemas/common.js'
+import { TaskParams } from '../schemas/tasks.js'
+import { isTerminal, type TaskStatus } from '../services/task-state.js'
+import { taskSummary } from '../services/task-view.js'
+import { callerKey } from './rate-limit-keys.js'
+
+export type TaskStreamRouteOptions = { rateLimit: number, keepAliveMs: number }
+
+// Statuses only move forward, so a status names a point in the stream: it is the event id, and Last-Event-ID resumes.
+const RANK: Record<TaskStatus, number> = { submitting: 0, processing: 1, success: 2, failed: 2 }
+// How long a browser's EventSource waits before reconnecting after a dropped connection.
+const RECONNECT_MS = 3000
+
+const StreamHeaders = Type.Object({
+  'last-event-id': Type.Optional(Type.String({ maxLength: 64, description: 'The id of the last event seen (a status): only later statuses are sent' }))
+})
+
+const taskStreamRoute: FastifyPluginAsyncTypebox<TaskStreamRouteOptions> = async (app, options) => {
+  app.get('/v1/tasks/:id/events', {
+    onRequest: app.authenticate,
+    config: { rateLimit: { max: options.rateLimit, timeWindow: 60_000, keyGenerator: callerKey } },
+    schema: {
+      summary: 'Server-sent events: the task\'s status changes',
+      description: 'First the current status, then one `status` event per change (id = the status, data = the task without its history), ' +
+        'a keep-alive comment every SSE_KEEPALIVE_MS, and the stream ends after success or failed. With Last-Event-ID only later statuses ' +
+        'are sent; a finished task whose final status was already seen answers 204 (so EventSource stops reconnecting).',
+      params: TaskParams,
+      headers: StreamHeaders,
+      response: {
+        200: { description: 'text/event-stream', content: { 'text/event-stream': { schema: Type.String({ description: 'id: <status>, event: status, data: <task JSON>' }) } } },
+        204: Type.Null({ description: 'The task is finished and the caller has seen its final status' }),
+        ...errorResponses(400, 401, 404, 429, 500)
+      }
+    }
+  }, async (request, reply) => {
+    const task = app.taskStore.find(request.params.id)
+    if (!task) throw errors.notFound(`task ${request.params.id}`)
+    const lastEventId = request.headers['last-event-id'] as TaskStatus | undefined
+    let seen = lastEventId !== undefined && lastEventId in RANK ? RANK[lastEventId] : -1
+    if (isTerminal(task.status) && seen >= RANK[task.status]) return reply.code(204).send(null)
+
+    // From here the response is ours: Fastify neither serialises nor ends it.
+    reply.hijack()
+    const res = reply.raw
+    res.writeHead(200, {
+      'content-type': 'text/event-stream; charset=utf-8',
+      'cache-control': 'no-cache, no-transform',
+      connection: 'keep-alive',
+      'x-accel-buffering': 'no', // proxies (nginx) would otherwise hold events back
+      'x-request-id': request.id
+    })
+    res.write(`retry: ${RECONNECT_MS}\n\n`)
+
+    let ended = false
+    const end = () => {
+      if (ended) return
+      ended = true
+      clearInterval(keepAlive)
+      unwatch()
+      res.end()
+    }
+    const send = (row: TaskRow) => {
+      if (ended) return
+      if (RANK[row.status] > seen) {
+        seen = RANK[row.status]
+        res.write(`id: ${row.status}\nevent: status\ndata: ${JSON.stringify(taskSummary(row))}\n\n`)
+      }
+      if (isTerminal(row.status)) end()
+    }
+    const keepAlive = setInterval(() => res.write(': keep-alive\n\n'), options.keepAliveMs)
+    // Registered before the first write and with nothing awaited since the lookup: no change can slip between them.
+    let unwatch = () => {}
+    unwatch = app.taskWatch.watch(task.seq, { onChange: send, onClose: end })
+    res.on('close', end)
+    send(task)
+  })
+}
+
+export default taskStreamRoute

@@ -1,0 +1,88 @@
+// The durable outbox: one delivery per URL for every status change, written inside the change's transaction; replays.
+import { randomBytes } from 'node:crypto'
+import type { DeliveriesRepository, DeliveryListRow } from '../../db/deliveries-repository.js'
+import { AppError, errors } from '../../errors.js'
+import type { StatusChange } from '../task-events.js'
+import { now } from '../task-store.js'
+import { taskSummary } from '../task-view.js'
+
+// 18 random bytes: a webhook-id nobody can guess or collide with (Standard Webhooks ids look like msg_<random>).
+const MESSAGE_ID_BYTES = 18
+
+export const newMessageId = (): string => `msg_${randomBytes(MESSAGE_ID_BYTES).toString('base64url')}`
+
+export type OutboxOptions = {
+  /** NOTIFY_URL: told about every task, besides the task's own notify_url. */
+  globalUrl?: string | undefined
+  /** Called when deliveries become pending outside a status change (replays), to wake the worker. */
+  onPending?: () => void
+}
+
+export class NotificationOutbox {
+  constructor (readonly repo: DeliveriesRepository, private readonly options: OutboxOptions = {}) {}
+
+  /**
+   * The task store's status-change writer: runs inside the transaction that changes the status, so the delivery
+   * rows commit or roll back with the change. The body is frozen now, so each message says what was true then.
+   */
+  enqueue ({ task }: StatusChange): void {
+    const urls = new Set([task.notify_url, this.options.globalUrl].filter((url): url is string => Boolean(url)))
+    if (urls.size === 0) return
+    const payload = JSON.stringify(taskSummary(task))
+    const at = now()
+    for (const url of urls) {
+      // A URL that answered 410 gets nothing more; the delivery is kept, dead, so it can be replayed.
+      const gone = this.repo.isGone(url)
+      this.repo.insert({
+        id: newMessageId(),
+        task_seq: task.seq,
+        url,
+        status: task.status,
+        payload,
+        state: gone ? 'failed' : 'pending',
+        next_attempt_at: gone ? null : at,
+        dead_reason: gone ? 'url_gone' : null,
+        created_at: at
+      })
+    }
+  }
+
+  /** Sends a delivered or failed delivery again, with a fresh schedule and the same webhook-id. */
+  retry (id: string): DeliveryListRow {
+    const row = this.repo.byId(id)
+    if (!row) throw errors.notFound(`delivery ${id}`)
+    if (row.state === 'pending') throw new AppError(409, 'delivery_pending', 'this delivery is still pending: it will be sent on its schedule')
+    if (this.repo.superseded(row.seq)) {
+      throw new AppError(409, 'delivery_superseded', 'a later status of this task was already delivered to this URL; sending this one again would go back in time')
+    }
+    this.repo.transaction(() => {
+      const at = now()
+      this.repo.replay(row.seq, at)
+      // An admin replaying to a URL that answered 410 says it is back.
+      this.repo.clearGone(row.url)
+    })
+    this.options.onPending?.()
+    return this.repo.byId(id)!
+  }
+
+  /** Replays every failed delivery created in [since, until), oldest first, except those a later delivery superseded. */
+  retryRange (since: string, until: string): { retried: number, skipped: number } {
+    const result = this.repo.transaction(() => {
+      const at = now()
+      let retried = 0
+      let skipped = 0
+      for (const row of this.repo.failedInRange(since, until)) {
+        if (row.superseded) {
+          skipped += 1
+          continue
+        }
+        this.repo.replay(row.seq, at)
+        this.repo.clearGone(row.url)
+        retried += 1
+      }
+      return { retried, skipped }
+    })
+    if (result.retried > 0) this.options.onPending?.()
+    return result
+  }
+}

@@ -1,0 +1,190 @@
+// The safety net when pushes do not come: polls providers about quiet tasks within a per-provider call budget,
+// fetches video links, fails tasks whose create outcome stayed unknown or that never finish.
+import { AppError } from '../errors.js'
+import type { TaskRow } from '../db/tasks-repository.js'
+import { ProviderError } from '../providers/provider-error.js'
+import type { ProviderName, VideoProvider } from '../providers/provider.js'
+import type { CallBudget } from './call-budget.js'
+import { normaliseStatus } from './task-state.js'
+import type { Log, TaskStore } from './task-store.js'
+
+export type PollPolicy = {
+  /** Next poll this long after the provider last told us something. */
+  afterNewsMs: number
+  /** First pause after a poll without news; doubles up to backoffMaxMs. */
+  backoffMs: number
+  backoffMaxMs: number
+  budget: CallBudget
+}
+
+export type ReconcilerOptions = {
+  store: TaskStore
+  providers: ReadonlyMap<ProviderName, VideoProvider>
+  policies: Record<ProviderName, PollPolicy>
+  tickMs: number
+  submittingTimeoutMs: number
+  deadlineMs: number
+  /** Whether finished videos are to be archived (VIDEO_DIR set). */
+  archive: boolean
+  log: Log
+}
+
+// Work per tick is bounded so one tick never holds the loop for long.
+const MAX_POLLS_PER_TICK = 50
+const MAX_SWEEP_PER_TICK = 50
+
+const iso = (ms: number): string => new Date(ms).toISOString()
+
+export class Reconciler {
+  readonly #options: ReconcilerOptions
+  // When each task was last moved to the front by a refused push, so a flood of forgeries costs one poll per interval.
+  readonly #nudged = new Map<number, number>()
+  #timer: NodeJS.Timeout | null = null
+  #tick: Promise<void> | null = null
+  #stopped = true
+
+  constructor (options: ReconcilerOptions) {
+    this.#options = options
+    options.store.setPollScheduler((task, now) => this.nextPollAfterNews(task, now))
+    options.store.events.on('refusedPush', ({ taskSeq }) => this.nudge(taskSeq))
+  }
+
+  /** The policy after any news: a finished task needs no poll (but a success needs its video link). */
+  nextPollAfterNews (task: TaskRow, now: number): string | null {
+    if (task.status === 'success') return task.video_url ? null : iso(now)
+    if (task.status === 'failed' || task.task_id === null) return null
+    const policy = this.#options.policies[task.provider as ProviderName]
+    return policy ? iso(now + policy.afterNewsMs) : null
+  }
+
+  start (): void {
+    this.#stopped = false
+    this.#schedule()
+  }
+
+  async stop (): Promise<void> {
+    this.#stopped = true
+    if (this.#timer) clearTimeout(this.#timer)
+    await this.#tick
+  }
+
+  /** One pass: sweep what timed out, then poll what is due, oldest first, as far as the budgets allow. */
+  async runOnce (now: number = Date.now()): Promise<void> {
+    const { store, submittingTimeoutMs, deadlineMs } = this.#options
+    for (const task of store.repo.stuckSubmitting(iso(now - submittingTimeoutMs), MAX_SWEEP_PER_TICK)) {
+      this.#fail(task, 'submit_outcome_unknown', `neither an answer nor a callback came from the provider within ${submittingTimeoutMs} ms of the submit; the task may exist there, but this service stopped waiting`)
+    }
+    for (const task of store.repo.pastDeadline(iso(now - deadlineMs), MAX_SWEEP_PER_TICK)) {
+      if (!this.#takeBudget(task)) continue
+      const after = await this.#poll(task) // one last poll before giving up on it
+      if (after.status === 'processing') this.#fail(after, 'timeout', `the task did not finish within ${deadlineMs} ms`)
+    }
+    for (const task of store.repo.duePolls(iso(now), MAX_POLLS_PER_TICK)) {
+      if (!this.#takeBudget(task)) continue
+      await this.#poll(task)
+    }
+  }
+
+  /** A caller asked for a poll now (POST /v1/tasks/:id/refresh). */
+  async pollNow (task: TaskRow): Promise<TaskRow> {
+    if (task.task_id === null) return task // nothing to ask the provider about yet
+    if (task.status === 'failed' || (task.status === 'success' && task.video_url && !expired(task))) return task
+    const policy = this.#policyOf(task)
+    if (!policy?.budget.tryTake()) {
+      const retryAfter = Math.ceil((policy?.budget.waitMs() ?? 60_000) / 1000)
+      throw new AppError(429, 'poll_budget_exhausted', `the ${task.provider} call budget for this minute is spent; try again in ${retryAfter} s`)
+    }
+    return this.#poll(task)
+  }
+
+  /** A lookup found an expired download link: fetch a fresh one if the budget allows, else keep the old one. */
+  async freshVideoLink (task: TaskRow): Promise<TaskRow> {
+    if (!task.video_url || !expired(task) || !this.#takeBudget(task)) return task
+    return this.#fetchVideoLink(task)
+  }
+
+  /** Moves a task to the front of the queue (a refused push named it), at most once per backoff interval. */
+  nudge (taskSeq: number | null): void {
+    if (taskSeq === null) return
+    const task = this.#options.store.repo.bySeq(taskSeq)
+    const policy = task && this.#policyOf(task)
+    if (!task || !policy || task.status !== 'processing' || task.task_id === null) return
+    const now = Date.now()
+    if ((this.#nudged.get(taskSeq) ?? 0) > now - policy.backoffMs) return
+    this.#nudged.set(taskSeq, now)
+    for (const [seq, at] of this.#nudged) if (at <= now - policy.backoffMs) this.#nudged.delete(seq)
+    this.#options.store.repo.reschedule(taskSeq, iso(now), task.poll_attempts)
+  }
+
+  #schedule (): void {
+    if (this.#stopped) return
+    this.#timer = setTimeout(() => {
+      this.#tick = this.runOnce()
+        .catch((err) => this.#options.log.error({ err }, 'reconciler pass failed'))
+        .finally(() => { this.#tick = null; this.#schedule() })
+    }, this.#options.tickMs)
+    this.#timer.unref()
+  }
+
+  #policyOf (task: TaskRow): PollPolicy | undefined {
+    return this.#options.providers.has(task.provider as ProviderName) ? this.#options.policies[task.provider as ProviderName] : undefined
+  }
+
+  #takeBudget (task: TaskRow): boolean {
+    return this.#policyOf(task)?.budget.tryTake() ?? false
+  }
+
+  /** Asks the provider about the task and applies the answer through the state machine. */
+  async #poll (task: TaskRow): Promise<TaskRow> {
+    if (task.status === 'success') return this.#fetchVideoLink(task)
+    const { store, log } = this.#options
+    const provider = this.#options.providers.get(task.provider as ProviderName)!
+    try {
+      const state = await provider.query(task.task_id!)
+      const result = store.applyUpdate(task.seq, task.task_id, {
+        status: normaliseStatus(state.providerStatus), providerStatus: state.providerStatus, fileId: state.fileId, error: state.error
+      }, 'poll', state.traceId ? { trace_id: state.traceId } : {})
+      if (!result.ok) return result.task
+      if (state.video) store.repo.saveVideo(task.seq, state.video, this.#options.archive ? 'pending' : null, new Date().toISOString())
+      const news = result.task.status !== task.status || result.task.provider_status !== task.provider_status
+      if (!news) this.#backOff(task)
+      return store.repo.bySeq(task.seq)!
+    } catch (err) {
+      log.warn({ err, id: task.id, task_id: task.task_id, provider: task.provider }, 'poll failed; backing off')
+      this.#backOff(task, err instanceof ProviderError ? err.retryAfterMs : null)
+      return store.repo.bySeq(task.seq)!
+    }
+  }
+
+  async #fetchVideoLink (task: TaskRow): Promise<TaskRow> {
+    const { store, log } = this.#options
+    const provider = this.#options.providers.get(task.provider as ProviderName)!
+    try {
+      const link = await provider.videoLink(task.task_id!, task.file_id)
+      store.repo.transaction(() => {
+        store.repo.saveVideo(task.seq, link, this.#options.archive ? 'pending' : null, new Date().toISOString())
+        store.repo.reschedule(task.seq, null, 0)
+      })
+    } catch (err) {
+      log.warn({ err, id: task.id, task_id: task.task_id, provider: task.provider }, 'could not get the video link; backing off')
+      this.#backOff(task, err instanceof ProviderError ? err.retryAfterMs : null)
+    }
+    return store.repo.bySeq(task.seq)!
+  }
+
+  #backOff (task: TaskRow, atLeastMs: number | null = null): void {
+    const policy = this.#policyOf(task)
+    if (!policy) return
+    const pause = Math.min(policy.backoffMs * 2 ** task.poll_attempts, policy.backoffMaxMs)
+    this.#options.store.repo.reschedule(task.seq, iso(Date.now() + Math.max(pause, atLeastMs ?? 0)), task.poll_attempts + 1)
+  }
+
+  #fail (task: TaskRow, code: string, message: string): void {
+    this.#options.store.applyUpdate(task.seq, null, { status: 'failed', providerStatus: null, error: { code, message } }, 'timeout')
+    this.#options.log.warn({ id: task.id, task_id: task.task_id, code }, 'gave up on a task')
+  }
+}
+
+function expired (task: TaskRow): boolean {
+  return task.video_expires_at !== null && Date.parse(task.video_expires_at) <= Date.now()
+}

@@ -1,0 +1,95 @@
+// One in-process notifier for clients waiting on a task (long-polls, event streams): one listener, no polling.
+import type { EventEmitter } from 'node:events'
+import type { TaskRow } from '../db/tasks-repository.js'
+import type { StatusChange } from './task-events.js'
+import { isTerminal, type TaskStatus } from './task-state.js'
+import type { TaskStore } from './task-store.js'
+
+export type Watcher = {
+  /** The task's status changed (committed). */
+  onChange: (task: TaskRow) => void
+  /** The service is closing: answer now and let go. */
+  onClose: () => void
+}
+
+export type WaitOutcome = 'changed' | 'timeout' | 'closing' | 'disconnected'
+
+export class TaskWatch {
+  readonly #bySeq = new Map<number, Set<Watcher>>()
+  #count = 0
+  #closed = false
+
+  constructor (private readonly store: Pick<TaskStore, 'events' | 'repo'>) {
+    store.events.on('status', this.#onStatus)
+  }
+
+  /** How many clients are waiting, over all tasks. */
+  get size (): number { return this.#count }
+
+  /** Calls the watcher on every status change of the task until the returned function is called. */
+  watch (seq: number, watcher: Watcher): () => void {
+    if (this.#closed) {
+      watcher.onClose()
+      return () => {}
+    }
+    let watchers = this.#bySeq.get(seq)
+    if (!watchers) this.#bySeq.set(seq, watchers = new Set())
+    watchers.add(watcher)
+    this.#count += 1
+    return () => {
+      if (!watchers.delete(watcher)) return
+      this.#count -= 1
+      if (watchers.size === 0 && this.#bySeq.get(seq) === watchers) this.#bySeq.delete(seq)
+    }
+  }
+
+  /**
+   * Resolves at the task's next status change, after timeoutMs, when the service closes, or when `connection`
+   * (the client's response) closes first; the listener and the timer are gone once it resolves.
+   */
+  async waitForChange (seq: number, timeoutMs: number, connection: EventEmitter): Promise<WaitOutcome> {
+    return await new Promise<WaitOutcome>((resolve) => {
+      let unwatch = () => {}
+      let settled = false
+      const finish = (outcome: WaitOutcome) => {
+        if (settled) return
+        settled = true
+        clearTimeout(timer)
+        unwatch()
+        connection.off('close', onDisconnect)
+        resolve(outcome)
+      }
+      const onDisconnect = () => finish('disconnected')
+      const timer = setTimeout(() => finish('timeout'), timeoutMs)
+      connection.once('close', onDisconnect)
+      // Last: a closed watch answers at once, synchronously.
+      unwatch = this.watch(seq, { onChange: () => finish('changed'), onClose: () => finish('closing') })
+    })
+  }
+
+  /**
+   * The long-poll: when the task's status is `status` (default: its current one) and can still change, waits up to
+   * waitSeconds for a change; returns the task as it is then.
+   */
+  async longPoll (task: TaskRow, { wait, status }: { wait: number, status?: TaskStatus | undefined }, connection: EventEmitter): Promise<TaskRow> {
+    if (wait <= 0 || task.status !== (status ?? task.status) || isTerminal(task.status)) return task
+    await this.waitForChange(task.seq, wait * 1000, connection)
+    return this.store.repo.bySeq(task.seq) ?? task
+  }
+
+  /** Tells every waiting client the service is closing, so no open request holds the shutdown back. */
+  close (): void {
+    this.#closed = true
+    this.store.events.off('status', this.#onStatus)
+    const all = [...this.#bySeq.values()].flatMap((watchers) => [...watchers])
+    this.#bySeq.clear()
+    this.#count = 0
+    for (const watcher of all) watcher.onClose()
+  }
+
+  readonly #onStatus = ({ task }: StatusChange): void => {
+    const watchers = this.#bySeq.get(task.seq)
+    if (!watchers) return
+    for (const watcher of [...watchers]) watcher.onChange(task)
+  }
+}

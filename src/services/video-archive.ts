@@ -1,0 +1,87 @@
+// Keeps our own copy of every finished video (VIDEO_DIR): downloads pending ones, retries with backoff, survives restarts.
+import type { TaskRow } from '../db/tasks-repository.js'
+import { DownloadError, downloadVideo } from './video-download.js'
+import type { Reconciler } from './reconciler.js'
+import type { Log, TaskStore } from './task-store.js'
+
+export type ArchiverOptions = {
+  store: TaskStore
+  reconciler: Reconciler
+  dir: string
+  maxBytes: number
+  log: Log
+  tickMs: number
+  /** Wall-clock limit of one download. */
+  downloadTimeoutMs: number
+  fetch?: typeof fetch
+}
+
+// Downloads are retried with doubling pauses (30 s … ~2 h) and given up after this many attempts.
+const MAX_ATTEMPTS = 8
+const FIRST_RETRY_MS = 30_000
+// One download at a time: videos are large and the link budget is small.
+const DOWNLOADS_PER_TICK = 1
+
+export class VideoArchiver {
+  readonly #options: ArchiverOptions
+  readonly #abort = new AbortController()
+  #timer: NodeJS.Timeout | null = null
+  #tick: Promise<void> | null = null
+  #stopped = true
+
+  constructor (options: ArchiverOptions) {
+    this.#options = options
+  }
+
+  start (): void {
+    this.#stopped = false
+    this.#schedule()
+  }
+
+  async stop (): Promise<void> {
+    this.#stopped = true
+    if (this.#timer) clearTimeout(this.#timer)
+    this.#abort.abort()
+    await this.#tick
+  }
+
+  /** Downloads what is due (pending rows survive restarts: they are simply due again). */
+  async runOnce (now: number = Date.now()): Promise<void> {
+    for (const task of this.#options.store.repo.dueArchives(new Date(now).toISOString(), DOWNLOADS_PER_TICK)) {
+      if (this.#stopped && this.#timer !== null) return
+      await this.#archive(task)
+    }
+  }
+
+  async #archive (queued: TaskRow): Promise<void> {
+    const { store, reconciler, dir, maxBytes, downloadTimeoutMs, log } = this.#options
+    const task = await reconciler.freshVideoLink(queued)
+    const attempts = task.archive_attempts + 1
+    try {
+      if (!task.video_url) throw new Error('no download link yet')
+      const file = await downloadVideo({
+        url: task.video_url, dir, name: task.id, maxBytes, timeoutMs: downloadTimeoutMs, signal: this.#abort.signal, ...(this.#options.fetch ? { fetch: this.#options.fetch } : {})
+      })
+      store.repo.saveArchive(task.seq, { state: 'stored', path: file.path, bytes: file.bytes, sha256: file.sha256, attempts, nextAt: null })
+      log.info({ id: task.id, bytes: file.bytes }, 'video archived')
+    } catch (err) {
+      if (this.#abort.signal.aborted) return // shutting down: the row stays pending and is resumed at the next start
+      const retryable = !(err instanceof DownloadError) || err.retryable || err.expiredLink
+      const giveUp = !retryable || attempts >= MAX_ATTEMPTS
+      if (err instanceof DownloadError && err.expiredLink) store.repo.expireVideoLink(task.seq)
+      const nextAt = giveUp ? null : new Date(Date.now() + FIRST_RETRY_MS * 2 ** (attempts - 1)).toISOString()
+      store.repo.saveArchive(task.seq, { state: giveUp ? 'failed' : 'pending', path: null, bytes: null, sha256: null, attempts, nextAt })
+      log.warn({ err, id: task.id, attempts, gave_up: giveUp }, 'video download failed')
+    }
+  }
+
+  #schedule (): void {
+    if (this.#stopped) return
+    this.#timer = setTimeout(() => {
+      this.#tick = this.runOnce()
+        .catch((err) => this.#options.log.error({ err }, 'archiver pass failed'))
+        .finally(() => { this.#tick = null; this.#schedule() })
+    }, this.#options.tickMs)
+    this.#timer.unref()
+  }
+}
