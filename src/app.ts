@@ -13,6 +13,7 @@ import openapi from './plugins/openapi.js'
 import providers from './plugins/providers.js'
 import reconciler from './plugins/reconciler.js'
 import archive from './plugins/archive.js'
+import retention from './plugins/retention.js'
 import services from './plugins/services.js'
 import notifications from './plugins/notifications.js'
 import taskWatch from './plugins/task-watch.js'
@@ -82,6 +83,7 @@ export async function buildApp (config: Config, dependencies: AppDependencies = 
   await app.register(services)
   await app.register(reconciler)
   await app.register(archive)
+  await app.register(retention)
   // Notifications: the signed-webhook outbox and its worker, and the notifier long-polls and event streams wait on.
   await app.register(taskWatch)
   await app.register(notifications)

@@ -42,12 +42,13 @@ export class RetentionJob {
     this.#batchSize = options.batchSize
     this.#log = options.log
     this.#removeFile = options.removeFile ?? ((path) => rmSync(path, { force: true }))
-    // The inner query's WHERE repeats the partial index's own (status IN ...), so tasks_terminal_by_age serves it:
-    // the oldest rows first, at most one batch, without scanning live tasks. Events, idempotency keys and any
-    // other table referencing tasks go by ON DELETE CASCADE in the same statement.
+    // Left to itself the planner picks tasks_by_status and sorts every terminal task to find one batch (measured:
+    // seconds on 100,000 tasks); the partial index hands over the oldest terminal rows already in order. Its WHERE
+    // is repeated word for word, as SQLite requires to use it. Events, idempotency keys and any other table
+    // referencing tasks go by ON DELETE CASCADE in the same statement.
     this.#purge = this.#db.prepare(`
       DELETE FROM tasks WHERE seq IN (
-        SELECT seq FROM tasks
+        SELECT seq FROM tasks INDEXED BY tasks_terminal_by_age
         WHERE status IN ('success', 'failed') AND updated_at < ?
         ORDER BY updated_at LIMIT ?
       )

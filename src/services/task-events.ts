@@ -9,7 +9,6 @@ export type EventSource = 'submit' | 'callback' | 'poll' | 'timeout'
 
 export type StatusChange = { task: TaskRow, previous: TaskStatus, source: EventSource }
 
-
 export type TaskEventMap = {
   /** A task's status changed; emitted after the change is committed. */
   status: [StatusChange]

@@ -7,7 +7,6 @@ import { TaskEvents, type EventSource, type StatusChange } from './task-events.j
 
 export type { EventSource }
 
-
 export type UpdateResult =
   | { ok: true, task: TaskRow, decision: Decision, previous: TaskStatus }
   | { ok: false, reason: 'task_id_mismatch' | 'task_id_taken', task: TaskRow }

@@ -89,3 +89,29 @@ t.test('answers that are not MiniMax\'s envelope are "broken", HTTP 4xx/429 are 
   answer = { status: 200, body: '{"task_id":115334141465231361,"base_resp":{"status_code":0,"status_msg":"success"}}' }
   t.equal((await client.submit(request, null)).taskId, '115334141465231361', 'a bare-number task_id keeps its digits')
 })
+
+t.test('query reports the task as MiniMax spells it; a failed task is an answer, an unknown one an error', async (t) => {
+  const fake = await startFakeMiniMax({ behaviour: { pushes: 'none', pushDelayMs: 10 } })
+  t.teardown(() => fake.close())
+  const calls: string[] = []
+  const client = new MiniMaxClient({ baseUrl: fake.url, apiKey: fake.apiKey, createTimeoutMs: 5000, onCall: (call) => calls.push(`${call.operation}:${call.ok}`) })
+  const { taskId } = await client.submit(request, null)
+  t.match((await client.query(taskId)).providerStatus, /^(Preparing|Queueing|Processing)$/)
+  await fake.waitFor(() => fake.tasks.get(taskId)?.status === 'Success')
+  const done = await client.query(taskId)
+  t.match(done, { providerStatus: 'Success', fileId: /^\d+$/, error: null, video: null })
+
+  const link = await client.videoLink(taskId, done.fileId)
+  t.match(link.url, new RegExp(`^${fake.url}/download/${done.fileId}\\.mp4\\?Expires=`))
+  const expires = Number(new URL(link.url).searchParams.get('Expires')) * 1000
+  t.ok(Date.parse(link.expiresAt) < expires && Date.parse(link.expiresAt) > expires - 3600_000, 'the URL\'s own expiry, minus a margin')
+  await t.rejects(client.videoLink(taskId, null), { kind: 'rejected' }, 'no file_id, no link')
+
+  fake.set({ finalStatus: 'failed', failureCode: 1026 })
+  const failed = (await client.submit(request, null)).taskId
+  await fake.waitFor(() => fake.tasks.get(failed)?.status === 'Fail')
+  t.match(await client.query(failed), { providerStatus: 'Fail', error: { code: '1026' } })
+
+  await t.rejects(client.query('399999999999999999'), { kind: 'rejected', providerCode: 2013 })
+  t.ok(calls.includes('query:true') && calls.includes('retrieve:true') && calls.includes('query:false'), 'every call is reported')
+})

@@ -109,7 +109,7 @@ t.test('the reconciler never exceeds its call budget, and shares it between task
   t.equal(polled.length + retrieves(stack), 5, 'exactly the budget of 5 calls in the first minute')
   t.equal(new Set(polled.map((r) => r.query)).size, 5, 'five different tasks, not one task five times')
 
-  const refreshed = await postJson(`${stack.url}/v1/tasks/${submitted[7].id}/refresh`, {})
+  const refreshed = await postJson(`${stack.url}/v1/tasks/${submitted[7]!.id}/refresh`, {})
   t.equal(refreshed.status, 429, 'a forced refresh respects the budget too')
   t.equal(refreshed.body.code, 'poll_budget_exhausted')
 })
@@ -167,7 +167,7 @@ t.test('a Modellix task goes from submit to success with its video, by polling a
   const res = await postJson(`${stack.url}/v1/video_generation`, submitBody({ provider: 'modellix', prompt_optimizer: false }))
   t.equal(res.status, 200)
   t.match(res.body, { task_id: /^task-/, status: 'processing' })
-  t.same(stack.modellix.tasks.get(res.body.task_id)?.body.subject_reference_images, submitBody().subject_reference[0]!.image, 'translated to Modellix\'s body')
+  t.same(stack.modellix.tasks.get(res.body.task_id)?.body.subject_reference_images, ['https://example.com/face.jpg'], 'translated to Modellix\'s body')
   t.equal(stack.fake.challenges.length, 0, 'no callback URL: Modellix has none')
   const task = await waitForTask(stack, res.body.id, (task) => task.status === 'success')
   t.equal(task.provider, 'modellix')

@@ -1,0 +1,64 @@
+// Smoke test of the benchmark: `bench/run.ts --quick` runs every scenario end to end and writes numbers for each.
+import t from 'tap'
+import { spawn } from 'node:child_process'
+import { existsSync, readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { tempDir } from './helper.js'
+
+const ROOT = join(import.meta.dirname, '..')
+const SERVER = join(ROOT, 'dist', 'server.js')
+const skip = existsSync(SERVER) ? false : 'run `npm run build` first (npm test does)'
+// The scenarios the issue asks for: a renamed or dropped one must fail here.
+const SCENARIOS = ['baseline', 'challenge', 'push', 'push_normal', 'lookup', 'submit', 'challenge_saturated']
+// --quick takes ~15 s alone; on a busy 2-core machine (tap runs files in parallel) it can take twice that.
+const QUICK_TIMEOUT_MS = 90_000
+
+type Run = { code: number | null, stdout: string, stderr: string }
+
+function runBench (args: string[]): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'bench', 'run.ts'), ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] })
+    let stdout = ''
+    let stderr = ''
+    child.stdout.on('data', (chunk) => { stdout += chunk })
+    child.stderr.on('data', (chunk) => { stderr += chunk })
+    const timer = setTimeout(() => child.kill('SIGINT'), QUICK_TIMEOUT_MS)
+    child.once('error', reject)
+    child.once('close', (code) => { clearTimeout(timer); resolve({ code, stdout, stderr }) })
+  })
+}
+
+const positive = (value: unknown): boolean => typeof value === 'number' && Number.isFinite(value) && value > 0
+
+t.test('--quick runs every scenario, prints the table and writes numbers for each to --out', { skip, timeout: QUICK_TIMEOUT_MS + 10_000 }, async (t) => {
+  const out = join(tempDir(t), 'bench.json')
+  const run = await runBench(['--quick', '--out', out])
+  t.equal(run.code, 0, `exit code 0\n${run.stderr}`)
+
+  const results = JSON.parse(readFileSync(out, 'utf8'))
+  t.same(Object.keys(results.scenarios).sort(), [...SCENARIOS].sort(), 'every scenario, and only those')
+  for (const key of SCENARIOS) {
+    const scenario = results.scenarios[key]
+    for (const field of ['rps', 'p50', 'p99', 'p999', 'peakRssMb']) t.ok(positive(scenario[field]), `${key}.${field} is a positive number (${scenario[field]})`)
+    t.equal(scenario.failures, 0, `${key}: every request answered 2xx`)
+    if (key === 'challenge_saturated') {
+      t.equal(scenario.ratio, null, 'the saturated probe runs at a fixed rate: no ratio')
+      t.ok(positive(scenario.alongside.push.rps) && positive(scenario.alongside.lookup.rps), 'pushes and lookups ran alongside it')
+    } else {
+      t.ok(positive(scenario.ratio), `${key} has a ratio to the baseline`)
+    }
+  }
+  t.equal(results.scenarios.baseline.ratio, 1)
+  t.equal(results.fill.rows, 1000, 'the quick database has 10^3 tasks')
+  t.ok(positive(results.fill.bytesPerTask))
+  t.equal(results.scaling.length, 2, 'lookups on two database sizes')
+  t.ok(results.scaling.every((point: Record<string, unknown>) => positive(point.mean) && positive(point.bytesPerTask)))
+  t.equal(results.soak, null, 'no soak in quick mode')
+  t.ok(results.targets.length >= 6, 'the targets are judged')
+  t.ok(results.targets.every((target: { pass: unknown }) => typeof target.pass === 'boolean'))
+
+  for (const label of ['baseline (bare Fastify)', 'challenge echo', 'status push (FULL)', 'status push (NORMAL)', 'lookup', 'submit (fake MiniMax)', 'challenge while saturated']) {
+    t.match(run.stdout, label, `the table has a "${label}" row`)
+  }
+  t.match(run.stdout, /PASS|MISS/, 'the targets are printed with PASS/MISS')
+})

@@ -1,0 +1,36 @@
+// RETENTION_DAYS wires the purge job into the app: old finished tasks go at start, everything else stays.
+import t from 'tap'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { buildApp } from '../../src/app.js'
+import { seedTask, taskId, testConfig } from '../helper.js'
+
+t.test('with RETENTION_DAYS set, finished tasks older than that are purged with their history', async (t) => {
+  const app = await buildApp(testConfig(t, { RETENTION_DAYS: '7' }))
+  t.teardown(() => app.close())
+  const store = app.taskStore
+  const old = seedTask(store, { task_id: taskId() })
+  store.applyUpdate(old.seq, null, { status: 'failed', providerStatus: 'Fail' }, 'poll')
+  const running = seedTask(store, { task_id: taskId() })
+  const recent = seedTask(store, { task_id: taskId() })
+  store.applyUpdate(recent.seq, null, { status: 'success', providerStatus: 'Success' }, 'poll')
+  const longAgo = new Date(Date.now() - 8 * 86_400_000).toISOString()
+  app.db.prepare('UPDATE tasks SET updated_at = ?, created_at = ? WHERE seq IN (?, ?)').run(longAgo, longAgo, old.seq, running.seq)
+
+  await app.ready()
+  for (let i = 0; i < 50 && store.repo.byId(old.id); i++) await sleep(10)
+  t.notOk(store.repo.byId(old.id), 'old finished task purged')
+  t.same(store.repo.eventsOf(old.seq), [], 'its history went with it')
+  t.ok(store.repo.byId(running.id), 'an unfinished task stays, however old')
+  t.ok(store.repo.byId(recent.id), 'a recent finished task stays')
+})
+
+t.test('without RETENTION_DAYS nothing is purged', async (t) => {
+  const app = await buildApp(testConfig(t))
+  t.teardown(() => app.close())
+  const old = seedTask(app.taskStore, { task_id: taskId() })
+  app.taskStore.applyUpdate(old.seq, null, { status: 'failed', providerStatus: 'Fail' }, 'poll')
+  app.db.prepare("UPDATE tasks SET updated_at = '2000-01-01T00:00:00.000Z' WHERE seq = ?").run(old.seq)
+  await app.ready()
+  await sleep(50)
+  t.ok(app.taskStore.repo.byId(old.id))
+})

@@ -1,0 +1,148 @@
+// Long-polls on GET /v1/tasks/:id?wait=N&status=S: prompt answers, timeouts, disconnects, shutdown, and 1,000 at once.
+import t from 'tap'
+import http from 'node:http'
+import { performance } from 'node:perf_hooks'
+import { build, freePort, seedTask, taskId } from '../helper.js'
+import { waitUntil } from '../fixtures/webhook-consumer.js'
+import type { App } from '../../src/app.js'
+
+function push (app: App, token: string, tid: string, status: string) {
+  return app.inject({ method: 'POST', url: `/get_callback/${token}`, payload: { task_id: tid, status, file_id: '205258526306433' } })
+}
+
+t.test('a long-poll answers within 100 ms of the push that changes the status', async (t) => {
+  const app = await build(t)
+  const tid = taskId()
+  const { id, token } = seedTask(app.taskStore, { task_id: tid })
+  let answeredAt = 0
+  const waiting = app.inject(`/v1/tasks/${id}?wait=30&status=processing`).then((res) => { answeredAt = performance.now(); return res })
+  await waitUntil('the long-poll waits', () => app.taskWatch.size === 1)
+  const pushedAt = performance.now()
+  await push(app, token, tid, 'success')
+  const res = await waiting
+  const ms = answeredAt - pushedAt
+  t.comment(`long-poll answered ${ms.toFixed(1)} ms after the push was sent`)
+  t.ok(ms < 100, `answered ${ms.toFixed(1)} ms after the push`)
+  t.equal(res.statusCode, 200)
+  t.match(res.json(), { id, status: 'success', file_id: '205258526306433', events: Array })
+  t.equal(app.taskWatch.size, 0, 'nothing left waiting')
+})
+
+t.test('a long-poll times out with the current state; a different or final status answers at once', async (t) => {
+  const app = await build(t)
+  const tid = taskId()
+  const { id, token } = seedTask(app.taskStore, { task_id: tid })
+  let started = performance.now()
+  const timedOut = await app.inject(`/v1/tasks/${id}?wait=1&status=processing`)
+  const waited = performance.now() - started
+  t.ok(waited >= 990 && waited < 1500, `waited ${waited.toFixed(0)} ms for wait=1`)
+  t.equal(timedOut.json().status, 'processing')
+
+  started = performance.now()
+  t.equal((await app.inject(`/v1/tasks/${id}?wait=30&status=submitting`)).json().status, 'processing', 'already different')
+  t.ok(performance.now() - started < 200)
+
+  const withoutStatus = app.inject(`/v1/tasks/${tid}?wait=30`)
+  await waitUntil('waiting for any change', () => app.taskWatch.size === 1)
+  await push(app, token, tid, 'Fail')
+  t.equal((await withoutStatus).json().status, 'failed', 'without status: the next change, by MiniMax\'s id too')
+
+  started = performance.now()
+  t.equal((await app.inject(`/v1/tasks/${id}?wait=30&status=failed`)).json().status, 'failed', 'a final status never changes: no wait')
+  t.ok(performance.now() - started < 200)
+})
+
+t.test('long-poll parameters are validated', async (t) => {
+  const app = await build(t)
+  const { id } = seedTask(app.taskStore, { task_id: taskId() })
+  for (const query of ['wait=61', 'wait=-1', 'wait=abc', 'wait=1.5', 'status=done', 'extra=1']) {
+    const res = await app.inject(`/v1/tasks/${id}?${query}`)
+    t.equal(res.statusCode, 400, query)
+    t.equal(res.json().code, 'invalid_request', query)
+  }
+  t.equal((await app.inject(`/v1/tasks/${id}?wait=0&status=processing`)).statusCode, 200, 'wait=0 answers at once')
+  t.equal((await app.inject('/v1/tasks/unknown?wait=5')).statusCode, 404)
+})
+
+t.test('a client that leaves stops waiting; closing the app answers the waiting ones at once', async (t) => {
+  const app = await build(t)
+  const port = await freePort()
+  await app.listen({ port, host: '127.0.0.1' })
+  const { id } = seedTask(app.taskStore, { task_id: taskId() })
+  // node:http without keep-alive: a client that really goes away (undici would keep a spare connection open).
+  const get = (path: string) => {
+    const request = http.get({ host: '127.0.0.1', port, path, agent: false })
+    const answer = new Promise<{ status: number, body: string }>((resolve, reject) => {
+      request.on('response', (res) => {
+        let body = ''
+        res.setEncoding('utf8')
+        res.on('data', (chunk: string) => { body += chunk })
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }))
+      })
+      request.on('error', reject)
+    })
+    return { request, answer }
+  }
+  const leaving = get(`/v1/tasks/${id}?wait=30&status=processing`)
+  leaving.answer.catch(() => {})
+  await waitUntil('waiting', () => app.taskWatch.size === 1)
+  leaving.request.destroy()
+  await waitUntil('the listener and timer are gone', () => app.taskWatch.size === 0)
+
+  const staying = get(`/v1/tasks/${id}?wait=30&status=processing`)
+  await waitUntil('waiting again', () => app.taskWatch.size === 1)
+  const started = performance.now()
+  await app.close()
+  const took = performance.now() - started
+  t.ok(took < 1000, `a 30 s long-poll did not hold the shutdown (close took ${took.toFixed(0)} ms)`)
+  const res = await staying.answer
+  t.equal(res.status, 200)
+  t.equal(JSON.parse(res.body).status, 'processing', 'answered with the current state')
+})
+
+t.test('1,000 concurrent long-polls hold, challenges stay fast, and one push answers them all', async (t) => {
+  const app = await build(t, { READ_RATE_LIMIT: '100000' })
+  const port = await freePort()
+  await app.listen({ port, host: '127.0.0.1' })
+  const tid = taskId()
+  const { id, token } = seedTask(app.taskStore, { task_id: tid })
+  const agent = new http.Agent({ keepAlive: true, maxSockets: Infinity })
+  t.teardown(() => agent.destroy())
+  const request = (method: string, path: string, body?: string) => new Promise<{ status: number, body: string }>((resolve, reject) => {
+    const req = http.request({ host: '127.0.0.1', port, method, path, agent, headers: body ? { 'content-type': 'application/json' } : {} }, (res) => {
+      let text = ''
+      res.setEncoding('utf8')
+      res.on('data', (chunk: string) => { text += chunk })
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }))
+    })
+    req.on('error', reject)
+    req.end(body)
+  })
+  const challengeLatencies = async (count: number) => {
+    const times: number[] = []
+    for (let i = 0; i < count; i++) {
+      const started = performance.now()
+      const res = await request('POST', '/get_callback', JSON.stringify({ challenge: `c${i}` }))
+      times.push(performance.now() - started)
+      if (res.status !== 200) throw new Error(`challenge answered ${res.status}`)
+    }
+    times.sort((a, b) => a - b)
+    return { p50: times[Math.floor(count * 0.5)]!, p99: times[Math.floor(count * 0.99)]!, max: times.at(-1)! }
+  }
+
+  await challengeLatencies(20) // warm-up
+  const idle = await challengeLatencies(200)
+  const polls = Array.from({ length: 1000 }, () => request('GET', `/v1/tasks/${id}?wait=30&status=processing`))
+  await waitUntil('1,000 long-polls wait', () => app.taskWatch.size === 1000, 10_000)
+  const busy = await challengeLatencies(200)
+  const fmt = (l: typeof idle) => `p50 ${l.p50.toFixed(2)} ms, p99 ${l.p99.toFixed(2)} ms, max ${l.max.toFixed(2)} ms`
+  t.comment(`challenge latency idle: ${fmt(idle)}; with 1,000 long-polls waiting: ${fmt(busy)}`)
+  t.ok(busy.p99 < 250, 'challenges still answer quickly (a loose bound; the benchmark measures precisely)')
+
+  const pushed = performance.now()
+  await push(app, token, tid, 'success')
+  const answers = await Promise.all(polls)
+  t.comment(`all 1,000 long-polls answered ${(performance.now() - pushed).toFixed(0)} ms after the push`)
+  t.ok(answers.every((answer) => answer.status === 200 && JSON.parse(answer.body).status === 'success'), 'every one saw success')
+  t.equal(app.taskWatch.size, 0)
+})
