@@ -29,14 +29,19 @@ export type LoadResult = {
   /** 2xx answers per second. */
   rps: number
   non2xx: number
+  /** Count per status code that was not 2xx. */
+  refusals: Record<string, number>
   errors: number
   timeouts: number
+  /** The first socket error, to say what went wrong. */
+  firstError: string | null
   latencyMs: { mean: number, p50: number, p99: number, p999: number, max: number }
 }
 
 export async function runLoad (spec: LoadSpec, seconds: number): Promise<LoadResult> {
   const histogram = createHistogram()
   let ok = 0
+  let firstError: string | null = null
   const first = spec.next()
   const options: autocannon.Options = {
     url: spec.url,
@@ -57,6 +62,7 @@ export async function runLoad (spec: LoadSpec, seconds: number): Promise<LoadRes
   }
   const result = await new Promise<autocannon.Result>((resolve, reject) => {
     const instance = autocannon(options, (err, done) => { if (err) reject(err); else resolve(done) })
+    instance.on('reqError', (err) => { firstError ??= String(err?.message ?? err) })
     instance.on('response', (_client, statusCode, _bytes, responseTimeMs) => {
       if (statusCode < 200 || statusCode > 299) return
       ok += 1
@@ -69,8 +75,10 @@ export async function runLoad (spec: LoadSpec, seconds: number): Promise<LoadRes
     requests: result.requests.total,
     rps: ok / result.duration,
     non2xx: result.non2xx,
+    refusals: Object.fromEntries(Object.entries(result.statusCodeStats).filter(([code]) => !code.startsWith('2')).map(([code, { count }]) => [code, count])),
     errors: result.errors,
     timeouts: result.timeouts,
+    firstError,
     latencyMs: ok === 0
       ? { mean: 0, p50: 0, p99: 0, p999: 0, max: 0 }
       : { mean: ms(histogram.mean), p50: ms(histogram.percentile(50)), p99: ms(histogram.percentile(99)), p999: ms(histogram.percentile(99.9)), max: ms(histogram.max) }

@@ -117,8 +117,8 @@ export class TasksRepository {
       'UPDATE tasks SET last_news_at = @at, poll_attempts = 0, next_poll_at = @next_poll_at WHERE seq = @seq')
     this.#reschedule = db.prepare<{ seq: number, next_poll_at: string | null, poll_attempts: number }>(
       'UPDATE tasks SET next_poll_at = @next_poll_at, poll_attempts = @poll_attempts WHERE seq = @seq')
-    this.#duePolls = db.prepare<[string, number], TaskRow>(
-      'SELECT * FROM tasks WHERE next_poll_at IS NOT NULL AND next_poll_at <= ? ORDER BY next_poll_at LIMIT ?')
+    this.#duePolls = db.prepare<[string, string, number], TaskRow>(
+      'SELECT * FROM tasks WHERE provider = ? AND next_poll_at IS NOT NULL AND next_poll_at <= ? ORDER BY next_poll_at LIMIT ?')
     this.#stuckSubmitting = db.prepare<[string, number], TaskRow>(
       "SELECT * FROM tasks WHERE status = 'submitting' AND task_id IS NULL AND created_at < ? ORDER BY seq LIMIT ?")
     this.#pastDeadline = db.prepare<[string, number], TaskRow>(
@@ -141,7 +141,7 @@ export class TasksRepository {
   markNews (seq: number, at: string, nextPollAt: string | null): void { this.#markNews.run({ seq, at, next_poll_at: nextPollAt }) }
   /** A poll brought no news (or failed): ask again later. */
   reschedule (seq: number, nextPollAt: string | null, attempts: number): void { this.#reschedule.run({ seq, next_poll_at: nextPollAt, poll_attempts: attempts }) }
-  duePolls (now: string, limit: number): TaskRow[] { return this.#duePolls.all(now, limit) }
+  duePolls (provider: string, now: string, limit: number): TaskRow[] { return this.#duePolls.all(provider, now, limit) }
   /** Tasks whose create outcome stayed unknown (no task_id) since before the cutoff. */
   stuckSubmitting (createdBefore: string, limit: number): TaskRow[] { return this.#stuckSubmitting.all(createdBefore, limit) }
   /** Processing tasks created before the cutoff. */

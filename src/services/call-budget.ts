@@ -15,6 +15,12 @@ export class CallBudget {
     return true
   }
 
+  /** Calls still allowed in the current window. */
+  remaining (now: number = Date.now()): number {
+    this.#forget(now)
+    return this.perMinute - this.#calls.length
+  }
+
   /** How long until a call can be made again (0 when one can now). */
   waitMs (now: number = Date.now()): number {
     this.#forget(now)

@@ -53,7 +53,7 @@ export class Reconciler {
   nextPollAfterNews (task: TaskRow, now: number): string | null {
     if (task.status === 'success') return task.video_url ? null : iso(now)
     if (task.status === 'failed' || task.task_id === null) return null
-    const policy = this.#options.policies[task.provider as ProviderName]
+    const policy = this.#policyOf(task)
     return policy ? iso(now + policy.afterNewsMs) : null
   }
 
@@ -79,9 +79,12 @@ export class Reconciler {
       const after = await this.#poll(task) // one last poll before giving up on it
       if (after.status === 'processing') this.#fail(after, 'timeout', `the task did not finish within ${deadlineMs} ms`)
     }
-    for (const task of store.repo.duePolls(iso(now), MAX_POLLS_PER_TICK)) {
-      if (!this.#takeBudget(task)) continue
-      await this.#poll(task)
+    // Each provider has its own queue and budget, so one provider's backlog never starves another's tasks.
+    for (const [name, policy] of this.#configured()) {
+      for (const task of store.repo.duePolls(name, iso(now), Math.min(MAX_POLLS_PER_TICK, policy.budget.remaining()))) {
+        if (!policy.budget.tryTake()) break
+        await this.#poll(task)
+      }
     }
   }
 
@@ -124,6 +127,10 @@ export class Reconciler {
         .finally(() => { this.#tick = null; this.#schedule() })
     }, this.#options.tickMs)
     this.#timer.unref()
+  }
+
+  #configured (): Array<[ProviderName, PollPolicy]> {
+    return [...this.#options.providers.keys()].map((name) => [name, this.#options.policies[name]])
   }
 
   #policyOf (task: TaskRow): PollPolicy | undefined {

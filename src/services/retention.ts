@@ -9,6 +9,18 @@ const DAY_MS = 24 * 60 * 60 * 1000
 // Pause between two batches of one drain: lets pushes and lookups queued meanwhile run (and write) first.
 const BATCH_PAUSE_MS = 10
 
+// Left to itself the planner picks tasks_by_status and sorts every terminal task to find one batch; the partial
+// index hands over the oldest terminal rows already in order (its WHERE is repeated word for word, as SQLite
+// requires to use it). Events, idempotency keys and any other table referencing tasks go by ON DELETE CASCADE in
+// the same statement: each such table needs an index on its task_seq, or every deleted task scans it whole.
+export const PURGE_SQL = `
+  DELETE FROM tasks WHERE seq IN (
+    SELECT seq FROM tasks INDEXED BY tasks_terminal_by_age
+    WHERE status IN ('success', 'failed') AND updated_at < ?
+    ORDER BY updated_at LIMIT ?
+  )
+  RETURNING archive_path`
+
 export type RetentionOptions = {
   db: Db
   /** Terminal tasks last updated longer ago than this are purged. */
@@ -20,6 +32,7 @@ export type RetentionOptions = {
   removeFile?: (path: string) => void
 }
 
+/** tasks deleted; archived videos removed (or already gone). */
 export type PurgeResult = { tasks: number, files: number }
 
 export class RetentionJob {
@@ -42,17 +55,7 @@ export class RetentionJob {
     this.#batchSize = options.batchSize
     this.#log = options.log
     this.#removeFile = options.removeFile ?? ((path) => rmSync(path, { force: true }))
-    // Left to itself the planner picks tasks_by_status and sorts every terminal task to find one batch (measured:
-    // seconds on 100,000 tasks); the partial index hands over the oldest terminal rows already in order. Its WHERE
-    // is repeated word for word, as SQLite requires to use it. Events, idempotency keys and any other table
-    // referencing tasks go by ON DELETE CASCADE in the same statement.
-    this.#purge = this.#db.prepare(`
-      DELETE FROM tasks WHERE seq IN (
-        SELECT seq FROM tasks INDEXED BY tasks_terminal_by_age
-        WHERE status IN ('success', 'failed') AND updated_at < ?
-        ORDER BY updated_at LIMIT ?
-      )
-      RETURNING archive_path`)
+    this.#purge = this.#db.prepare<[string, number], { archive_path: string | null }>(PURGE_SQL)
   }
 
   /** Deletes one batch of expired tasks in one transaction, then their archived files; returns what went. */

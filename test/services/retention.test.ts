@@ -6,7 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { openDatabase, type Db } from '../../src/db/database.js'
 import { migrate } from '../../src/db/migrate.js'
 import { TasksRepository } from '../../src/db/tasks-repository.js'
-import { RetentionJob } from '../../src/services/retention.js'
+import { PURGE_SQL, RetentionJob } from '../../src/services/retention.js'
 import type { TaskStatus } from '../../src/services/task-state.js'
 import { LogCapture, tempDir } from '../helper.js'
 
@@ -205,6 +205,14 @@ t.test('a failing purge is logged and retried at the next interval', async (t) =
   other.exec('COMMIT')
   await until(() => count(db, 'tasks') === 0)
   t.pass('purged once the lock was released')
+})
+
+t.test('a purge reads only through indexes: the age index for tasks, a task_seq index for every table that cascades', async (t) => {
+  const { db } = freshDb(t)
+  const plan = (db.prepare(`EXPLAIN QUERY PLAN ${PURGE_SQL}`).all(NOW.toISOString(), 500) as Array<{ detail: string }>).map((row) => row.detail)
+  t.ok(plan.some((step) => /USING INDEX tasks_terminal_by_age/.test(step)), plan.join(' | '))
+  t.ok(plan.some((step) => /idempotency_keys USING (COVERING )?INDEX/.test(step)), 'idempotency keys are found by task')
+  t.same(plan.filter((step) => /^SCAN|TEMP B-TREE/.test(step)), [], 'no table is scanned whole and nothing is sorted (each would cost seconds on a large database)')
 })
 
 t.test('options are checked when the job is built and started', async (t) => {
