@@ -75,7 +75,7 @@ export async function runLoad (spec: LoadSpec, seconds: number): Promise<LoadRes
     requests: result.requests.total,
     rps: ok / result.duration,
     non2xx: result.non2xx,
-    refusals: Object.fromEntries(Object.entries(result.statusCodeStats).filter(([code]) => !code.startsWith('2')).map(([code, { count }]) => [code, count])),
+    refusals: Object.fromEntries(Object.entries(result.statusCodeStats ?? {}).filter(([code]) => !code.startsWith('2')).map(([code, { count }]) => [code, count ?? 0])),
     errors: result.errors,
     timeouts: result.timeouts,
     firstError,

@@ -40,7 +40,7 @@ export function renderReport (report: Report): string {
     for (const [name, load] of Object.entries(scenario.alongside ?? {})) {
       lines.push(`  during "${scenario.label}": ${name} ${int(load.rps)} req/s, p50 ${ms(load.p50)} ms, p99 ${ms(load.p99)} ms`)
     }
-    if (scenario.failures > 0) lines.push(`  WARNING: "${scenario.label}" had ${scenario.failures} non-2xx answers, errors or timeouts`)
+    if (scenario.failures > 0) lines.push(`  WARNING: "${scenario.label}" had ${scenario.failures} non-2xx answers, errors or timeouts: ${describeFailures(scenario)}`)
   }
   if (report.scaling.length > 1) {
     lines.push('', 'lookup scaling', table(['tasks', 'req/s', 'mean ms', 'p50 ms', 'p99 ms', 'bytes/task', 'fill s'], report.scaling.map((point) => [
@@ -59,6 +59,13 @@ export function renderReport (report: Report): string {
     t.name, `${round(t.value)}${t.unit}`, `${t.comparison} ${t.limit}${t.unit}`, `${t.pass ? 'PASS' : 'MISS'} (${t.margin})`
   ])))
   return lines.join('\n')
+}
+
+function describeFailures (scenario: ScenarioSummary): string {
+  const loads = scenario.runs.flatMap((run) => [run.load, ...Object.values(run.alongside ?? {})])
+  return loads.filter((load) => load.non2xx + load.errors + load.timeouts > 0)
+    .map((load) => JSON.stringify({ refusals: load.refusals, errors: load.errors, timeouts: load.timeouts, firstError: load.firstError }))
+    .join('; ')
 }
 
 function table (header: string[], rows: string[][]): string {
