@@ -121,8 +121,7 @@ export function seedPushTasks (path: string, count: number, batch: number): Push
     for (let i = 0; i < count; i++) {
       const id = randomUUID()
       const { token, hash } = newCallbackToken(id)
-      // "4" + batch + index: 18 digits, distinct from filled tasks ("3...") and from every other seeding
-      const taskId = `4${String(batch).padStart(5, '0')}${String(i).padStart(12, '0')}`
+      const taskId = seededTaskId(batch, i)
       const { lastInsertRowid } = insertTask.run(id, taskId, PROMPTS[i % PROMPTS.length], 'https://cdn.example.com/faces/push.jpg', hash, CALLER, at, at)
       insertEvent.run(lastInsertRowid, at, 'submit', null, 'created')
       insertEvent.run(lastInsertRowid, at, 'submit', 'processing', 'applied')
@@ -132,6 +131,24 @@ export function seedPushTasks (path: string, count: number, batch: number): Push
   db.pragma('wal_checkpoint(TRUNCATE)')
   db.close()
   return targets
+}
+
+/** How many pushes the tasks of one seeding have in their histories: every answered push must be there. */
+export function countPushEvents (path: string, batch: number): number {
+  const db = openDatabase(path, { synchronous: 'NORMAL' })
+  try {
+    const [from, to] = [seededTaskId(batch, 0), seededTaskId(batch + 1, 0)]
+    return (db.prepare(`
+      SELECT count(*) AS n FROM task_events JOIN tasks ON tasks.seq = task_events.task_seq
+      WHERE tasks.task_id >= ? AND tasks.task_id < ? AND task_events.source = 'callback'`).get(from, to) as { n: number }).n
+  } finally {
+    db.close()
+  }
+}
+
+// "4" + batch + index: 18 digits, distinct from filled tasks ("3...") and from every other seeding.
+function seededTaskId (batch: number, index: number): string {
+  return `4${String(batch).padStart(5, '0')}${String(index).padStart(12, '0')}`
 }
 
 /** The database's size on disk, its WAL included. */

@@ -26,6 +26,8 @@ export type LoadSpec = {
 export type LoadResult = {
   seconds: number
   requests: number
+  /** 2xx answers. */
+  ok: number
   /** 2xx answers per second. */
   rps: number
   non2xx: number
@@ -73,6 +75,7 @@ export async function runLoad (spec: LoadSpec, seconds: number): Promise<LoadRes
   return {
     seconds: result.duration,
     requests: result.requests.total,
+    ok,
     rps: ok / result.duration,
     non2xx: result.non2xx,
     refusals: Object.fromEntries(Object.entries(result.statusCodeStats ?? {}).filter(([code]) => !code.startsWith('2')).map(([code, { count }]) => [code, count ?? 0])),

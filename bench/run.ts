@@ -4,10 +4,10 @@ import { availableParallelism, loadavg, tmpdir, totalmem } from 'node:os'
 import { join } from 'node:path'
 import { fillTasks } from './fill.js'
 import { lookupRun, SCENARIOS, type BenchContext, type RunResult, type ScenarioKey } from './scenarios.js'
-import { ensureBuilt, ServerPool } from './servers.js'
+import { ensureBuilt } from './servers.js'
 import { parseSettings, USAGE } from './settings.js'
 import { soak } from './soak.js'
-import { summariseLoads, summariseScenario, targets, type ScalingPoint, type ScenarioSummary } from './stats.js'
+import { failuresOf, median, summariseLoads, summariseScenario, targets, type ScalingPoint, type ScenarioSummary } from './stats.js'
 import { renderReport, type Report } from './table.js'
 
 const GB = 1024 ** 3
@@ -34,7 +34,7 @@ const fill = fillTasks(mainDb, settings.rows)
 log(`filled in ${(fill.ms / 1000).toFixed(1)} s (${Math.round(fill.bytesPerTask)} bytes/task)`)
 
 let seedBatch = 0
-const ctx: BenchContext = { settings, dir, mainDb, servers: new ServerPool(settings.reuseServers), nextSeedBatch: () => ++seedBatch }
+const ctx: BenchContext = { settings, dir, mainDb, log, nextSeedBatch: () => ++seedBatch }
 
 const selected = SCENARIOS.filter((scenario) => settings.only.length === 0 || scenario.key === 'baseline' || settings.only.includes(scenario.key))
 const everything = selected.length === SCENARIOS.length
@@ -69,10 +69,14 @@ for (let rep = 1; rep <= settings.repetitions; rep++) {
     log(`${rep}/${settings.repetitions} lookup on ${point.rows.toLocaleString('en-US')} tasks: ${Math.round(result.load.rps)} req/s`)
   }
 }
-await ctx.servers.close()
 const scaling: ScalingPoint[] = [
-  ...smaller.map((point) => ({ rows: point.rows, fillMs: point.fill.ms, bytesPerTask: point.fill.bytesPerTask, ...summariseLoads(point.runs.map((run) => run.load)) })),
-  ...(runs.lookup ? [{ rows: settings.rows, fillMs: fill.ms, bytesPerTask: fill.bytesPerTask, ...summariseLoads(runs.lookup.map((run) => run.load)) }] : [])
+  ...[...smaller, ...(runs.lookup ? [{ rows: settings.rows, fill, runs: runs.lookup }] : [])].map((point) => ({
+    rows: point.rows,
+    fillMs: point.fill.ms,
+    bytesPerTask: point.fill.bytesPerTask,
+    cpuUsPerRequest: median(point.runs.map((run) => run.cpuUsPerRequest)),
+    ...summariseLoads(point.runs.map((run) => run.load))
+  }))
 ]
 
 let soakResult = null
@@ -113,9 +117,13 @@ console.log(renderReport(report))
 writeFileSync(settings.out, JSON.stringify({ ...report, scenarios }, null, 2) + '\n')
 log(`results written to ${settings.out}`)
 
-const broken = report.scenarios.filter((scenario) => scenario.failures > 0)
+const broken = [
+  ...report.scenarios.filter((scenario) => scenario.failures > 0).map((scenario) => scenario.label),
+  ...report.scenarios.filter((scenario) => scenario.durability && scenario.durability.recorded < scenario.durability.answered).map((scenario) => `${scenario.label} (durability)`),
+  ...(soakResult && failuresOf(Object.values(soakResult.loads)) > 0 ? ['soak'] : [])
+]
 if (broken.length > 0) {
-  log(`failed requests in: ${broken.map((scenario) => scenario.label).join(', ')}; the numbers above are suspect`)
+  log(`failed requests in: ${broken.join(', ')}; the numbers above are suspect`)
   process.exitCode = 1
 }
 

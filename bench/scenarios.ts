@@ -1,8 +1,8 @@
 // The bench scenarios: which server runs, on which database, under which load; each run starts and stops its own processes.
 import { randomBytes, randomUUID } from 'node:crypto'
 import { runLoad, type LoadResult, type LoadSpec, type Request } from './load.js'
-import { filledTaskId, seedPushTasks, type PushTarget } from './fill.js'
-import { BENCH_API_TOKEN, FAKE_API_KEY, startBaseline, startFakeMiniMax, startService, type ServerPool, type ServerProcess } from './servers.js'
+import { countPushEvents, filledTaskId, seedPushTasks, type PushTarget } from './fill.js'
+import { BENCH_API_TOKEN, startBaseline, startFakeMiniMax, startService, withServer, type ServerProcess } from './servers.js'
 import type { Settings } from './settings.js'
 
 export type BenchContext = {
@@ -10,7 +10,7 @@ export type BenchContext = {
   /** Scratch folder: databases, and the working directory of every child. */
   dir: string
   mainDb: string
-  servers: ServerPool
+  log: (line: string) => void
   /** A new number for each push seeding, so seeded task_ids never repeat. */
   nextSeedBatch: () => number
 }
@@ -18,8 +18,12 @@ export type BenchContext = {
 export type RunResult = {
   load: LoadResult
   peakRssBytes: number
+  /** Server CPU time per answered request during the measured load, in microseconds: what a request costs, whoever is busy. */
+  cpuUsPerRequest: number
   /** Loads that ran alongside the measured one (the saturating pushes and lookups). */
   alongside?: Record<string, LoadResult>
+  /** Pushes answered 2xx (warm-up included) and pushes in the database afterwards: never fewer (a few more were in flight). */
+  durability?: { answered: number, recorded: number }
 }
 
 export const SCENARIO_KEYS = ['baseline', 'challenge', 'push', 'push_normal', 'lookup', 'submit', 'challenge_saturated'] as const
@@ -27,6 +31,9 @@ export type ScenarioKey = typeof SCENARIO_KEYS[number]
 
 export type Scenario = { key: ScenarioKey, label: string, run: (ctx: BenchContext) => Promise<RunResult> }
 
+const US_PER_S = 1_000_000
+// Server log lines shown when a load had failures.
+const LOG_LINES_ON_FAILURE = 5
 const AUTH = { authorization: `Bearer ${BENCH_API_TOKEN}` }
 // A token-shaped path segment: the challenge is answered before the token is even looked at.
 const CHALLENGE_PATH = `/get_callback/${randomUUID()}.${randomBytes(32).toString('base64url')}`
@@ -49,12 +56,12 @@ export const SCENARIOS: readonly Scenario[] = [
   {
     key: 'baseline',
     label: 'baseline (bare Fastify)',
-    run: (ctx) => measure(ctx, 'baseline', () => startBaseline(ctx.settings.logLevel, ctx.dir), (url) => fixed(ctx, url, CHALLENGE))
+    run: (ctx) => measure(ctx, () => startBaseline(ctx.settings.logLevel, ctx.dir), (url) => fixed(ctx, url, CHALLENGE))
   },
   {
     key: 'challenge',
     label: 'challenge echo',
-    run: (ctx) => measure(ctx, ...service(ctx), (url) => fixed(ctx, url, CHALLENGE))
+    run: (ctx) => measure(ctx, () => service(ctx), (url) => fixed(ctx, url, CHALLENGE))
   },
   {
     key: 'push',
@@ -74,8 +81,8 @@ export const SCENARIOS: readonly Scenario[] = [
   {
     key: 'submit',
     label: 'submit (fake MiniMax)',
-    run: (ctx) => ctx.servers.use('fake', () => startFakeMiniMax(ctx.dir), (fake) =>
-      measure(ctx, ...service(ctx, { minimax: { url: fake.url, apiKey: FAKE_API_KEY } }), (url) => submitLoad(url, ctx.settings.connections)))
+    run: (ctx) => withServer(() => startFakeMiniMax(ctx.dir), (fake) =>
+      measure(ctx, () => service(ctx, { minimax: { url: fake.url, apiKey: fake.apiKey } }), (url) => submitLoad(url, ctx.settings.connections)))
   },
   {
     key: 'challenge_saturated',
@@ -86,7 +93,7 @@ export const SCENARIOS: readonly Scenario[] = [
 
 /** Lookups of random filled tasks on a database of `rows` tasks (also the scaling check). */
 export function lookupRun (ctx: BenchContext, databasePath: string, rows: number): Promise<RunResult> {
-  return measure(ctx, ...service(ctx, { databasePath }), (url) => lookupLoad(url, rows, ctx.settings.connections))
+  return measure(ctx, () => service(ctx, { databasePath }), (url) => lookupLoad(url, rows, ctx.settings.connections))
 }
 
 export function lookupLoad (url: string, rows: number, connections: number): LoadSpec {
@@ -127,46 +134,65 @@ export function challengeLoad (ctx: BenchContext, url: string, connections: numb
 
 type ServiceChoice = { databasePath?: string, synchronous?: 'FULL' | 'NORMAL', minimax?: { url: string, apiKey: string } }
 
-/** A service configuration: its pool key and how to start it. */
-export function service (ctx: BenchContext, options: ServiceChoice = {}): [string, () => Promise<ServerProcess>] {
-  return [`service ${JSON.stringify(options)}`, () => startService({
+export function service (ctx: BenchContext, options: ServiceChoice = {}): Promise<ServerProcess> {
+  return startService({
     databasePath: options.databasePath ?? ctx.mainDb,
     logLevel: ctx.settings.logLevel,
     cwd: ctx.dir,
     cpuProfileDir: ctx.settings.cpuProfileDir,
     ...options
-  })]
+  })
 }
 
-function pushRun (ctx: BenchContext, synchronous: 'FULL' | 'NORMAL'): Promise<RunResult> {
-  const targets = seedPushTasks(ctx.mainDb, ctx.settings.pushTasks, ctx.nextSeedBatch())
-  return measure(ctx, ...service(ctx, { synchronous }), (url) => pushLoad(url, targets, ctx.settings.connections))
+async function pushRun (ctx: BenchContext, synchronous: 'FULL' | 'NORMAL'): Promise<RunResult> {
+  const batch = ctx.nextSeedBatch()
+  const targets = seedPushTasks(ctx.mainDb, ctx.settings.pushTasks, batch)
+  let answered = 0
+  const result = await measure(ctx, () => service(ctx, { synchronous }), (url) => pushLoad(url, targets, ctx.settings.connections), (load) => { answered += load.ok })
+  // Read after the service has stopped: a push answered 200 but not in the database would be a lost acknowledgement.
+  return { ...result, durability: { answered, recorded: countPushEvents(ctx.mainDb, batch) } }
 }
 
 async function saturatedRun (ctx: BenchContext): Promise<RunResult> {
   const { saturation, rows } = ctx.settings
   const targets = seedPushTasks(ctx.mainDb, ctx.settings.pushTasks, ctx.nextSeedBatch())
-  return await ctx.servers.use(...service(ctx), async (server) => {
+  return await withServer(() => service(ctx), async (server) => {
     const specs = [
       challengeLoad(ctx, server.url, saturation.probeConnections, saturation.probeRate),
       pushLoad(server.url, targets, saturation.pushConnections),
       lookupLoad(server.url, rows, saturation.lookupConnections)
     ]
     if (ctx.settings.warmupSeconds > 0) await Promise.all(specs.map((spec) => runLoad(spec, ctx.settings.warmupSeconds)))
+    const cpuBefore = server.cpuSeconds()
     const [probe, push, lookup] = await Promise.all(specs.map((spec) => runLoad(spec, ctx.settings.runSeconds))) as [LoadResult, LoadResult, LoadResult]
-    return { load: probe, peakRssBytes: server.peakRssBytes(), alongside: { push, lookup } }
+    const cpuUsPerRequest = (server.cpuSeconds() - cpuBefore) * US_PER_S / (probe.ok + push.ok + lookup.ok)
+    reportFailures(ctx, server, { probe, push, lookup })
+    return { load: probe, peakRssBytes: server.peakRssBytes(), cpuUsPerRequest, alongside: { push, lookup } }
   })
 }
 
-/** Gets a server, warms it up, measures one load, reads its peak memory. */
-function measure (ctx: BenchContext, key: string, start: () => Promise<ServerProcess>, load: (url: string) => LoadSpec): Promise<RunResult> {
-  return ctx.servers.use(key, start, async (server) => {
+/** Starts a server, warms it up, measures one load, reads its peak memory, stops it; `seen` gets both loads' results. */
+function measure (ctx: BenchContext, start: () => Promise<ServerProcess>, load: (url: string) => LoadSpec, seen: (load: LoadResult) => void = () => {}): Promise<RunResult> {
+  return withServer(start, async (server) => {
     const spec = load(server.url)
     // A fresh process: let V8 optimise first; these numbers are thrown away.
-    if (ctx.settings.warmupSeconds > 0) await runLoad(spec, ctx.settings.warmupSeconds)
+    if (ctx.settings.warmupSeconds > 0) seen(await runLoad(spec, ctx.settings.warmupSeconds))
+    const cpuBefore = server.cpuSeconds()
     const result = await runLoad(spec, ctx.settings.runSeconds)
-    return { load: result, peakRssBytes: server.peakRssBytes() }
+    const cpuUsPerRequest = (server.cpuSeconds() - cpuBefore) * US_PER_S / result.ok
+    seen(result)
+    reportFailures(ctx, server, { load: result })
+    return { load: result, peakRssBytes: server.peakRssBytes(), cpuUsPerRequest }
   })
+}
+
+/** A load that got anything but 2xx: say which, and show what the server logged, so the cause is on screen. */
+export function reportFailures (ctx: BenchContext, server: ServerProcess, loads: Record<string, LoadResult>): void {
+  for (const [name, load] of Object.entries(loads)) {
+    if (load.non2xx + load.errors + load.timeouts === 0) continue
+    ctx.log(`${server.name} ${name}: ${JSON.stringify({ refusals: load.refusals, errors: load.errors, timeouts: load.timeouts, firstError: load.firstError })}; ` +
+      `its output ends with:\n${server.output().split('\n').slice(-LOG_LINES_ON_FAILURE).join('\n')}`)
+  }
 }
 
 function fixed (ctx: BenchContext, url: string, request: Request): LoadSpec {

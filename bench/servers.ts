@@ -7,9 +7,9 @@ import { setTimeout as sleep } from 'node:timers/promises'
 
 export const ROOT = resolve(import.meta.dirname, '..')
 const SERVICE_ENTRY = join(ROOT, 'dist', 'server.js')
-const BASELINE_SCRIPT = join(ROOT, 'bench', 'baseline-server.ts')
+const BASELINE_SCRIPT = join(ROOT, 'bench', 'baseline-server.mjs')
 const FAKE_SCRIPT = join(ROOT, 'bench', 'fake-minimax-server.ts')
-// The baseline and the fake are TypeScript: loaded through tsx's hooks inside the same node process (one pid to measure).
+// The fake is TypeScript: loaded through tsx's hooks inside the same node process (one pid to watch).
 const TSX_LOADER = import.meta.resolve('tsx')
 
 /** The bearer token the bench sends to the internal routes: production runs with API_TOKENS set. */
@@ -36,6 +36,10 @@ export type ServerProcess = {
   peakRssBytes (): number
   /** VmRSS: resident memory now. */
   rssBytes (): number
+  /** CPU time (user + system) the process has used since it started, in seconds. */
+  cpuSeconds (): number
+  /** The end of what the process printed (its log lines at the bench's level). */
+  output (): string
   stop (): Promise<void>
 }
 
@@ -85,7 +89,7 @@ export async function startService (options: ServiceOptions): Promise<ServerProc
 
 export async function startBaseline (logLevel: string, cwd: string): Promise<ServerProcess> {
   const port = await freePort()
-  return await startChild('baseline', ['--import', TSX_LOADER, BASELINE_SCRIPT], port, `http://127.0.0.1:${port}`, cwd, {
+  return await startChild('baseline', [BASELINE_SCRIPT], port, `http://127.0.0.1:${port}`, cwd, {
     NODE_ENV: 'production', PORT: String(port), LOG_LEVEL: logLevel
   })
 }
@@ -98,33 +102,13 @@ export async function startFakeMiniMax (cwd: string): Promise<ServerProcess & { 
   return Object.assign(server, { apiKey: FAKE_API_KEY })
 }
 
-/**
- * Hands out servers by configuration. A full bench starts a fresh process for every run, so each peak RSS belongs to one
- * scenario; --quick keeps one process per configuration until close() (a smoke test: start-ups would dominate it).
- */
-export class ServerPool {
-  readonly #kept = new Map<string, Promise<ServerProcess>>()
-
-  constructor (private readonly reuse: boolean) {}
-
-  async use<T> (key: string, start: () => Promise<ServerProcess>, fn: (server: ServerProcess) => Promise<T>): Promise<T> {
-    if (!this.reuse) {
-      const server = await start()
-      try {
-        return await fn(server)
-      } finally {
-        await server.stop()
-      }
-    }
-    let server = this.#kept.get(key)
-    if (!server) this.#kept.set(key, server = start())
-    return await fn(await server)
-  }
-
-  async close (): Promise<void> {
-    const servers = [...this.#kept.values()].reverse()
-    this.#kept.clear()
-    for (const server of servers) await (await server).stop()
+/** Runs fn with a fresh server, stopped afterwards: each run's peak RSS belongs to that run alone. */
+export async function withServer<S extends ServerProcess, T> (start: () => Promise<S>, fn: (server: S) => Promise<T>): Promise<T> {
+  const server = await start()
+  try {
+    return await fn(server)
+  } finally {
+    await server.stop()
   }
 }
 
@@ -133,6 +117,16 @@ export function procStatusBytes (pid: number, field: 'VmHWM' | 'VmRSS'): number 
   const match = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
   if (!match) throw new Error(`no ${field} in /proc/${pid}/status`)
   return Number(match[1]) * 1024
+}
+
+// Linux reports CPU times in clock ticks of 1/100 s (USER_HZ) on every architecture we run on.
+const CLOCK_TICKS_PER_SECOND = 100
+
+/** utime + stime from /proc/<pid>/stat (fields 14 and 15; the command name in field 2 may hold spaces, so count from its ')'). */
+export function procCpuSeconds (pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_SECOND
 }
 
 async function startChild (name: string, args: string[], port: number, url: string, cwd: string, env: Record<string, string>): Promise<ServerProcess> {
@@ -165,6 +159,8 @@ async function startChild (name: string, args: string[], port: number, url: stri
     pid,
     peakRssBytes: () => procStatusBytes(pid, 'VmHWM'),
     rssBytes: () => procStatusBytes(pid, 'VmRSS'),
+    output: () => output,
+    cpuSeconds: () => procCpuSeconds(pid),
     async stop () {
       if (child.exitCode !== null || child.signalCode !== null) throw new Error(`${name} died during the run (${child.exitCode ?? child.signalCode}):\n${output}`)
       child.kill('SIGTERM')

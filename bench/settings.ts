@@ -27,8 +27,6 @@ export type Settings = {
   soakSeconds: number
   soakWarmupSeconds: number
   soakSampleMs: number
-  /** Keep one server process per configuration instead of a fresh one per run (peak RSS then spans several runs). */
-  reuseServers: boolean
 }
 
 const FULL: Omit<Settings, 'out' | 'only' | 'cpuProfileDir'> = {
@@ -58,8 +56,7 @@ const FULL: Omit<Settings, 'out' | 'only' | 'cpuProfileDir'> = {
   soakSeconds: 60,
   // The first seconds of a soak fill caches and JIT code; growth is measured from here.
   soakWarmupSeconds: 10,
-  soakSampleMs: 1_000,
-  reuseServers: false
+  soakSampleMs: 1_000
 }
 
 const QUICK: Omit<Settings, 'out' | 'only' | 'cpuProfileDir'> = {
@@ -73,9 +70,7 @@ const QUICK: Omit<Settings, 'out' | 'only' | 'cpuProfileDir'> = {
   rows: 1_000,
   scalingRows: [100],
   pushTasks: 200,
-  soakSeconds: 0,
-  // Start-ups (~1 s each for the service) would dominate a smoke run.
-  reuseServers: true
+  soakSeconds: 0
 }
 
 export const USAGE = `usage: npm run bench [-- --quick] [-- --out FILE] [-- --only push,lookup] [-- --cpu-prof DIR]

@@ -1,8 +1,8 @@
 // The soak: one service under a mixed load for a minute, its resident memory sampled, to show it does not grow.
 import { runLoad, type LoadResult } from './load.js'
 import { seedPushTasks } from './fill.js'
-import { challengeLoad, lookupLoad, pushLoad, service, submitLoad, type BenchContext } from './scenarios.js'
-import { startFakeMiniMax } from './servers.js'
+import { challengeLoad, lookupLoad, pushLoad, reportFailures, service, submitLoad, type BenchContext } from './scenarios.js'
+import { startFakeMiniMax, withServer } from './servers.js'
 
 // A mix in the proportions we expect in production: mostly lookups and pushes, a few submits and challenges.
 const SOAK_CONNECTIONS = { lookup: 4, push: 3, submit: 1, challenge: 1 }
@@ -23,32 +23,29 @@ export type SoakResult = {
 export async function soak (ctx: BenchContext): Promise<SoakResult> {
   const { soakSeconds, soakWarmupSeconds, soakSampleMs } = ctx.settings
   const targets = seedPushTasks(ctx.mainDb, ctx.settings.pushTasks, ctx.nextSeedBatch())
-  const fake = await startFakeMiniMax(ctx.dir)
-  const server = await service(ctx, { minimax: { url: fake.url, apiKey: fake.apiKey } })[1]()
-  try {
-    const samples: number[] = []
-    const sampler = setInterval(() => samples.push(server.rssBytes()), soakSampleMs)
-    const [lookup, push, submit, challenge] = await Promise.all([
-      runLoad(lookupLoad(server.url, ctx.settings.rows, SOAK_CONNECTIONS.lookup), soakSeconds),
-      runLoad(pushLoad(server.url, targets, SOAK_CONNECTIONS.push), soakSeconds),
-      runLoad(submitLoad(server.url, SOAK_CONNECTIONS.submit), soakSeconds),
-      runLoad(challengeLoad(ctx, server.url, SOAK_CONNECTIONS.challenge), soakSeconds)
-    ])
-    clearInterval(sampler)
-    const afterWarmup = samples[Math.round(soakWarmupSeconds * 1000 / soakSampleMs) - 1] ?? samples[0]!
-    const end = samples.at(-1)!
-    return {
-      seconds: soakSeconds,
-      warmupSeconds: soakWarmupSeconds,
-      samples,
-      rssAfterWarmupBytes: afterWarmup,
-      rssEndBytes: end,
-      rssMaxBytes: Math.max(...samples),
-      growth: (end - afterWarmup) / afterWarmup,
-      loads: { lookup: lookup!, push: push!, submit: submit!, challenge: challenge! }
-    }
-  } finally {
-    await server.stop()
-    await fake.stop()
-  }
+  return await withServer(() => startFakeMiniMax(ctx.dir), (fake) =>
+    withServer(() => service(ctx, { minimax: { url: fake.url, apiKey: fake.apiKey } }), async (server) => {
+      const samples: number[] = []
+      const sampler = setInterval(() => samples.push(server.rssBytes()), soakSampleMs)
+      const [lookup, push, submit, challenge] = await Promise.all([
+        runLoad(lookupLoad(server.url, ctx.settings.rows, SOAK_CONNECTIONS.lookup), soakSeconds),
+        runLoad(pushLoad(server.url, targets, SOAK_CONNECTIONS.push), soakSeconds),
+        runLoad(submitLoad(server.url, SOAK_CONNECTIONS.submit), soakSeconds),
+        runLoad(challengeLoad(ctx, server.url, SOAK_CONNECTIONS.challenge), soakSeconds)
+      ])
+      clearInterval(sampler)
+      reportFailures(ctx, server, { lookup, push, submit, challenge })
+      const afterWarmup = samples[Math.round(soakWarmupSeconds * 1000 / soakSampleMs) - 1] ?? samples[0]!
+      const end = samples.at(-1)!
+      return {
+        seconds: soakSeconds,
+        warmupSeconds: soakWarmupSeconds,
+        samples,
+        rssAfterWarmupBytes: afterWarmup,
+        rssEndBytes: end,
+        rssMaxBytes: Math.max(...samples),
+        growth: (end - afterWarmup) / afterWarmup,
+        loads: { lookup, push, submit, challenge }
+      }
+    }))
 }

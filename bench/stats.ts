@@ -11,15 +11,19 @@ export type ScenarioSummary = LoadSummary & {
   key: ScenarioKey
   label: string
   peakRssMb: number
+  /** Server CPU per answered request (µs); in the saturated run, per request of all three loads. */
+  cpuUsPerRequest: number
   /** req/s over the baseline's req/s in the same bench; null where the rate is fixed (the saturated probe). */
   ratio: number | null
   /** Non-2xx answers, socket errors and timeouts over all repetitions: anything but 0 makes the numbers suspect. */
   failures: number
   alongside?: Record<string, LoadSummary>
+  /** Summed over repetitions, for the push scenarios: pushes answered 2xx, and pushes found in the database. */
+  durability?: { answered: number, recorded: number }
   runs: RunResult[]
 }
 
-export type ScalingPoint = LoadSummary & { rows: number, fillMs: number, bytesPerTask: number }
+export type ScalingPoint = LoadSummary & { rows: number, fillMs: number, bytesPerTask: number, cpuUsPerRequest: number }
 
 export type Target = {
   name: string
@@ -63,9 +67,13 @@ export function summariseScenario (key: ScenarioKey, label: string, runs: RunRes
     label,
     ...summary,
     peakRssMb: median(runs.map((run) => run.peakRssBytes)) / MB,
+    cpuUsPerRequest: median(runs.map((run) => run.cpuUsPerRequest)),
     ratio: fixedRate || !baselineRps ? null : summary.rps / baselineRps,
     failures: failuresOf([...loads, ...runs.flatMap((run) => Object.values(run.alongside ?? {}))]),
     ...(alongsideKeys.length > 0 ? { alongside } : {}),
+    ...(runs.some((run) => run.durability)
+      ? { durability: runs.reduce((sum, run) => ({ answered: sum.answered + (run.durability?.answered ?? 0), recorded: sum.recorded + (run.durability?.recorded ?? 0) }), { answered: 0, recorded: 0 }) }
+      : {}),
     runs
   }
 }

@@ -26,13 +26,14 @@ export function renderReport (report: Report): string {
     `fill: ${fill.rows.toLocaleString('en-US')} tasks + ${fill.events.toLocaleString('en-US')} events in ${(fill.ms / 1000).toFixed(1)} s, ` +
       `${(fill.bytes / MB).toFixed(0)} MB (${Math.round(fill.bytesPerTask)} bytes/task incl. history and indexes)`,
     '',
-    table(['scenario', 'req/s', 'p50 ms', 'p99 ms', 'p99.9 ms', 'peak RSS MB', 'vs baseline'], report.scenarios.map((scenario) => [
+    table(['scenario', 'req/s', 'p50 ms', 'p99 ms', 'p99.9 ms', 'peak RSS MB', 'CPU µs/req', 'vs baseline'], report.scenarios.map((scenario) => [
       scenario.label,
       int(scenario.rps),
       ms(scenario.p50),
       ms(scenario.p99),
       ms(scenario.p999),
       scenario.peakRssMb.toFixed(0),
+      int(scenario.cpuUsPerRequest),
       scenario.ratio === null ? '–' : scenario.ratio.toFixed(2)
     ]))
   ]
@@ -40,11 +41,17 @@ export function renderReport (report: Report): string {
     for (const [name, load] of Object.entries(scenario.alongside ?? {})) {
       lines.push(`  during "${scenario.label}": ${name} ${int(load.rps)} req/s, p50 ${ms(load.p50)} ms, p99 ${ms(load.p99)} ms`)
     }
+    if (scenario.durability) {
+      const { answered, recorded } = scenario.durability
+      lines.push(`  "${scenario.label}": ${answered.toLocaleString('en-US')} pushes answered 200, ${recorded.toLocaleString('en-US')} in the database afterwards ` +
+        (recorded >= answered ? '(every acknowledged push; the rest were in flight when the load stopped)' : '— ACKNOWLEDGED PUSHES MISSING'))
+    }
     if (scenario.failures > 0) lines.push(`  WARNING: "${scenario.label}" had ${scenario.failures} non-2xx answers, errors or timeouts: ${describeFailures(scenario)}`)
   }
   if (report.scaling.length > 1) {
-    lines.push('', 'lookup scaling', table(['tasks', 'req/s', 'mean ms', 'p50 ms', 'p99 ms', 'bytes/task', 'fill s'], report.scaling.map((point) => [
-      point.rows.toLocaleString('en-US'), int(point.rps), ms(point.mean), ms(point.p50), ms(point.p99), String(Math.round(point.bytesPerTask)), (point.fillMs / 1000).toFixed(1)
+    lines.push('', 'lookup scaling', table(['tasks', 'req/s', 'mean ms', 'p50 ms', 'p99 ms', 'CPU µs/req', 'bytes/task', 'fill s'], report.scaling.map((point) => [
+      point.rows.toLocaleString('en-US'), int(point.rps), ms(point.mean), ms(point.p50), ms(point.p99), int(point.cpuUsPerRequest),
+      String(Math.round(point.bytesPerTask)), (point.fillMs / 1000).toFixed(1)
     ])))
   }
   if (report.soak) {

@@ -10,15 +10,16 @@ CREATE TABLE notification_deliveries (
   payload         TEXT    NOT NULL,                   -- the exact JSON body, frozen when the status changed
   state           TEXT    NOT NULL CHECK (state IN ('pending', 'delivered', 'failed')),
   round_attempts  INTEGER NOT NULL DEFAULT 0,         -- attempts since the delivery was created or last replayed
-  next_attempt_at TEXT,                               -- while pending: not before this time
+  next_attempt_at TEXT,                               -- while pending: not before this time; NULL while queued behind an
+                                                      -- earlier pending delivery of the same task to the same URL
   dead_reason     TEXT,                               -- why it is failed: attempts_exhausted, gone, url_gone, notify_url_not_allowed
   created_at      TEXT    NOT NULL,
   updated_at      TEXT    NOT NULL,
   delivered_at    TEXT
 ) STRICT;
 
--- The worker's question: which pending deliveries are due, soonest first.
-CREATE INDEX notification_deliveries_due ON notification_deliveries (next_attempt_at) WHERE state = 'pending';
+-- The worker's question: which pending deliveries are due, soonest first (queued ones wait outside the index).
+CREATE INDEX notification_deliveries_due ON notification_deliveries (next_attempt_at) WHERE state = 'pending' AND next_attempt_at IS NOT NULL;
 -- The dead-letter list and its pages (newest first), and the bulk retry's time range.
 CREATE INDEX notification_deliveries_by_state ON notification_deliveries (state, seq);
 CREATE INDEX notification_deliveries_by_state_created ON notification_deliveries (state, created_at);

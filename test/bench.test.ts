@@ -39,7 +39,7 @@ t.test('--quick runs every scenario, prints the table and writes numbers for eac
   t.same(Object.keys(results.scenarios).sort(), [...SCENARIOS].sort(), 'every scenario, and only those')
   for (const key of SCENARIOS) {
     const scenario = results.scenarios[key]
-    for (const field of ['rps', 'p50', 'p99', 'p999', 'peakRssMb']) t.ok(positive(scenario[field]), `${key}.${field} is a positive number (${scenario[field]})`)
+    for (const field of ['rps', 'p50', 'p99', 'p999', 'peakRssMb', 'cpuUsPerRequest']) t.ok(positive(scenario[field]), `${key}.${field} is a positive number (${scenario[field]})`)
     t.equal(scenario.failures, 0, `${key}: every request answered 2xx`)
     if (key === 'challenge_saturated') {
       t.equal(scenario.ratio, null, 'the saturated probe runs at a fixed rate: no ratio')
@@ -47,6 +47,10 @@ t.test('--quick runs every scenario, prints the table and writes numbers for eac
     } else {
       t.ok(positive(scenario.ratio), `${key} has a ratio to the baseline`)
     }
+  }
+  for (const key of ['push', 'push_normal']) {
+    const { answered, recorded } = results.scenarios[key].durability
+    t.ok(answered > 0 && recorded >= answered, `${key}: every push answered 200 is in the database (${answered} answered, ${recorded} recorded)`)
   }
   t.equal(results.scenarios.baseline.ratio, 1)
   t.equal(results.fill.rows, 1000, 'the quick database has 10^3 tasks')

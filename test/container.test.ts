@@ -2,15 +2,19 @@
 import t from 'tap'
 import { execFile, spawn, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
-import { copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { dirname, join, posix } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { promisify } from 'node:util'
-import { parseDocument } from 'yaml'
 import { ConfigSchema, loadConfig } from '../src/config.js'
+import { composeEnvironment, containerPort, readCompose, volumeMount } from '../scripts/compose.js'
+import {
+  contextFiles, copiesWithWorkdir, copyTarget, durationMs, execOrShell, instructions, isIgnored, parseDockerfile, parseDockerignore,
+  parseHealthcheck, stageEnv, stageExposed, stageVolumes, type Stage
+} from '../scripts/dockerfile.js'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
 const CONFIG_KEYS = new Set(Object.keys(ConfigSchema.properties))
@@ -34,255 +38,6 @@ const run = promisify(execFile)
 
 t.setTimeout(FILE_TIMEOUT_MS)
 
-// ---------------------------------------------------------------- Dockerfile parsing
-
-interface Instruction { keyword: string, args: string }
-interface Stage { name: string, base: string, instructions: Instruction[] }
-interface Copy { from?: string, chown?: string, sources: string[], dest: string }
-interface Healthcheck { options: Record<string, string>, test: string[] }
-
-// Joins `\` continuations and drops comments and blank lines (heredocs are not supported).
-function logicalLines (text: string): string[] {
-  const lines: string[] = []
-  let pending = ''
-  for (const raw of text.split(/\r?\n/)) {
-    if (/^\s*#/.test(raw) || (pending && raw.trim() === '')) continue // Docker drops comments even inside a continuation
-    const continued = /\\\s*$/.test(raw)
-    pending += (pending ? ' ' : '') + (continued ? raw.replace(/\\\s*$/, '') : raw).trim()
-    if (!continued) {
-      if (pending) lines.push(pending)
-      pending = ''
-    }
-  }
-  if (pending) lines.push(pending)
-  return lines
-}
-
-function parseDockerfile (text: string): Stage[] {
-  const stages: Stage[] = []
-  for (const line of logicalLines(text)) {
-    const [, word = '', args = ''] = /^(\S+)\s*(.*)$/s.exec(line) ?? []
-    const keyword = word.toUpperCase()
-    if (keyword === 'FROM') {
-      const words = args.split(/\s+/).filter((w) => !w.startsWith('--'))
-      const asIndex = words.findIndex((w) => w.toUpperCase() === 'AS')
-      stages.push({ base: words[0] ?? '', name: asIndex > 0 ? words[asIndex + 1] ?? '' : String(stages.length), instructions: [] })
-    } else {
-      stages.at(-1)?.instructions.push({ keyword, args }) // ARGs before the first FROM are not needed here
-    }
-  }
-  return stages
-}
-
-// Splits like a shell: whitespace separates words, quotes group and are removed, a backslash escapes.
-function shellWords (text: string): string[] {
-  const words: string[] = []
-  let word: string | undefined
-  let quote = ''
-  for (let i = 0; i < text.length; i++) {
-    const c = text[i] as string
-    if (quote) {
-      if (c === quote) quote = ''
-      else if (c === '\\' && quote === '"' && i + 1 < text.length) word += text[++i] as string
-      else word += c
-    } else if (/\s/.test(c)) {
-      if (word !== undefined) words.push(word)
-      word = undefined
-    } else if (c === '"' || c === "'") {
-      quote = c
-      word ??= ''
-    } else {
-      word = (word ?? '') + (c === '\\' && i + 1 < text.length ? text[++i] as string : c)
-    }
-  }
-  if (word !== undefined) words.push(word)
-  return words
-}
-
-// The exec (JSON array) form when it parses, else the shell form as one string, like Docker does.
-function execOrShell (args: string): string[] | string {
-  if (args.trim().startsWith('[')) {
-    try {
-      const parsed: unknown = JSON.parse(args)
-      if (Array.isArray(parsed) && parsed.every((item) => typeof item === 'string')) return parsed
-    } catch {}
-  }
-  return args.trim()
-}
-
-// Leading `--name=value` flags, then the rest of the instruction.
-function splitFlags (args: string): { flags: Record<string, string>, rest: string } {
-  const flags: Record<string, string> = {}
-  let rest = args.trim()
-  for (let match = /^--([\w-]+)(?:=(\S*))?\s*/.exec(rest); match; match = /^--([\w-]+)(?:=(\S*))?\s*/.exec(rest)) {
-    flags[match[1] as string] = match[2] ?? 'true'
-    rest = rest.slice(match[0].length)
-  }
-  return { flags, rest }
-}
-
-function parseCopy (args: string): Copy {
-  const { flags, rest } = splitFlags(args)
-  const form = execOrShell(rest)
-  const paths = typeof form === 'string' ? shellWords(form) : form
-  return { from: flags.from, chown: flags.chown, sources: paths.slice(0, -1), dest: paths.at(-1) ?? '' }
-}
-
-// Both `ENV K=V K2="v 2"` and the legacy `ENV K rest of line`.
-function parseEnv (args: string): Array<[string, string]> {
-  const words = shellWords(args)
-  if (!words[0]?.includes('=')) {
-    const key = words[0] ?? ''
-    return [[key, shellWords(args.trim().slice(key.length)).join(' ')]]
-  }
-  return words.map((word) => [word.slice(0, word.indexOf('=')), word.slice(word.indexOf('=') + 1)])
-}
-
-function parseHealthcheck (args: string): Healthcheck | undefined {
-  const { flags, rest } = splitFlags(args)
-  const [, keyword = '', command = ''] = /^(\S+)\s*(.*)$/s.exec(rest) ?? []
-  if (keyword.toUpperCase() !== 'CMD') return undefined // NONE disables the base image's check
-  const form = execOrShell(command)
-  return { options: flags, test: typeof form === 'string' ? ['CMD-SHELL', form] : ['CMD', ...form] }
-}
-
-function instructions (stage: Stage, keyword: string): string[] {
-  return stage.instructions.filter((i) => i.keyword === keyword).map((i) => i.args)
-}
-
-// The stage's environment after all its ENV lines (later lines win).
-function stageEnv (stage: Stage): Map<string, string> {
-  return new Map(instructions(stage, 'ENV').flatMap(parseEnv))
-}
-
-// Where a COPY puts a source: a file keeps its name in a folder dest, but a folder's *contents* land in dest itself.
-function copyTarget (workdir: string, copy: Copy, source: string, kind: string): string {
-  const dest = posix.resolve(workdir, copy.dest)
-  const intoFolder = kind === 'file' && (copy.dest.endsWith('/') || copy.dest === '.' || copy.sources.length > 1)
-  return intoFolder ? posix.join(dest, posix.basename(source)) : dest
-}
-
-// Each COPY with the WORKDIR in force at that point, in order.
-function copiesWithWorkdir (stage: Stage): Array<{ index: number, workdir: string, copy: Copy }> {
-  const result: Array<{ index: number, workdir: string, copy: Copy }> = []
-  let workdir = '/'
-  stage.instructions.forEach((instruction, index) => {
-    if (instruction.keyword === 'WORKDIR') workdir = posix.resolve(workdir, instruction.args.trim())
-    if (instruction.keyword === 'COPY' || instruction.keyword === 'ADD') result.push({ index, workdir, copy: parseCopy(instruction.args) })
-  })
-  return result
-}
-
-// ---------------------------------------------------------------- .dockerignore matching
-
-interface IgnoreRule { negate: boolean, regex: RegExp }
-
-// Docker's patterns: `*` and `?` stay inside a folder, `**` spans folders, paths are relative to the context root.
-function globToRegExp (pattern: string): RegExp {
-  let source = ''
-  for (let i = 0; i < pattern.length; i++) {
-    const c = pattern[i] as string
-    if (c === '*' && pattern[i + 1] === '*') {
-      i++
-      if (pattern[i + 1] === '/') {
-        i++
-        source += '(?:.*/)?'
-      } else {
-        source += '.*'
-      }
-    } else if (c === '*') {
-      source += '[^/]*'
-    } else if (c === '?') {
-      source += '[^/]'
-    } else if (c === '[') {
-      const end = pattern.indexOf(']', i + 1)
-      source += pattern.slice(i, end + 1).replace(/^\[!/, '[^')
-      i = end
-    } else {
-      source += (c === '\\' ? pattern[++i] ?? '' : c).replace(/[.+^${}()|\\/]/g, '\\$&')
-    }
-  }
-  return new RegExp(`^${source}$`)
-}
-
-function parseDockerignore (text: string): IgnoreRule[] {
-  return text.split(/\r?\n/).map((line) => line.trim()).filter((line) => line && !line.startsWith('#')).map((line) => {
-    const negate = line.startsWith('!')
-    const pattern = posix.normalize(negate ? line.slice(1).trim() : line).replace(/^\/+|\/+$/g, '')
-    return { negate, regex: globToRegExp(pattern) }
-  })
-}
-
-// A path is left out when it or a parent folder matches; the last matching rule wins, as in Docker.
-function isIgnored (rules: IgnoreRule[], path: string): boolean {
-  const parts = path.split('/')
-  const candidates = parts.map((_, i) => parts.slice(0, i + 1).join('/'))
-  let ignored = false
-  for (const rule of rules) {
-    if (candidates.some((candidate) => rule.regex.test(candidate))) ignored = !rule.negate
-  }
-  return ignored
-}
-
-// Context-relative files a COPY source names: the file, every file under a folder, or a wildcard's matches.
-function contextFiles (source: string): string[] {
-  const path = posix.normalize(source).replace(/^\/+|\/+$/g, '')
-  if (/[*?[]/.test(posix.basename(path))) {
-    const folder = posix.dirname(path)
-    const regex = globToRegExp(posix.basename(path))
-    const names = existsSync(join(ROOT, folder)) ? readdirSync(join(ROOT, folder)) : []
-    return names.filter((name) => regex.test(name)).map((name) => posix.join(folder, name))
-  }
-  const absolute = join(ROOT, path)
-  if (!existsSync(absolute)) return []
-  if (!statSync(absolute).isDirectory()) return [path]
-  return readdirSync(absolute, { recursive: true, encoding: 'utf8' })
-    .filter((entry) => statSync(join(absolute, entry)).isFile())
-    .map((entry) => posix.join(path, entry.split('\\').join('/')))
-}
-
-// ---------------------------------------------------------------- compose parsing
-
-interface ComposeService {
-  build?: string | { context?: string }
-  ports?: Array<string | number | { target?: number | string }>
-  env_file?: string | Array<string | { path: string, required?: boolean }>
-  environment?: Record<string, string | number | boolean | null> | string[]
-  volumes?: Array<string | { type?: string, source?: string, target?: string }>
-  healthcheck?: { test?: string[] | string, interval?: string, timeout?: string, start_period?: string, retries?: number }
-  stop_grace_period?: string
-  restart?: string
-}
-interface ComposeFile { services?: Record<string, ComposeService>, volumes?: Record<string, unknown> }
-
-function composeEnvironment (service: ComposeService): Record<string, string> {
-  const env = service.environment ?? {}
-  const entries = Array.isArray(env)
-    ? env.map((item) => [item.split('=')[0] ?? '', item.includes('=') ? item.slice(item.indexOf('=') + 1) : ''])
-    : Object.entries(env).map(([key, value]) => [key, value === null ? '' : String(value)])
-  return Object.fromEntries(entries)
-}
-
-// The container side of `[ip:]host:container[/proto]` or of the long form.
-function containerPort (port: string | number | { target?: number | string }): string {
-  if (typeof port === 'object') return String(port.target)
-  return String(port).split(':').at(-1)?.split('/')[0] ?? ''
-}
-
-function volumeMount (volume: string | { type?: string, source?: string, target?: string }): { source: string, target: string } {
-  if (typeof volume === 'object') return { source: volume.source ?? '', target: volume.target ?? '' }
-  const [source = '', target = ''] = volume.split(':')
-  return { source, target }
-}
-
-// Go-style durations as Docker and compose write them: 1m30s, 15s, 500ms.
-function durationMs (value: string | undefined, fallback: string): number {
-  const units: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }
-  let total = 0
-  for (const [, amount, unit] of (value ?? fallback).matchAll(/(\d+(?:\.\d+)?)(ms|s|m|h)/g)) total += Number(amount) * (units[unit as string] ?? 0)
-  return total
-}
-
 // ---------------------------------------------------------------- the files under test
 
 const dockerfile = parseDockerfile(readFileSync(join(ROOT, 'Dockerfile'), 'utf8'))
@@ -292,14 +47,10 @@ const builderName = runtimeCopies.find(({ copy }) => copy.from)?.copy.from ?? ''
 const builder = dockerfile.find((stage) => stage.name === builderName)
 const imageEnv = stageEnv(runtime)
 const imageHealthcheck = parseHealthcheck(instructions(runtime, 'HEALTHCHECK').at(-1) ?? '')
-const imageVolumes = instructions(runtime, 'VOLUME').flatMap((args) => {
-  const form = execOrShell(args)
-  return typeof form === 'string' ? shellWords(form) : form
-})
-const imageExposed = instructions(runtime, 'EXPOSE').flatMap((args) => shellWords(args)).map((port) => port.split('/')[0])
+const imageVolumes = stageVolumes(runtime)
+const imageExposed = stageExposed(runtime)
 const ignoreRules = parseDockerignore(existsSync(join(ROOT, '.dockerignore')) ? readFileSync(join(ROOT, '.dockerignore'), 'utf8') : '')
-const composeDocument = parseDocument(readFileSync(join(ROOT, 'docker-compose.yml'), 'utf8'))
-const compose = (composeDocument.errors.length === 0 ? composeDocument.toJS() ?? {} : {}) as ComposeFile // the YAML test reports the errors
+const { errors: composeErrors, compose } = readCompose(join(ROOT, 'docker-compose.yml')) // the YAML test reports the errors
 const service = compose.services?.['s2v-callback'] ?? {}
 const serviceEnv = composeEnvironment(service)
 
@@ -312,7 +63,7 @@ t.test('Dockerfile', async (t) => {
     for (const stage of dockerfile) {
       for (const { copy } of copiesWithWorkdir(stage).filter(({ copy }) => !copy.from)) {
         for (const source of copy.sources) {
-          const files = contextFiles(source)
+          const files = contextFiles(ROOT, source)
           t.ok(files.length > 0, `${stage.name}: ${source} exists in the repository`)
           t.same(files.filter((file) => isIgnored(ignoreRules, file)), [], `${stage.name}: .dockerignore keeps all of ${source}`)
         }
@@ -377,7 +128,7 @@ t.test('Dockerfile', async (t) => {
 })
 
 t.test('docker-compose.yml', async (t) => {
-  t.same(composeDocument.errors.map((error) => error.message), [], 'is valid YAML')
+  t.same(composeErrors, [], 'is valid YAML')
   t.same(Object.keys(compose.services ?? {}), ['s2v-callback'], 'defines the one service s2v-callback')
   const context = typeof service.build === 'string' ? service.build : service.build?.context
   t.equal(context, '.', 'builds from this folder')

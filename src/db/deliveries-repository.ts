@@ -40,8 +40,10 @@ export type DeliveryListRow = DeliveryRow & { task_public_id: string }
 
 export type DeliveryFilter = { state?: DeliveryState | undefined, taskSeq?: number | undefined, beforeSeq?: number | undefined, limit: number }
 
-// Pending and not waiting behind an earlier pending delivery of the same task to the same URL (in-order delivery).
-const READY = `d.state = 'pending' AND NOT EXISTS (
+// In-order delivery: a delivery created while an earlier one of the same task to the same URL is pending is queued
+// (next_attempt_at NULL) and released when that one is delivered or dead. The NOT EXISTS also holds back a pending
+// delivery behind an earlier one an admin replayed.
+const READY = `d.state = 'pending' AND d.next_attempt_at IS NOT NULL AND NOT EXISTS (
   SELECT 1 FROM notification_deliveries e WHERE e.task_seq = d.task_seq AND e.url = d.url AND e.seq < d.seq AND e.state = 'pending')`
 // A later delivery of the same task to the same URL went out: sending this one now would go back in time.
 const SUPERSEDED = `EXISTS (
@@ -53,6 +55,9 @@ export class DeliveriesRepository {
   readonly #byId
   readonly #ready
   readonly #superseded
+  readonly #pendingBefore
+  readonly #releaseNext
+  readonly #releaseOrphans
   readonly #insertAttempt
   readonly #attemptsOf
   readonly #saveDelivered
@@ -79,6 +84,16 @@ export class DeliveriesRepository {
       SELECT d.*, t.id AS task_public_id FROM notification_deliveries d JOIN tasks t ON t.seq = d.task_seq WHERE d.id = ?`)
     this.#ready = db.prepare<[number], DeliveryRow>(`SELECT d.* FROM notification_deliveries d WHERE ${READY} ORDER BY d.next_attempt_at, d.seq LIMIT ?`)
     this.#superseded = db.prepare<[number], { superseded: 0 | 1 }>(`SELECT ${SUPERSEDED} AS superseded FROM notification_deliveries d WHERE d.seq = ?`)
+    this.#pendingBefore = db.prepare<{ task_seq: number, url: string, seq: number }, { seq: number }>(`
+      SELECT seq FROM notification_deliveries WHERE task_seq = @task_seq AND url = @url AND seq < @seq AND state = 'pending' LIMIT 1`)
+    this.#releaseNext = db.prepare<{ task_seq: number, url: string, at: string }>(`
+      UPDATE notification_deliveries SET next_attempt_at = @at, updated_at = @at
+      WHERE seq = (SELECT seq FROM notification_deliveries WHERE task_seq = @task_seq AND url = @url AND state = 'pending' ORDER BY seq LIMIT 1)
+        AND next_attempt_at IS NULL`)
+    this.#releaseOrphans = db.prepare<{ at: string }>(`
+      UPDATE notification_deliveries AS d SET next_attempt_at = @at, updated_at = @at
+      WHERE d.state = 'pending' AND d.next_attempt_at IS NULL AND NOT EXISTS (
+        SELECT 1 FROM notification_deliveries e WHERE e.task_seq = d.task_seq AND e.url = d.url AND e.seq < d.seq AND e.state = 'pending')`)
     this.#insertAttempt = db.prepare<NewAttempt>(`
       INSERT INTO notification_attempts (delivery_seq, at, status_code, latency_ms, error) VALUES (@delivery_seq, @at, @status_code, @latency_ms, @error)`)
     this.#attemptsOf = db.prepare<[number], AttemptRow>('SELECT * FROM notification_attempts WHERE delivery_seq = ? ORDER BY seq')
@@ -95,8 +110,8 @@ export class DeliveriesRepository {
     this.#killPendingForUrl = db.prepare<{ url: string, at: string }>(`
       UPDATE notification_deliveries SET state = 'failed', next_attempt_at = NULL, dead_reason = 'url_gone', updated_at = @at
       WHERE url = @url AND state = 'pending'`)
-    this.#replay = db.prepare<{ seq: number, at: string }>(`
-      UPDATE notification_deliveries SET state = 'pending', round_attempts = 0, next_attempt_at = @at, dead_reason = NULL, updated_at = @at
+    this.#replay = db.prepare<{ seq: number, next_attempt_at: string | null, at: string }>(`
+      UPDATE notification_deliveries SET state = 'pending', round_attempts = 0, next_attempt_at = @next_attempt_at, dead_reason = NULL, updated_at = @at
       WHERE seq = @seq AND state <> 'pending'`)
     this.#failedInRange = db.prepare<{ since: string, until: string }, DeliveryRow & { superseded: 0 | 1 }>(`
       SELECT d.*, ${SUPERSEDED} AS superseded FROM notification_deliveries d
@@ -128,6 +143,17 @@ export class DeliveriesRepository {
   ready (limit: number): DeliveryRow[] { return this.#ready.all(limit) }
   superseded (seq: number): boolean { return this.#superseded.get(seq)?.superseded === 1 }
 
+  /** Whether a delivery of this task to this URL older than `seq` is still pending (a newer one must queue behind it). */
+  pendingBefore (taskSeq: number, url: string, seq: number = Number.MAX_SAFE_INTEGER): boolean {
+    return this.#pendingBefore.get({ task_seq: taskSeq, url, seq }) !== undefined
+  }
+
+  /** After a delivery left pending: the next queued one of the same task and URL is due now. */
+  releaseNext (taskSeq: number, url: string, at: string): void { this.#releaseNext.run({ task_seq: taskSeq, url, at }) }
+
+  /** Queued deliveries with nothing pending before them (a safety net at start); returns how many. */
+  releaseOrphans (at: string): number { return this.#releaseOrphans.run({ at }).changes }
+
   insertAttempt (attempt: NewAttempt): void { this.#insertAttempt.run(attempt) }
   attemptsOf (deliverySeq: number): AttemptRow[] { return this.#attemptsOf.all(deliverySeq) }
 
@@ -143,8 +169,8 @@ export class DeliveriesRepository {
   /** Kills every pending delivery to a URL that answered 410; returns how many. */
   killPendingForUrl (url: string, at: string): number { return this.#killPendingForUrl.run({ url, at }).changes }
 
-  /** Makes a delivered or failed delivery pending again with a fresh schedule; false when it was pending already. */
-  replay (seq: number, at: string): boolean { return this.#replay.run({ seq, at }).changes === 1 }
+  /** Makes a delivered or failed delivery pending again with a fresh schedule (queued: behind an earlier pending one). */
+  replay (seq: number, at: string, queued: boolean): boolean { return this.#replay.run({ seq, next_attempt_at: queued ? null : at, at }).changes === 1 }
   failedInRange (since: string, until: string): Array<DeliveryRow & { superseded: 0 | 1 }> { return this.#failedInRange.all({ since, until }) }
 
   isGone (url: string): boolean { return this.#isGone.get(url) !== undefined }

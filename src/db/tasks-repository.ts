@@ -154,8 +154,9 @@ export class TasksRepository {
   expireVideoLink (seq: number): void { this.#expireVideoLink.run(seq) }
 
   dueArchives (now: string, limit: number): TaskRow[] { return this.#dueArchives.all(now, limit) }
-  saveArchive (seq: number, archive: { state: 'pending' | 'stored' | 'failed', path: string | null, bytes: number | null, sha256: string | null, attempts: number, nextAt: string | null }): void {
-    this.#saveArchive.run({ seq, ...archive })
+  /** False when the task is gone (purged meanwhile). */
+  saveArchive (seq: number, archive: { state: 'pending' | 'stored' | 'failed', path: string | null, bytes: number | null, sha256: string | null, attempts: number, nextAt: string | null }): boolean {
+    return this.#saveArchive.run({ seq, ...archive }).changes === 1
   }
 
   /** Runs fn in one transaction (synchronous: no await inside). */

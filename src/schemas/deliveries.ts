@@ -20,7 +20,7 @@ export const Delivery = Type.Object({
   url: Type.String({ description: 'Where it goes: the task\'s notify_url or NOTIFY_URL' }),
   status: Type.String({ description: 'The task status the message announces' }),
   state: DeliveryStateSchema,
-  next_attempt_at: Nullable(Type.String({ format: 'date-time', description: 'While pending: not before this time' })),
+  next_attempt_at: Nullable(Type.String({ format: 'date-time', description: 'While pending: not before this time; null while it waits for an earlier message of the same task to the same URL' })),
   dead_reason: Nullable(Type.String({
     description: 'Why it is failed: attempts_exhausted, gone (the URL answered 410), url_gone (an earlier 410 from that URL), notify_url_not_allowed (SSRF guard), superseded (a later status was delivered first)'
   })),

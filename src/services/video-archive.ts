@@ -1,4 +1,5 @@
 // Keeps our own copy of every finished video (VIDEO_DIR): downloads pending ones, retries with backoff, survives restarts.
+import { rmSync } from 'node:fs'
 import type { TaskRow } from '../db/tasks-repository.js'
 import { DownloadError, downloadVideo } from './video-download.js'
 import type { Reconciler } from './reconciler.js'
@@ -62,7 +63,10 @@ export class VideoArchiver {
       const file = await downloadVideo({
         url: task.video_url, dir, name: task.id, maxBytes, timeoutMs: downloadTimeoutMs, signal: this.#abort.signal, ...(this.#options.fetch ? { fetch: this.#options.fetch } : {})
       })
-      store.repo.saveArchive(task.seq, { state: 'stored', path: file.path, bytes: file.bytes, sha256: file.sha256, attempts, nextAt: null })
+      if (!store.repo.saveArchive(task.seq, { state: 'stored', path: file.path, bytes: file.bytes, sha256: file.sha256, attempts, nextAt: null })) {
+        rmSync(file.path, { force: true }) // retention purged the task during the download
+        return
+      }
       log.info({ id: task.id, bytes: file.bytes }, 'video archived')
     } catch (err) {
       if (this.#abort.signal.aborted) return // shutting down: the row stays pending and is resumed at the next start

@@ -33,6 +33,8 @@ export class NotificationOutbox {
     for (const url of urls) {
       // A URL that answered 410 gets nothing more; the delivery is kept, dead, so it can be replayed.
       const gone = this.repo.isGone(url)
+      // In order: behind a pending earlier message of this task to this URL, it waits to be released.
+      const queued = !gone && this.repo.pendingBefore(task.seq, url)
       this.repo.insert({
         id: newMessageId(),
         task_seq: task.seq,
@@ -40,7 +42,7 @@ export class NotificationOutbox {
         status: task.status,
         payload,
         state: gone ? 'failed' : 'pending',
-        next_attempt_at: gone ? null : at,
+        next_attempt_at: gone || queued ? null : at,
         dead_reason: gone ? 'url_gone' : null,
         created_at: at
       })
@@ -57,7 +59,7 @@ export class NotificationOutbox {
     }
     this.repo.transaction(() => {
       const at = now()
-      this.repo.replay(row.seq, at)
+      this.repo.replay(row.seq, at, this.repo.pendingBefore(row.task_seq, row.url, row.seq))
       // An admin replaying to a URL that answered 410 says it is back.
       this.repo.clearGone(row.url)
     })
@@ -76,7 +78,7 @@ export class NotificationOutbox {
           skipped += 1
           continue
         }
-        this.repo.replay(row.seq, at)
+        this.repo.replay(row.seq, at, this.repo.pendingBefore(row.task_seq, row.url, row.seq))
         this.repo.clearGone(row.url)
         retried += 1
       }

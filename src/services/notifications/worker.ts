@@ -40,6 +40,8 @@ export class DeliveryWorker {
   get inFlight (): number { return this.#inFlight.size }
 
   start (): void {
+    const released = this.#options.repo.releaseOrphans(new Date().toISOString())
+    if (released > 0) this.#options.log.warn({ released }, 'released queued notifications that had nothing pending before them')
     this.#started = true
     this.wake()
   }
@@ -109,8 +111,8 @@ export class DeliveryWorker {
   async #deliver (row: DeliveryRow, shutdown: AbortSignal): Promise<void> {
     const { repo, log } = this.#options
     const round = row.round_attempts + 1
-    if (repo.isGone(row.url)) return repo.saveDead(row.seq, row.round_attempts, 'url_gone', new Date().toISOString())
-    if (repo.superseded(row.seq)) return repo.saveDead(row.seq, row.round_attempts, 'superseded', new Date().toISOString())
+    if (repo.isGone(row.url)) return this.#kill(row, 'url_gone')
+    if (repo.superseded(row.seq)) return this.#kill(row, 'superseded')
 
     // The URL was checked at submit; its host may resolve elsewhere by now.
     const verdict = await assessNotifyUrl(row.url, { allowPrivate: this.#options.allowPrivate })
@@ -125,11 +127,14 @@ export class DeliveryWorker {
 
     const at = new Date()
     const outcome = this.#judge(result, round, at.getTime())
-    repo.transaction(() => {
+    const recorded = repo.transaction(() => {
+      // Retention may have purged the task (and so this delivery) while the attempt was under way.
+      if (!repo.bySeq(row.seq)) return false
       repo.insertAttempt({ delivery_seq: row.seq, at: at.toISOString(), status_code: result.statusCode, latency_ms: result.latencyMs, error: result.error })
       switch (outcome.kind) {
         case 'delivered':
           repo.saveDelivered(row.seq, round, at.toISOString())
+          repo.releaseNext(row.task_seq, row.url, at.toISOString())
           break
         case 'gone':
           repo.saveDead(row.seq, round, 'gone', at.toISOString())
@@ -138,15 +143,29 @@ export class DeliveryWorker {
           break
         case 'dead':
           repo.saveDead(row.seq, round, outcome.reason, at.toISOString())
+          repo.releaseNext(row.task_seq, row.url, at.toISOString())
           break
         case 'retry':
           repo.saveRetry(row.seq, round, new Date(at.getTime() + outcome.delayMs).toISOString(), at.toISOString())
       }
+      return true
     })
+    if (!recorded) return
     const context = { delivery: row.id, status_code: result.statusCode, attempt: round }
     if (outcome.kind === 'delivered') log.info(context, 'notification delivered')
     else if (outcome.kind === 'retry') log.info({ ...context, error: result.error, retry_in_ms: outcome.delayMs }, 'notification attempt failed; will retry')
     else log.warn({ ...context, error: result.error, reason: outcome.kind === 'gone' ? 'gone' : outcome.reason }, 'notification is dead')
+  }
+
+  /** Dead without an attempt; the next message of the task to the URL goes ahead. */
+  #kill (row: DeliveryRow, reason: 'url_gone' | 'superseded'): void {
+    const { repo, log } = this.#options
+    const at = new Date().toISOString()
+    repo.transaction(() => {
+      repo.saveDead(row.seq, row.round_attempts, reason, at)
+      repo.releaseNext(row.task_seq, row.url, at)
+    })
+    log.warn({ delivery: row.id, reason }, 'notification is dead')
   }
 
   #judge (result: AttemptResult, round: number, now: number):

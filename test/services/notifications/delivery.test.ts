@@ -80,6 +80,28 @@ t.test('deliveries of one task wait for the earlier one: processing retried, suc
   t.same(consumer.received.map(statusOf), ['processing', 'processing', 'processing', 'success'])
 })
 
+t.test('a later message queues without a due time while an earlier one is pending, and is released when it dies', async (t) => {
+  const consumer = await consumerFor(t)
+  consumer.fallback = { status: 500 }
+  // One retry, an hour away: the processing message stays pending.
+  const app = await build(t, { ...FAST, NOTIFY_URL: consumer.url, NOTIFY_RETRY_SCHEDULE: '3600' })
+  runTask(app)
+  await consumer.waitFor(1)
+  await waitUntil('the failure is recorded', () => app.notifications.worker.inFlight === 0)
+  const [success, processing] = await deliveries(app, '&state=pending')
+  t.match(processing, { status: 'processing', attempts: [{ status_code: 500 }] })
+  t.match(success, { status: 'success', next_attempt_at: null, attempts: [] }, 'queued: not even looked at by the worker')
+  t.same(app.notifications.outbox.repo.ready(10).map((row) => row.status), ['processing'])
+
+  // As if the processing message had died with nothing released (a bug, or a hand-edited database): the start heals it.
+  consumer.fallback = { status: 200 }
+  app.db.prepare("UPDATE notification_deliveries SET state = 'failed', next_attempt_at = NULL WHERE status = 'processing'").run()
+  t.equal(app.notifications.outbox.repo.releaseOrphans(new Date().toISOString()), 1)
+  app.notifications.worker.wake()
+  await consumer.waitFor(2)
+  t.same(consumer.received.map(statusOf), ['processing', 'success'])
+})
+
 t.test('Retry-After is honoured on 429 and 503, not on other statuses', async (t) => {
   const consumer = await consumerFor(t)
   consumer.script = [{ status: 429, headers: { 'retry-after': '1' } }, { status: 500, headers: { 'retry-after': '30' } }]
@@ -182,7 +204,7 @@ t.test('a task\'s own notify_url and NOTIFY_URL each get a delivery; the same UR
   t.equal(own.received.length, 1)
   t.equal(global.received.length, 2)
   t.not(own.received[0]!.headers['webhook-id'], global.received[0]!.headers['webhook-id'], 'each delivery has its own id')
-  t.same(JSON.parse(own.received[0]!.body), (await app.inject(`/v1/tasks?limit=2`)).json().items[1], 'the body is the task as the list shows it')
+  t.same(JSON.parse(own.received[0]!.body), (await app.inject('/v1/tasks?limit=2')).json().items[1], 'the body is the task as the list shows it')
 })
 
 t.test('without NOTIFY_ALLOW_PRIVATE a delivery to a loopback URL is refused at send time and dies', async (t) => {
