@@ -428,7 +428,11 @@ async function runContainer (image: Image, runtime: BuiltStage): Promise<void> {
     if (instructions(image.runtime, 'ENTRYPOINT').length > 0) throw new Error('ENTRYPOINT is not supported by this check')
     container = await containerFor(image, runtime, ctx)
     server = start(cmd, container.cwd, container.env)
-    if (!await waitReady(container, server.child)) throw new Error(`not ready within ${duration(READY_TIMEOUT_MS)}; the end of its output:\n${server.output()}`)
+    if (!await waitReady(container, server.child)) {
+      const { exitCode, signalCode } = server.child
+      const why = exitCode === null && signalCode === null ? `not ready within ${duration(READY_TIMEOUT_MS)}` : `exited (${signalCode ?? `code ${exitCode}`}) before it was ready`
+      throw new Error(`${why}; the end of its output:\n${server.output()}`)
+    }
     ctx.check(existsSync(String(container.env.DATABASE_PATH)), 'the database file was not created at DATABASE_PATH')
   })
   if (!container || !server) return
@@ -465,7 +469,7 @@ async function main (): Promise<boolean> {
       (ctx) => checkCompose(image, ctx))
     const builder = await buildStage(image.builder, tempFolder('builder'), new Map(), image)
     const runtime = await buildStage(image.runtime, tempFolder('runtime'), new Map([[builder.name, builder]]), image)
-    await step(`${runtime.name}: holds dist/server.js, the migrations and better-sqlite3, and no devDependency`, (ctx) => checkRuntimeFiles(runtime, ctx))
+    await step(`${runtime.name}: holds dist/server.js, the migrations and better-sqlite3, and no dev-only package`, (ctx) => checkRuntimeFiles(runtime, ctx))
     await runContainer(image, runtime)
   } catch (err) {
     if (!(err instanceof Abort)) {

@@ -84,6 +84,9 @@ export type Config = Omit<Env, 'PUBLIC_BASE_URL' | 'API_TOKENS' | 'TRUST_PROXY'>
   TRUST_PROXY: boolean | number | string
 }
 
+// Values never echoed in an error message: they would land in logs.
+const SECRET = /(_KEY|_SECRET|_TOKENS)$/
+
 export class ConfigError extends Error {
   override name = 'ConfigError'
 }
@@ -99,7 +102,7 @@ export function loadConfig (env: Record<string, string | undefined>): Config {
   const problems = new Map<string, string>()
   for (const error of Value.Errors(ConfigSchema, parsed)) {
     const name = error.instancePath.slice(1)
-    if (!problems.has(name)) problems.set(name, `${name} ${error.message}${allowed(error.params)} (got ${JSON.stringify(known[name])})`)
+    if (!problems.has(name)) problems.set(name, `${name} ${error.message}${allowed(error.params)} (got ${SECRET.test(name) ? 'a value that is not shown' : JSON.stringify(known[name])})`)
   }
   if (problems.size > 0) throw new ConfigError(`invalid configuration: ${[...problems.values()].join('; ')}`)
 

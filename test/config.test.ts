@@ -48,4 +48,7 @@ t.test('a bad value stops the start with a message naming the variable', async (
   for (const [env, message] of bad) t.throws(() => loadConfig(env), message, JSON.stringify(env))
   t.throws(() => loadConfig({ PORT: 'x', MINIMAX_CREATE_TIMEOUT_MS: '1' }), /PORT.*MINIMAX_CREATE_TIMEOUT_MS/, 'every bad variable is named')
   t.throws(() => loadConfig({ PORT: 'x' }), ConfigError)
+  const secret = (() => { try { loadConfig({ NOTIFY_SECRET: 'whsec_not base64 !!' }) } catch (err) { return (err as Error).message } return '' })()
+  t.match(secret, /NOTIFY_SECRET/)
+  t.notMatch(secret, /not base64/, 'a secret value is never echoed')
 })

@@ -268,7 +268,8 @@ t.test('the official client\'s other words come through as sent: completed/succe
 })
 
 t.test('query errors: an unknown task is a final 404, 429/5xx are retryable, a refused connection is unreachable', async (t) => {
-  const { fake, client, calls } = await setup(t)
+  // A task that stays pending for the whole test, however slow the machine.
+  const { fake, client, calls } = await setup(t, { stepMs: 60_000 })
   const unknown = await failure(client.query('task-nope'))
   t.same([unknown.kind, unknown.httpStatus, unknown.providerCode], ['rejected', 404, 404])
   t.match(unknown.providerMessage, /task not found/)
