@@ -1,9 +1,9 @@
 // Checks the container recipe without a Docker engine: Dockerfile, .dockerignore and compose agree with the app, and the production install runs it.
 import t from 'tap'
+import { freePort } from './helper.js'
 import { execFile, spawn, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
 import { copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { dirname, join, posix } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -202,16 +202,6 @@ function writeProductionManifests (dir: string): void {
   const { devDependencies: _rootDev, ...root } = packages[''] ?? {}
   writeFileSync(join(dir, 'package.json'), JSON.stringify(pkg, null, 2))
   writeFileSync(join(dir, 'package-lock.json'), JSON.stringify({ ...lock, packages: { ...packages, '': root } }, null, 2))
-}
-
-async function freePort (): Promise<number> {
-  const server = createServer().listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  const address = server.address()
-  server.close()
-  await once(server, 'close')
-  if (address === null || typeof address === 'string') throw new Error('no TCP address')
-  return address.port
 }
 
 async function get (url: string): Promise<{ status: number, body: string } | undefined> {

@@ -1,6 +1,7 @@
 // The safety net when pushes do not come: polls providers about quiet tasks within a per-provider call budget,
 // fetches video links, fails tasks whose create outcome stayed unknown or that never finish.
 import { AppError } from '../errors.js'
+import { Ticker } from '../lib/ticker.js'
 import type { TaskRow } from '../db/tasks-repository.js'
 import { ProviderError } from '../providers/provider-error.js'
 import type { ProviderName, VideoProvider } from '../providers/provider.js'
@@ -39,12 +40,11 @@ export class Reconciler {
   readonly #options: ReconcilerOptions
   // When each task was last moved to the front by a refused push, so a flood of forgeries costs one poll per interval.
   readonly #nudged = new Map<number, number>()
-  #timer: NodeJS.Timeout | null = null
-  #tick: Promise<void> | null = null
-  #stopped = true
+  readonly #ticker: Ticker
 
   constructor (options: ReconcilerOptions) {
     this.#options = options
+    this.#ticker = new Ticker(() => this.runOnce(), options.tickMs, (err) => options.log.error({ err }, 'reconciler pass failed'))
     options.store.setPollScheduler((task, now) => this.nextPollAfterNews(task, now))
     options.store.events.on('refusedPush', ({ taskSeq }) => this.nudge(taskSeq))
   }
@@ -57,16 +57,8 @@ export class Reconciler {
     return policy ? iso(now + policy.afterNewsMs) : null
   }
 
-  start (): void {
-    this.#stopped = false
-    this.#schedule()
-  }
-
-  async stop (): Promise<void> {
-    this.#stopped = true
-    if (this.#timer) clearTimeout(this.#timer)
-    await this.#tick
-  }
+  start (): void { this.#ticker.start() }
+  async stop (): Promise<void> { await this.#ticker.stop() }
 
   /** One pass: sweep what timed out, then poll what is due, oldest first, as far as the budgets allow. */
   async runOnce (now: number = Date.now()): Promise<void> {
@@ -117,16 +109,6 @@ export class Reconciler {
     this.#nudged.set(taskSeq, now)
     for (const [seq, at] of this.#nudged) if (at <= now - policy.backoffMs) this.#nudged.delete(seq)
     this.#options.store.repo.reschedule(taskSeq, iso(now), task.poll_attempts)
-  }
-
-  #schedule (): void {
-    if (this.#stopped) return
-    this.#timer = setTimeout(() => {
-      this.#tick = this.runOnce()
-        .catch((err) => this.#options.log.error({ err }, 'reconciler pass failed'))
-        .finally(() => { this.#tick = null; this.#schedule() })
-    }, this.#options.tickMs)
-    this.#timer.unref()
   }
 
   #configured (): Array<[ProviderName, PollPolicy]> {

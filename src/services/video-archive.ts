@@ -1,6 +1,7 @@
 // Keeps our own copy of every finished video (VIDEO_DIR): downloads pending ones, retries with backoff, survives restarts.
 import { rmSync } from 'node:fs'
 import type { TaskRow } from '../db/tasks-repository.js'
+import { Ticker } from '../lib/ticker.js'
 import { DownloadError, downloadVideo } from './video-download.js'
 import type { Reconciler } from './reconciler.js'
 import type { Log, TaskStore } from './task-store.js'
@@ -26,30 +27,24 @@ const DOWNLOADS_PER_TICK = 1
 export class VideoArchiver {
   readonly #options: ArchiverOptions
   readonly #abort = new AbortController()
-  #timer: NodeJS.Timeout | null = null
-  #tick: Promise<void> | null = null
-  #stopped = true
+  readonly #ticker: Ticker
 
   constructor (options: ArchiverOptions) {
     this.#options = options
+    this.#ticker = new Ticker(() => this.runOnce(), options.tickMs, (err) => options.log.error({ err }, 'archiver pass failed'))
   }
 
-  start (): void {
-    this.#stopped = false
-    this.#schedule()
-  }
+  start (): void { this.#ticker.start() }
 
   async stop (): Promise<void> {
-    this.#stopped = true
-    if (this.#timer) clearTimeout(this.#timer)
-    this.#abort.abort()
-    await this.#tick
+    this.#abort.abort() // an unfinished download stays pending and resumes at the next start
+    await this.#ticker.stop()
   }
 
   /** Downloads what is due (pending rows survive restarts: they are simply due again). */
   async runOnce (now: number = Date.now()): Promise<void> {
     for (const task of this.#options.store.repo.dueArchives(new Date(now).toISOString(), DOWNLOADS_PER_TICK)) {
-      if (this.#stopped && this.#timer !== null) return
+      if (this.#abort.signal.aborted) return
       await this.#archive(task)
     }
   }
@@ -77,15 +72,5 @@ export class VideoArchiver {
       store.repo.saveArchive(task.seq, { state: giveUp ? 'failed' : 'pending', path: null, bytes: null, sha256: null, attempts, nextAt })
       log.warn({ err, id: task.id, attempts, gave_up: giveUp }, 'video download failed')
     }
-  }
-
-  #schedule (): void {
-    if (this.#stopped) return
-    this.#timer = setTimeout(() => {
-      this.#tick = this.runOnce()
-        .catch((err) => this.#options.log.error({ err }, 'archiver pass failed'))
-        .finally(() => { this.#tick = null; this.#schedule() })
-    }, this.#options.tickMs)
-    this.#timer.unref()
   }
 }

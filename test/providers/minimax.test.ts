@@ -1,28 +1,10 @@
 import t from 'tap'
-import { createServer, type Server } from 'node:http'
+import { failure, rawServer } from './helpers.js'
 import { MiniMaxClient } from '../../src/providers/minimax.js'
-import { ProviderError } from '../../src/providers/provider-error.js'
 import { startFakeMiniMax } from '../fixtures/fake-minimax.js'
 import { freePort } from '../helper.js'
 
 const request = { model: 'S2V-01', image: 'https://example.com/a.png' }
-
-async function rawServer (t: { teardown: (fn: () => void) => void }, handler: Parameters<typeof createServer>[1]): Promise<string> {
-  const server: Server = createServer(handler)
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  t.teardown(() => { server.closeAllConnections(); server.close() })
-  return `http://127.0.0.1:${(server.address() as { port: number }).port}`
-}
-
-async function failure (promise: Promise<unknown>): Promise<ProviderError> {
-  try {
-    await promise
-  } catch (err) {
-    if (err instanceof ProviderError) return err
-    throw err
-  }
-  throw new Error('expected a ProviderError')
-}
 
 t.test('create answers MiniMax\'s task_id as a string, with the trace id', async (t) => {
   const fake = await startFakeMiniMax()

@@ -1,11 +1,10 @@
 // Tests of the Modellix client against the fake Modellix (and, for malformed answers, a tiny raw server).
 import t from 'tap'
-import { createServer, type Server } from 'node:http'
+import { failure, rawServer } from './helpers.js'
 import {
   DEFAULT_MODELLIX_SUBMIT_PATH, MODELLIX_EXPIRY_MARGIN_MS, MODELLIX_RESULT_TTL_MS, ModellixClient
 } from '../../src/providers/modellix.js'
 import type { ModellixClientOptions } from '../../src/providers/modellix.js'
-import { ProviderError } from '../../src/providers/provider-error.js'
 import type { ProviderCall, ProviderTaskState } from '../../src/providers/provider.js'
 import { fakeVideoBytes } from '../fixtures/fake-minimax.js'
 import { startFakeModellix } from '../fixtures/fake-modellix.js'
@@ -32,23 +31,6 @@ async function setup (t: Tap, behaviour: Partial<FakeModellixBehaviour> = {}, op
     baseUrl: fake.url, apiKey: fake.apiKey, timeoutMs: TIMEOUT_MS, onCall: call => calls.push(call), ...options
   })
   return { fake, client, calls }
-}
-
-async function rawServer (t: Tap, handler: Parameters<typeof createServer>[1]): Promise<string> {
-  const server: Server = createServer(handler)
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  t.teardown(() => { server.closeAllConnections(); server.close() })
-  return `http://127.0.0.1:${(server.address() as { port: number }).port}`
-}
-
-async function failure (promise: Promise<unknown>): Promise<ProviderError> {
-  try {
-    await promise
-  } catch (err) {
-    if (err instanceof ProviderError) return err
-    throw err
-  }
-  throw new Error('expected a ProviderError')
 }
 
 /** Polls until the task leaves pending/processing; returns every state seen. */
