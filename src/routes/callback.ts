@@ -45,7 +45,7 @@ const callbackRoutes: FastifyPluginAsyncTypebox<CallbackRouteOptions> = async (a
     // The handshake comes first and touches nothing: it must answer within MiniMax's 3 s however busy we are.
     if (body.challenge !== undefined) return { challenge: body.challenge }
     if (body.task_id === undefined || body.status === undefined) throw errors.pushMissingFields()
-    const { outcome, task } = app.callbackService.push(token, { ...body, task_id: body.task_id, status: body.status })
+    const { outcome, task } = await app.callbackService.push(token, { ...body, task_id: body.task_id, status: body.status })
     request.log.info({ id: task.id, task_id: body.task_id, provider_status: body.status, outcome, status: task.status }, 'status push recorded')
     return { status: 'success' as const }
   }

@@ -19,13 +19,13 @@ export class CallbackService {
   constructor (private readonly store: TaskStore, private readonly log: Log) {}
 
   /**
-   * Applies a push and returns what the state machine made of it; the change is committed when this returns,
-   * so the 200 that follows never acknowledges something that is not on disk. Throws a 401 AppError for a push
+   * Applies a push and returns what the state machine made of it; the change is committed (with the other pushes
+   * of the same moment, in one transaction) when this resolves, so the 200 that follows is never ahead of the disk. Throws a 401 AppError for a push
    * that does not carry the task's own token.
    */
-  push (token: string | null, push: StatusPush): { outcome: Outcome, task: TaskRow } {
+  async push (token: string | null, push: StatusPush): Promise<{ outcome: Outcome, task: TaskRow }> {
     const task = this.#authenticate(token, push)
-    const result = this.store.applyUpdate(task.seq, push.task_id, {
+    const result = await this.store.applyUpdateSoon(task.seq, push.task_id, {
       status: normaliseStatus(push.status),
       providerStatus: push.status,
       fileId: push.file_id ?? null,

@@ -22,9 +22,14 @@ export type StatusChangeWriter = (change: StatusChange) => void
 /** When to poll a task next, after the provider told us something about it (null: no poll needed). */
 export type PollScheduler = (task: TaskRow, now: number) => string | null
 
+type UpdateArgs = [seq: number, taskId: string | null, update: StatusUpdate, source: EventSource, detail?: Record<string, unknown>]
+type Queued = { args: UpdateArgs, resolve: (result: UpdateResult) => void, reject: (err: unknown) => void }
+
 export class TaskStore {
   readonly #writers: StatusChangeWriter[] = []
   #scheduler: PollScheduler = () => null
+  // Updates waiting for the next group commit (see applyUpdateSoon).
+  #queue: Queued[] = []
 
   constructor (readonly repo: TasksRepository, readonly events: TaskEvents = new TaskEvents()) {}
 
@@ -47,40 +52,85 @@ export class TaskStore {
    * Applies a provider's status update to a task, binding the provider's task_id first if the task has none yet
    * (MiniMax may push before its create call has answered). Refuses an update for another task_id.
    */
-  applyUpdate (seq: number, taskId: string | null, update: StatusUpdate, source: EventSource, detail: Record<string, unknown> = {}): UpdateResult {
+  applyUpdate (...args: UpdateArgs): UpdateResult {
     const started = performance.now()
-    const result = this.repo.transaction((): UpdateResult => {
-      const at = now()
-      let task = this.repo.bySeq(seq)!
-      // taskId is null only for a create that was refused before any provider task existed
-      if (taskId !== null && task.task_id === null) {
-        if (this.repo.byTaskId(taskId)) return this.#refuse(task, 'task_id_taken', source, update, { ...detail, task_id: taskId }, at)
-        this.repo.bindTaskId(seq, taskId, at)
-      } else if (taskId !== null && task.task_id !== taskId) {
-        return this.#refuse(task, 'task_id_mismatch', source, update, { ...detail, task_id: taskId }, at)
-      }
-      const current = stateOf(task)
-      const decision = decide(current, update)
-      if (decision.next !== current) this.repo.saveState(seq, decision.next, at)
-      this.repo.insertEvent(event(seq, at, source, decision.reported, update.providerStatus, decision.outcome, {
-        ...detail,
-        ...(update.fileId ? { file_id: update.fileId } : {}),
-        ...(update.error ? { error: update.error } : {})
-      }))
-      task = this.repo.bySeq(seq)!
-      // Whatever the provider said (even a duplicate), it is alive and talking: polling starts over.
-      if (taskId !== null || isTerminal(task.status)) {
-        this.repo.markNews(seq, at, this.#scheduler(task, Date.parse(at)))
-        task = this.repo.bySeq(seq)!
-      }
-      if (task.status !== current.status) {
-        for (const write of this.#writers) write({ task, previous: current.status, source })
-      }
-      return { ok: true, task, decision, previous: current.status }
-    })
+    const result = this.repo.transaction(() => this.#apply(...args))
     this.events.emit('dbWrite', { ms: performance.now() - started })
-    if (result.ok && result.previous !== result.task.status) this.events.emit('status', { task: result.task, previous: result.previous, source })
+    this.#announce(result, args[3])
     return result
+  }
+
+  /**
+   * The same as applyUpdate, but committed together with the other updates that arrive in the same turn of the
+   * event loop: one transaction (one fsync) for a burst of pushes instead of one each. Each update keeps its own
+   * savepoint, so one that fails rolls back alone. Resolves only after the commit: an answer sent then is on disk.
+   */
+  applyUpdateSoon (...args: UpdateArgs): Promise<UpdateResult> {
+    return new Promise((resolve, reject) => {
+      if (this.#queue.push({ args, resolve, reject }) === 1) setImmediate(() => this.#commitQueued())
+    })
+  }
+
+  #commitQueued (): void {
+    const batch = this.#queue
+    this.#queue = []
+    const started = performance.now()
+    let outcomes: Array<{ result: UpdateResult } | { error: unknown }>
+    try {
+      outcomes = this.repo.transaction(() => batch.map(({ args }) => {
+        try {
+          return { result: this.repo.transaction(() => this.#apply(...args)) }
+        } catch (error) {
+          return { error }
+        }
+      }))
+    } catch (error) {
+      for (const item of batch) item.reject(error)
+      return
+    }
+    this.events.emit('dbWrite', { ms: performance.now() - started })
+    outcomes.forEach((outcome, index) => {
+      const item = batch[index]!
+      if ('error' in outcome) return item.reject(outcome.error)
+      this.#announce(outcome.result, item.args[3])
+      item.resolve(outcome.result)
+    })
+  }
+
+  /** Tells observers about a committed status change. */
+  #announce (result: UpdateResult, source: EventSource): void {
+    if (result.ok && result.previous !== result.task.status) this.events.emit('status', { task: result.task, previous: result.previous, source })
+  }
+
+  /** The update itself; runs inside a transaction. */
+  #apply (seq: number, taskId: string | null, update: StatusUpdate, source: EventSource, detail: Record<string, unknown> = {}): UpdateResult {
+    const at = now()
+    let task = this.repo.bySeq(seq)!
+    // taskId is null only for a create that was refused before any provider task existed
+    if (taskId !== null && task.task_id === null) {
+      if (this.repo.byTaskId(taskId)) return this.#refuse(task, 'task_id_taken', source, update, { ...detail, task_id: taskId }, at)
+      this.repo.bindTaskId(seq, taskId, at)
+    } else if (taskId !== null && task.task_id !== taskId) {
+      return this.#refuse(task, 'task_id_mismatch', source, update, { ...detail, task_id: taskId }, at)
+    }
+    const current = stateOf(task)
+    const decision = decide(current, update)
+    if (decision.next !== current) this.repo.saveState(seq, decision.next, at)
+    this.repo.insertEvent(event(seq, at, source, decision.reported, update.providerStatus, decision.outcome, {
+      ...detail,
+      ...(update.fileId ? { file_id: update.fileId } : {}),
+      ...(update.error ? { error: update.error } : {})
+    }))
+    task = this.repo.bySeq(seq)!
+    // Whatever the provider said (even a duplicate), it is alive and talking: polling starts over.
+    if (taskId !== null || isTerminal(task.status)) {
+      this.repo.markNews(seq, at, this.#scheduler(task, Date.parse(at)))
+      task = this.repo.bySeq(seq)!
+    }
+    if (task.status !== current.status) {
+      for (const write of this.#writers) write({ task, previous: current.status, source })
+    }
+    return { ok: true, task, decision, previous: current.status }
   }
 
   /** Records something that happened to a task without changing its status (a refused push, an unknown outcome). */

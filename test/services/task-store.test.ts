@@ -1,0 +1,31 @@
+// Group commit: updates of one event-loop turn share a transaction, each isolated by its own savepoint.
+import t from 'tap'
+import { build, seedTask, taskId } from '../helper.js'
+
+t.test('updates queued in one turn commit in one transaction and resolve after it', async (t) => {
+  const app = await build(t)
+  const store = app.taskStore
+  const tasks = Array.from({ length: 5 }, () => seedTask(store))
+  let writes = 0
+  store.events.on('dbWrite', () => { writes++ })
+  const results = await Promise.all(tasks.map((task) => store.applyUpdateSoon(task.seq, taskId(), { status: 'processing', providerStatus: 'processing' }, 'callback')))
+  t.equal(writes, 1, 'one transaction for five updates')
+  t.ok(results.every((result) => result.ok && result.task.status === 'processing'))
+  for (const task of tasks) t.equal(store.repo.byId(task.id)!.status, 'processing', 'committed')
+})
+
+t.test('one update that fails rolls back alone', async (t) => {
+  const app = await build(t)
+  const store = app.taskStore
+  const good = seedTask(store)
+  const statuses: string[] = []
+  store.events.on('status', ({ task }) => statuses.push(task.id))
+  const [fine, broken] = await Promise.allSettled([
+    store.applyUpdateSoon(good.seq, taskId(), { status: 'success', providerStatus: 'success', fileId: '1' }, 'callback'),
+    store.applyUpdateSoon(987654, taskId(), { status: 'success', providerStatus: 'success' }, 'callback') // no such task
+  ])
+  t.equal(fine.status, 'fulfilled')
+  t.equal(broken.status, 'rejected')
+  t.equal(store.repo.byId(good.id)!.status, 'success', 'the good update is committed')
+  t.same(statuses, [good.id], 'only committed changes are announced')
+})
