@@ -21,6 +21,8 @@ if (!settings) {
   process.exit(0)
 }
 
+// Other work on the machine skews every number: the 1-minute load average before and after the bench shows it.
+const loadBefore = loadavg()[0]!
 const dir = mkdtempSync(join(tmpdir(), 's2v-bench-'))
 // The databases are scratch (about 1 GB at a million tasks): gone however the bench ends.
 process.once('exit', () => rmSync(dir, { recursive: true, force: true }))
@@ -38,7 +40,6 @@ const ctx: BenchContext = { settings, dir, mainDb, log, nextSeedBatch: () => ++s
 
 const selected = SCENARIOS.filter((scenario) => settings.only.length === 0 || scenario.key === 'baseline' || settings.only.includes(scenario.key))
 const everything = selected.length === SCENARIOS.length
-const loadBefore = loadavg()[0]!
 const runs: Partial<Record<ScenarioKey, RunResult[]>> = {}
 for (let rep = 1; rep <= settings.repetitions; rep++) {
   for (const scenario of selected) {
@@ -69,15 +70,14 @@ for (let rep = 1; rep <= settings.repetitions; rep++) {
     log(`${rep}/${settings.repetitions} lookup on ${point.rows.toLocaleString('en-US')} tasks: ${Math.round(result.load.rps)} req/s`)
   }
 }
-const scaling: ScalingPoint[] = [
-  ...[...smaller, ...(runs.lookup ? [{ rows: settings.rows, fill, runs: runs.lookup }] : [])].map((point) => ({
-    rows: point.rows,
-    fillMs: point.fill.ms,
-    bytesPerTask: point.fill.bytesPerTask,
-    cpuUsPerRequest: median(point.runs.map((run) => run.cpuUsPerRequest)),
-    ...summariseLoads(point.runs.map((run) => run.load))
-  }))
-]
+const scalingPoints = [...smaller, ...(runs.lookup ? [{ rows: settings.rows, fill, runs: runs.lookup }] : [])]
+const scaling: ScalingPoint[] = scalingPoints.map((point) => ({
+  rows: point.rows,
+  fillMs: point.fill.ms,
+  bytesPerTask: point.fill.bytesPerTask,
+  cpuUsPerRequest: median(point.runs.map((run) => run.cpuUsPerRequest)),
+  ...summariseLoads(point.runs.map((run) => run.load))
+}))
 
 let soakResult = null
 if (everything && settings.soakSeconds > 0) {
@@ -91,7 +91,6 @@ const report: Report = {
     cpu: cpuModel(),
     node: process.version,
     memoryGb: Math.round(totalmem() / GB),
-    // Other work on the machine skews every number: the 1-minute load average before and after the runs shows it.
     loadBefore,
     loadAfter: loadavg()[0]!
   },

@@ -5,7 +5,7 @@ import { connect, createServer } from 'node:net'
 import { join, resolve } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 
-export const ROOT = resolve(import.meta.dirname, '..')
+const ROOT = resolve(import.meta.dirname, '..')
 const SERVICE_ENTRY = join(ROOT, 'dist', 'server.js')
 const BASELINE_SCRIPT = join(ROOT, 'bench', 'baseline-server.mjs')
 const FAKE_SCRIPT = join(ROOT, 'bench', 'fake-minimax-server.ts')
@@ -14,7 +14,7 @@ const TSX_LOADER = import.meta.resolve('tsx')
 
 /** The bearer token the bench sends to the internal routes: production runs with API_TOKENS set. */
 export const BENCH_API_TOKEN = 'bench-token'
-export const FAKE_API_KEY = 'bench-minimax-key'
+const FAKE_API_KEY = 'bench-minimax-key'
 // A server that is not listening after this long is broken, not slow.
 const START_TIMEOUT_MS = 20_000
 // How often to try the port while a server starts.
@@ -113,7 +113,7 @@ export async function withServer<S extends ServerProcess, T> (start: () => Promi
 }
 
 /** Reads one kB figure (VmHWM, VmRSS) of a process from /proc, in bytes. */
-export function procStatusBytes (pid: number, field: 'VmHWM' | 'VmRSS'): number {
+function procStatusBytes (pid: number, field: 'VmHWM' | 'VmRSS'): number {
   const match = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
   if (!match) throw new Error(`no ${field} in /proc/${pid}/status`)
   return Number(match[1]) * 1024
@@ -123,7 +123,7 @@ export function procStatusBytes (pid: number, field: 'VmHWM' | 'VmRSS'): number 
 const CLOCK_TICKS_PER_SECOND = 100
 
 /** utime + stime from /proc/<pid>/stat (fields 14 and 15; the command name in field 2 may hold spaces, so count from its ')'). */
-export function procCpuSeconds (pid: number): number {
+function procCpuSeconds (pid: number): number {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
   return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_SECOND

@@ -1,9 +1,9 @@
 // Notification deliveries (the outbox and its dead letters), their attempts, replays, and the signing secret.
 import { Type, type Static } from 'typebox'
 import { DELIVERY_STATES } from '../db/deliveries-repository.js'
+import { Nullable } from './common.js'
 import { MAX_PAGE } from './tasks.js'
 
-const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(schema: T) => Type.Union([schema, Type.Null()])
 
 export const DeliveryStateSchema = Type.Enum([...DELIVERY_STATES], { description: 'pending (being tried), delivered, or failed (dead: no more attempts)' })
 

@@ -1,9 +1,8 @@
 // The task as callers see it, its history, the list page, and MiniMax's query shape.
 import { Type, type Static } from 'typebox'
 import { TASK_STATUSES } from '../services/task-state.js'
-import { BaseResp } from './common.js'
+import { BaseResp, Nullable } from './common.js'
 
-const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(schema: T) => Type.Union([schema, Type.Null()])
 
 export const TaskStatusSchema = Type.Enum([...TASK_STATUSES], { description: 'submitting → processing → success | failed' })
 

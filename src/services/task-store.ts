@@ -121,12 +121,12 @@ export class TaskStore {
       ...(update.fileId ? { file_id: update.fileId } : {}),
       ...(update.error ? { error: update.error } : {})
     }))
-    task = this.repo.bySeq(seq)!
     // Whatever the provider said (even a duplicate), it is alive and talking: polling starts over.
-    if (taskId !== null || isTerminal(task.status)) {
-      this.repo.markNews(seq, at, this.#scheduler(task, Date.parse(at)))
-      task = this.repo.bySeq(seq)!
+    if (taskId !== null || isTerminal(decision.next.status)) {
+      const after = { ...task, task_id: taskId ?? task.task_id, status: decision.next.status }
+      this.repo.markNews(seq, at, this.#scheduler(after, Date.parse(at)))
     }
+    task = this.repo.bySeq(seq)!
     if (task.status !== current.status) {
       for (const write of this.#writers) write({ task, previous: current.status, source })
     }
