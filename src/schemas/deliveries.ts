@@ -4,7 +4,6 @@ import { DELIVERY_STATES } from '../db/deliveries-repository.js'
 import { Nullable } from './common.js'
 import { MAX_PAGE } from './tasks.js'
 
-
 export const DeliveryStateSchema = Type.Enum([...DELIVERY_STATES], { description: 'pending (being tried), delivered, or failed (dead: no more attempts)' })
 
 export const DeliveryAttempt = Type.Object({

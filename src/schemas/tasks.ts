@@ -3,7 +3,6 @@ import { Type, type Static } from 'typebox'
 import { TASK_STATUSES } from '../services/task-state.js'
 import { BaseResp, Nullable } from './common.js'
 
-
 export const TaskStatusSchema = Type.Enum([...TASK_STATUSES], { description: 'submitting → processing → success | failed' })
 
 export const TaskEvent = Type.Object({
