@@ -3,6 +3,7 @@ import t from 'tap'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { buildApp } from '../../src/app.js'
 import { getJson, postJson, seedTask, startStack, submitBody, taskId, type Stack } from '../helper.js'
+import { rawServer } from '../providers/helpers.js'
 
 // Small timings so the safety net acts within a test's patience; the defaults are minutes.
 const FAST = {
@@ -177,4 +178,26 @@ t.test('a Modellix task goes from submit to success with its video, by polling a
   const broke = await postJson(`${stack.url}/v1/video_generation`, submitBody({ provider: 'modellix' }))
   t.equal(broke.status, 402)
   t.equal(broke.body.code, 'insufficient_balance')
+})
+
+t.test('query errors (1002, HTTP 5xx, timeouts) back off instead of hammering', async (t) => {
+  // A MiniMax whose query endpoint only ever fails, each way in turn.
+  const answers = [
+    (res: import('node:http').ServerResponse) => res.writeHead(200, { 'content-type': 'application/json' }).end('{"base_resp":{"status_code":1002,"status_msg":"rate limit exceeded"}}'),
+    (res: import('node:http').ServerResponse) => res.writeHead(503).end(),
+    (_res: import('node:http').ServerResponse) => {} // never answers: a timeout
+  ]
+  let queriesSeen = 0
+  const broken = await rawServer(t, (req, res) => {
+    if (req.url?.startsWith('/v1/query/')) answers[queriesSeen++ % answers.length]!(res)
+    else res.writeHead(404).end()
+  })
+  const stack = await startStack(t, { env: { ...FAST, MINIMAX_BASE_URL: broken, PROVIDER_REQUEST_TIMEOUT_MS: '100' } })
+  const task = seedTask(stack.app.taskStore, { task_id: taskId() })
+  await sleep(1500)
+  // 20 ms ticks would allow ~75 polls; doubling from 100 ms (capped at 400 ms) allows about 6.
+  t.ok(queriesSeen >= 3 && queriesSeen <= 8, `${queriesSeen} queries in 1.5 s`)
+  const row = stack.app.taskStore.repo.byId(task.id)!
+  t.equal(row.status, 'processing', 'a failing question changes no status')
+  t.ok(row.poll_attempts >= 3, `backoff grew (${row.poll_attempts} attempts)`)
 })
