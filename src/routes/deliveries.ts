@@ -5,17 +5,12 @@ import { errorResponses } from '../schemas/common.js'
 import { BulkRetryAnswer, BulkRetryBody, Delivery, DeliveryListQuery, DeliveryPage, DeliveryParams, SigningSecretAnswer } from '../schemas/deliveries.js'
 import { deliveryView } from '../services/notifications/delivery-view.js'
 import type { DeliveryListRow } from '../db/deliveries-repository.js'
+import { pageCursor } from './cursor.js'
 import { callerKey } from './rate-limit-keys.js'
 
 export type DeliveriesRouteOptions = { rateLimit: number }
 
-// A cursor is the position of the last delivery of the previous page; opaque so that it can change.
-const encodeCursor = (seq: number): string => Buffer.from(`delivery:${seq}`).toString('base64url')
-function decodeCursor (cursor: string): number {
-  const match = /^delivery:(\d{1,15})$/.exec(Buffer.from(cursor, 'base64url').toString())
-  if (!match) throw errors.invalidCursor()
-  return Number(match[1])
-}
+const deliveryCursor = pageCursor('delivery')
 
 const deliveriesRoutes: FastifyPluginAsyncTypebox<DeliveriesRouteOptions> = async (app, options) => {
   const config = { rateLimit: { max: options.rateLimit, timeWindow: 60_000, keyGenerator: callerKey } }
@@ -40,9 +35,9 @@ const deliveriesRoutes: FastifyPluginAsyncTypebox<DeliveriesRouteOptions> = asyn
       if (!found) throw errors.notFound(`task ${task}`)
       taskSeq = found.seq
     }
-    const rows = repo.list({ state, taskSeq, limit: limit + 1, beforeSeq: cursor === undefined ? undefined : decodeCursor(cursor) })
+    const rows = repo.list({ state, taskSeq, limit: limit + 1, beforeSeq: cursor === undefined ? undefined : deliveryCursor.decode(cursor) })
     const page = rows.slice(0, limit)
-    return { items: page.map(view), next_cursor: rows.length > limit ? encodeCursor(page.at(-1)!.seq) : null }
+    return { items: page.map(view), next_cursor: rows.length > limit ? deliveryCursor.encode(page.at(-1)!.seq) : null }
   })
 
   app.get('/v1/deliveries/:id', {

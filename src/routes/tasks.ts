@@ -4,17 +4,12 @@ import { errors } from '../errors.js'
 import { errorResponses } from '../schemas/common.js'
 import { ListQuery, TaskDetail, TaskPage, TaskParams, TaskWaitQuery } from '../schemas/tasks.js'
 import { taskDetail, taskSummary } from '../services/task-view.js'
+import { pageCursor } from './cursor.js'
 import { callerKey } from './rate-limit-keys.js'
 
 export type TasksRouteOptions = { rateLimit: number }
 
-// A cursor is the position of the last task of the previous page; opaque so that it can change.
-const encodeCursor = (seq: number): string => Buffer.from(`seq:${seq}`).toString('base64url')
-function decodeCursor (cursor: string): number {
-  const match = /^seq:(\d{1,15})$/.exec(Buffer.from(cursor, 'base64url').toString())
-  if (!match) throw errors.invalidCursor()
-  return Number(match[1])
-}
+const taskCursor = pageCursor('seq')
 
 const tasksRoutes: FastifyPluginAsyncTypebox<TasksRouteOptions> = async (app, options) => {
   const routeConfig = { rateLimit: { max: options.rateLimit, timeWindow: 60_000, keyGenerator: callerKey } }
@@ -50,9 +45,9 @@ const tasksRoutes: FastifyPluginAsyncTypebox<TasksRouteOptions> = async (app, op
     }
   }, async (request) => {
     const { status, limit, cursor } = request.query
-    const rows = repo.list({ status, limit: limit + 1, beforeSeq: cursor === undefined ? undefined : decodeCursor(cursor) })
+    const rows = repo.list({ status, limit: limit + 1, beforeSeq: cursor === undefined ? undefined : taskCursor.decode(cursor) })
     const page = rows.slice(0, limit)
-    return { items: page.map(taskSummary), next_cursor: rows.length > limit ? encodeCursor(page.at(-1)!.seq) : null }
+    return { items: page.map(taskSummary), next_cursor: rows.length > limit ? taskCursor.encode(page.at(-1)!.seq) : null }
   })
 }
 
