@@ -1,5 +1,6 @@
 // The notifications plugin across restarts and shutdowns, its generated secret, and a whole flow with the fake MiniMax.
 import t from 'tap'
+import { createHash } from 'node:crypto'
 import { join } from 'node:path'
 import { Webhook } from 'standardwebhooks'
 import { buildApp } from '../../src/app.js'
@@ -73,22 +74,25 @@ t.test('closing abandons an attempt that outlives the grace period; it is sent a
   t.same(consumer.received.map((message) => message.headers['webhook-id']), [delivery!.id, delivery!.id], 'the same id: at-least-once')
 })
 
-t.test('without NOTIFY_SECRET one is generated once, logged once, kept, and served to an admin', async (t) => {
+t.test('without NOTIFY_SECRET one is generated once, logged once (never its value), kept, and served to an admin', async (t) => {
   const consumer = await startWebhookConsumer()
   t.teardown(() => consumer.close())
   const path = join(tempDir(t), 's2v.db')
   const env = { NOTIFY_URL: consumer.url, API_TOKENS: 'admin-token' }
   const logs = new LogCapture()
   const first = await appOn(t, path, env, logs)
-  const generated = logs.lines.filter((line) => typeof line.notify_secret === 'string')
+  const generated = logs.lines.filter((line) => typeof line.notify_secret_sha256 === 'string')
   t.equal(generated.length, 1, 'logged when generated')
   t.equal(generated[0]!.level, 40, 'as a warning')
-  const secret = generated[0]!.notify_secret as string
-  t.match(secret, /^whsec_/)
 
   const auth = { authorization: 'Bearer admin-token' }
   t.equal((await first.inject('/v1/notifications/secret')).statusCode, 401, 'needs a token')
-  t.same((await first.inject({ url: '/v1/notifications/secret', headers: auth })).json(), { source: 'generated', secrets: [secret] })
+  const served = (await first.inject({ url: '/v1/notifications/secret', headers: auth })).json()
+  t.equal(served.source, 'generated')
+  const secret = served.secrets[0] as string
+  t.match(secret, /^whsec_/)
+  t.notOk(logs.raw.includes(secret.slice(6)), 'the secret itself never reaches the logs')
+  t.equal(generated[0]!.notify_secret_sha256, createHash('sha256').update(secret).digest('hex').slice(0, 12), 'only its fingerprint')
   seedTask(first.taskStore, { task_id: taskId() })
   const [message] = await consumer.waitFor(1)
   t.ok(new Webhook(secret).verify(message!.body, message!.headers as Record<string, string>), 'it signs')
@@ -96,7 +100,7 @@ t.test('without NOTIFY_SECRET one is generated once, logged once, kept, and serv
 
   const again = new LogCapture()
   const second = await appOn(t, path, env, again)
-  t.equal(again.lines.filter((line) => 'notify_secret' in line).length, 0, 'not logged again')
+  t.equal(again.lines.filter((line) => 'notify_secret_sha256' in line).length, 0, 'not logged again')
   t.same((await second.inject({ url: '/v1/notifications/secret', headers: auth })).json().secrets, [secret], 'the same secret after a restart')
 
   const configured = await appOn(t, path, { NOTIFY_SECRET: `${SECRET},${secret}`, API_TOKENS: 'admin-token' })

@@ -1,4 +1,5 @@
 // Which secrets sign notifications: NOTIFY_SECRET when configured, else one generated on first start and kept in SQLite.
+import { createHash } from 'node:crypto'
 import type { DeliveriesRepository } from '../../db/deliveries-repository.js'
 import type { Log } from '../task-store.js'
 import { now } from '../task-store.js'
@@ -12,7 +13,8 @@ export function loadSigningSecrets (repo: DeliveriesRepository, configured: stri
   if (kept) return { secrets: [kept], source: 'generated' }
   const secret = generateSecret()
   repo.insertSecret(secret, now())
-  // Logged once, at generation, so whoever deploys can hand it to consumers; afterwards only the API shows it.
-  log.warn({ notify_secret: secret }, 'NOTIFY_SECRET is not set: generated a notification signing secret and kept it in the database; give it to your consumers, or read it at GET /v1/notifications/secret')
+  // Secrets never reach the logs: the generation is logged once with a fingerprint; the API shows the secret itself.
+  const fingerprint = createHash('sha256').update(secret).digest('hex').slice(0, 12)
+  log.warn({ notify_secret_sha256: fingerprint }, 'NOTIFY_SECRET is not set: generated a notification signing secret and kept it in the database; read it at GET /v1/notifications/secret (needs API_TOKENS) and give it to your consumers, or set NOTIFY_SECRET')
   return { secrets: [secret], source: 'generated' }
 }
