@@ -131,3 +131,14 @@ export function taskId (): string {
   taskCounter += 1
   return `3${String(process.pid).padStart(7, '0')}${String(taskCounter).padStart(10, '0')}`
 }
+
+/** The error a promise rejects with, when it is of the expected class (anything else fails the test). */
+export async function rejectionOf<E extends Error> (promise: Promise<unknown>, type: new (...args: any[]) => E): Promise<E> {
+  try {
+    await promise
+  } catch (err) {
+    if (err instanceof type) return err
+    throw err
+  }
+  throw new Error(`expected a ${type.name}`)
+}

@@ -1,6 +1,7 @@
 // Shared by the provider client tests: a bare HTTP server to script odd answers, and catching a ProviderError.
 import { createServer, type Server } from 'node:http'
 import { ProviderError } from '../../src/providers/provider-error.js'
+import { rejectionOf } from '../helper.js'
 
 export async function rawServer (t: { teardown: (fn: () => void) => void }, handler: Parameters<typeof createServer>[1]): Promise<string> {
   const server: Server = createServer(handler)
@@ -10,12 +11,4 @@ export async function rawServer (t: { teardown: (fn: () => void) => void }, hand
 }
 
 /** The ProviderError a promise rejects with (anything else fails the test). */
-export async function failure (promise: Promise<unknown>): Promise<ProviderError> {
-  try {
-    await promise
-  } catch (err) {
-    if (err instanceof ProviderError) return err
-    throw err
-  }
-  throw new Error('expected a ProviderError')
-}
+export const failure = (promise: Promise<unknown>): Promise<ProviderError> => rejectionOf(promise, ProviderError)

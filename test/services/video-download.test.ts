@@ -6,7 +6,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { DownloadError, downloadVideo, removeStaleParts } from '../../src/services/video-download.js'
-import { freePort, tempDir } from '../helper.js'
+import { freePort, rejectionOf, tempDir } from '../helper.js'
 
 type Test = { teardown: (fn: () => unknown) => void }
 type Handler = (req: IncomingMessage, res: ServerResponse) => void | Promise<void>
@@ -36,15 +36,7 @@ async function slowly (res: ServerResponse, body: Buffer, pauseMs: number): Prom
   res.end()
 }
 
-async function failure (promise: Promise<unknown>): Promise<DownloadError> {
-  try {
-    await promise
-  } catch (err) {
-    if (err instanceof DownloadError) return err
-    throw err
-  }
-  throw new Error('the download was expected to fail')
-}
+const failure = (promise: Promise<unknown>): Promise<DownloadError> => rejectionOf(promise, DownloadError)
 
 const sha256 = (data: Buffer): string => createHash('sha256').update(data).digest('hex')
 
