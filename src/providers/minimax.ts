@@ -1,5 +1,5 @@
 // HTTP client for MiniMax's video generation API. Knows nothing of Fastify: base URL, key, timeouts and fetch are injected.
-import { parseProviderJson } from '../lib/json-ids.js'
+import { parseJsonObject, reportCall, transportError } from './http.js'
 import { ProviderError } from './provider-error.js'
 import { signedUrlExpiry } from './signed-url-expiry.js'
 import type { ProviderCall, ProviderTaskState, SubmitRequest, VideoLink, VideoProvider } from './provider.js'
@@ -18,8 +18,6 @@ export type MiniMaxClientOptions = {
 type BaseResp = { status_code?: unknown, status_msg?: unknown }
 type Operation = ProviderCall['operation']
 
-// Failures raised before a single byte reached MiniMax: the task certainly does not exist.
-const NOT_SENT_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'UND_ERR_CONNECT_TIMEOUT'])
 const DEFAULT_REQUEST_TIMEOUT_MS = 10_000
 // Older docs: a download URL works for 9 hours; keep a margin so we never hand out one about to die.
 const DOWNLOAD_URL_LIFETIME_MS = 9 * 3600_000
@@ -86,16 +84,7 @@ export class MiniMaxClient implements VideoProvider {
   }
 
   async #call (operation: Operation, method: 'GET' | 'POST', path: string, payload: unknown, timeoutMs: number, options: { statusMayCarryError?: boolean } = {}) {
-    const started = performance.now()
-    const report = (ok: boolean, traceId: string | null) => this.#onCall({ provider: 'minimax', operation, ms: performance.now() - started, ok, traceId })
-    try {
-      const result = await this.#request(method, path, payload, timeoutMs, options)
-      report(true, result.traceId)
-      return result
-    } catch (err) {
-      report(false, err instanceof ProviderError ? err.traceId : null)
-      throw err
-    }
+    return await reportCall('minimax', operation, this.#onCall, () => this.#request(method, path, payload, timeoutMs, options))
   }
 
   async #request (method: 'GET' | 'POST', path: string, payload: unknown, timeoutMs: number, options: { statusMayCarryError?: boolean }) {
@@ -108,16 +97,16 @@ export class MiniMaxClient implements VideoProvider {
         signal: AbortSignal.timeout(timeoutMs)
       })
     } catch (err) {
-      throw transportError(err, timeoutMs)
+      throw transportError('MiniMax', err, timeoutMs)
     }
     const traceId = response.headers.get('trace-id')
     let text: string
     try {
       text = await response.text()
     } catch (err) {
-      throw transportError(err, timeoutMs, traceId)
+      throw transportError('MiniMax', err, timeoutMs, traceId)
     }
-    const body = parseOrNull(text)
+    const body = parseJsonObject(text)
     const baseResp: BaseResp = (body as { base_resp?: BaseResp } | null)?.base_resp ?? {}
     // 5xx says nothing about whether the task exists, and 429 is a limit whatever base_resp says: the HTTP status wins.
     if (response.status >= 500 || response.status === 429) {
@@ -146,25 +135,4 @@ export class MiniMaxClient implements VideoProvider {
 export function downloadExpiry (url: string, now: number): string {
   const dies = signedUrlExpiry(url, now) ?? now + DOWNLOAD_URL_LIFETIME_MS
   return new Date(dies - DOWNLOAD_URL_SAFETY_MS).toISOString()
-}
-
-function parseOrNull (text: string): object | null {
-  try {
-    const value = parseProviderJson(text)
-    return typeof value === 'object' && value !== null ? value : null
-  } catch {
-    return null
-  }
-}
-
-function transportError (err: unknown, timeoutMs: number, traceId: string | null = null): ProviderError {
-  const error = err as Error & { cause?: { code?: string } }
-  if (error.name === 'TimeoutError' || error.name === 'AbortError') {
-    return new ProviderError('timeout', `MiniMax did not answer within ${timeoutMs} ms`, { traceId, cause: err })
-  }
-  const code = error.cause?.code ?? (error as { code?: string }).code
-  if (code && NOT_SENT_CODES.has(code)) {
-    return new ProviderError('unreachable', `MiniMax could not be reached (${code})`, { traceId, cause: err })
-  }
-  return new ProviderError('broken', `the connection to MiniMax failed (${code ?? error.message})`, { traceId, cause: err })
 }

@@ -1,5 +1,6 @@
 // HTTP client for Modellix, an aggregator reselling S2V-01: submit and poll (it has no callbacks). No Fastify here.
-import { parseProviderJson } from '../lib/json-ids.js'
+import { normaliseStatus } from '../services/task-state.js'
+import { parseJsonObject, reportCall, transportError } from './http.js'
 import { ProviderError } from './provider-error.js'
 import { signedUrlExpiry } from './signed-url-expiry.js'
 import type { ProviderCall, ProviderTaskState, SubmitRequest, VideoLink, VideoProvider } from './provider.js'
@@ -26,12 +27,8 @@ export type ModellixClientOptions = {
 type Operation = ProviderCall['operation']
 type Envelope = { data: Record<string, unknown>, traceId: string | null }
 
-// Failures raised before a single byte reached Modellix: the task certainly does not exist.
-const NOT_SENT_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'UND_ERR_CONNECT_TIMEOUT'])
 // Documented as final: bad request, bad key, no balance, unknown task or model. Nothing was created.
 const FINAL_HTTP_STATUSES = new Set([400, 401, 402, 404])
-// The official client's failure words (provider-facts.md); the domain normalises providerStatus itself.
-const FAILURE_WORDS = new Set(['failed', 'error', 'canceled', 'cancelled'])
 // X-RateLimit-Reset's form is undocumented: at or above these it is an epoch time (ms, then s), below a wait in seconds.
 const EPOCH_MS_FLOOR = 1e12
 const EPOCH_S_FLOOR = 1e9
@@ -96,30 +93,20 @@ export class ModellixClient implements VideoProvider {
     if (typeof data.task_id === 'string' && data.task_id !== taskId) {
       throw new ProviderError('broken', `Modellix answered about task ${data.task_id} when asked about ${taskId}`, { traceId })
     }
-    const word = status.trim().toLowerCase()
     return {
       providerStatus: status,
       fileId: null,
-      error: FAILURE_WORDS.has(word) ? failureOf(data) : null,
+      error: normaliseStatus(status) === 'failed' ? failureOf(data) : null,
       video: videoOf(data, Date.now()),
       traceId
     }
   }
 
   async #call (operation: Operation, method: 'GET' | 'POST', path: string, payload?: unknown): Promise<Envelope> {
-    const started = performance.now()
-    let traceId: string | null = null
-    try {
-      const result = await this.#send(method, path, payload, id => { traceId = id })
-      this.#onCall({ provider: 'modellix', operation, ms: performance.now() - started, ok: true, traceId })
-      return result
-    } catch (err) {
-      this.#onCall({ provider: 'modellix', operation, ms: performance.now() - started, ok: false, traceId })
-      throw err
-    }
+    return await reportCall('modellix', operation, this.#onCall, () => this.#send(method, path, payload))
   }
 
-  async #send (method: 'GET' | 'POST', path: string, payload: unknown, onTraceId: (id: string | null) => void): Promise<Envelope> {
+  async #send (method: 'GET' | 'POST', path: string, payload: unknown): Promise<Envelope> {
     let response: Response
     try {
       response = await this.#fetch(`${this.#baseUrl}${path}`, {
@@ -133,17 +120,16 @@ export class ModellixClient implements VideoProvider {
         signal: AbortSignal.timeout(this.#timeoutMs)
       })
     } catch (err) {
-      throw transportError(err, this.#timeoutMs)
+      throw transportError('Modellix', err, this.#timeoutMs)
     }
     const traceId = response.headers.get('x-request-id')
-    onTraceId(traceId)
     let text: string
     try {
       text = await response.text()
     } catch (err) {
-      throw transportError(err, this.#timeoutMs, traceId)
+      throw transportError('Modellix', err, this.#timeoutMs, traceId)
     }
-    const body = parseOrNull(text)
+    const body = parseJsonObject(text)
     const code = typeof body?.code === 'number' ? body.code : null
     const message = typeof body?.message === 'string' ? body.message : null
     const said = message ? `: ${message}` : ''
@@ -233,27 +219,6 @@ function retryHint (headers: Headers, now: number): number | null {
   return waitMs === null ? null : Math.min(MAX_RETRY_HINT_MS, Math.max(0, Math.ceil(waitMs)))
 }
 
-function parseOrNull (text: string): Record<string, unknown> | null {
-  try {
-    const value = parseProviderJson(text)
-    return isRecord(value) ? value : null
-  } catch {
-    return null
-  }
-}
-
 function isRecord (value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value)
-}
-
-function transportError (err: unknown, timeoutMs: number, traceId: string | null = null): ProviderError {
-  const error = err as Error & { cause?: { code?: string } }
-  if (error.name === 'TimeoutError' || error.name === 'AbortError') {
-    return new ProviderError('timeout', `Modellix did not answer within ${timeoutMs} ms`, { traceId, cause: err })
-  }
-  const code = error.cause?.code ?? (error as { code?: string }).code
-  if (code && NOT_SENT_CODES.has(code)) {
-    return new ProviderError('unreachable', `Modellix could not be reached (${code})`, { traceId, cause: err })
-  }
-  return new ProviderError('broken', `the connection to Modellix failed (${code ?? error.message})`, { traceId, cause: err })
 }
