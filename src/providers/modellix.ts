@@ -1,4 +1,5 @@
 // HTTP client for Modellix, an aggregator reselling S2V-01: submit and poll (it has no callbacks). No Fastify here.
+import { parseRetryAfter } from '../lib/retry-after.js'
 import { normaliseStatus } from '../services/task-state.js'
 import { parseJsonObject, reportCall, transportError } from './http.js'
 import { ProviderError } from './provider-error.js'
@@ -212,9 +213,7 @@ function retryHint (headers: Headers, now: number): number | null {
     const value = Number(reset)
     waitMs = value >= EPOCH_MS_FLOOR ? value - now : value >= EPOCH_S_FLOOR ? value * 1000 - now : value * 1000
   } else {
-    const retryAfter = headers.get('retry-after')?.trim()
-    if (retryAfter !== undefined && NUMBER.test(retryAfter)) waitMs = Number(retryAfter) * 1000
-    else if (retryAfter !== undefined && Number.isFinite(Date.parse(retryAfter))) waitMs = Date.parse(retryAfter) - now
+    waitMs = parseRetryAfter(headers.get('retry-after'), now, MAX_RETRY_HINT_MS)
   }
   return waitMs === null ? null : Math.min(MAX_RETRY_HINT_MS, Math.max(0, Math.ceil(waitMs)))
 }

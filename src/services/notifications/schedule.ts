@@ -2,8 +2,6 @@
 
 // ±20 %: enough to spread a burst of retries to one consumer, little enough to keep the schedule recognisable.
 const JITTER_FRACTION = 0.2
-// A consumer may ask for a pause, not for a delivery to wait longer than a day.
-export const MAX_RETRY_AFTER_MS = 24 * 60 * 60 * 1000
 
 /** NOTIFY_RETRY_SCHEDULE: comma-separated delays in seconds (decimals allowed) after each failed attempt. */
 export function parseSchedule (list: string): number[] {
@@ -22,18 +20,4 @@ export function retryDelay (scheduleMs: number[], failedAttempts: number, random
   const base = scheduleMs[failedAttempts - 1]
   if (base === undefined) return null
   return Math.round(base * (1 - JITTER_FRACTION + 2 * JITTER_FRACTION * random()))
-}
-
-/** A Retry-After header (delta-seconds or an HTTP date) as milliseconds from now, capped; null when absent or unreadable. */
-export function parseRetryAfter (header: string | undefined, now: number = Date.now()): number | null {
-  if (!header) return null
-  const value = header.trim()
-  let ms: number
-  if (/^\d+$/.test(value)) ms = Number(value) * 1000
-  else {
-    const date = Date.parse(value)
-    if (Number.isNaN(date)) return null
-    ms = date - now
-  }
-  return Math.min(Math.max(ms, 0), MAX_RETRY_AFTER_MS)
 }

@@ -1,7 +1,8 @@
 // The delivery loop: sends due deliveries (in order per task and URL), records every attempt, schedules retries.
 import type { DeliveriesRepository, DeliveryRow } from '../../db/deliveries-repository.js'
 import type { Log } from '../task-store.js'
-import { parseRetryAfter, retryDelay } from './schedule.js'
+import { parseRetryAfter } from '../../lib/retry-after.js'
+import { retryDelay } from './schedule.js'
 import type { AttemptResult, NotificationSender } from './sender.js'
 import type { Signer } from './signing.js'
 import { assessNotifyUrl } from './url-guard.js'

@@ -1,7 +1,8 @@
 import t from 'tap'
 import { Webhook } from 'standardwebhooks'
 import { generateSecret, parseSecrets, SecretError, Signer } from '../../../src/services/notifications/signing.js'
-import { MAX_RETRY_AFTER_MS, parseRetryAfter, parseSchedule, retryDelay } from '../../../src/services/notifications/schedule.js'
+import { MAX_RETRY_AFTER_MS, parseRetryAfter } from '../../../src/lib/retry-after.js'
+import { parseSchedule, retryDelay } from '../../../src/services/notifications/schedule.js'
 
 t.test('our signature verifies with the standardwebhooks package, and only for the exact body and id', async (t) => {
   const secret = generateSecret()
