@@ -6,6 +6,7 @@ import type { Logger } from 'pino'
 import type { Config } from './config.js'
 import { AppError, errorBody } from './errors.js'
 import { loggerOptions } from './logger.js'
+import { buildValidator } from './lib/validators.js'
 import auth from './plugins/auth.js'
 import database from './plugins/database.js'
 import metrics from './plugins/metrics.js'
@@ -62,7 +63,9 @@ export async function buildApp (config: Config, dependencies: AppDependencies = 
     // Above our longest id (callback tokens are 80 characters), so the params schemas give the clear 400s.
     routerOptions: { maxParamLength: 256 },
     // Fastify's default silently drops unknown body fields; we refuse them so typos and other models' fields are seen.
-    ajv: { customOptions: { removeAdditional: false } }
+    ajv: { customOptions: { removeAdditional: false } },
+    // Bodies are validated exactly as sent: no "prompt": 123 silently turned into a string.
+    schemaController: { compilersFactory: { buildValidator } }
   }
   const app = Fastify(options).withTypeProvider<TypeBoxTypeProvider>()
   if (dependencies.onRoute) app.addHook('onRoute', dependencies.onRoute)

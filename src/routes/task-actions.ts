@@ -29,7 +29,7 @@ const taskActions: FastifyPluginAsyncTypebox<TaskActionsOptions> = async (app, o
     }
   }, async (request) => {
     const task = await app.reconciler.pollNow(find(request.params.id))
-    return taskDetail(task, app.taskStore.repo.eventsOf(task.seq))
+    return taskDetail(task, app.taskStore.repo)
   })
 
   app.get('/v1/tasks/:id/video', {
