@@ -1,5 +1,6 @@
 // buildApp(): plugins, then routes, then the error and not-found handlers. Never listens, never reads the environment.
-import Fastify, { type FastifyError, type FastifyServerOptions, type onRouteHookHandler } from 'fastify'
+import type { Server } from 'node:http'
+import Fastify, { type FastifyError, type FastifyHttpOptions, type onRouteHookHandler } from 'fastify'
 import rateLimit from '@fastify/rate-limit'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import type { Logger } from 'pino'
@@ -54,8 +55,11 @@ const CODE_BY_STATUS: Record<number, string> = {
 // The MiniMax code a MiniMax client expects for our own refusals.
 const MINIMAX_CODE_BY_STATUS: Record<number, number> = { 400: 2013, 401: 1004, 413: 2013, 415: 2013, 422: 2013, 429: 1002, 503: 1000 }
 
+// How often Node looks for requests past their timeouts: a trickling connection is closed at most this late.
+const CONNECTIONS_CHECKING_INTERVAL_MS = 1000
+
 export async function buildApp (config: Config, dependencies: AppDependencies = {}) {
-  const options: FastifyServerOptions = {
+  const options: FastifyHttpOptions<Server> = {
     ...(dependencies.logger ? { loggerInstance: dependencies.logger } : { logger: loggerOptions(config.LOG_LEVEL) }),
     // Fastify also takes a hop count, which its types do not list.
     trustProxy: config.TRUST_PROXY as boolean | string,
@@ -64,6 +68,11 @@ export async function buildApp (config: Config, dependencies: AppDependencies = 
     routerOptions: { maxParamLength: 256 },
     // Fastify's default silently drops unknown body fields; we refuse them so typos and other models' fields are seen.
     ajv: { customOptions: { removeAdditional: false } },
+    // Slow clients are bounded: a request must arrive whole within REQUEST_TIMEOUT_MS (Node answers 408 and closes), its
+    // headers within HEADERS_TIMEOUT_MS; Node checks both only every 30 s unless told, so it checks every second.
+    requestTimeout: config.REQUEST_TIMEOUT_MS,
+    keepAliveTimeout: config.KEEP_ALIVE_TIMEOUT_MS,
+    http: { headersTimeout: config.HEADERS_TIMEOUT_MS, connectionsCheckingInterval: CONNECTIONS_CHECKING_INTERVAL_MS },
     // Bodies are validated exactly as sent: no "prompt": 123 silently turned into a string.
     schemaController: { compilersFactory: { buildValidator } }
   }

@@ -25,6 +25,9 @@ export const errors = {
   invalidCursor: () => new AppError(400, 'invalid_cursor', 'cursor is not one this service handed out'),
   idempotencyKeyReused: () => new AppError(422, 'idempotency_key_reused', 'this Idempotency-Key was already used with a different request body'),
   idempotencyKeyInProgress: (id: string) => new AppError(409, 'idempotency_key_in_progress', 'a request with this Idempotency-Key is still in progress or its outcome is unknown; look the task up by id', { id }),
+  tooManyWaiters: (scope: 'caller' | 'total', limit: number) => new AppError(429, 'too_many_waiters', scope === 'caller'
+    ? `this caller already holds ${limit} long-polls and event streams open (MAX_WAITERS_PER_CALLER); close one or poll without wait`
+    : `the service already holds ${limit} long-polls and event streams open (MAX_WAITERS); try again shortly or poll without wait`),
   pushMissingFields: () => new AppError(400, 'invalid_push', 'a callback body must carry either "challenge" or both "task_id" and "status"')
 } as const
 

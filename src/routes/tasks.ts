@@ -5,7 +5,7 @@ import { errorResponses } from '../schemas/common.js'
 import { HistoryPage, HistoryQuery, ListQuery, TaskDetail, TaskPage, TaskParams, TaskWaitQuery } from '../schemas/tasks.js'
 import { taskDetail, taskEvent, taskSummary } from '../services/task-view.js'
 import { pageCursor } from './cursor.js'
-import { callerKey } from './rate-limit-keys.js'
+import { callerKey, withRetryAfter } from './rate-limit-keys.js'
 
 export type TasksRouteOptions = { rateLimit: number }
 
@@ -31,7 +31,11 @@ const tasksRoutes: FastifyPluginAsyncTypebox<TasksRouteOptions> = async (app, op
     let found = app.taskStore.find(request.params.id)
     if (!found) throw errors.notFound(`task ${request.params.id}`)
     // Long-poll (?wait=N&status=S): answers once the status differs from S, after N s, or when the client leaves.
-    if (request.query.wait) found = await app.taskWatch.longPoll(found, { wait: request.query.wait, status: request.query.status }, reply.raw)
+    // Capped per caller and in total (MAX_WAITERS_PER_CALLER, MAX_WAITERS): beyond, 429 too_many_waiters.
+    if (request.query.wait) {
+      found = await app.taskWatch.longPoll(found, { wait: request.query.wait, status: request.query.status, caller: callerKey(request) }, reply.raw)
+        .catch(withRetryAfter(reply))
+    }
     const task = await app.reconciler.freshVideoLink(found)
     return taskDetail(task, repo)
   })
