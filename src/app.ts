@@ -10,6 +10,7 @@ import { loggerOptions } from './logger.js'
 import { buildValidator } from './lib/validators.js'
 import auth from './plugins/auth.js'
 import database from './plugins/database.js'
+import jsonBody from './plugins/json-body.js'
 import metrics from './plugins/metrics.js'
 import openapi from './plugins/openapi.js'
 import providers from './plugins/providers.js'
@@ -88,6 +89,7 @@ export async function buildApp (config: Config, dependencies: AppDependencies = 
   })
 
   app.decorate('config', config)
+  await app.register(jsonBody)
   await app.register(rateLimit, { global: false })
   await app.register(database, { path: config.DATABASE_PATH, synchronous: config.DATABASE_SYNCHRONOUS })
   await app.register(auth, { tokens: config.API_TOKENS })
