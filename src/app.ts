@@ -6,7 +6,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import type { Logger } from 'pino'
 import type { Config } from './config.js'
 import { AppError, errorBody } from './errors.js'
-import { loggerOptions } from './logger.js'
+import { loggerOptions, redactUrl } from './logger.js'
 import { buildValidator } from './lib/validators.js'
 import auth from './plugins/auth.js'
 import database from './plugins/database.js'
@@ -123,7 +123,8 @@ export async function buildApp (config: Config, dependencies: AppDependencies = 
   })
 
   app.setNotFoundHandler((request, reply) => {
-    reply.code(404).send(errorBody(404, 'not_found', `no route ${request.method} ${request.url.split('?')[0]}`, { request_id: request.id }))
+    // The path as logged, not as sent: an answer body can end up in a log too, and a misspelt callback path carries a token.
+    reply.code(404).send(errorBody(404, 'not_found', `no route ${request.method} ${redactUrl(request.url.split('?')[0]!)}`, { request_id: request.id }))
   })
 
   // Observability and the API contract: after the handlers (their routes use them), before the routes (they watch them).

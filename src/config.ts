@@ -23,6 +23,7 @@ const PROVIDER_SETTINGS = {
   TASK_DEADLINE_MS: Type.Integer({ minimum: 1_000, default: 7_200_000, description: 'A task not finished this long after creation is failed with a timeout, after one last poll' }),
   REFRESH_RATE_LIMIT: Type.Integer({ minimum: 1, default: 10, description: 'POST /v1/tasks/:id/refresh per minute per caller' }),
   VIDEO_DIR: Type.Optional(Type.String({ minLength: 1, description: 'Keep our own copy of every finished video in this folder (off when unset)' })),
+  VIDEO_ALLOW_PRIVATE: Type.Boolean({ default: false, description: 'Allow archive downloads over plain http and from loopback, private and link-local addresses (refused by default: SSRF; a local fake provider needs it)' }),
   VIDEO_MAX_BYTES: Type.Integer({ minimum: 1, default: 512 * MIB, description: 'Largest video the archive downloads' }),
   RETENTION_DAYS: Type.Integer({ minimum: 0, default: 0, description: 'Purge finished tasks, their history and archived files after this many days (0: keep forever)' })
 }

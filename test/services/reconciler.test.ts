@@ -140,6 +140,7 @@ t.test('an expired download URL is refreshed on lookup; /video redirects to a fr
 
   const video = await fetch(`${stack.url}/v1/tasks/${body.id}/video`, { redirect: 'manual' })
   t.equal(video.status, 302)
+  t.equal(video.headers.get('cache-control'), 'private, no-store', 'a signed link is not kept by any cache')
   t.equal(video.headers.get('location'), looked.video.url)
   const notReady = seedTask(stack.app.taskStore, { task_id: taskId() })
   t.equal((await fetch(`${stack.url}/v1/tasks/${notReady.id}/video`)).status, 409)
