@@ -250,10 +250,10 @@ t.test('every hop goes through the guard: http and private targets refused, redi
   const url = await serve(t, (req, res) => {
     hits.push(req.url!)
     const hop = Number(new URL(req.url!, 'http://x').searchParams.get('hop') ?? '0')
-    if (req.url!.startsWith('/loop')) return void res.writeHead(302, { location: `/loop?hop=${hop + 1}` }).end()
-    if (req.url!.startsWith('/to-metadata')) return void res.writeHead(307, { location: 'http://169.254.169.254/latest/meta-data' }).end()
-    if (req.url!.startsWith('/to-video')) return void res.writeHead(301, { location: '/video.mp4' }).end()
-    res.writeHead(200, { 'content-length': String(body.length) }).end(body)
+    if (req.url!.startsWith('/loop')) res.writeHead(302, { location: `/loop?hop=${hop + 1}` }).end()
+    else if (req.url!.startsWith('/to-metadata')) res.writeHead(307, { location: 'http://169.254.169.254/latest/meta-data' }).end()
+    else if (req.url!.startsWith('/to-video')) res.writeHead(301, { location: '/video.mp4' }).end()
+    else res.writeHead(200, { 'content-length': String(body.length) }).end(body)
   })
   const base = new URL(url).origin
   const { assessUrl } = await import('../../src/services/notifications/url-guard.js')
