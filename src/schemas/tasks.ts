@@ -41,7 +41,7 @@ export const TaskSummary = Type.Object({
   error: Nullable(Type.Object({
     code: Type.String({ description: 'MiniMax\'s numeric code as a string (e.g. "1027"), or ours (e.g. submit_outcome_unknown)' }),
     message: Type.String(),
-    provisional: Type.Boolean({ description: 'true when this service decided the failure itself (submit_outcome_unknown, timeout): the provider\'s own later verdict still replaces it, possibly with a success' })
+    provisional: Type.Optional(Type.Boolean({ description: 'Present (true) only when this service decided the failure itself (submit_outcome_unknown, timeout): the provider\'s own later verdict still replaces it, possibly with a success' }))
   }, { description: 'Why the task failed (or why its outcome is unknown)' })),
   prompt: Nullable(Type.String({ description: 'The prompt as submitted' })),
   metadata: Nullable(Type.Record(Type.String(), Type.Unknown(), { description: 'Your metadata, as submitted' })),

@@ -134,7 +134,8 @@ t.test('a create whose outcome stayed unknown keeps a working callback URL: a la
   const late = await pushAsMiniMax(stack, providerTaskId!, { status: 'Fail', base_resp: { status_code: 1026, status_msg: 'input sensitive' } })
   t.equal(late.status, 200)
   const resolved = (await getJson(`${stack.url}/v1/tasks/${submitted.body.id}`)).body
-  t.match(resolved, { task_id: providerTaskId, status: 'failed', error: { code: '1026', message: 'input sensitive', provisional: false } })
+  t.match(resolved, { task_id: providerTaskId, status: 'failed', error: { code: '1026', message: 'input sensitive' } })
+  t.notOk('provisional' in resolved.error, 'no longer provisional')
   t.equal(resolved.events.at(-1).outcome, 'applied', 'the provider\'s verdict replaced ours')
   t.equal(stack.app.taskStore.find(submitted.body.id)!.next_poll_at, null, 'the provider\'s failure is final: no late polls')
 
