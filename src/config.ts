@@ -56,6 +56,12 @@ export const ConfigSchema = Type.Object({
     default: 'FULL',
     description: 'SQLite synchronous mode: FULL survives power loss, NORMAL (WAL) survives process crashes only'
   }),
+  DATABASE_BUSY_TIMEOUT_MS: Type.Integer({
+    minimum: 0,
+    maximum: 1000,
+    default: 100,
+    description: 'How long a write waits for a lock another process holds (a backup, the sqlite3 shell) before failing with 503 database_busy; the event loop waits with it, so at most 1 s (MiniMax allows 3 s for a challenge)'
+  }),
   PUBLIC_BASE_URL: Type.Optional(Type.String({
     pattern: '^https?://[^\\s/?#]+(/[^\\s?#]*)?$',
     description: 'URL at which MiniMax reaches this service (no query or fragment); default http://127.0.0.1:PORT, which only a local fake can reach'

@@ -6,6 +6,7 @@ import type { TaskRow } from '../db/tasks-repository.js'
 import { ProviderError } from '../providers/provider-error.js'
 import type { ProviderName, VideoProvider } from '../providers/provider.js'
 import type { CallBudget } from './call-budget.js'
+import { isDatabaseBusy } from '../db/database.js'
 import { errorOf } from '../db/tasks-repository.js'
 import { isProvisional, normaliseStatus } from './task-state.js'
 import type { Log, TaskStore } from './task-store.js'
@@ -113,7 +114,12 @@ export class Reconciler {
   /** A lookup found an expired download link: fetch a fresh one if the budget allows, else keep the old one. */
   async freshVideoLink (task: TaskRow): Promise<TaskRow> {
     if (!task.video_url || !expired(task) || !this.#takeBudget(task)) return task
-    return this.#fetchVideoLink(task)
+    try {
+      return await this.#fetchVideoLink(task)
+    } catch (err) {
+      if (isDatabaseBusy(err)) return task // a lookup is a read: the old link rather than no answer
+      throw err
+    }
   }
 
   /** Moves a task to the front of the queue (a refused push named it), at most once per backoff interval. */
@@ -157,6 +163,8 @@ export class Reconciler {
       if (!news) this.#backOff(task)
       return store.repo.bySeq(task.seq)!
     } catch (err) {
+      // Nothing can be written while another process holds the lock: the pass ends, the task stays due.
+      if (isDatabaseBusy(err)) throw err
       log.warn({ err, id: task.id, task_id: task.task_id, provider: task.provider }, 'poll failed; backing off')
       this.#backOff(task, err instanceof ProviderError ? err.retryAfterMs : null)
       return store.repo.bySeq(task.seq)!
@@ -173,6 +181,7 @@ export class Reconciler {
         store.repo.reschedule(task.seq, null, 0)
       })
     } catch (err) {
+      if (isDatabaseBusy(err)) throw err
       log.warn({ err, id: task.id, task_id: task.task_id, provider: task.provider }, 'could not get the video link; backing off')
       this.#backOff(task, err instanceof ProviderError ? err.retryAfterMs : null)
     }
