@@ -187,7 +187,7 @@ t.test('the process serves /metrics on METRICS_PORT only and stops that server o
   await t.rejects(fetch(metricsUrl), 'the metrics server is closed too')
 })
 
-t.test('event-loop delay is exported: a blocked loop shows in s2v_event_loop_delay_seconds, beside prom-client's nodejs_eventloop_lag_*', async (t) => {
+t.test('event-loop delay is exported: a blocked loop shows in s2v_event_loop_delay_seconds, beside prom-client\'s nodejs_eventloop_lag_*', async (t) => {
   const app = await build(t)
   await scrape(app) // prom-client's lag gauges start over at each scrape
   await sleep(250)
