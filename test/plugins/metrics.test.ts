@@ -194,7 +194,8 @@ t.test('event-loop delay is exported: a blocked loop shows in s2v_event_loop_del
   const before = sample((await scrape(app)).text, 's2v_event_loop_delay_seconds_count')!
   const blockedFor = 400
   const started = Date.now()
-  while (Date.now() - started < blockedFor) {} // a synchronous step that holds the loop, like a lock wait would
+  // a synchronous step that holds the loop, like a lock wait would
+  while (Date.now() - started < blockedFor) { /* spin */ }
   await sleep(250)
   const { text } = await scrape(app)
   const count = sample(text, 's2v_event_loop_delay_seconds_count')!
