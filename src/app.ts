@@ -48,8 +48,14 @@ export type AppDependencies = {
 
 // Codes for the 4xx errors Fastify and its plugins raise themselves.
 const CODE_BY_STATUS: Record<number, ErrorCode> = {
-  400: 'bad_request', 404: 'not_found', 405: 'method_not_allowed', 406: 'not_acceptable', 413: 'body_too_large', 415: 'unsupported_media_type',
-  416: 'range_not_satisfiable', 429: 'rate_limited'
+  400: 'bad_request',
+  404: 'not_found',
+  405: 'method_not_allowed',
+  406: 'not_acceptable',
+  413: 'body_too_large',
+  415: 'unsupported_media_type',
+  416: 'range_not_satisfiable',
+  429: 'rate_limited'
 }
 // Any other status Fastify or a plugin raises on its own (none is known today; the README lists it all the same).
 const FALLBACK_CODE: ErrorCode = 'request_error'
