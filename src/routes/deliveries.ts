@@ -102,7 +102,7 @@ const deliveriesRoutes: FastifyPluginAsyncTypebox<DeliveriesRouteOptions> = asyn
     }
   }, async () => {
     if (app.config.API_TOKENS.length === 0) {
-      throw new AppError(403, 'admin_token_required', 'the signing secret is only served when API_TOKENS is set; read it from the start-up log or set NOTIFY_SECRET')
+      throw new AppError(403, 'admin_token_required', 'the signing secret is only served when API_TOKENS is set: set API_TOKENS and ask again with one of its tokens, or set NOTIFY_SECRET to secrets of your own (the start-up log shows only a generated secret\'s fingerprint, never the secret)')
     }
     return app.notifications.secrets
   })
