@@ -4,7 +4,8 @@ import rateLimit from '@fastify/rate-limit'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import type { Logger } from 'pino'
 import type { Config } from './config.js'
-import { AppError, errorBody } from './errors.js'
+import { isDatabaseBusy } from './db/database.js'
+import { AppError, errorBody, errors } from './errors.js'
 import { loggerOptions } from './logger.js'
 import auth from './plugins/auth.js'
 import database from './plugins/database.js'
@@ -50,6 +51,8 @@ export type AppDependencies = {
 const CODE_BY_STATUS: Record<number, string> = {
   400: 'bad_request', 404: 'not_found', 405: 'method_not_allowed', 406: 'not_acceptable', 413: 'body_too_large', 415: 'unsupported_media_type', 429: 'rate_limited'
 }
+// A locked database (another process's write lock) is usually a backup or a shell session: seconds, not minutes.
+const DATABASE_BUSY_RETRY_AFTER_S = 1
 // The MiniMax code a MiniMax client expects for our own refusals.
 const MINIMAX_CODE_BY_STATUS: Record<number, number> = { 400: 2013, 401: 1004, 413: 2013, 415: 2013, 422: 2013, 429: 1002, 503: 1000 }
 
@@ -77,7 +80,7 @@ export async function buildApp (config: Config, dependencies: AppDependencies = 
 
   app.decorate('config', config)
   await app.register(rateLimit, { global: false })
-  await app.register(database, { path: config.DATABASE_PATH, synchronous: config.DATABASE_SYNCHRONOUS })
+  await app.register(database, { path: config.DATABASE_PATH, synchronous: config.DATABASE_SYNCHRONOUS, busyTimeoutMs: config.DATABASE_BUSY_TIMEOUT_MS })
   await app.register(auth, { tokens: config.API_TOKENS, adminTokens: config.ADMIN_TOKENS })
   await app.register(providers)
   await app.register(services)
@@ -89,7 +92,9 @@ export async function buildApp (config: Config, dependencies: AppDependencies = 
   await app.register(notifications)
 
   // Set before the routes are registered: a route plugin keeps the handlers in force when it was registered.
-  app.setErrorHandler((err: FastifyError | AppError, request, reply) => {
+  app.setErrorHandler((thrown: FastifyError | AppError, request, reply) => {
+    const err = isDatabaseBusy(thrown) ? errors.databaseBusy(DATABASE_BUSY_RETRY_AFTER_S) : thrown
+    if (err instanceof AppError) reply.headers(err.headers)
     const statusCode = err instanceof AppError ? err.statusCode : err.statusCode ?? 500
     const details: Record<string, unknown> = err instanceof AppError ? { ...err.details } : {}
     let code = err instanceof AppError ? err.code : CODE_BY_STATUS[statusCode] ?? 'request_error'

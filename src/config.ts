@@ -22,6 +22,8 @@ const PROVIDER_SETTINGS = {
   RECONCILE_TICK_MS: Type.Integer({ minimum: 10, default: 1_000, description: 'How often the reconciler looks for due work' }),
   SUBMITTING_TIMEOUT_MS: Type.Integer({ minimum: 1_000, default: 600_000, description: 'A task still "submitting" (create outcome unknown, no push) this long after creation is failed with submit_outcome_unknown' }),
   TASK_DEADLINE_MS: Type.Integer({ minimum: 1_000, default: 7_200_000, description: 'A task not finished this long after creation is failed with a timeout, after one last poll' }),
+  LATE_RESULT_WINDOW_MS: Type.Integer({ minimum: 0, default: 86_400_000, description: 'After this service fails a task on its own (submit_outcome_unknown, timeout), keep polling the provider for its verdict this long (0: never)' }),
+  LATE_RESULT_POLL_MS: Type.Integer({ minimum: 1_000, default: 3_600_000, description: 'How often such a task is polled during LATE_RESULT_WINDOW_MS (within the poll budget)' }),
   REFRESH_RATE_LIMIT: Type.Integer({ minimum: 1, default: 10, description: 'POST /v1/tasks/:id/refresh per minute per caller' }),
   VIDEO_DIR: Type.Optional(Type.String({ minLength: 1, description: 'Keep our own copy of every finished video in this folder (off when unset)' })),
   VIDEO_MAX_BYTES: Type.Integer({ minimum: 1, default: 512 * MIB, description: 'Largest video the archive downloads' }),
@@ -54,6 +56,12 @@ export const ConfigSchema = Type.Object({
   DATABASE_SYNCHRONOUS: Type.Enum(['FULL', 'NORMAL'], {
     default: 'FULL',
     description: 'SQLite synchronous mode: FULL survives power loss, NORMAL (WAL) survives process crashes only'
+  }),
+  DATABASE_BUSY_TIMEOUT_MS: Type.Integer({
+    minimum: 0,
+    maximum: 1000,
+    default: 100,
+    description: 'How long a write waits for a lock another process holds (a backup, the sqlite3 shell) before failing with 503 database_busy; the event loop waits with it, so at most 1 s (MiniMax allows 3 s for a challenge)'
   }),
   PUBLIC_BASE_URL: Type.Optional(Type.String({
     pattern: '^https?://[^\\s/?#]+(/[^\\s?#]*)?$',

@@ -9,7 +9,9 @@ export class AppError extends Error {
     readonly code: string,
     message: string,
     // extra fields merged into the JSON error body (our task id, MiniMax's base_resp, ...)
-    readonly details: Record<string, unknown> = {}
+    readonly details: Record<string, unknown> = {},
+    // response headers the answer must carry (e.g. retry-after)
+    readonly headers: Record<string, string> = {}
   ) {
     super(message)
   }
@@ -28,6 +30,8 @@ export const errors = {
   invalidCursor: () => new AppError(400, 'invalid_cursor', 'cursor is not one this service handed out'),
   idempotencyKeyReused: () => new AppError(422, 'idempotency_key_reused', 'this Idempotency-Key was already used with a different request body'),
   idempotencyKeyInProgress: (id: string) => new AppError(409, 'idempotency_key_in_progress', 'a request with this Idempotency-Key is still in progress or its outcome is unknown; look the task up by id', { id }),
+  // A lock held by another process (a backup, the sqlite3 shell): nothing was written, the same request may be retried.
+  databaseBusy: (retryAfterSeconds: number) => new AppError(503, 'database_busy', `the database is locked by another process; nothing was written, retry in ${retryAfterSeconds} s`, {}, { 'retry-after': String(retryAfterSeconds) }),
   pushMissingFields: () => new AppError(400, 'invalid_push', 'a callback body must carry either "challenge" or both "task_id" and "status"')
 } as const
 

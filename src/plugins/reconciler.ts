@@ -34,6 +34,8 @@ export default fp(async (app) => {
     tickMs: config.RECONCILE_TICK_MS,
     submittingTimeoutMs: Math.max(config.SUBMITTING_TIMEOUT_MS, config.MINIMAX_CREATE_TIMEOUT_MS * SUBMIT_GRACE_FACTOR),
     deadlineMs: config.TASK_DEADLINE_MS,
+    lateResultWindowMs: config.LATE_RESULT_WINDOW_MS,
+    latePollMs: config.LATE_RESULT_POLL_MS,
     archive: config.VIDEO_DIR !== undefined,
     log: app.log
   })

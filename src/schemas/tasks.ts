@@ -40,7 +40,11 @@ export const TaskSummary = Type.Object({
   status: TaskStatusSchema,
   provider_status: Nullable(Type.String({ description: 'The provider\'s last status word, as spelt' })),
   file_id: Nullable(Type.String({ description: 'MiniMax\'s file id of the video, on success' })),
-  error: Nullable(Type.Object({ code: Type.String({ description: 'MiniMax\'s numeric code as a string (e.g. "1027"), or ours (e.g. submit_outcome_unknown)' }), message: Type.String() }, { description: 'Why the task failed (or why its outcome is unknown)' })),
+  error: Nullable(Type.Object({
+    code: Type.String({ description: 'MiniMax\'s numeric code as a string (e.g. "1027"), or ours (e.g. submit_outcome_unknown)' }),
+    message: Type.String(),
+    provisional: Type.Optional(Type.Boolean({ description: 'Present (true) only when this service decided the failure itself (submit_outcome_unknown, timeout): the provider\'s own later verdict still replaces it, possibly with a success' }))
+  }, { description: 'Why the task failed (or why its outcome is unknown)' })),
   prompt: Nullable(Type.String({ description: 'The prompt as submitted' })),
   metadata: Nullable(Type.Record(Type.String(), Type.Unknown(), { description: 'Your metadata, as submitted' })),
   created_at: Type.String({ format: 'date-time', description: 'When the submit arrived' }),

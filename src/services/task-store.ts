@@ -133,7 +133,17 @@ export class TaskStore {
     }))
     // Whatever the provider said (even a duplicate), it is alive and talking: polling starts over.
     if (taskId !== null || isTerminal(decision.next.status)) {
-      const after = { ...task, task_id: taskId ?? task.task_id, status: decision.next.status }
+      // The row as it now is, without reading it again: the scheduler needs the new state and, for a failure of
+      // ours, when it was decided (updated_at), since late verdicts are polled for a while after it.
+      const changed = decision.next !== current
+      const after: TaskRow = {
+        ...task,
+        task_id: taskId ?? task.task_id,
+        status: decision.next.status,
+        error_code: decision.next.error?.code ?? null,
+        error_provisional: decision.next.error?.provisional ? 1 : 0,
+        updated_at: changed || task.task_id === null ? at : task.updated_at
+      }
       this.repo.markNews(seq, at, this.#scheduler(after, Date.parse(at)))
     }
     task = this.repo.bySeq(seq)!

@@ -12,7 +12,7 @@ export function taskSummary (row: TaskRow): TaskSummary {
     status: row.status,
     provider_status: row.provider_status,
     file_id: row.file_id,
-    error: row.error_code ? { code: row.error_code, message: row.error_message ?? '' } : null,
+    error: row.error_code ? { code: row.error_code, message: row.error_message ?? '', ...(row.error_provisional === 1 ? { provisional: true } : {}) } : null,
     prompt: row.prompt,
     metadata: row.metadata ? JSON.parse(row.metadata) : null,
     created_at: row.created_at,
