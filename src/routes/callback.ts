@@ -24,7 +24,8 @@ const TOKEN_PATH_DOCS = {
   description: 'The callback_url this service gives MiniMax for one task. A {challenge} is echoed at once (never rate limited); a status ' +
     'push is written through the state machine before the 200, limited to CALLBACK_RATE_LIMIT per minute for each task. Pushes with a ' +
     'token that is not this task\'s are refused with 401 and write nothing. A body with both a challenge and a push is echoed, and its ' +
-    'push applied too when the token is the task\'s (the answer then also carries status).'
+    'push applied too when the token is the task\'s (the answer then also carries status). ' +
+    'A push that meets a database locked by another process is answered 503 database_busy with Retry-After, never 200: nothing was written, retry it.'
 }
 const BARE_PATH_DOCS = {
   summary: 'Bare callback path: challenges only',
@@ -65,7 +66,7 @@ const callbackRoutes: FastifyPluginAsyncTypebox<CallbackRouteOptions> = async (a
     },
     schema: {
       body: CallbackBody,
-      response: { 200: CallbackAnswer, ...errorResponses(400, 401, 413, 429, 500) }
+      response: { 200: CallbackAnswer, ...errorResponses(400, 401, 413, 429, 500, 503) }
     }
   }
 

@@ -7,7 +7,7 @@ import { errorResponses } from '../schemas/common.js'
 import { TaskParams } from '../schemas/tasks.js'
 import { isTerminal, TASK_STATUSES, type TaskStatus } from '../services/task-state.js'
 import { taskSummary } from '../services/task-view.js'
-import { callerKey, withRetryAfter } from './rate-limit-keys.js'
+import { callerKey } from './rate-limit-keys.js'
 
 export type TaskStreamRouteOptions = { rateLimit: number, keepAliveMs: number }
 
@@ -39,19 +39,14 @@ const taskStreamRoute: FastifyPluginAsyncTypebox<TaskStreamRouteOptions> = async
       }
     }
   }, async (request, reply) => {
-    const task = app.taskStore.find(request.params.id)
+    const task = app.taskStore.findFor(request, request.params.id)
     if (!task) throw errors.notFound(`task ${request.params.id}`)
     const lastEventId = request.headers['last-event-id']
     let seen = lastEventId === undefined ? -1 : RANK[lastEventId]
     if (isTerminal(task.status) && seen >= RANK[task.status]) return reply.code(204).send(null)
 
     // Capped per caller and in total, like long-polls; the slot is held until the stream ends.
-    let release: () => void
-    try {
-      release = app.taskWatch.admit(callerKey(request))
-    } catch (err) {
-      withRetryAfter(reply)(err)
-    }
+    const release = app.taskWatch.admit(callerKey(request))
     // From here the response is ours: Fastify neither serialises nor ends it.
     reply.hijack()
     const res = reply.raw

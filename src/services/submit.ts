@@ -1,7 +1,8 @@
 // Submitting a generation: write the task first, forward it to the provider (with the task's own callback URL), bind the answer.
 import { randomUUID, createHash } from 'node:crypto'
 import stringify from 'safe-stable-stringify'
-import { AppError, errorBody, errors } from '../errors.js'
+import { retryWhileBusy } from '../db/database.js'
+import { AppError, ERROR_CODES, errorBody, errors, type ErrorCode } from '../errors.js'
 import { newCallbackToken } from '../lib/callback-token.js'
 import type { ProviderName, VideoProvider } from '../providers/provider.js'
 import { ProviderError } from '../providers/provider-error.js'
@@ -18,6 +19,9 @@ const MAX_IMAGE_BYTES = 20 * 1024 * 1024
 const MAX_METADATA_BYTES = 4096
 // Deep enough for any label structure; checked before anything recursive (JSON.stringify, the request hash) walks it.
 const MAX_METADATA_DEPTH = 10
+// Once the provider has answered, what it said (a task we pay for, or its refusal) is written even if another process
+// holds the database lock for a while: tried again every 100 ms for up to 30 s, the loop free in between.
+const RECORD_ANSWER_RETRY = { forMs: 30_000, pauseMs: 100 }
 
 export type SubmitResult = { statusCode: number, body: SubmitAnswer | ErrorBody, replayed: boolean }
 
@@ -100,7 +104,7 @@ export class SubmitService {
     this.#inFlight.set(flightKey, forwarding)
     try {
       const result = await forwarding
-      store.repo.saveIdempotentResponse(caller, idempotencyKey, result.statusCode, JSON.stringify(result.body))
+      await retryWhileBusy(() => store.repo.saveIdempotentResponse(caller, idempotencyKey, result.statusCode, JSON.stringify(result.body)), RECORD_ANSWER_RETRY)
       return result
     } finally {
       this.#inFlight.delete(flightKey)
@@ -118,7 +122,7 @@ export class SubmitService {
       }, provider.pushesStatus ? `${publicBaseUrl}/get_callback/${token}` : null)
       log.info({ id, provider: provider.name, task_id: taskId, trace_id: traceId }, 'provider created the task')
       store.events.emit('submit', { outcome: 'created', code: null })
-      const result = store.applyUpdate(seq, taskId, { status: 'processing', providerStatus: null }, 'submit', { trace_id: traceId })
+      const result = await retryWhileBusy(() => store.applyUpdate(seq, taskId, { status: 'processing', providerStatus: null }, 'submit', { trace_id: traceId }), RECORD_ANSWER_RETRY)
       if (!result.ok) {
         log.error({ id, task_id: taskId, reason: result.reason }, 'the provider answered with a task_id that does not fit this task')
         throw new AppError(502, 'task_id_conflict', 'the provider answered with a task_id that already belongs to another task', { id })
@@ -131,8 +135,8 @@ export class SubmitService {
       log.warn({ id, provider: provider.name, err, trace_id: err.traceId, outcome_unknown: failure.outcomeUnknown }, 'provider create failed')
       store.events.emit('submit', { outcome: failure.outcomeUnknown ? 'unknown' : 'rejected', code: error.code })
       let status = 'submitting'
-      if (failure.outcomeUnknown) store.recordEvent(seq, 'submit', 'unknown', { error, trace_id: err.traceId })
-      else status = store.applyUpdate(seq, null, { status: 'failed', providerStatus: null, error }, 'submit', { trace_id: err.traceId }).task.status
+      if (failure.outcomeUnknown) await retryWhileBusy(() => store.recordEvent(seq, 'submit', 'unknown', { error, trace_id: err.traceId }), RECORD_ANSWER_RETRY)
+      else status = (await retryWhileBusy(() => store.applyUpdate(seq, null, { status: 'failed', providerStatus: null, error }, 'submit', { trace_id: err.traceId }), RECORD_ANSWER_RETRY)).task.status
       return {
         statusCode: failure.statusCode,
         body: errorBody(failure.statusCode, failure.code, failure.message, { id, task_id: null, status, base_resp: failure.baseResp }),
@@ -154,7 +158,9 @@ function answerOf (task: TaskRow): { statusCode: number, body: SubmitAnswer | Er
   if (task.task_id !== null) {
     return { statusCode: 200, body: { task_id: task.task_id, id: task.id, status: task.status, base_resp: { status_code: 0, status_msg: 'success' } } }
   }
-  const code = task.error_code ?? 'provider_failed'
+  const taskCode = task.error_code ?? ''
+  // Our own codes (submit_outcome_unknown) as they are; a provider's numeric code goes to base_resp under provider_error.
+  const code: ErrorCode = taskCode in ERROR_CODES ? taskCode as ErrorCode : 'provider_error'
   const message = task.error_message ?? 'the task failed before the provider gave it an id'
   return {
     statusCode: 502,
@@ -162,7 +168,7 @@ function answerOf (task: TaskRow): { statusCode: number, body: SubmitAnswer | Er
       id: task.id,
       task_id: null,
       status: task.status,
-      base_resp: { status_code: /^\d+$/.test(code) ? Number(code) : UNKNOWN_PROVIDER_ERROR, status_msg: message }
+      base_resp: { status_code: /^\d+$/.test(taskCode) ? Number(taskCode) : UNKNOWN_PROVIDER_ERROR, status_msg: message }
     })
   }
 }
