@@ -83,9 +83,9 @@ t.test(`${CYCLES} cycles of kill -9 under mixed load lose nothing acknowledged a
     const cycleStart = Date.now()
     const server = await startServer(t, env)
     const readyMs = Date.now() - cycleStart
-    let running = true
+    const cycleLoad = { running: true }
     const worker = async (work: () => Promise<void>) => {
-      while (running) {
+      while (cycleLoad.running) {
         try {
           await work()
         } catch {} // the connection died with the process: nothing acknowledged, nothing promised
@@ -133,7 +133,7 @@ t.test(`${CYCLES} cycles of kill -9 under mixed load lose nothing acknowledged a
     await exited(server)
     t.equal(server.signalCode, 'SIGKILL', `cycle ${cycle + 1}: killed mid-load`)
     counts.kills++
-    running = false
+    cycleLoad.running = false
     await Promise.all(load)
     if (process.env.CRASH_LOOP_DEBUG) t.comment(`cycle ${cycle + 1}: ready in ${readyMs} ms, whole cycle ${Date.now() - cycleStart} ms`)
   }
