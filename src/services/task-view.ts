@@ -8,6 +8,7 @@ export function taskSummary (row: TaskRow): TaskSummary {
     task_id: row.task_id,
     provider: row.provider,
     model: row.model,
+    caller: row.caller,
     status: row.status,
     provider_status: row.provider_status,
     file_id: row.file_id,

@@ -98,7 +98,7 @@ t.test('a write lock held by another process for 10 s: challenges within 1 s, pu
   await lock.released
   const paid = await inFlight
   t.equal(paid.status, 200, 'the create answered during the lock was bound once the lock went')
-  t.equal(app.taskStore.find(paid.body.id)!.task_id, paid.body.task_id)
+  t.equal(app.taskStore.repo.byId(paid.body.id)!.task_id, paid.body.task_id)
 
   // MiniMax (or anyone) retries the refused pushes: each is now recorded.
   for (const task of new Set(refused)) {

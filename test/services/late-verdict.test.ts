@@ -112,7 +112,7 @@ t.test('after our timeout the reconciler keeps asking slowly, and a late success
   const stack = await startStack(t, { env: { ...FAST, LATE_RESULT_POLL_MS: '1000' }, behaviour: STALLED })
   const { body } = await postJson(`${stack.url}/v1/video_generation`, submitBody())
   await waitForTask(stack, body.id, (task) => task.status === 'failed')
-  const row = stack.app.taskStore.find(body.id)!
+  const row = stack.app.taskStore.repo.byId(body.id)!
   const wait = Date.parse(row.next_poll_at!) - Date.parse(row.updated_at)
   t.ok(wait >= 900 && wait <= 1100, `the next poll is LATE_RESULT_POLL_MS after the give-up (${wait} ms), not the usual backoff`)
 
@@ -124,7 +124,7 @@ t.test('after our timeout the reconciler keeps asking slowly, and a late success
   t.match(done, { status: 'success', error: null, file_id: stack.fake.tasks.get(body.task_id)!.file_id })
   t.ok(done.events.some((event: any) => event.source === 'poll' && event.status === 'success' && event.outcome === 'applied'), 'applied from a poll')
 
-  t.equal(stack.app.taskStore.find(body.id)!.next_poll_at, null, 'finished: nothing scheduled')
+  t.equal(stack.app.taskStore.repo.byId(body.id)!.next_poll_at, null, 'finished: nothing scheduled')
   const settled = stack.fake.requests.length
   await sleep(400)
   t.equal(stack.fake.requests.length, settled, 'a finished task is never polled again')
@@ -138,14 +138,14 @@ t.test('late polling ends with LATE_RESULT_WINDOW_MS; a still-running task then 
   await stack.fake.waitFor(() => queries(stack) >= gaveUp + 2, 3000)
   await sleep(600)
   t.equal(queries(stack), gaveUp + 2, 'one late poll after 1 s, the last at the window\'s end (1.5 s), then none')
-  const row = stack.app.taskStore.find(body.id)!
+  const row = stack.app.taskStore.repo.byId(body.id)!
   t.equal(row.next_poll_at, null)
   t.match(row, { status: 'failed', error_code: 'timeout', error_provisional: 1 }, 'still provisional: a push would still resolve it')
 
   const off = await startStack(t, { env: { ...FAST, LATE_RESULT_WINDOW_MS: '0' }, behaviour: STALLED })
   const other = (await postJson(`${off.url}/v1/video_generation`, submitBody())).body
   await waitForTask(off, other.id, (task) => task.status === 'failed')
-  t.equal(off.app.taskStore.find(other.id)!.next_poll_at, null, 'LATE_RESULT_WINDOW_MS=0: no late polls')
+  t.equal(off.app.taskStore.repo.byId(other.id)!.next_poll_at, null, 'LATE_RESULT_WINDOW_MS=0: no late polls')
 })
 
 t.test('a create whose outcome stayed unknown keeps a working callback URL: a late push resolves it with MiniMax\'s own code', async (t) => {
@@ -166,7 +166,7 @@ t.test('a create whose outcome stayed unknown keeps a working callback URL: a la
   t.match(resolved, { task_id: providerTaskId, status: 'failed', error: { code: '1026', message: 'input sensitive' } })
   t.notOk('provisional' in resolved.error, 'no longer provisional')
   t.equal(resolved.events.at(-1).outcome, 'applied', 'the provider\'s verdict replaced ours')
-  t.equal(stack.app.taskStore.find(submitted.body.id)!.next_poll_at, null, 'the provider\'s failure is final: no late polls')
+  t.equal(stack.app.taskStore.repo.byId(submitted.body.id)!.next_poll_at, null, 'the provider\'s failure is final: no late polls')
 
   const after = await pushAsMiniMax(stack, providerTaskId!, { status: 'success', file_id: '1' })
   t.equal(after.status, 200)
