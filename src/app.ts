@@ -4,7 +4,8 @@ import rateLimit from '@fastify/rate-limit'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import type { Logger } from 'pino'
 import type { Config } from './config.js'
-import { AppError, errorBody, validationMessage, type ErrorCode } from './errors.js'
+import { isDatabaseBusy } from './db/database.js'
+import { AppError, errorBody, errors, validationMessage, type ErrorCode } from './errors.js'
 import { loggerOptions } from './logger.js'
 import auth from './plugins/auth.js'
 import database from './plugins/database.js'
@@ -59,6 +60,8 @@ const CODE_BY_STATUS: Record<number, ErrorCode> = {
 }
 // Any other status Fastify or a plugin raises on its own (none is known today; the README lists it all the same).
 const FALLBACK_CODE: ErrorCode = 'request_error'
+// A locked database (another process's write lock) is usually a backup or a shell session: seconds, not minutes.
+const DATABASE_BUSY_RETRY_AFTER_S = 1
 // The MiniMax code a MiniMax client expects for our own refusals.
 const MINIMAX_CODE_BY_STATUS: Record<number, number> = { 400: 2013, 401: 1004, 413: 2013, 415: 2013, 422: 2013, 429: 1002, 503: 1000 }
 
@@ -90,8 +93,8 @@ export async function buildApp (config: Config, dependencies: AppDependencies = 
   // instead. The callback routes accept any content type with parsers of their own.
   app.removeContentTypeParser('text/plain')
   await app.register(rateLimit, { global: false })
-  await app.register(database, { path: config.DATABASE_PATH, synchronous: config.DATABASE_SYNCHRONOUS })
-  await app.register(auth, { tokens: config.API_TOKENS })
+  await app.register(database, { path: config.DATABASE_PATH, synchronous: config.DATABASE_SYNCHRONOUS, busyTimeoutMs: config.DATABASE_BUSY_TIMEOUT_MS })
+  await app.register(auth, { tokens: config.API_TOKENS, adminTokens: config.ADMIN_TOKENS })
   await app.register(providers)
   await app.register(services)
   await app.register(reconciler)
@@ -102,7 +105,9 @@ export async function buildApp (config: Config, dependencies: AppDependencies = 
   await app.register(notifications)
 
   // Set before the routes are registered: a route plugin keeps the handlers in force when it was registered.
-  app.setErrorHandler((err: FastifyError | AppError, request, reply) => {
+  app.setErrorHandler((thrown: FastifyError | AppError, request, reply) => {
+    const err = isDatabaseBusy(thrown) ? errors.databaseBusy(DATABASE_BUSY_RETRY_AFTER_S) : thrown
+    if (err instanceof AppError) reply.headers(err.headers)
     const statusCode = err instanceof AppError ? err.statusCode : err.statusCode ?? 500
     const details: Record<string, unknown> = err instanceof AppError ? { ...err.details } : {}
     let code = err instanceof AppError ? err.code : CODE_BY_STATUS[statusCode] ?? FALLBACK_CODE

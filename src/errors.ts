@@ -21,6 +21,7 @@ export const ERROR_CODES = {
   callback_token_required: 'a status push on the bare /get_callback path, which only answers challenges (401)',
   unknown_callback_token: 'a push whose callback token belongs to no task (401)',
   token_task_mismatch: 'a push whose callback token belongs to another task_id (401)',
+  admin_required: 'an operator\'s route (or another caller\'s data) asked for with a token not in ADMIN_TOKENS (403)',
   admin_token_required: 'the signing secret is only served when API_TOKENS is set (403)',
   not_found: 'no such task, delivery or route (404)',
   method_not_allowed: 'the route exists, not with this method (405)',
@@ -37,6 +38,7 @@ export const ERROR_CODES = {
   poll_budget_exhausted: 'a refresh when the provider\'s call budget for this minute is spent (429)',
   request_error: 'any other 4xx Fastify or a plugin raises itself (none is known today)',
   internal_error: 'a bug or an unexpected failure; internals are never shown, the request_id finds it in our logs (500)',
+  database_busy: 'another process holds the database\'s write lock (a backup, the sqlite3 shell); retry after Retry-After, nothing was lost (503)',
   provider_not_configured: 'the provider\'s API key is not set on this service (503)',
   // The provider's refusals and failures of a submit (base_resp carries the provider's own code)
   invalid_params: 'the provider refused the request as invalid (MiniMax 2013, Modellix 400) (400)',
@@ -60,7 +62,9 @@ export class AppError extends Error {
     readonly code: ErrorCode,
     message: string,
     // extra fields merged into the JSON error body (our task id, MiniMax's base_resp, ...)
-    readonly details: Record<string, unknown> = {}
+    readonly details: Record<string, unknown> = {},
+    // response headers the answer must carry (e.g. retry-after)
+    readonly headers: Record<string, string> = {}
   ) {
     super(message)
   }
@@ -68,6 +72,9 @@ export class AppError extends Error {
 
 export const errors = {
   unauthorized: () => new AppError(401, 'unauthorized', 'a valid "Authorization: Bearer <token>" header is required'),
+  adminTokenRequired: () => new AppError(403, 'admin_token_required', 'an open deployment (API_TOKENS and ADMIN_TOKENS empty) serves no signing secret, ' +
+    'since anyone could forge notifications with it: set API_TOKENS (each caller then reads its own secret here), or set NOTIFY_SECRET and give it to your consumers'),
+  adminRequired: () => new AppError(403, 'admin_required', 'only an operator (a token of ADMIN_TOKENS) may do this'),
   notFound: (what: string) => new AppError(404, 'not_found', `${what} not found`),
   providerNotConfigured: (provider: string) => new AppError(503, 'provider_not_configured', `${provider.toUpperCase()}_API_KEY is not set on this service, so it cannot submit to ${provider}`),
   callbackUrlNotAllowed: () => new AppError(400, 'callback_url_not_allowed', 'callback_url is set by this service (it receives MiniMax\'s callbacks itself); remove it from the request'),
@@ -76,6 +83,8 @@ export const errors = {
   invalidCursor: () => new AppError(400, 'invalid_cursor', 'cursor is not one this service handed out'),
   idempotencyKeyReused: () => new AppError(422, 'idempotency_key_reused', 'this Idempotency-Key was already used with a different request body'),
   idempotencyKeyInProgress: (id: string) => new AppError(409, 'idempotency_key_in_progress', 'a request with this Idempotency-Key is still in progress or its outcome is unknown; look the task up by id', { id }),
+  // A lock held by another process (a backup, the sqlite3 shell): nothing was written, the same request may be retried.
+  databaseBusy: (retryAfterSeconds: number) => new AppError(503, 'database_busy', `the database is locked by another process; nothing was written, retry in ${retryAfterSeconds} s`, {}, { 'retry-after': String(retryAfterSeconds) }),
   pushMissingFields: () => new AppError(400, 'invalid_push', 'a callback body must carry either "challenge" or both "task_id" and "status"')
 } as const
 

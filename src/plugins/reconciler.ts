@@ -41,6 +41,8 @@ export default fp(async (app) => {
     tickMs: config.RECONCILE_TICK_MS,
     submittingTimeoutMs,
     deadlineMs: config.TASK_DEADLINE_MS,
+    lateResultWindowMs: config.LATE_RESULT_WINDOW_MS,
+    latePollMs: config.LATE_RESULT_POLL_MS,
     archive: config.VIDEO_DIR !== undefined,
     log: app.log
   })
