@@ -17,7 +17,7 @@ export const ERROR_CODES = {
   invalid_range: 'a time range whose until is not after its since (400)',
   invalid_push: 'a callback body with neither challenge nor task_id and status (400)',
   notify_url_not_allowed: 'a notify_url that is not http(s) or resolves to a loopback, private or reserved address (400)',
-  unauthorized: 'the internal routes need "Authorization: Bearer <one of API_TOKENS>" (401)',
+  unauthorized: 'the internal routes need "Authorization: Bearer <one of API_TOKENS or ADMIN_TOKENS>" (401)',
   callback_token_required: 'a status push on the bare /get_callback path, which only answers challenges (401)',
   unknown_callback_token: 'a push whose callback token belongs to no task (401)',
   token_task_mismatch: 'a push whose callback token belongs to another task_id (401)',
