@@ -442,6 +442,12 @@ t.test('control panel, 404s, set validation, waitFor timeout and reset', async t
 
   await t.rejects(fake.waitFor(() => false, 50), /waitFor: condition still false after 50 ms/)
 
+  const httpReset = await call(`${fake.url}/_fake/reset`, { method: 'POST' })
+  t.same(httpReset.json, { ...DEFAULT_BEHAVIOUR, pushDelayMs: PUSH_DELAY_MS }, 'POST /_fake/reset restores the behaviour')
+  t.equal(fake.tasks.size, 1, '... and keeps the tasks, so their videos still download')
+  await call(`${fake.url}/_fake/reset?forget=true`, { method: 'POST' })
+  t.equal(fake.tasks.size, 0, '?forget=true forgets them too')
+
   fake.reset()
   t.equal(fake.tasks.size, 0)
   t.equal(fake.requests.length, 0)
