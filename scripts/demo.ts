@@ -2,6 +2,7 @@
 // One command, one process group: Ctrl-C reaches both, and this process stops the fake once the service has closed.
 import { spawn } from 'node:child_process'
 import { setTimeout as sleep } from 'node:timers/promises'
+import { fileURLToPath } from 'node:url'
 import { startFakeMiniMax } from '../test/fixtures/fake-minimax.js'
 
 const env = process.env
@@ -22,7 +23,8 @@ const fake = await startFakeMiniMax({
   log: line => console.log(`fake-minimax | ${line.length > 200 ? line.slice(0, 200) + '…' : line}`)
 })
 
-const service = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
+// Resolved from this file, so the demo runs from any folder (its data goes to the folder it runs in).
+const service = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), fileURLToPath(new URL('../src/server.ts', import.meta.url))], {
   stdio: 'inherit',
   env: {
     // Demo data stays apart from `npm start`'s; anything else you set (LOG_LEVEL, ...) is kept.
