@@ -72,6 +72,8 @@ export class AppError extends Error {
 
 export const errors = {
   unauthorized: () => new AppError(401, 'unauthorized', 'a valid "Authorization: Bearer <token>" header is required'),
+  adminTokenRequired: () => new AppError(403, 'admin_token_required', 'an open deployment (API_TOKENS and ADMIN_TOKENS empty) serves no signing secret, ' +
+    'since anyone could forge notifications with it: set API_TOKENS (each caller then reads its own secret here), or set NOTIFY_SECRET and give it to your consumers'),
   adminRequired: () => new AppError(403, 'admin_required', 'only an operator (a token of ADMIN_TOKENS) may do this'),
   notFound: (what: string) => new AppError(404, 'not_found', `${what} not found`),
   providerNotConfigured: (provider: string) => new AppError(503, 'provider_not_configured', `${provider.toUpperCase()}_API_KEY is not set on this service, so it cannot submit to ${provider}`),
