@@ -93,6 +93,16 @@ t.test('--json: one JSON document on stdout, for each command', async t => {
   t.equal(refreshed.code, EXIT.ok, refreshed.stderr)
   t.equal(JSON.parse(refreshed.stdout).status, 'success')
 
+  const history = await runCli(['history', answer.id, '--json'], { env })
+  t.equal(history.code, EXIT.ok, history.stderr)
+  const events = JSON.parse(history.stdout)
+  t.equal(events.next_cursor, null, 'every page was read')
+  t.match(events.items[0], { source: 'submit', outcome: 'created' }, 'oldest first')
+  t.ok(events.items.some((e: { status: string | null, outcome: string }) => e.status === 'success' && e.outcome === 'applied'))
+  const capped = await runCli(['history', answer.id, '--limit', '1'], { env })
+  t.equal(capped.code, EXIT.ok, capped.stderr)
+  t.match(capped.stdout, /^\S+Z\s+submit\s+-\s+-\s+created\n$/, 'one human line per event, --limit caps them')
+
   const deliveries = await runCli(['deliveries', 'list', '--state', 'failed', '--json'], { env })
   t.equal(deliveries.code, EXIT.ok, deliveries.stderr)
   t.same(JSON.parse(deliveries.stdout).items, [])
@@ -100,7 +110,7 @@ t.test('--json: one JSON document on stdout, for each command', async t => {
   t.equal(retried.code, EXIT.ok, retried.stderr)
   t.same(JSON.parse(retried.stdout), { retried: 0, skipped: 0 })
 
-  for (const r of [run, submitted, waited, listed, watched, downloaded, refreshed, deliveries, retried]) {
+  for (const r of [run, submitted, waited, listed, watched, downloaded, refreshed, history, deliveries, retried]) {
     t.doesNotThrow(() => JSON.parse(r.stdout), 'stdout is exactly one JSON document')
   }
 })
