@@ -25,6 +25,7 @@ export const errors = {
   invalidCursor: () => new AppError(400, 'invalid_cursor', 'cursor is not one this service handed out'),
   idempotencyKeyReused: () => new AppError(422, 'idempotency_key_reused', 'this Idempotency-Key was already used with a different request body'),
   idempotencyKeyInProgress: (id: string) => new AppError(409, 'idempotency_key_in_progress', 'a request with this Idempotency-Key is still in progress or its outcome is unknown; look the task up by id', { id }),
+  uiNotBuilt: () => new AppError(503, 'ui_not_built', 'the dashboard was not built on this machine: run npm run build'),
   pushMissingFields: () => new AppError(400, 'invalid_push', 'a callback body must carry either "challenge" or both "task_id" and "status"')
 } as const
 

@@ -63,7 +63,18 @@ export type IdempotencyRow = {
   created_at: string
 }
 
-export type ListFilter = { status?: TaskStatus | undefined, beforeSeq?: number | undefined, limit: number }
+export type ListFilter = {
+  status?: TaskStatus | undefined
+  provider?: string | undefined
+  caller?: string | undefined
+  /** Our id (or its start), the provider's task_id, or a metadata value, exactly. */
+  search?: string | undefined
+  beforeSeq?: number | undefined
+  limit: number
+}
+
+// A search term this short matches our ids by prefix too often to mean anything; it still matches exactly.
+const MIN_ID_PREFIX = 4
 
 export class TasksRepository {
   // One transaction wrapper for every call: building a new one per write cost ~5 % of a push.
@@ -78,6 +89,7 @@ export class TasksRepository {
   readonly #eventsOf
   readonly #listAll
   readonly #listByStatus
+  readonly #listFiltered
   readonly #keyOf
   readonly #insertKey
   readonly #saveKeyResponse
@@ -111,6 +123,16 @@ export class TasksRepository {
     this.#eventsOf = db.prepare<[number], EventRow>('SELECT * FROM task_events WHERE task_seq = ? ORDER BY seq')
     this.#listAll = db.prepare<[number, number], TaskRow>('SELECT * FROM tasks WHERE seq < ? ORDER BY seq DESC LIMIT ?')
     this.#listByStatus = db.prepare<[string, number, number], TaskRow>('SELECT * FROM tasks WHERE status = ? AND seq < ? ORDER BY seq DESC LIMIT ?')
+    // One statement for every combination of the dashboard's filters (a NULL parameter means "any"); newest first along
+    // the primary key, so a page stops after `limit` matches.
+    this.#listFiltered = db.prepare<{ before: number, limit: number, status: string | null, provider: string | null, caller: string | null, search: string | null, prefix: string | null }, TaskRow>(`
+      SELECT * FROM tasks WHERE seq < @before
+        AND (@status IS NULL OR status = @status)
+        AND (@provider IS NULL OR provider = @provider)
+        AND (@caller IS NULL OR caller = @caller)
+        AND (@search IS NULL OR id = @search OR task_id = @search OR id LIKE @prefix ESCAPE '\\'
+          OR EXISTS (SELECT 1 FROM json_each(metadata) WHERE json_each.type IN ('text', 'integer', 'real') AND CAST(json_each.value AS TEXT) = @search))
+      ORDER BY seq DESC LIMIT @limit`)
     this.#keyOf = db.prepare<[string, string], IdempotencyRow>('SELECT * FROM idempotency_keys WHERE scope = ? AND key = ?')
     this.#insertKey = db.prepare<Omit<IdempotencyRow, 'response_status' | 'response_body'>>(`
       INSERT INTO idempotency_keys (scope, key, request_hash, task_seq, created_at) VALUES (@scope, @key, @request_hash, @task_seq, @created_at)`)
@@ -200,7 +222,11 @@ export class TasksRepository {
   insertEvent (event: NewEvent): void { this.#insertEvent.run(event) }
   eventsOf (taskSeq: number): EventRow[] { return this.#eventsOf.all(taskSeq) }
 
-  list ({ status, beforeSeq = Number.MAX_SAFE_INTEGER, limit }: ListFilter): TaskRow[] {
+  list ({ status, provider, caller, search, beforeSeq = Number.MAX_SAFE_INTEGER, limit }: ListFilter): TaskRow[] {
+    if (provider !== undefined || caller !== undefined || search !== undefined) {
+      const prefix = search !== undefined && search.length >= MIN_ID_PREFIX ? `${search.replace(/[\\%_]/g, (c) => `\\${c}`)}%` : null
+      return this.#listFiltered.all({ before: beforeSeq, limit, status: status ?? null, provider: provider ?? null, caller: caller ?? null, search: search ?? null, prefix })
+    }
     return status ? this.#listByStatus.all(status, beforeSeq, limit) : this.#listAll.all(beforeSeq, limit)
   }
 

@@ -39,13 +39,14 @@ const tasksRoutes: FastifyPluginAsyncTypebox<TasksRouteOptions> = async (app, op
     config: routeConfig,
     schema: {
       summary: 'Tasks, newest first',
-      description: 'Pages of tasks without their history; filter by status, pass next_cursor back as cursor for the next page.',
+      description: 'Pages of tasks without their history; filter by status, provider and caller, search by id, task_id or metadata value (q); ' +
+        'pass next_cursor back as cursor for the next page (with the same filters).',
       querystring: ListQuery,
       response: { 200: TaskPage, ...errorResponses(400, 401, 429, 500) }
     }
   }, async (request) => {
-    const { status, limit, cursor } = request.query
-    const rows = repo.list({ status, limit: limit + 1, beforeSeq: cursor === undefined ? undefined : taskCursor.decode(cursor) })
+    const { status, provider, caller, q, limit, cursor } = request.query
+    const rows = repo.list({ status, provider, caller, search: q, limit: limit + 1, beforeSeq: cursor === undefined ? undefined : taskCursor.decode(cursor) })
     const page = rows.slice(0, limit)
     return { items: page.map(taskSummary), next_cursor: rows.length > limit ? taskCursor.encode(page.at(-1)!.seq) : null }
   })
