@@ -7,6 +7,10 @@ import { explain } from '../minimax-codes.js'
 import { DeliveryList } from './deliveries.js'
 import { StatusBadge } from './tasks.js'
 
+// The reconciler fetches the link within a tick or two of the success; a minute covers a spent call budget.
+const VIDEO_LINK_POLL_MS = 1000
+const VIDEO_LINK_TRIES = 60
+
 function curlOf (task: TaskDetail): string {
   return `curl -s ${apiBase}/v1/tasks/${task.id} -H "authorization: Bearer $S2V_TOKEN"`
 }
@@ -77,6 +81,18 @@ export function TaskPage ({ id, me }: { id: string, me: Me }) {
     readEventStream(`/v1/tasks/${encodeURIComponent(id)}/events`, { onEvent: () => { load().catch(() => {}) } }, controller.signal)
     return () => controller.abort()
   }, [id])
+
+  // The video link is fetched just after the success (no status change announces it): look again until it is there.
+  const awaitingVideo = task?.status === 'success' && !task.video
+  useEffect(() => {
+    if (!awaitingVideo) return
+    let tries = 0
+    const timer = setInterval(() => {
+      if (++tries > VIDEO_LINK_TRIES) clearInterval(timer)
+      else load().catch(() => {})
+    }, VIDEO_LINK_POLL_MS)
+    return () => clearInterval(timer)
+  }, [awaitingVideo, id])
 
   const act = async (label: string, fn: () => Promise<unknown>) => {
     setBusy(true)
