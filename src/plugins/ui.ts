@@ -57,7 +57,6 @@ export default fp<UiPluginOptions>(async (app, options) => {
     prefix: '/ui/',
     // archive.ts may have decorated reply.sendFile already; this instance only serves the folder.
     decorateReply: false,
-    redirect: true, // /ui → /ui/
     index: ['index.html'],
     cacheControl: false, // set per file below
     etag: true,
@@ -68,4 +67,6 @@ export default fp<UiPluginOptions>(async (app, options) => {
       res.setHeader('cache-control', HASHED_ASSET.test(path) ? IMMUTABLE : 'no-cache')
     }
   })
+  // Relative, so the page's relative asset links also work behind a proxy that mounts the service under a prefix.
+  app.get('/ui', { schema: { hide: true } }, async (_request, reply) => reply.redirect('ui/', 301))
 }, { name: 'ui' })

@@ -4,7 +4,7 @@ import { existsSync, mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import t, { type Test } from 'tap'
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core'
+import { chromium, type BrowserContext, type Page } from 'playwright-core'
 import { ConfigSchema } from '../../src/config.js'
 import { getJson, postJson, startStack, submitBody } from '../helper.js'
 import { startWebhookConsumer } from '../fixtures/webhook-consumer.js'
@@ -280,4 +280,3 @@ async function until<T> (probe: () => Promise<T | undefined>, timeoutMs = WAIT_M
     await new Promise((resolve) => setTimeout(resolve, 100))
   }
 }
-

@@ -30,7 +30,7 @@ function HourChart ({ hours }: { hours: Stats['last_24h']['hours'] }) {
   const summary = hours.map((h) => `${h.hour.slice(11, 13)}h: ${h.success} succeeded, ${h.failed} failed, ${h.running} running`).join('; ')
   return (
     <figure class='chart'>
-      <svg viewBox={`0 0 ${width} ${height}`} role='img' aria-label={`Tasks per hour over the last 24 hours. ${summary}`} preserveAspectRatio='none'>
+      <svg viewBox={`0 0 ${width} ${height}`} role='img' aria-label={`Tasks per hour over the last 24 hours. ${summary}`}>
         <line x1={pad.left} x2={width} y1={height - pad.bottom} y2={height - pad.bottom} class='axis' />
         <text x={pad.left - 6} y={pad.top + 8} class='tick' text-anchor='end'>{max}</text>
         <text x={pad.left - 6} y={height - pad.bottom} class='tick' text-anchor='end'>0</text>
