@@ -36,7 +36,7 @@ export class StatsRepository {
              count(*) FILTER (WHERE d.state = 'pending') AS pending
       FROM notification_deliveries d`
     this.#deliveries = db.prepare<[], DeliveryCounts>(deliveries)
-    this.#deliveriesOf = db.prepare<[string], DeliveryCounts>(`${deliveries} JOIN tasks t ON t.seq = d.task_seq WHERE t.caller = ?`)
+    this.#deliveriesOf = db.prepare<[string], DeliveryCounts>(`${deliveries} WHERE d.caller = ?`)
   }
 
   /** Tasks by status now; `caller` limits them to one caller's. */

@@ -6,7 +6,7 @@ import { errorResponses } from '../schemas/common.js'
 import { Stats } from '../schemas/stats.js'
 import { overview } from '../services/stats.js'
 import { callerKey } from './rate-limit-keys.js'
-import { visibleCaller } from './visibility.js'
+import { callerScope } from '../services/visibility.js'
 
 export type StatsRouteOptions = { rateLimit: number }
 
@@ -29,7 +29,7 @@ const statsRoute: FastifyPluginAsyncTypebox<StatsRouteOptions> = async (app, opt
       tags: ['dashboard'],
       response: { 200: Stats, ...errorResponses(401, 429, 500) }
     }
-  }, async (request) => await overview(sources, visibleCaller(request)))
+  }, async (request) => await overview(sources, callerScope(request)))
 }
 
 export default statsRoute

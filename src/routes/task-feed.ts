@@ -5,7 +5,7 @@ import type { TaskRow } from '../db/tasks-repository.js'
 import { errorResponses } from '../schemas/common.js'
 import { taskSummary } from '../services/task-view.js'
 import { callerKey } from './rate-limit-keys.js'
-import { visibleCaller } from './visibility.js'
+import { canSee } from '../services/visibility.js'
 
 export type TaskFeedRouteOptions = { rateLimit: number, keepAliveMs: number }
 
@@ -28,7 +28,6 @@ const taskFeedRoute: FastifyPluginAsyncTypebox<TaskFeedRouteOptions> = async (ap
       }
     }
   }, async (request, reply) => {
-    const caller = visibleCaller(request)
     reply.hijack()
     const res = reply.raw
     res.writeHead(200, {
@@ -48,7 +47,7 @@ const taskFeedRoute: FastifyPluginAsyncTypebox<TaskFeedRouteOptions> = async (ap
       res.end()
     }
     const send = (row: TaskRow) => {
-      if (ended || (caller !== undefined && row.caller !== caller)) return
+      if (ended || !canSee(request, row)) return // another caller's task: not even its existence
       res.write(`event: status\ndata: ${JSON.stringify(taskSummary(row))}\n\n`)
     }
     const keepAlive = setInterval(() => res.write(': keep-alive\n\n'), options.keepAliveMs)

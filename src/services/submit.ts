@@ -1,6 +1,7 @@
 // Submitting a generation: write the task first, forward it to the provider (with the task's own callback URL), bind the answer.
 import { randomUUID, createHash } from 'node:crypto'
 import stringify from 'safe-stable-stringify'
+import { retryWhileBusy } from '../db/database.js'
 import { AppError, errorBody, errors } from '../errors.js'
 import { newCallbackToken } from '../lib/callback-token.js'
 import type { ProviderName, VideoProvider } from '../providers/provider.js'
@@ -14,6 +15,9 @@ import { now, type Log, type TaskStore } from './task-store.js'
 const MAX_IMAGE_BYTES = 20 * 1024 * 1024
 // Metadata is for labels and correlation ids, not payloads.
 const MAX_METADATA_BYTES = 4096
+// Once the provider has answered, what it said (a task we pay for, or its refusal) is written even if another process
+// holds the database lock for a while: tried again every 100 ms for up to 30 s, the loop free in between.
+const RECORD_ANSWER_RETRY = { forMs: 30_000, pauseMs: 100 }
 
 export type SubmitResult = { statusCode: number, body: SubmitAnswer | ErrorBody, replayed: boolean }
 
@@ -90,7 +94,7 @@ export class SubmitService {
     this.#inFlight.set(flightKey, forwarding)
     try {
       const result = await forwarding
-      store.repo.saveIdempotentResponse(caller, idempotencyKey, result.statusCode, JSON.stringify(result.body))
+      await retryWhileBusy(() => store.repo.saveIdempotentResponse(caller, idempotencyKey, result.statusCode, JSON.stringify(result.body)), RECORD_ANSWER_RETRY)
       return result
     } finally {
       this.#inFlight.delete(flightKey)
@@ -108,7 +112,7 @@ export class SubmitService {
       }, provider.pushesStatus ? `${publicBaseUrl}/get_callback/${token}` : null)
       log.info({ id, provider: provider.name, task_id: taskId, trace_id: traceId }, 'provider created the task')
       store.events.emit('submit', { outcome: 'created', code: null })
-      const result = store.applyUpdate(seq, taskId, { status: 'processing', providerStatus: null }, 'submit', { trace_id: traceId })
+      const result = await retryWhileBusy(() => store.applyUpdate(seq, taskId, { status: 'processing', providerStatus: null }, 'submit', { trace_id: traceId }), RECORD_ANSWER_RETRY)
       if (!result.ok) {
         log.error({ id, task_id: taskId, reason: result.reason }, 'the provider answered with a task_id that does not fit this task')
         throw new AppError(502, 'task_id_conflict', 'the provider answered with a task_id that already belongs to another task', { id })
@@ -121,8 +125,8 @@ export class SubmitService {
       log.warn({ id, provider: provider.name, err, trace_id: err.traceId, outcome_unknown: failure.outcomeUnknown }, 'provider create failed')
       store.events.emit('submit', { outcome: failure.outcomeUnknown ? 'unknown' : 'rejected', code: error.code })
       let status = 'submitting'
-      if (failure.outcomeUnknown) store.recordEvent(seq, 'submit', 'unknown', { error, trace_id: err.traceId })
-      else status = store.applyUpdate(seq, null, { status: 'failed', providerStatus: null, error }, 'submit', { trace_id: err.traceId }).task.status
+      if (failure.outcomeUnknown) await retryWhileBusy(() => store.recordEvent(seq, 'submit', 'unknown', { error, trace_id: err.traceId }), RECORD_ANSWER_RETRY)
+      else status = (await retryWhileBusy(() => store.applyUpdate(seq, null, { status: 'failed', providerStatus: null, error }, 'submit', { trace_id: err.traceId }), RECORD_ANSWER_RETRY)).task.status
       return {
         statusCode: failure.statusCode,
         body: errorBody(failure.statusCode, failure.code, failure.message, { id, task_id: null, status, base_resp: failure.baseResp }),

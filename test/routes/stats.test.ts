@@ -84,7 +84,7 @@ t.test('deliveries failing, retrying and pending', async (t) => {
   const repo = app.notifications.outbox.repo
   const now = new Date().toISOString()
   const delivery = (state: 'pending' | 'failed' | 'delivered') => ({
-    id: `msg_${randomUUID().replaceAll('-', '')}`, task_seq: task.seq, url: 'https://hooks.example.com/x', status: 'processing', payload: '{}', state, next_attempt_at: state === 'pending' ? '2999-01-01T00:00:00.000Z' : null, dead_reason: state === 'failed' ? 'attempts_exhausted' as const : null, created_at: now
+    id: `msg_${randomUUID().replaceAll('-', '')}`, task_seq: task.seq, url: 'https://hooks.example.com/x', status: 'processing', payload: '{}', state, next_attempt_at: state === 'pending' ? '2999-01-01T00:00:00.000Z' : null, dead_reason: state === 'failed' ? 'attempts_exhausted' as const : null, created_at: now, caller: 'anonymous'
   })
   for (const state of ['failed', 'failed', 'pending', 'delivered'] as const) repo.insert(delivery(state))
   const stats = (await app.inject({ url: '/v1/stats' })).json()
@@ -107,5 +107,23 @@ t.test('challenge latency comes from the service\'s own histogram', async (t) =>
 t.test('the overview needs the token', async (t) => {
   const app = await build(t, { API_TOKENS: 'stats-token' })
   t.equal((await app.inject({ url: '/v1/stats' })).statusCode, 401)
-  t.equal((await app.inject({ url: '/v1/stats', headers: { authorization: 'Bearer stats-token' } })).json().scope, 'all')
+  t.equal((await app.inject({ url: '/v1/stats', headers: { authorization: 'Bearer stats-token' } })).json().scope, 'caller', 'a caller\'s token: its own numbers')
+})
+
+t.test('a caller who is not an operator gets its own tasks\' numbers', async (t) => {
+  const app = await build(t, { API_TOKENS: 'alice:alice-token,bob:bob-token', ADMIN_TOKENS: 'ops:ops-token' })
+  taskCreatedAgo(app, 60_000, 'success', 'alice')
+  taskCreatedAgo(app, 60_000, 'failed', 'bob')
+  taskCreatedAgo(app, 60_000, 'processing', 'bob')
+  const stats = async (token: string) => (await app.inject({ url: '/v1/stats', headers: { authorization: `Bearer ${token}` } })).json()
+  const alice = await stats('alice-token')
+  t.equal(alice.scope, 'caller')
+  t.same(alice.tasks.by_status, { submitting: 0, processing: 0, success: 1, failed: 0 })
+  t.equal(alice.last_24h.success_rate, 1)
+  const bob = await stats('bob-token')
+  t.same(bob.tasks.by_status, { submitting: 0, processing: 1, success: 0, failed: 1 })
+  t.equal(bob.last_24h.submit_to_success.count, 0)
+  const ops = await stats('ops-token')
+  t.equal(ops.scope, 'all')
+  t.equal(ops.tasks.total, 3)
 })

@@ -66,11 +66,26 @@ t.test('keep-alives while nothing happens; a client that leaves lets go of its w
   t.pass()
 })
 
+t.test('a caller\'s stream carries its own tasks only; an operator\'s carries every task', async (t) => {
+  const { app, base } = await listening(t, { API_TOKENS: 'alice:alice-token,bob:bob-token', ADMIN_TOKENS: 'ops:ops-token' })
+  const bob = await openFeed(`${base}/v1/events`, { authorization: 'Bearer bob-token' })
+  const ops = await openFeed(`${base}/v1/events`, { authorization: 'Bearer ops-token' })
+  t.teardown(() => { bob.close(); ops.close() })
+  await waitUntil('both watching', () => app.taskWatch.size === 2)
+  const alices = seedTask(app.taskStore, { task_id: taskId() })
+  app.db.prepare("UPDATE tasks SET caller = 'bob' WHERE seq = ?").run(seedTask(app.taskStore).seq)
+  const bobs = app.taskStore.repo.list({ caller: 'bob', limit: 1 })[0]!
+  app.taskStore.applyUpdate(bobs.seq, taskId(), { status: 'processing', providerStatus: null }, 'submit')
+  await waitUntil('the operator saw both', () => statusEvents(ops.events).length === 2)
+  t.same(statusEvents(ops.events).map((task) => task.id), [alices.id, bobs.id])
+  t.same(statusEvents(bob.events).map((task) => task.id), [bobs.id], 'bob never hears of alice\'s task')
+})
+
 t.test('the stream needs the token, and ends when the service closes', async (t) => {
   const { app, base } = await listening(t, { API_TOKENS: 'feed-token' })
   const refused = await fetch(`${base}/v1/events`)
   t.equal(refused.status, 401)
-  t.equal((await refused.json()).code, 'unauthorized')
+  t.equal((await refused.json() as { code: string }).code, 'unauthorized')
   const feed = await openFeed(`${base}/v1/events`, { authorization: 'Bearer feed-token' })
   await waitUntil('watching', () => app.taskWatch.size === 1)
   const started = Date.now()

@@ -57,7 +57,7 @@ function SignIn ({ onSignedIn, message }: { onSignedIn: (me: Me) => void, messag
 const NAV = [
   { path: '', label: 'Overview' },
   { path: 'tasks', label: 'Tasks' },
-  { path: 'deliveries', label: 'Deliveries', admin: true },
+  { path: 'deliveries', label: 'Deliveries' },
   { path: 'submit', label: 'Submit' }
 ]
 
@@ -112,7 +112,7 @@ function App () {
         <a class='brand' href='#/'>s2v-callback</a>
         <nav aria-label='Main'>
           <ul>
-            {NAV.filter((item) => !item.admin || me.admin).map((item) => (
+            {NAV.map((item) => (
               <li key={item.path}><a href={`#/${item.path}`} aria-current={current === item.path ? 'page' : undefined}>{item.label}</a></li>
             ))}
           </ul>

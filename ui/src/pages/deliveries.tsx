@@ -105,10 +105,10 @@ export function DeliveryList ({ task, state }: { task?: string, state?: string }
 export function Deliveries ({ route, me }: { route: Route, me: Me }) {
   const state = route.query.get('state') ?? ''
   const task = route.query.get('task') ?? ''
-  if (!me.admin) return <section><h1>Deliveries</h1><p>Only an operator sees every delivery. A task's own deliveries are on its page.</p></section>
   return (
     <section>
       <h1>Deliveries</h1>
+      <p class='muted'>{me.admin ? 'Every caller\'s notifications.' : `Notifications about the tasks of ${me.caller}.`} Failed ones are dead: nothing more is tried until they are replayed.</p>
       <form class='filters' role='search' onSubmit={(e) => { e.preventDefault(); navigate('deliveries', { state, task: String(new FormData(e.target as HTMLFormElement).get('task') ?? '').trim() }) }}>
         <div class='field'>
           <label for='d-state'>State</label>

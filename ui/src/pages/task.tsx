@@ -165,12 +165,8 @@ export function TaskPage ({ id, me }: { id: string, me: Me }) {
         </div>
       </div>
       <Timeline task={task} />
-      {me.admin && (
-        <>
-          <h2>Deliveries</h2>
-          <DeliveryList task={task.id} />
-        </>
-      )}
+      <h2>Deliveries</h2>
+      <DeliveryList task={task.id} />
     </section>
   )
 }
