@@ -251,7 +251,8 @@ async function run () {
     t.match(await page.textContent('main'), /success rate/)
     await shot(page, '08-overview')
     const phone = await open(t, ADMIN, PHONE)
-    for (const [hash, name] of [['#/', 'overview'], ['#/tasks', 'tasks'], ['#/submit', 'submit'], ['#/deliveries', 'deliveries']] as const) {
+    const newest = (await getJson(`${stack.url}/v1/tasks?status=success&limit=1`, { authorization: `Bearer ${ADMIN}` })).body.items[0].id as string
+    for (const [hash, name] of [['#/', 'overview'], ['#/tasks', 'tasks'], [`#/tasks/${newest}`, 'task'], ['#/submit', 'submit'], ['#/deliveries', 'deliveries']] as const) {
       await phone.page.goto(`${ui}${hash}`)
       await phone.page.waitForSelector('main h1', { timeout: WAIT_MS })
       await phone.page.waitForLoadState('networkidle').catch(() => {})
