@@ -109,9 +109,14 @@ export class TaskStore {
     })
   }
 
-  /** Tells observers about a committed status change. */
+  /**
+   * Tells observers about a committed status change; also about the provider's failure replacing a provisional one
+   * of ours (same status, but now final: event streams end on it).
+   */
   #announce (result: UpdateResult, source: EventSource): void {
-    if (result.ok && result.previous !== result.task.status) this.events.emit('status', { task: result.task, previous: result.previous, source })
+    if (result.ok && (result.previous !== result.task.status || result.decision.outcome === 'applied')) {
+      this.events.emit('status', { task: result.task, previous: result.previous, source })
+    }
   }
 
   /** The update itself; runs inside a transaction. */
@@ -161,7 +166,8 @@ export class TaskStore {
   }
 
   #refuse (task: TaskRow, reason: 'task_id_mismatch' | 'task_id_taken', source: EventSource, update: StatusUpdate, detail: Record<string, unknown>, at: string): UpdateResult {
-    this.repo.insertEvent(event(task.seq, at, source, null, update.providerStatus, 'refused', { ...detail, reason }))
+    // A refused push writes nothing (anyone can send one, so it must cost nothing durable); the caller counts and logs it.
+    if (source !== 'callback') this.repo.insertEvent(event(task.seq, at, source, null, update.providerStatus, 'refused', { ...detail, reason }))
     return { ok: false, reason, task }
   }
 }

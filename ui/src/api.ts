@@ -126,7 +126,7 @@ export type Task = {
   queue?: { position: number, eta_s: number | null } | null
 }
 export type TaskEvent = { at: string, source: string, status: string | null, provider_status: string | null, outcome: string }
-export type TaskDetail = Task & { events: TaskEvent[] }
+export type TaskDetail = Task & { events: TaskEvent[], events_total?: number }
 export type Page<T> = { items: T[], next_cursor: string | null }
 export type Attempt = { at: string, status_code: number | null, latency_ms: number, error: string | null }
 export type Delivery = {

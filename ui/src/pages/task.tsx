@@ -20,7 +20,7 @@ function Timeline ({ task }: { task: TaskDetail }) {
   const start = Date.parse(task.created_at)
   return (
     <>
-      <h2>Timeline <span class='muted'>({task.events.length} events{refused > 0 ? `, ${refused} refused pushes` : ''})</span></h2>
+      <h2>Timeline <span class='muted'>({task.events_total !== undefined && task.events_total > task.events.length ? `the latest ${task.events.length} of ${task.events_total}` : task.events.length} events{refused > 0 ? `, ${refused} refused pushes` : ''})</span></h2>
       <ol class='timeline'>
         {task.events.map((event, i) => (
           <li key={i} class={`outcome-${event.outcome}`}>
