@@ -15,6 +15,9 @@ COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY src/ ./src/
+# The dashboard's front end, bundled into dist/ui by npm run build (esbuild, a dev dependency: builder only)
+COPY ui/ ./ui/
+COPY scripts/build-ui.ts ./scripts/
 COPY migrations/ ./migrations/
 RUN npm run build \
   && npm prune --omit=dev --no-audit --no-fund
