@@ -72,6 +72,8 @@ export async function startStack (t: Test, options: { env?: Record<string, strin
     MINIMAX_API_KEY: fake.apiKey,
     MODELLIX_BASE_URL: modellix.url,
     MODELLIX_API_KEY: modellix.apiKey,
+    // The fakes serve their videos over http on loopback, which the download guard refuses by default.
+    VIDEO_ALLOW_PRIVATE: 'true',
     ...options.env
   })
   const app = await buildApp(config, options.logs ? { logger: options.logs.logger } : {})

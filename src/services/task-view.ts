@@ -1,6 +1,6 @@
 // Turns task rows into what callers read: our lookup shape and MiniMax's query shape.
-import type { EventRow, TaskRow } from '../db/tasks-repository.js'
-import type { MiniMaxQueryAnswer, TaskDetail, TaskSummary } from '../schemas/tasks.js'
+import type { EventRow, TaskRow, TasksRepository } from '../db/tasks-repository.js'
+import { LOOKUP_EVENTS, type MiniMaxQueryAnswer, type TaskDetail, type TaskEvent, type TaskSummary } from '../schemas/tasks.js'
 
 export function taskSummary (row: TaskRow): TaskSummary {
   return {
@@ -29,10 +29,17 @@ export function taskSummary (row: TaskRow): TaskSummary {
   }
 }
 
-export function taskDetail (row: TaskRow, events: EventRow[]): TaskDetail {
+export function taskEvent (event: EventRow): TaskEvent {
+  return { at: event.at, source: event.source, status: event.status, provider_status: event.provider_status, outcome: event.outcome }
+}
+
+/** The task with its latest LOOKUP_EVENTS events and the size of its whole history; the history is counted only when it is longer. */
+export function taskDetail (row: TaskRow, repo: Pick<TasksRepository, 'latestEvents' | 'countEvents'>): TaskDetail {
+  const events = repo.latestEvents(row.seq, LOOKUP_EVENTS)
   return {
     ...taskSummary(row),
-    events: events.map((event) => ({ at: event.at, source: event.source, status: event.status, provider_status: event.provider_status, outcome: event.outcome }))
+    events: events.map(taskEvent),
+    events_total: events.length < LOOKUP_EVENTS ? events.length : repo.countEvents(row.seq)
   }
 }
 
