@@ -4,7 +4,6 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs'
 import { connect, createServer } from 'node:net'
 import { join, resolve } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { BENCH_CALLER } from './fill.js'
 
 const ROOT = resolve(import.meta.dirname, '..')
 const SERVICE_ENTRY = join(ROOT, 'dist', 'server.js')
@@ -15,6 +14,8 @@ const TSX_LOADER = import.meta.resolve('tsx')
 
 /** The bearer token the bench sends to the internal routes: production runs with API_TOKENS set. */
 export const BENCH_API_TOKEN = 'bench-token'
+/** Its caller name (API_TOKENS as name:token): the filled tasks belong to it, or lookups would answer 404 (isolation). */
+export const BENCH_CALLER = 'bench'
 const FAKE_API_KEY = 'bench-minimax-key'
 // A server that is not listening after this long is broken, not slow.
 const START_TIMEOUT_MS = 20_000
