@@ -14,6 +14,8 @@ const TSX_LOADER = import.meta.resolve('tsx')
 
 /** The bearer token the bench sends to the internal routes: production runs with API_TOKENS set. */
 export const BENCH_API_TOKEN = 'bench-token'
+/** The caller name of that token, which the filled tasks carry. */
+export const BENCH_CALLER = 'bench'
 const FAKE_API_KEY = 'bench-minimax-key'
 // A server that is not listening after this long is broken, not slow.
 const START_TIMEOUT_MS = 20_000
@@ -78,7 +80,8 @@ export async function startService (options: ServiceOptions): Promise<ServerProc
     DATABASE_PATH: options.databasePath,
     DATABASE_SYNCHRONOUS: options.synchronous ?? 'FULL',
     LOG_LEVEL: options.logLevel,
-    API_TOKENS: BENCH_API_TOKEN,
+    // Named, so the filled tasks (caller BENCH_CALLER) are this caller's own: another caller's task would be a 404.
+    API_TOKENS: `${BENCH_CALLER}:${BENCH_API_TOKEN}`,
     SUBMIT_RATE_LIMIT: UNLIMITED,
     READ_RATE_LIMIT: UNLIMITED,
     CALLBACK_RATE_LIMIT: UNLIMITED,
