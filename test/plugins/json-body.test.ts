@@ -22,3 +22,13 @@ t.test('a body-less POST accepts an empty body sent as application/json; a route
   const fine = await app.inject({ method: 'POST', url: '/v1/video_generation', headers: { 'content-type': 'application/json' }, payload: JSON.stringify(submitBody({ prompt: 123 })) })
   t.equal(fine.statusCode, 400, 'bodies are parsed and validated without coercion')
 })
+
+t.test('the other body-less POSTs (secret rotation, a delivery retry) take an empty JSON body too', async (t) => {
+  const app = await build(t, { API_TOKENS: 'alice:alice-token', ADMIN_TOKENS: 'ops:ops-token' })
+  const headers = { authorization: 'Bearer alice-token', 'content-type': 'application/json' }
+  const rotate = await app.inject({ method: 'POST', url: '/v1/notifications/secret/rotate', headers, payload: '' })
+  t.equal(rotate.statusCode, 200, 'rotation with an empty JSON body')
+  const retry = await app.inject({ method: 'POST', url: '/v1/deliveries/msg_nope/retry', headers, payload: '' })
+  t.equal(retry.statusCode, 404, 'the retry got as far as looking the delivery up (not a 400 for the empty body)')
+  t.equal(retry.json().code, 'not_found')
+})
