@@ -6,4 +6,3 @@ import { ANONYMOUS } from '../plugins/auth.js'
 export function callerKey (request: FastifyRequest): string {
   return request.caller === ANONYMOUS ? `ip:${request.ip}` : request.caller
 }
-
