@@ -14,6 +14,8 @@ const TSX_LOADER = import.meta.resolve('tsx')
 
 /** The bearer token the bench sends to the internal routes: production runs with API_TOKENS set. */
 export const BENCH_API_TOKEN = 'bench-token'
+/** The caller those requests are, and whose tasks the fill writes (lookups only see a caller's own tasks). */
+export const BENCH_CALLER = 'bench'
 const FAKE_API_KEY = 'bench-minimax-key'
 // A server that is not listening after this long is broken, not slow.
 const START_TIMEOUT_MS = 20_000
@@ -59,7 +61,8 @@ process.once('exit', () => { for (const child of running) child.kill('SIGKILL') 
 
 /** Rebuilds dist/ when it is missing or older than any file in src/, so the service under test is the current code. */
 export function ensureBuilt (log: (line: string) => void): void {
-  const built = existsSync(SERVICE_ENTRY) ? statSync(SERVICE_ENTRY).mtimeMs : 0
+  // The newest output, not server.js's: an incremental build (tsc -b) rewrites only what changed.
+  const built = existsSync(SERVICE_ENTRY) ? newestMtime(join(ROOT, 'dist')) : 0
   if (built >= newestMtime(join(ROOT, 'src'))) return
   log('dist/ is missing or older than src/: running npm run build')
   const result = spawnSync('npm', ['run', 'build'], { cwd: ROOT, stdio: ['ignore', 'inherit', 'inherit'] })
@@ -78,7 +81,8 @@ export async function startService (options: ServiceOptions): Promise<ServerProc
     DATABASE_PATH: options.databasePath,
     DATABASE_SYNCHRONOUS: options.synchronous ?? 'FULL',
     LOG_LEVEL: options.logLevel,
-    API_TOKENS: BENCH_API_TOKEN,
+    // Named, so the filled tasks' caller column (bench/fill.ts) is what auth calls this token.
+    API_TOKENS: `${BENCH_CALLER}:${BENCH_API_TOKEN}`,
     SUBMIT_RATE_LIMIT: UNLIMITED,
     READ_RATE_LIMIT: UNLIMITED,
     CALLBACK_RATE_LIMIT: UNLIMITED,
