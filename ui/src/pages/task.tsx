@@ -2,7 +2,7 @@
 import { useEffect, useState } from 'preact/hooks'
 import { api, apiBase, readEventStream, type Me, type TaskDetail } from '../api.js'
 import { hasRoute } from '../features.js'
-import { duration, FINISHED, time } from '../format.js'
+import { duration, time } from '../format.js'
 import { explain } from '../minimax-codes.js'
 import { DeliveryList } from './deliveries.js'
 import { StatusBadge } from './tasks.js'
@@ -39,7 +39,12 @@ function Timeline ({ task }: { task: TaskDetail }) {
 
 function Player ({ task }: { task: TaskDetail }) {
   const video = task.video
-  if (!video) return <p class='muted'>{FINISHED.has(task.status) ? 'No video.' : 'The video appears here once the task succeeds.'}</p>
+  if (!video) {
+    const why = task.status === 'success'
+      ? 'Succeeded: the download link is being fetched from the provider (within its call budget); the player appears here.'
+      : task.status === 'failed' ? 'No video: the task failed.' : 'The video appears here once the task succeeds.'
+    return <p class='muted' aria-live='polite'>{why}</p>
+  }
   // A <video> element cannot send a bearer header: it plays a short-lived signed link (ours when the service has
   // them, else the provider's own signed download URL).
   const src = video.download_url ?? video.url
