@@ -24,6 +24,7 @@ import submitRoute from './routes/submit.js'
 import tasksRoutes from './routes/tasks.js'
 import taskActions from './routes/task-actions.js'
 import deliveriesRoutes from './routes/deliveries.js'
+import queueRoutes from './routes/queue.js'
 import taskStreamRoute from './routes/task-stream.js'
 
 declare module 'fastify' {
@@ -102,6 +103,8 @@ export async function buildApp (config: Config, dependencies: AppDependencies = 
     } else {
       request.log[statusCode >= 500 ? 'warn' : 'info']({ err: { code, message } }, 'request refused')
     }
+    // A refusal that knows when it ends (the daily quota) says so the standard way too.
+    if (typeof details.reset_at === 'string') reply.header('retry-after', String(Math.max(1, Math.ceil((Date.parse(details.reset_at) - Date.now()) / 1000))))
     if (request.routeOptions.config.minimaxErrors && !details.base_resp) {
       details.base_resp = { status_code: MINIMAX_CODE_BY_STATUS[statusCode] ?? 1000, status_msg: message }
     }
@@ -124,6 +127,7 @@ export async function buildApp (config: Config, dependencies: AppDependencies = 
   await app.register(taskActions, { refreshRateLimit: config.REFRESH_RATE_LIMIT, readRateLimit: config.READ_RATE_LIMIT })
   await app.register(taskStreamRoute, { rateLimit: config.READ_RATE_LIMIT, keepAliveMs: config.SSE_KEEPALIVE_MS })
   await app.register(deliveriesRoutes, { rateLimit: config.READ_RATE_LIMIT })
+  await app.register(queueRoutes, { rateLimit: config.READ_RATE_LIMIT })
 
   return app
 }

@@ -25,6 +25,9 @@ export const errors = {
   invalidCursor: () => new AppError(400, 'invalid_cursor', 'cursor is not one this service handed out'),
   idempotencyKeyReused: () => new AppError(422, 'idempotency_key_reused', 'this Idempotency-Key was already used with a different request body'),
   idempotencyKeyInProgress: (id: string) => new AppError(409, 'idempotency_key_in_progress', 'a request with this Idempotency-Key is still in progress or its outcome is unknown; look the task up by id', { id }),
+  queueFull: (queued: number, max: number) => new AppError(429, 'queue_full', `you already have ${queued} tasks queued, the most one caller may have (MAX_QUEUED_PER_CALLER=${max}); wait for some to be sent or cancel some`, { queued, max_queued: max }),
+  quotaExceeded: (limit: number, used: number, resetAt: string) => new AppError(429, 'quota_exceeded', `your daily quota of ${limit} submits is used up (${used} today); it resets at ${resetAt}`, { limit, used, reset_at: resetAt }),
+  notCancellable: (id: string, status: string) => new AppError(409, 'not_cancellable', `the task is ${status}: only a queued task (not yet sent to the provider) can be cancelled`, { id, status }),
   pushMissingFields: () => new AppError(400, 'invalid_push', 'a callback body must carry either "challenge" or both "task_id" and "status"')
 } as const
 

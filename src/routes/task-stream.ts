@@ -12,7 +12,8 @@ import { callerKey } from './rate-limit-keys.js'
 export type TaskStreamRouteOptions = { rateLimit: number, keepAliveMs: number }
 
 // Statuses only move forward, so a status names a point in the stream: it is the event id, and Last-Event-ID resumes.
-const RANK: Record<TaskStatus, number> = { submitting: 0, processing: 1, success: 2, failed: 2 }
+// A rate-limited create sends a task back from submitting to queued: that step back is not streamed again.
+const RANK: Record<TaskStatus, number> = { queued: 0, submitting: 1, processing: 2, success: 3, failed: 3 }
 // How long a browser's EventSource waits before reconnecting after a dropped connection.
 const RECONNECT_MS = 3000
 
@@ -68,7 +69,7 @@ const taskStreamRoute: FastifyPluginAsyncTypebox<TaskStreamRouteOptions> = async
       if (ended) return
       if (RANK[row.status] > seen) {
         seen = RANK[row.status]
-        res.write(`id: ${row.status}\nevent: status\ndata: ${JSON.stringify(taskSummary(row))}\n\n`)
+        res.write(`id: ${row.status}\nevent: status\ndata: ${JSON.stringify(taskSummary(row, app.submitQueue.positionOf(row)))}\n\n`)
       }
       if (isTerminal(row.status)) end()
     }

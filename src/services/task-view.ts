@@ -1,8 +1,10 @@
 // Turns task rows into what callers read: our lookup shape and MiniMax's query shape.
 import type { EventRow, TaskRow } from '../db/tasks-repository.js'
+import type { QueuePosition } from '../schemas/submit.js'
 import type { MiniMaxQueryAnswer, TaskDetail, TaskSummary } from '../schemas/tasks.js'
 
-export function taskSummary (row: TaskRow): TaskSummary {
+/** The task as callers read it; `queue` is its place in the submit queue while queued (see SubmitQueue.positionOf). */
+export function taskSummary (row: TaskRow, queue: QueuePosition | null = null): TaskSummary {
   return {
     id: row.id,
     task_id: row.task_id,
@@ -24,18 +26,19 @@ export function taskSummary (row: TaskRow): TaskSummary {
           height: row.video_height,
           archive: row.archive_state ? { state: row.archive_state, bytes: row.archive_bytes, sha256: row.archive_sha256 } : null
         }
-      : null
+      : null,
+    queue: row.status === 'queued' ? queue : null
   }
 }
 
-export function taskDetail (row: TaskRow, events: EventRow[]): TaskDetail {
+export function taskDetail (row: TaskRow, events: EventRow[], queue: QueuePosition | null = null): TaskDetail {
   return {
-    ...taskSummary(row),
+    ...taskSummary(row, queue),
     events: events.map((event) => ({ at: event.at, source: event.source, status: event.status, provider_status: event.provider_status, outcome: event.outcome }))
   }
 }
 
-const QUERY_STATUS = { submitting: 'Preparing', processing: 'Processing', success: 'Success', failed: 'Fail' } as const
+const QUERY_STATUS = { queued: 'Queueing', submitting: 'Preparing', processing: 'Processing', success: 'Success', failed: 'Fail' } as const
 // While processing, MiniMax's finer words are kept when the provider used them.
 const PROCESSING_WORDS: Record<string, MiniMaxQueryAnswer['status']> = { preparing: 'Preparing', queueing: 'Queueing' }
 
@@ -43,7 +46,8 @@ const PROCESSING_WORDS: Record<string, MiniMaxQueryAnswer['status']> = { prepari
 export function miniMaxQueryAnswer (row: TaskRow): MiniMaxQueryAnswer {
   const finer = row.status === 'processing' ? PROCESSING_WORDS[row.provider_status?.toLowerCase() ?? ''] : undefined
   return {
-    task_id: row.task_id ?? '',
+    // Until the provider names the task, our id is the one a MiniMax client was given (the 202 of a queued submit).
+    task_id: row.task_id ?? row.id,
     status: finer ?? QUERY_STATUS[row.status],
     file_id: row.file_id ?? '',
     base_resp: { status_code: 0, status_msg: 'success' }
