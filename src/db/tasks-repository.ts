@@ -191,6 +191,7 @@ export class TasksRepository {
   setQueued (seq: number, queuedRequest: string | null, sentAt: string | null, queuedAt: string | null = null): void {
     this.#setQueued.run({ seq, queued_request: queuedRequest, sent_at: sentAt, queued_at: queuedAt })
   }
+
   /** Tasks the caller submitted since the time (a UTC midnight), cancelled ones excepted. */
   submittedSince (caller: string, since: string): number { return this.#submittedSince.get(caller, since)!.n }
 
