@@ -116,10 +116,22 @@ for (const signal of ['SIGKILL', 'SIGTERM'] as const) {
     const port = String(await freePort())
     const url = `http://127.0.0.1:${port}`
     const env = {
-      PORT: port, HOST: '127.0.0.1', DATABASE_PATH: join(tempDir(t), 's2v.db'), PUBLIC_BASE_URL: url, MINIMAX_BASE_URL: fake.url, MINIMAX_API_KEY: fake.apiKey,
-      API_TOKENS: TOKENS.join(','), MINIMAX_SUBMIT_RPM: String(RPM), SUBMIT_RPM_WINDOW_MS: String(WINDOW_MS), SUBMIT_RATE_LIMIT: '1000', SHUTDOWN_GRACE_MS: '5000',
+      PORT: port,
+      HOST: '127.0.0.1',
+      DATABASE_PATH: join(tempDir(t), 's2v.db'),
+      PUBLIC_BASE_URL: url,
+      MINIMAX_BASE_URL: fake.url,
+      MINIMAX_API_KEY: fake.apiKey,
+      API_TOKENS: TOKENS.join(','),
+      MINIMAX_SUBMIT_RPM: String(RPM),
+      SUBMIT_RPM_WINDOW_MS: String(WINDOW_MS),
+      SUBMIT_RATE_LIMIT: '1000',
+      SHUTDOWN_GRACE_MS: '5000',
       // Pushes sent while the service was down are lost: the reconciler's polls (quick here) finish those tasks.
-      RECONCILE_AFTER_MS: '300', RECONCILE_BACKOFF_MS: '300', RECONCILE_TICK_MS: '100', MINIMAX_POLL_BUDGET: '1000'
+      RECONCILE_AFTER_MS: '300',
+      RECONCILE_BACKOFF_MS: '300',
+      RECONCILE_TICK_MS: '100',
+      MINIMAX_POLL_BUDGET: '1000'
     }
     const first = await startServer(t, env)
     const answers = await Promise.all(Array.from({ length: 60 }, (_, i) => postJson(`${url}/v1/video_generation`, submitBody({ prompt: `burst ${i}` }), auth(TOKENS[i % 3]!))))
