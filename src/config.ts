@@ -1,4 +1,5 @@
 // The one environment schema and the one Config type; loadConfig() is the only reader of the environment.
+import { createHash } from 'node:crypto'
 import { Type, type Static } from 'typebox'
 import { Value } from 'typebox/value'
 
@@ -21,6 +22,8 @@ const PROVIDER_SETTINGS = {
   RECONCILE_TICK_MS: Type.Integer({ minimum: 10, default: 1_000, description: 'How often the reconciler looks for due work' }),
   SUBMITTING_TIMEOUT_MS: Type.Integer({ minimum: 1_000, default: 600_000, description: 'A task still "submitting" (create outcome unknown, no push) this long after creation is failed with submit_outcome_unknown' }),
   TASK_DEADLINE_MS: Type.Integer({ minimum: 1_000, default: 7_200_000, description: 'A task not finished this long after creation is failed with a timeout, after one last poll' }),
+  LATE_RESULT_WINDOW_MS: Type.Integer({ minimum: 0, default: 86_400_000, description: 'After this service fails a task on its own (submit_outcome_unknown, timeout), keep polling the provider for its verdict this long (0: never)' }),
+  LATE_RESULT_POLL_MS: Type.Integer({ minimum: 1_000, default: 3_600_000, description: 'How often such a task is polled during LATE_RESULT_WINDOW_MS (within the poll budget)' }),
   REFRESH_RATE_LIMIT: Type.Integer({ minimum: 1, default: 10, description: 'POST /v1/tasks/:id/refresh per minute per caller' }),
   VIDEO_DIR: Type.Optional(Type.String({ minLength: 1, description: 'Keep our own copy of every finished video in this folder (off when unset)' })),
   VIDEO_MAX_BYTES: Type.Integer({ minimum: 1, default: 512 * MIB, description: 'Largest video the archive downloads' }),
@@ -69,6 +72,12 @@ export const ConfigSchema = Type.Object({
     default: 'FULL',
     description: 'SQLite synchronous mode: FULL survives power loss, NORMAL (WAL) survives process crashes only'
   }),
+  DATABASE_BUSY_TIMEOUT_MS: Type.Integer({
+    minimum: 0,
+    maximum: 1000,
+    default: 100,
+    description: 'How long a write waits for a lock another process holds (a backup, the sqlite3 shell) before failing with 503 database_busy; the event loop waits with it, so at most 1 s (MiniMax allows 3 s for a challenge)'
+  }),
   PUBLIC_BASE_URL: Type.Optional(Type.String({
     pattern: '^https?://[^\\s/?#]+(/[^\\s?#]*)?$',
     description: 'URL at which MiniMax reaches this service (no query or fragment); default http://127.0.0.1:PORT, which only a local fake can reach'
@@ -76,7 +85,8 @@ export const ConfigSchema = Type.Object({
   MINIMAX_API_KEY: Type.Optional(Type.String({ minLength: 1, description: 'MiniMax API key; without it submits answer 503' })),
   MINIMAX_BASE_URL: Type.String({ pattern: '^https?://\\S+$', default: 'https://api.minimax.io', description: 'MiniMax host (https://api.minimaxi.com in mainland China, or a fake)' }),
   MINIMAX_CREATE_TIMEOUT_MS: Type.Integer({ minimum: 1000, maximum: 300_000, default: 30_000, description: 'Give up waiting for a create answer after this long (the outcome is then unknown)' }),
-  API_TOKENS: Type.String({ default: '', description: 'Comma-separated bearer tokens for the internal routes; empty leaves them open' }),
+  API_TOKENS: Type.String({ default: '', description: 'Comma-separated bearer tokens of the callers, each name:token or a bare token (named by its fingerprint); with ADMIN_TOKENS empty too, the internal routes are open' }),
+  ADMIN_TOKENS: Type.String({ default: '', description: 'Comma-separated bearer tokens of the operators (same format as API_TOKENS); admins are callers who see every caller\'s tasks' }),
   LOG_LEVEL: Type.Enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], { default: 'info', description: 'pino log level' }),
   SUBMIT_RATE_LIMIT: Type.Integer({ minimum: 1, default: 60, description: 'Submits per minute per caller (bearer token, else client address)' }),
   READ_RATE_LIMIT: Type.Integer({ minimum: 1, default: 1200, description: 'Lookups per minute per caller' }),
@@ -94,9 +104,13 @@ export const ConfigSchema = Type.Object({
 
 type Env = Static<typeof ConfigSchema>
 
-export type Config = Omit<Env, 'PUBLIC_BASE_URL' | 'API_TOKENS' | 'TRUST_PROXY' | 'CALLER_QUOTAS'> & {
+/** One bearer token and the caller name it stands for (tasks, rate limits and idempotency keys are scoped by name). */
+export type CallerToken = { name: string, token: string }
+
+export type Config = Omit<Env, 'PUBLIC_BASE_URL' | 'API_TOKENS' | 'ADMIN_TOKENS' | 'TRUST_PROXY' | 'CALLER_QUOTAS'> & {
   PUBLIC_BASE_URL: string
-  API_TOKENS: string[]
+  API_TOKENS: CallerToken[]
+  ADMIN_TOKENS: CallerToken[]
   TRUST_PROXY: boolean | number | string
   /** Daily submit quota by caller name. */
   CALLER_QUOTAS: Record<string, number>
@@ -125,17 +139,22 @@ export function loadConfig (env: Record<string, string | undefined>): Config {
   if (problems.size > 0) throw new ConfigError(`invalid configuration: ${[...problems.values()].join('; ')}`)
 
   const valid = parsed as Env
+  const callers = parseTokens('API_TOKENS', valid.API_TOKENS, problems)
+  const admins = parseTokens('ADMIN_TOKENS', valid.ADMIN_TOKENS, problems)
+  checkTokenNames(callers, admins, problems)
+  if (problems.size > 0) throw new ConfigError(`invalid configuration: ${[...problems.values()].join('; ')}`)
   return {
     ...valid,
     PUBLIC_BASE_URL: (valid.PUBLIC_BASE_URL ?? `http://127.0.0.1:${valid.PORT}`).replace(/\/+$/, ''),
     MINIMAX_BASE_URL: valid.MINIMAX_BASE_URL.replace(/\/+$/, ''),
-    API_TOKENS: valid.API_TOKENS.split(',').map((token) => token.trim()).filter(Boolean),
+    API_TOKENS: callers,
+    ADMIN_TOKENS: admins,
     TRUST_PROXY: parseTrustProxy(valid.TRUST_PROXY),
     CALLER_QUOTAS: parseCallerQuotas(valid.CALLER_QUOTAS)
   }
 }
 
-// "name:n,name:n"; a name may itself hold a colon, so the count is what follows the last one.
+// "name:n,name:n"; a name may itself hold a colon (a bare token's name 'token:<hex>'), so the count follows the last one.
 function parseCallerQuotas (value: string): Record<string, number> {
   const quotas: Record<string, number> = {}
   for (const entry of value.split(',').map((part) => part.trim()).filter(Boolean)) {
@@ -143,6 +162,54 @@ function parseCallerQuotas (value: string): Record<string, number> {
     quotas[entry.slice(0, colon).trim()] = Number(entry.slice(colon + 1))
   }
   return quotas
+}
+
+// A caller name: short, printable, no ':' (so 'name:token' splits at the first one, and names never look like a
+// bare token's fingerprint name 'token:<hex>').
+const CALLER_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/
+// 'anonymous' is what an open deployment calls everyone; a configured caller must not inherit its tasks.
+const RESERVED_NAMES = new Set(['anonymous'])
+
+/**
+ * 'name:token' or a bare token (named 'token:' + the first 16 hex digits of its SHA-256, the name this service gave
+ * bare tokens before names existed, so their tasks and idempotency keys stay theirs). Problems never echo a token.
+ */
+function parseTokens (variable: string, value: string, problems: Map<string, string>): CallerToken[] {
+  const entries: CallerToken[] = []
+  value.split(',').map((entry) => entry.trim()).filter(Boolean).forEach((entry, index) => {
+    const colon = entry.indexOf(':')
+    const name = colon > 0 ? entry.slice(0, colon).trim() : null
+    const token = colon > 0 ? entry.slice(colon + 1).trim() : entry
+    if (name !== null && !CALLER_NAME.test(name)) {
+      problems.set(variable, `${variable} entry ${index + 1}: the name before ':' must be 1-64 letters, digits, '.', '_' or '-' and start with a letter or digit`)
+    } else if (name !== null && RESERVED_NAMES.has(name)) {
+      problems.set(variable, `${variable} entry ${index + 1}: the name "${name}" is reserved`)
+    } else if (token === '' || /\s/.test(token)) {
+      problems.set(variable, `${variable} entry ${index + 1}: the token is empty or holds a space`)
+    } else {
+      entries.push({ name: name ?? tokenFingerprintName(token), token })
+    }
+  })
+  return entries
+}
+
+/** The name of a bare token: stable, short, and says nothing usable about the token. */
+export function tokenFingerprintName (token: string): string {
+  return `token:${createHash('sha256').update(token).digest('hex').slice(0, 16)}`
+}
+
+// One token stands for one caller, and a name is either an operator's or a caller's: otherwise who a request
+// speaks for, or what it may see, would depend on which list was read first.
+function checkTokenNames (callers: CallerToken[], admins: CallerToken[], problems: Map<string, string>): void {
+  const nameOf = new Map<string, string>()
+  for (const { name, token } of [...callers, ...admins]) {
+    const known = nameOf.get(token)
+    if (known !== undefined && known !== name) problems.set('API_TOKENS', `API_TOKENS/ADMIN_TOKENS: one token is listed under two names ("${known}" and "${name}")`)
+    nameOf.set(token, name)
+  }
+  const adminNames = new Set(admins.map(({ name }) => name))
+  const both = [...new Set(callers.map(({ name }) => name))].filter((name) => adminNames.has(name))
+  if (both.length > 0) problems.set('ADMIN_TOKENS', `ADMIN_TOKENS: ${both.map((name) => `"${name}"`).join(', ')} also named in API_TOKENS; a name is either an operator's or a caller's`)
 }
 
 function allowed (params: unknown): string {

@@ -1,6 +1,6 @@
 // All SQL on tasks, their events and idempotency keys: statements prepared once, synchronous methods.
 import type { Db } from './database.js'
-import type { TaskState, TaskStatus } from '../services/task-state.js'
+import type { TaskError, TaskState, TaskStatus } from '../services/task-state.js'
 
 export type TaskRow = {
   seq: number
@@ -13,6 +13,8 @@ export type TaskRow = {
   file_id: string | null
   error_code: string | null
   error_message: string | null
+  /** 1 when this service decided the failure itself (provisional: the provider's verdict may still replace it). */
+  error_provisional: 0 | 1
   prompt: string | null
   prompt_optimizer: 0 | 1 | null
   image_ref: string
@@ -70,7 +72,7 @@ export type IdempotencyRow = {
   created_at: string
 }
 
-export type ListFilter = { status?: TaskStatus | undefined, beforeSeq?: number | undefined, limit: number }
+export type ListFilter = { status?: TaskStatus | undefined, caller?: string | undefined, beforeSeq?: number | undefined, limit: number }
 
 export class TasksRepository {
   // One transaction wrapper for every call: building a new one per write cost ~5 % of a push.
@@ -85,6 +87,8 @@ export class TasksRepository {
   readonly #eventsOf
   readonly #listAll
   readonly #listByStatus
+  readonly #listOfCaller
+  readonly #listOfCallerByStatus
   readonly #keyOf
   readonly #insertKey
   readonly #saveKeyResponse
@@ -119,9 +123,9 @@ export class TasksRepository {
     this.#bySeq = db.prepare<[number], TaskRow>('SELECT * FROM tasks WHERE seq = ?')
     this.#bindTaskId = db.prepare<{ seq: number, task_id: string, at: string }>(
       'UPDATE tasks SET task_id = @task_id, updated_at = @at WHERE seq = @seq AND task_id IS NULL')
-    this.#saveState = db.prepare<{ seq: number, status: TaskStatus, provider_status: string | null, file_id: string | null, error_code: string | null, error_message: string | null, at: string }>(`
+    this.#saveState = db.prepare<{ seq: number, status: TaskStatus, provider_status: string | null, file_id: string | null, error_code: string | null, error_message: string | null, error_provisional: 0 | 1, at: string }>(`
       UPDATE tasks SET status = @status, provider_status = @provider_status, file_id = @file_id,
-        error_code = @error_code, error_message = @error_message, updated_at = @at
+        error_code = @error_code, error_message = @error_message, error_provisional = @error_provisional, updated_at = @at
       WHERE seq = @seq`)
     this.#insertEvent = db.prepare<NewEvent>(`
       INSERT INTO task_events (task_seq, at, source, status, provider_status, outcome, detail)
@@ -129,6 +133,9 @@ export class TasksRepository {
     this.#eventsOf = db.prepare<[number], EventRow>('SELECT * FROM task_events WHERE task_seq = ? ORDER BY seq')
     this.#listAll = db.prepare<[number, number], TaskRow>('SELECT * FROM tasks WHERE seq < ? ORDER BY seq DESC LIMIT ?')
     this.#listByStatus = db.prepare<[string, number, number], TaskRow>('SELECT * FROM tasks WHERE status = ? AND seq < ? ORDER BY seq DESC LIMIT ?')
+    this.#listOfCaller = db.prepare<[string, number, number], TaskRow>('SELECT * FROM tasks WHERE caller = ? AND seq < ? ORDER BY seq DESC LIMIT ?')
+    this.#listOfCallerByStatus = db.prepare<[string, string, number, number], TaskRow>(
+      'SELECT * FROM tasks WHERE caller = ? AND status = ? AND seq < ? ORDER BY seq DESC LIMIT ?')
     this.#keyOf = db.prepare<[string, string], IdempotencyRow>('SELECT * FROM idempotency_keys WHERE scope = ? AND key = ?')
     this.#insertKey = db.prepare<Omit<IdempotencyRow, 'response_status' | 'response_body'>>(`
       INSERT INTO idempotency_keys (scope, key, request_hash, task_seq, created_at) VALUES (@scope, @key, @request_hash, @task_seq, @created_at)`)
@@ -248,14 +255,19 @@ export class TasksRepository {
       provider_status: state.provider_status,
       file_id: state.file_id,
       error_code: state.error?.code ?? null,
-      error_message: state.error?.message ?? null
+      error_message: state.error?.message ?? null,
+      error_provisional: state.error?.provisional ? 1 : 0
     })
   }
 
   insertEvent (event: NewEvent): void { this.#insertEvent.run(event) }
   eventsOf (taskSeq: number): EventRow[] { return this.#eventsOf.all(taskSeq) }
 
-  list ({ status, beforeSeq = Number.MAX_SAFE_INTEGER, limit }: ListFilter): TaskRow[] {
+  /** Newest first; `caller` restricts the page to that caller's tasks (each case has its own index). */
+  list ({ status, caller, beforeSeq = Number.MAX_SAFE_INTEGER, limit }: ListFilter): TaskRow[] {
+    if (caller !== undefined) {
+      return status ? this.#listOfCallerByStatus.all(caller, status, beforeSeq, limit) : this.#listOfCaller.all(caller, beforeSeq, limit)
+    }
     return status ? this.#listByStatus.all(status, beforeSeq, limit) : this.#listAll.all(beforeSeq, limit)
   }
 
@@ -271,6 +283,14 @@ export function stateOf (row: TaskRow): TaskState {
     status: row.status,
     provider_status: row.provider_status,
     file_id: row.file_id,
-    error: row.error_code ? { code: row.error_code, message: row.error_message ?? '' } : null
+    error: errorOf(row)
   }
+}
+
+/** The task's error as the state machine sees it. */
+export function errorOf (row: Pick<TaskRow, 'error_code' | 'error_message' | 'error_provisional'>): TaskError | null {
+  if (!row.error_code) return null
+  return row.error_provisional === 1
+    ? { code: row.error_code, message: row.error_message ?? '', provisional: true }
+    : { code: row.error_code, message: row.error_message ?? '' }
 }

@@ -28,6 +28,10 @@ const DB_WRITE_BUCKETS = [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005
 
 // Time in the submit queue: nothing (sent at once) to a day (QUEUE_MAX_WAIT_MS); 5 creates a minute makes minutes common.
 const QUEUE_WAIT_BUCKETS = [0.1, 1, 5, 15, 60, 300, 900, 3600, 4 * 3600, 24 * 3600]
+// Event-loop stalls: a timer due every 100 ms records how late it fired. Buckets around MiniMax's 3 s challenge budget.
+const LOOP_SAMPLE_MS = 100
+const LOOP_DELAY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 3, 5, 10]
+
 // Every outcome a push can have, so each series exists (at 0) before the first push: rate() needs the zero.
 const PUSH_OUTCOMES = ['applied', 'duplicate', 'out_of_order', 'conflict', 'unrecognised', 'refused'] as const
 // Route label of requests that matched no route: the raw URL must never become a label (tokens, unbounded values).
@@ -118,6 +122,22 @@ export default fp<MetricsPluginOptions>(async (app, options) => {
   const rateLimited = new Counter({
     name: 's2v_provider_rate_limited_total', help: 'Creates the provider refused with a rate limit (the task went back to the queue), by code', labelNames: ['provider', 'code'] as const, registers
   })
+  // prom-client's nodejs_eventloop_lag_* gauges (monitorEventLoopDelay) are reset at every scrape, so they show the
+  // last interval to one scraper; this histogram is cumulative, so any stall, between any scrapes, can be alerted on.
+  const loopDelay = new Histogram({
+    name: 's2v_event_loop_delay_seconds',
+    help: `How late a timer due every ${LOOP_SAMPLE_MS} ms fired, i.e. how long the event loop was blocked (a challenge waits as long)`,
+    buckets: LOOP_DELAY_BUCKETS,
+    registers
+  })
+  let due = performance.now() + LOOP_SAMPLE_MS
+  const sampler = setInterval(() => {
+    const now = performance.now()
+    loopDelay.observe(Math.max(0, now - due) / 1000)
+    due = now + LOOP_SAMPLE_MS
+  }, LOOP_SAMPLE_MS)
+  sampler.unref()
+  app.addHook('onClose', async () => { clearInterval(sampler) })
 
   // Kept exact by triggers (migrations/005-task-counts.sql): a scrape reads four rows, whatever the table size.
   const countByStatus = app.db.prepare<[], { status: TaskStatus, n: number }>('SELECT status, n FROM task_counts')

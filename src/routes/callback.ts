@@ -11,7 +11,8 @@ export type CallbackRouteOptions = { rateLimit: number, bodyLimit: number }
 const TOKEN_PATH_DOCS = {
   summary: 'MiniMax callback for one task',
   description: 'The callback_url this service gives MiniMax for one task. A {challenge} is echoed at once (never rate limited); a status ' +
-    'push is written through the state machine before the 200. Pushes with a token that is not this task\'s are refused with 401.'
+    'push is written through the state machine before the 200. Pushes with a token that is not this task\'s are refused with 401. ' +
+    'A push that meets a database locked by another process is answered 503 database_busy with Retry-After, never 200: nothing was written, retry it.'
 }
 const BARE_PATH_DOCS = {
   summary: 'Bare callback path: challenges only',
@@ -37,7 +38,7 @@ const callbackRoutes: FastifyPluginAsyncTypebox<CallbackRouteOptions> = async (a
     },
     schema: {
       body: CallbackBody,
-      response: { 200: CallbackAnswer, ...errorResponses(400, 401, 413, 429, 500) }
+      response: { 200: CallbackAnswer, ...errorResponses(400, 401, 413, 429, 500, 503) }
     }
   }
 

@@ -18,7 +18,7 @@ const queryRoute: FastifyPluginAsyncTypebox<{ rateLimit: number }> = async (app,
       response: { 200: MiniMaxQueryAnswer, ...errorResponses(400, 401, 404, 429, 500) }
     }
   }, async (request) => {
-    const task = app.taskStore.find(request.query.task_id)
+    const task = app.taskStore.findFor(request, request.query.task_id)
     if (!task) {
       throw new AppError(404, 'not_found', `task ${request.query.task_id} not found`, {
         task_id: request.query.task_id, base_resp: { status_code: 2013, status_msg: 'invalid params, task not found' }

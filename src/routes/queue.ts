@@ -37,7 +37,7 @@ const queueRoutes: FastifyPluginAsyncTypebox<QueueRoutesOptions> = async (app, o
       response: { 200: TaskDetail, ...errorResponses(400, 401, 404, 409, 429, 500) }
     }
   }, async (request) => {
-    const task = app.taskStore.find(request.params.id)
+    const task = app.taskStore.findFor(request, request.params.id)
     if (!task) throw errors.notFound(`task ${request.params.id}`)
     const cancelled = app.taskStore.moveInQueue(task.seq, 'cancel', {
       error: { code: 'cancelled', message: 'cancelled by the caller before it was sent' },

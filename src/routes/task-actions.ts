@@ -1,6 +1,7 @@
 // POST /v1/tasks/:id/refresh (ask the provider now) and GET /v1/tasks/:id/video (the video: our copy, or a fresh link).
 import { existsSync } from 'node:fs'
 import { basename, dirname } from 'node:path'
+import type { FastifyRequest } from 'fastify'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { AppError, errors } from '../errors.js'
 import { errorResponses } from '../schemas/common.js'
@@ -11,8 +12,8 @@ import { callerKey } from './rate-limit-keys.js'
 export type TaskActionsOptions = { refreshRateLimit: number, readRateLimit: number }
 
 const taskActions: FastifyPluginAsyncTypebox<TaskActionsOptions> = async (app, options) => {
-  const find = (id: string) => {
-    const task = app.taskStore.find(id)
+  const find = (request: FastifyRequest, id: string) => {
+    const task = app.taskStore.findFor(request, id)
     if (!task) throw errors.notFound(`task ${id}`)
     return task
   }
@@ -22,13 +23,13 @@ const taskActions: FastifyPluginAsyncTypebox<TaskActionsOptions> = async (app, o
     config: { rateLimit: { max: options.refreshRateLimit, timeWindow: 60_000, keyGenerator: callerKey } },
     schema: {
       summary: 'Ask the provider about the task now',
-      description: 'One poll now, within the provider call budget (429 poll_budget_exhausted when it is spent). A finished task with a fresh video link is answered without a call.',
+      description: 'One poll now, within the provider call budget (429 poll_budget_exhausted when it is spent). A finished task with a fresh video link is answered without a call. 503 database_busy when the answer cannot be written.',
       tags: ['tasks'],
       params: TaskParams,
-      response: { 200: TaskDetail, ...errorResponses(400, 401, 404, 429, 500) }
+      response: { 200: TaskDetail, ...errorResponses(400, 401, 404, 429, 500, 503) }
     }
   }, async (request) => {
-    const task = await app.reconciler.pollNow(find(request.params.id))
+    const task = await app.reconciler.pollNow(find(request, request.params.id))
     return taskDetail(task, app.taskStore.repo.eventsOf(task.seq))
   })
 
@@ -43,7 +44,7 @@ const taskActions: FastifyPluginAsyncTypebox<TaskActionsOptions> = async (app, o
       response: { ...errorResponses(400, 401, 404, 409, 429, 500, 502) }
     }
   }, async (request, reply) => {
-    let task = find(request.params.id)
+    let task = find(request, request.params.id)
     if (task.archive_state === 'stored' && task.archive_path && app.hasReplyDecorator('sendFile') && existsSync(task.archive_path)) {
       return reply.type('video/mp4').sendFile(basename(task.archive_path), dirname(task.archive_path))
     }

@@ -1,5 +1,5 @@
 // MiniMax's status pushes: authenticate by the per-task token, then apply through the state machine, durably.
-import { AppError } from '../errors.js'
+import { AppError, type ErrorCode } from '../errors.js'
 import { parseCallbackToken, secretMatches } from '../lib/callback-token.js'
 import type { TaskRow } from '../db/tasks-repository.js'
 import type { Outcome, TaskError } from './task-state.js'
@@ -13,7 +13,7 @@ export type StatusPush = {
   base_resp?: { status_code?: number | undefined, status_msg?: string | undefined } | undefined
 }
 
-const refused = (code: string, message: string) => new AppError(401, code, message)
+const refused = (code: ErrorCode, message: string) => new AppError(401, code, message)
 
 export class CallbackService {
   constructor (private readonly store: TaskStore, private readonly log: Log) {}

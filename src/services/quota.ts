@@ -38,6 +38,6 @@ export class SubmitQuota {
   check (caller: string, now: number = Date.now()): void {
     if (this.limitOf(caller) === null) return
     const status = this.status(caller, now)
-    if (status.remaining === 0) throw errors.quotaExceeded(status.limit!, status.used, status.reset_at)
+    if (status.remaining === 0) throw errors.quotaExceeded(status.limit!, status.used, status.reset_at, Math.max(1, Math.ceil((Date.parse(status.reset_at) - now) / 1000)))
   }
 }

@@ -1,6 +1,7 @@
 // Submitting a generation: write the task first, forward it to the provider (with the task's own callback URL), bind the answer.
 import { randomUUID, createHash } from 'node:crypto'
 import stringify from 'safe-stable-stringify'
+import { retryWhileBusy } from '../db/database.js'
 import { AppError, errorBody, errors } from '../errors.js'
 import { newCallbackToken } from '../lib/callback-token.js'
 import type { TaskRow } from '../db/tasks-repository.js'
@@ -20,6 +21,9 @@ const MAX_METADATA_BYTES = 4096
 // The provider's answers that mean "too many creates": nothing was created, so the task may wait and go again.
 // 1002 rate limit, 2045 rate growth limit, 1039 token-per-minute limit (MiniMax); HTTP 429 (either provider).
 const RATE_LIMIT_CODES = new Set([1002, 1039, 2045])
+// Once the provider has answered, what it said (a task we pay for, or its refusal) is written even if another process
+// holds the database lock for a while: tried again every 100 ms for up to 30 s, the loop free in between.
+const RECORD_ANSWER_RETRY = { forMs: 30_000, pauseMs: 100 }
 
 export function isRateLimitRefusal (err: ProviderError): boolean {
   return (err.kind === 'rejected' && RATE_LIMIT_CODES.has(err.providerCode ?? 0)) || (err.kind === 'http' && err.httpStatus === 429)
@@ -131,7 +135,7 @@ export class SubmitService {
     this.#inFlight.set(flightKey, forwarding)
     try {
       const result = await forwarding
-      store.repo.saveIdempotentResponse(caller, idempotencyKey, result.statusCode, JSON.stringify(result.body))
+      await retryWhileBusy(() => store.repo.saveIdempotentResponse(caller, idempotencyKey, result.statusCode, JSON.stringify(result.body)), RECORD_ANSWER_RETRY)
       return result
     } finally {
       this.#inFlight.delete(flightKey)
@@ -162,7 +166,7 @@ export class SubmitService {
       const { taskId, traceId } = await provider.submit(request, provider.pushesStatus ? `${publicBaseUrl}/get_callback/${token}` : null)
       log.info({ id, provider: provider.name, task_id: taskId, trace_id: traceId }, 'provider created the task')
       store.events.emit('submit', { outcome: 'created', code: null })
-      const result = store.applyUpdate(seq, taskId, { status: 'processing', providerStatus: null }, 'submit', { trace_id: traceId })
+      const result = await retryWhileBusy(() => store.applyUpdate(seq, taskId, { status: 'processing', providerStatus: null }, 'submit', { trace_id: traceId }), RECORD_ANSWER_RETRY)
       if (!result.ok) {
         log.error({ id, task_id: taskId, reason: result.reason }, 'the provider answered with a task_id that does not fit this task')
         throw new AppError(502, 'task_id_conflict', 'the provider answered with a task_id that already belongs to another task', { id })
@@ -174,10 +178,10 @@ export class SubmitService {
         // Nothing was created: back to the head of the queue, the dispatcher slows down, the refusal stays in the history.
         const code = err.providerCode !== null ? String(err.providerCode) : `http_${err.httpStatus}`
         const pauseMs = this.#options.queue.refused(provider.name, err.retryAfterMs)
-        const requeued = store.moveInQueue(seq, 'requeue', {
+        const requeued = await retryWhileBusy(() => store.moveInQueue(seq, 'requeue', {
           queuedRequest: JSON.stringify({ request, token } satisfies QueuedRequest),
           detail: { code, message: err.message, trace_id: err.traceId, retry_after_ms: err.retryAfterMs, pause_ms: Math.round(pauseMs) }
-        })
+        }), RECORD_ANSWER_RETRY)
         store.events.emit('rateLimited', { provider: provider.name, code })
         log.warn({ id, provider: provider.name, code, trace_id: err.traceId, pause_ms: Math.round(pauseMs) }, 'provider rate limit: the task waits in the queue')
         if (requeued) return this.#queuedAnswer(requeued)
@@ -187,8 +191,8 @@ export class SubmitService {
       log.warn({ id, provider: provider.name, err, trace_id: err.traceId, outcome_unknown: failure.outcomeUnknown }, 'provider create failed')
       store.events.emit('submit', { outcome: failure.outcomeUnknown ? 'unknown' : 'rejected', code: error.code })
       let status = 'submitting'
-      if (failure.outcomeUnknown) store.recordEvent(seq, 'submit', 'unknown', { error, trace_id: err.traceId })
-      else status = store.applyUpdate(seq, null, { status: 'failed', providerStatus: null, error }, 'submit', { trace_id: err.traceId }).task.status
+      if (failure.outcomeUnknown) await retryWhileBusy(() => store.recordEvent(seq, 'submit', 'unknown', { error, trace_id: err.traceId }), RECORD_ANSWER_RETRY)
+      else status = (await retryWhileBusy(() => store.applyUpdate(seq, null, { status: 'failed', providerStatus: null, error }, 'submit', { trace_id: err.traceId }), RECORD_ANSWER_RETRY)).task.status
       return {
         statusCode: failure.statusCode,
         body: errorBody(failure.statusCode, failure.code, failure.message, { id, task_id: null, status, base_resp: failure.baseResp }),

@@ -1,9 +1,10 @@
 // Writes to a task go through here: each update is one transaction that runs the state machine and records the event.
 import type { BaseLogger } from 'pino'
-import type { NewEvent, TaskRow, TasksRepository } from '../db/tasks-repository.js'
+import type { ListFilter, NewEvent, TaskRow, TasksRepository } from '../db/tasks-repository.js'
 import { stateOf } from '../db/tasks-repository.js'
 import { decide, isTerminal, queueMove, type Decision, type QueueMove, type StatusUpdate, type TaskError, type TaskStatus } from './task-state.js'
 import { TaskEvents, type EventSource, type StatusChange } from './task-events.js'
+import { callerScope, canSee, type Viewer } from './visibility.js'
 
 export type { EventSource }
 
@@ -43,9 +44,18 @@ export class TaskStore {
     this.#writers.push(writer)
   }
 
-  /** A task by our id or by the provider's task_id. */
-  find (idOrTaskId: string): TaskRow | undefined {
-    return this.repo.byId(idOrTaskId) ?? this.repo.byTaskId(idOrTaskId)
+  /**
+   * A task by our id or by the provider's task_id, if the viewer may see it: another caller's task is undefined,
+   * exactly like a missing one (so its existence does not leak). Routes look tasks up only through here.
+   */
+  findFor (viewer: Viewer, idOrTaskId: string): TaskRow | undefined {
+    const task = this.repo.byId(idOrTaskId) ?? this.repo.byTaskId(idOrTaskId)
+    return task && canSee(viewer, task) ? task : undefined
+  }
+
+  /** A page of the tasks the viewer may see, newest first. */
+  listFor (viewer: Viewer, filter: Omit<ListFilter, 'caller'>): TaskRow[] {
+    return this.repo.list({ ...filter, caller: callerScope(viewer) })
   }
 
   /**
@@ -123,7 +133,17 @@ export class TaskStore {
     }))
     // Whatever the provider said (even a duplicate), it is alive and talking: polling starts over.
     if (taskId !== null || isTerminal(decision.next.status)) {
-      const after = { ...task, task_id: taskId ?? task.task_id, status: decision.next.status }
+      // The row as it now is, without reading it again: the scheduler needs the new state and, for a failure of
+      // ours, when it was decided (updated_at), since late verdicts are polled for a while after it.
+      const changed = decision.next !== current
+      const after: TaskRow = {
+        ...task,
+        task_id: taskId ?? task.task_id,
+        status: decision.next.status,
+        error_code: decision.next.error?.code ?? null,
+        error_provisional: decision.next.error?.provisional ? 1 : 0,
+        updated_at: changed || task.task_id === null ? at : task.updated_at
+      }
       this.repo.markNews(seq, at, this.#scheduler(after, Date.parse(at)))
     }
     task = this.repo.bySeq(seq)!

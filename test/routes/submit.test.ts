@@ -38,8 +38,9 @@ t.test('bad submit bodies get 4xx JSON with MiniMax\'s base_resp, never a 500', 
     t.equal(res.statusCode, status, name)
     t.match(res.json(), { statusCode: status, code, message: String, base_resp: { status_code: 2013 } }, name)
   }
-  const wrongType = await app.inject({ method: 'POST', url: '/v1/video_generation', headers: { 'content-type': 'text/plain' }, payload: 'hi' })
-  t.equal(wrongType.statusCode, 400, 'a text body is not an object')
+  const wrongType = await app.inject({ method: 'POST', url: '/v1/video_generation', headers: { 'content-type': 'text/plain' }, payload: JSON.stringify(submitBody()) })
+  t.equal(wrongType.statusCode, 415, 'a text/plain body on a JSON route is the wrong media type, even when it holds JSON')
+  t.match(wrongType.json(), { code: 'unsupported_media_type', base_resp: { status_code: 2013 }, request_id: String })
   const xml = await app.inject({ method: 'POST', url: '/v1/video_generation', headers: { 'content-type': 'application/xml' }, payload: '<a/>' })
   t.equal(xml.statusCode, 415)
   t.equal(xml.json().code, 'unsupported_media_type')
@@ -47,6 +48,22 @@ t.test('bad submit bodies get 4xx JSON with MiniMax\'s base_resp, never a 500', 
   t.equal(tooBig.statusCode, 413)
   t.equal(tooBig.json().code, 'body_too_large')
   t.same(app.taskStore.repo.list({ limit: 10 }), [], 'no task was created by any of them')
+})
+
+t.test('a refused field or value says which field, why, and what is accepted', async (t) => {
+  const app = await build(t, { MINIMAX_API_KEY: 'k', MINIMAX_BASE_URL: 'http://127.0.0.1:9' })
+  const duration = (await submit(app, submitBody({ duration: 6 }))).json()
+  t.match(duration.message, /"duration"/, 'names the field')
+  t.match(duration.message, /unknown fields are refused/, 'says why')
+  t.match(duration.message, /accepted fields: .*prompt.*subject_reference/, 'lists what is accepted')
+  t.notMatch(duration.message, /must NOT have additional properties/)
+  const model = (await submit(app, submitBody({ model: 'T2V-01' }))).json()
+  t.match(model.message, /body\/model must be "S2V-01"/, 'names the accepted model')
+  t.notMatch(model.message, /T2V-01/, 'the value sent is not echoed')
+  const provider = (await submit(app, submitBody({ provider: 'openai' }))).json()
+  t.match(provider.message, /body\/provider must be one of "minimax", "modellix"/)
+  const missing = (await submit(app, { prompt: 'x' })).json()
+  t.match(missing.message, /subject_reference/)
 })
 
 t.test('internal routes need a bearer token when API_TOKENS is set; callbacks and health never do', async (t) => {

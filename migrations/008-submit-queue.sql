@@ -38,6 +38,7 @@ CREATE TABLE tasks_new (
   archive_attempts    INTEGER NOT NULL DEFAULT 0,
   archive_next_at     TEXT,
   notify_url          TEXT,
+  error_provisional   INTEGER NOT NULL DEFAULT 0 CHECK (error_provisional IN (0, 1)),
   -- While queued: the create request as the provider will get it (the image itself, which image_ref does not keep)
   -- and the callback token, as JSON; cleared when the create is sent, so the image is kept only while it waits.
   queued_request      TEXT,
@@ -51,11 +52,11 @@ CREATE TABLE tasks_new (
 INSERT INTO tasks_new (seq, id, provider, task_id, model, status, provider_status, file_id, error_code, error_message, prompt,
   prompt_optimizer, image_ref, metadata, callback_token_hash, caller, created_at, updated_at, next_poll_at, poll_attempts,
   last_news_at, video_url, video_expires_at, video_width, video_height, archive_state, archive_path, archive_bytes,
-  archive_sha256, archive_attempts, archive_next_at, notify_url)
+  archive_sha256, archive_attempts, archive_next_at, notify_url, error_provisional)
 SELECT seq, id, provider, task_id, model, status, provider_status, file_id, error_code, error_message, prompt,
   prompt_optimizer, image_ref, metadata, callback_token_hash, caller, created_at, updated_at, next_poll_at, poll_attempts,
   last_news_at, video_url, video_expires_at, video_width, video_height, archive_state, archive_path, archive_bytes,
-  archive_sha256, archive_attempts, archive_next_at, notify_url
+  archive_sha256, archive_attempts, archive_next_at, notify_url, error_provisional
 FROM tasks;
 
 DROP TABLE tasks;
@@ -65,6 +66,8 @@ CREATE INDEX tasks_by_status ON tasks (status, seq);
 CREATE INDEX tasks_due_for_poll ON tasks (next_poll_at) WHERE next_poll_at IS NOT NULL;
 CREATE INDEX tasks_due_for_archive ON tasks (archive_next_at) WHERE archive_state = 'pending';
 CREATE INDEX tasks_terminal_by_age ON tasks (updated_at) WHERE status IN ('success', 'failed');
+CREATE INDEX tasks_of_caller_by_seq ON tasks (caller, seq);
+CREATE INDEX tasks_of_caller_by_status ON tasks (caller, status, seq);
 -- The dispatcher's question: each caller's oldest queued task for a provider (round-robin between callers, FIFO within one).
 CREATE INDEX tasks_queued ON tasks (provider, caller, seq) WHERE status = 'queued';
 -- The daily quota's question: how many tasks a caller submitted since midnight UTC.
