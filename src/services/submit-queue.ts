@@ -133,9 +133,12 @@ export class SubmitQueue {
    * A submit's own question: may it go to the provider at once? Only when nobody is queued ahead for that provider
    * and the slot is free; then the slot is taken, and release() must follow the provider's answer.
    */
-  tryDirect (provider: ProviderName): boolean {
+  tryDirect (provider: ProviderName, caller: string): boolean {
     if (!this.#running || this.#options.store.repo.anyQueued(provider)) return false
-    return this.pacer(provider).tryTake(Date.now())
+    if (!this.pacer(provider).tryTake(Date.now())) return false
+    // It took a turn: the rotation goes on from this caller, so the queue that forms behind it starts with another.
+    this.#lastServed.set(provider, caller)
+    return true
   }
 
   /** Ends a direct create (its answer came); the queue moves on. */

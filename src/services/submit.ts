@@ -82,7 +82,7 @@ export class SubmitService {
     // From the key check to here nothing awaits, so a concurrent duplicate sees this key's row.
     const { queue, quota, maxQueuedPerCaller } = this.#options
     quota.check(caller)
-    const direct = queue.tryDirect(providerName)
+    const direct = queue.tryDirect(providerName, caller)
     if (!direct) {
       const queued = store.repo.queuedOfCaller(caller)
       if (queued >= maxQueuedPerCaller) throw errors.queueFull(queued, maxQueuedPerCaller)

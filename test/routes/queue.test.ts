@@ -1,5 +1,6 @@
 // The queue's routes and answers: 202 shape, MiniMax-compatible query, lookups, cancel, queue_full, quotas, idempotency.
 import t from 'tap'
+import { startWebhookConsumer, waitUntil } from '../fixtures/webhook-consumer.js'
 import { getJson, postJson, startStack, submitBody } from '../helper.js'
 
 const TOKENS = ['token-a', 'token-b']
@@ -114,10 +115,30 @@ t.test('QUEUE_MAX_WAIT_MS: a task queued too long fails with queue_timeout, neve
 })
 
 t.test('a queued task reports queued to long-poll waiters and then its next status', async (t) => {
-  const stack = await startStack(t, { env: { MINIMAX_SUBMIT_RPM: '1', SUBMIT_RPM_WINDOW_MS: '1000' } })
+  const stack = await startStack(t, { env: { MINIMAX_SUBMIT_RPM: '1', SUBMIT_RPM_WINDOW_MS: '3000' } })
   await postJson(`${stack.url}/v1/video_generation`, submitBody())
   const queued = await postJson(`${stack.url}/v1/video_generation`, submitBody())
   t.equal(queued.status, 202)
   const waited = (await getJson(`${stack.url}/v1/tasks/${queued.body.id}?wait=10&status=queued`)).body
   t.not(waited.status, 'queued', `the long-poll answered when it left the queue (${waited.status})`)
+})
+
+t.test('notifications and server-sent events report queued like any status, then the rest in order', async (t) => {
+  const consumer = await startWebhookConsumer()
+  t.teardown(() => consumer.close())
+  const stack = await startStack(t, { env: { MINIMAX_SUBMIT_RPM: '1', SUBMIT_RPM_WINDOW_MS: '3000', NOTIFY_URL: consumer.url, NOTIFY_ALLOW_PRIVATE: 'true' } })
+  await postJson(`${stack.url}/v1/video_generation`, submitBody())
+  const queued = await postJson(`${stack.url}/v1/video_generation`, submitBody())
+  t.equal(queued.status, 202)
+  const stream = await fetch(`${stack.url}/v1/tasks/${queued.body.id}/events`)
+  const text = await stream.text() // the stream ends after the final status
+  const streamed = [...text.matchAll(/^id: (\w+)$/gm)].map((m) => m[1])
+  t.equal(streamed[0], 'queued', 'the stream starts with queued')
+  t.equal(streamed.at(-1), 'success')
+  await waitUntil('the queued task\'s notifications', () => consumer.received.filter((r) => JSON.parse(r.body).id === queued.body.id).length >= 4, 10_000)
+  const statuses = consumer.received.map((r) => JSON.parse(r.body)).filter((body) => body.id === queued.body.id).map((body) => body.status)
+  t.equal(statuses[0], 'queued', 'the first notification says queued')
+  t.same(statuses, ['queued', 'submitting', 'processing', 'success'], 'then every other status, in order')
+  const first = JSON.parse(consumer.received.find((r) => JSON.parse(r.body).id === queued.body.id)!.body)
+  t.match(first, { status: 'queued', task_id: null })
 })
