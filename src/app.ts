@@ -1,14 +1,17 @@
 // buildApp(): plugins, then routes, then the error and not-found handlers. Never listens, never reads the environment.
-import Fastify, { type FastifyError, type FastifyServerOptions, type onRouteHookHandler } from 'fastify'
+import type { Server } from 'node:http'
+import Fastify, { type FastifyError, type FastifyHttpOptions, type onRouteHookHandler } from 'fastify'
 import rateLimit from '@fastify/rate-limit'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import type { Logger } from 'pino'
 import type { Config } from './config.js'
 import { isDatabaseBusy } from './db/database.js'
 import { AppError, errorBody, errors, validationMessage, type ErrorCode } from './errors.js'
-import { loggerOptions } from './logger.js'
+import { loggerOptions, redactUrl } from './logger.js'
+import { buildValidator } from './lib/validators.js'
 import auth from './plugins/auth.js'
 import database from './plugins/database.js'
+import jsonBody from './plugins/json-body.js'
 import metrics from './plugins/metrics.js'
 import openapi from './plugins/openapi.js'
 import providers from './plugins/providers.js'
@@ -66,8 +69,11 @@ const DATABASE_BUSY_RETRY_AFTER_S = 1
 // The MiniMax code a MiniMax client expects for our own refusals.
 const MINIMAX_CODE_BY_STATUS: Record<number, number> = { 400: 2013, 401: 1004, 413: 2013, 415: 2013, 422: 2013, 429: 1002, 503: 1000 }
 
+// How often Node looks for requests past their timeouts: a trickling connection is closed at most this late.
+const CONNECTIONS_CHECKING_INTERVAL_MS = 1000
+
 export async function buildApp (config: Config, dependencies: AppDependencies = {}) {
-  const options: FastifyServerOptions = {
+  const options: FastifyHttpOptions<Server> = {
     ...(dependencies.logger ? { loggerInstance: dependencies.logger } : { logger: loggerOptions(config.LOG_LEVEL) }),
     // Fastify also takes a hop count, which its types do not list.
     trustProxy: config.TRUST_PROXY as boolean | string,
@@ -76,7 +82,14 @@ export async function buildApp (config: Config, dependencies: AppDependencies = 
     routerOptions: { maxParamLength: 256 },
     // Fastify's default silently drops unknown body fields; we refuse them so typos and other models' fields are seen.
     // verbose: validation errors carry their schema, so a refusal can say which values or fields are accepted.
-    ajv: { customOptions: { removeAdditional: false, verbose: true } }
+    ajv: { customOptions: { removeAdditional: false, verbose: true } },
+    // Slow clients are bounded: a request must arrive whole within REQUEST_TIMEOUT_MS (Node answers 408 and closes), its
+    // headers within HEADERS_TIMEOUT_MS; Node checks both only every 30 s unless told, so it checks every second.
+    requestTimeout: config.REQUEST_TIMEOUT_MS,
+    keepAliveTimeout: config.KEEP_ALIVE_TIMEOUT_MS,
+    http: { headersTimeout: config.HEADERS_TIMEOUT_MS, connectionsCheckingInterval: CONNECTIONS_CHECKING_INTERVAL_MS },
+    // Bodies are validated exactly as sent: no "prompt": 123 silently turned into a string.
+    schemaController: { compilersFactory: { buildValidator } }
   }
   const app = Fastify(options).withTypeProvider<TypeBoxTypeProvider>()
   if (dependencies.onRoute) app.addHook('onRoute', dependencies.onRoute)
@@ -93,6 +106,7 @@ export async function buildApp (config: Config, dependencies: AppDependencies = 
   // Fastify reads text/plain bodies as strings, which then fail as "body must be object"; a JSON route answers 415
   // instead. The callback routes accept any content type with parsers of their own.
   app.removeContentTypeParser('text/plain')
+  await app.register(jsonBody)
   await app.register(rateLimit, { global: false })
   await app.register(database, { path: config.DATABASE_PATH, synchronous: config.DATABASE_SYNCHRONOUS, busyTimeoutMs: config.DATABASE_BUSY_TIMEOUT_MS })
   await app.register(auth, { tokens: config.API_TOKENS, adminTokens: config.ADMIN_TOKENS })
@@ -131,7 +145,8 @@ export async function buildApp (config: Config, dependencies: AppDependencies = 
   })
 
   app.setNotFoundHandler((request, reply) => {
-    reply.code(404).send(errorBody(404, 'not_found', `no route ${request.method} ${request.url.split('?')[0]}`, { request_id: request.id }))
+    // The path as logged, not as sent: an answer body can end up in a log too, and a misspelt callback path carries a token.
+    reply.code(404).send(errorBody(404, 'not_found', `no route ${request.method} ${redactUrl(request.url.split('?')[0]!)}`, { request_id: request.id }))
   })
 
   // Observability and the API contract: after the handlers (their routes use them), before the routes (they watch them).

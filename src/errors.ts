@@ -12,7 +12,8 @@ export const ERROR_CODES = {
   invalid_request: 'a body, parameter, query or header breaks the route\'s schema; the message names the field and what is accepted (400)',
   callback_url_not_allowed: 'the submit carries callback_url, which this service sets itself (400)',
   image_too_large: 'the reference image is 20 MB or more once decoded (400)',
-  metadata_too_large: 'metadata is over 4 KiB as JSON (400)',
+  metadata_too_large: 'metadata is over 4 KiB as JSON, or holds more values than fit in 4 KiB (400)',
+  metadata_too_deep: 'metadata nests deeper than 10 levels (400)',
   invalid_cursor: 'a cursor this service did not hand out (400)',
   invalid_range: 'a time range whose until is not after its since (400)',
   invalid_push: 'a callback body with neither challenge nor task_id and status (400)',
@@ -38,6 +39,7 @@ export const ERROR_CODES = {
   rate_limited: 'over this route\'s per-minute limit for the caller; see Retry-After (429)',
   queue_full: 'the caller already has MAX_QUEUED_PER_CALLER tasks queued (429)',
   quota_exceeded: 'the caller\'s daily submit quota (SUBMIT_DAILY_QUOTA, CALLER_QUOTAS) is used up; reset_at and Retry-After say when it resets (429)',
+  too_many_waiters: 'a long-poll or event stream beyond MAX_WAITERS_PER_CALLER for the caller or MAX_WAITERS in all; see Retry-After (429)',
   poll_budget_exhausted: 'a refresh when the provider\'s call budget for this minute is spent (429)',
   request_error: 'any other 4xx Fastify or a plugin raises itself (none is known today)',
   internal_error: 'a bug or an unexpected failure; internals are never shown, the request_id finds it in our logs (500)',
@@ -75,12 +77,15 @@ export class AppError extends Error {
 
 export const errors = {
   unauthorized: () => new AppError(401, 'unauthorized', 'a valid "Authorization: Bearer <token>" header is required'),
+  adminTokenRequired: () => new AppError(403, 'admin_token_required', 'an open deployment (API_TOKENS and ADMIN_TOKENS empty) serves no signing secret, ' +
+    'since anyone could forge notifications with it: set API_TOKENS (each caller then reads its own secret here), or set NOTIFY_SECRET and give it to your consumers'),
   adminRequired: () => new AppError(403, 'admin_required', 'only an operator (a token of ADMIN_TOKENS) may do this'),
   notFound: (what: string) => new AppError(404, 'not_found', `${what} not found`),
   providerNotConfigured: (provider: string) => new AppError(503, 'provider_not_configured', `${provider.toUpperCase()}_API_KEY is not set on this service, so it cannot submit to ${provider}`),
   callbackUrlNotAllowed: () => new AppError(400, 'callback_url_not_allowed', 'callback_url is set by this service (it receives MiniMax\'s callbacks itself); remove it from the request'),
   imageTooLarge: (bytes: number, max: number) => new AppError(400, 'image_too_large', `the reference image is ${bytes} bytes once decoded; MiniMax accepts less than ${max}`),
-  metadataTooLarge: (bytes: number, max: number) => new AppError(400, 'metadata_too_large', `metadata is ${bytes} bytes as JSON; at most ${max} are stored`),
+  metadataTooLarge: (bytes: number, max: number, atLeast = false) => new AppError(400, 'metadata_too_large', `metadata is ${atLeast ? 'more than ' : ''}${bytes} bytes as JSON; at most ${max} are stored`),
+  metadataTooDeep: (max: number) => new AppError(400, 'metadata_too_deep', `metadata nests deeper than ${max} levels; it is for labels and correlation ids`),
   invalidCursor: () => new AppError(400, 'invalid_cursor', 'cursor is not one this service handed out'),
   idempotencyKeyReused: () => new AppError(422, 'idempotency_key_reused', 'this Idempotency-Key was already used with a different request body'),
   idempotencyKeyInProgress: (id: string) => new AppError(409, 'idempotency_key_in_progress', 'a request with this Idempotency-Key is still in progress or its outcome is unknown; look the task up by id', { id }),
@@ -88,6 +93,11 @@ export const errors = {
   quotaExceeded: (limit: number, used: number, resetAt: string, retryAfterSeconds: number) => new AppError(429, 'quota_exceeded', `your daily quota of ${limit} submits is used up (${used} today); it resets at ${resetAt}`,
     { limit, used, reset_at: resetAt }, { 'retry-after': String(retryAfterSeconds) }),
   notCancellable: (id: string, status: string) => new AppError(409, 'not_cancellable', `the task is ${status}: only a queued task (not yet sent to the provider) can be cancelled`, { id, status }),
+  tooManyWaiters: (scope: 'caller' | 'total', limit: number) => new AppError(429, 'too_many_waiters', scope === 'caller'
+    ? `this caller already holds ${limit} long-polls and event streams open (MAX_WAITERS_PER_CALLER); close one or poll without wait`
+    : `the service already holds ${limit} long-polls and event streams open (MAX_WAITERS); try again shortly or poll without wait`,
+  // A slot frees as soon as another wait ends: worth retrying soon.
+  {}, { 'retry-after': '1' }),
   // A lock held by another process (a backup, the sqlite3 shell): nothing was written, the same request may be retried.
   databaseBusy: (retryAfterSeconds: number) => new AppError(503, 'database_busy', `the database is locked by another process; nothing was written, retry in ${retryAfterSeconds} s`, {}, { 'retry-after': String(retryAfterSeconds) }),
   pushMissingFields: () => new AppError(400, 'invalid_push', 'a callback body must carry either "challenge" or both "task_id" and "status"')

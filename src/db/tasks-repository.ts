@@ -85,6 +85,9 @@ export class TasksRepository {
   readonly #saveState
   readonly #insertEvent
   readonly #eventsOf
+  readonly #latestEvents
+  readonly #countEvents
+  readonly #eventsAfter
   readonly #listAll
   readonly #listByStatus
   readonly #listOfCaller
@@ -131,6 +134,12 @@ export class TasksRepository {
       INSERT INTO task_events (task_seq, at, source, status, provider_status, outcome, detail)
       VALUES (@task_seq, @at, @source, @status, @provider_status, @outcome, @detail)`)
     this.#eventsOf = db.prepare<[number], EventRow>('SELECT * FROM task_events WHERE task_seq = ? ORDER BY seq')
+    // The newest n, handed back oldest first; both walk the (task_seq, seq) index from its end.
+    this.#latestEvents = db.prepare<[number, number], EventRow>(
+      'SELECT * FROM (SELECT * FROM task_events WHERE task_seq = ? ORDER BY seq DESC LIMIT ?) ORDER BY seq')
+    this.#countEvents = db.prepare<[number], { n: number }>('SELECT count(*) AS n FROM task_events WHERE task_seq = ?')
+    this.#eventsAfter = db.prepare<[number, number, number], EventRow>(
+      'SELECT * FROM task_events WHERE task_seq = ? AND seq > ? ORDER BY seq LIMIT ?')
     this.#listAll = db.prepare<[number, number], TaskRow>('SELECT * FROM tasks WHERE seq < ? ORDER BY seq DESC LIMIT ?')
     this.#listByStatus = db.prepare<[string, number, number], TaskRow>('SELECT * FROM tasks WHERE status = ? AND seq < ? ORDER BY seq DESC LIMIT ?')
     this.#listOfCaller = db.prepare<[string, number, number], TaskRow>('SELECT * FROM tasks WHERE caller = ? AND seq < ? ORDER BY seq DESC LIMIT ?')
@@ -261,7 +270,13 @@ export class TasksRepository {
   }
 
   insertEvent (event: NewEvent): void { this.#insertEvent.run(event) }
+  /** The whole history: for internal use and tests; callers read it in pages (eventsAfter). */
   eventsOf (taskSeq: number): EventRow[] { return this.#eventsOf.all(taskSeq) }
+  /** The latest `limit` events, oldest first. */
+  latestEvents (taskSeq: number, limit: number): EventRow[] { return this.#latestEvents.all(taskSeq, limit) }
+  countEvents (taskSeq: number): number { return this.#countEvents.get(taskSeq)!.n }
+  /** One page of the history, oldest first: events after `afterSeq` (0 for the first page). */
+  eventsAfter (taskSeq: number, afterSeq: number, limit: number): EventRow[] { return this.#eventsAfter.all(taskSeq, afterSeq, limit) }
 
   /** Newest first; `caller` restricts the page to that caller's tasks (each case has its own index). */
   list ({ status, caller, beforeSeq = Number.MAX_SAFE_INTEGER, limit }: ListFilter): TaskRow[] {

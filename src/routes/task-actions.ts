@@ -30,7 +30,7 @@ const taskActions: FastifyPluginAsyncTypebox<TaskActionsOptions> = async (app, o
     }
   }, async (request) => {
     const task = await app.reconciler.pollNow(find(request, request.params.id))
-    return taskDetail(task, app.taskStore.repo.eventsOf(task.seq))
+    return taskDetail(task, app.taskStore.repo)
   })
 
   app.get('/v1/tasks/:id/video', {
@@ -46,7 +46,8 @@ const taskActions: FastifyPluginAsyncTypebox<TaskActionsOptions> = async (app, o
   }, async (request, reply) => {
     let task = find(request, request.params.id)
     if (task.archive_state === 'stored' && task.archive_path && app.hasReplyDecorator('sendFile') && existsSync(task.archive_path)) {
-      return reply.type('video/mp4').sendFile(basename(task.archive_path), dirname(task.archive_path))
+      // A caller's video, not a public asset: browsers may keep it, shared caches (proxies, CDNs) must not.
+      return reply.type('video/mp4').header('cache-control', 'private').sendFile(basename(task.archive_path), dirname(task.archive_path), { cacheControl: false })
     }
     if (task.status !== 'success' || !task.video_url) {
       throw new AppError(409, 'video_not_ready', `the task is ${task.status}; its video is not available yet`, { id: task.id, status: task.status })
@@ -55,7 +56,8 @@ const taskActions: FastifyPluginAsyncTypebox<TaskActionsOptions> = async (app, o
     if (Date.parse(task.video_expires_at!) <= Date.now()) {
       throw new AppError(502, 'video_link_unavailable', 'the provider\'s download link expired and a fresh one could not be fetched; try again shortly', { id: task.id })
     }
-    return reply.redirect(task.video_url!, 302)
+    // The Location is a signed, expiring link: nobody should keep this answer.
+    return reply.header('cache-control', 'private, no-store').redirect(task.video_url!, 302)
   })
 }
 

@@ -5,7 +5,7 @@ import type { TaskRow } from '../db/tasks-repository.js'
 import { errors } from '../errors.js'
 import { errorResponses } from '../schemas/common.js'
 import { TaskParams } from '../schemas/tasks.js'
-import { isTerminal, type TaskStatus } from '../services/task-state.js'
+import { isTerminal, TASK_STATUSES, type TaskStatus } from '../services/task-state.js'
 import { taskSummary } from '../services/task-view.js'
 import { callerKey } from './rate-limit-keys.js'
 
@@ -18,7 +18,8 @@ const RANK: Record<TaskStatus, number> = { queued: 0, submitting: 1, processing:
 const RECONNECT_MS = 3000
 
 const StreamHeaders = Type.Object({
-  'last-event-id': Type.Optional(Type.String({ maxLength: 64, description: 'The id of the last event seen (a status): only later statuses are sent' }))
+  // Only ids this stream hands out: anything else is a 400, not silently a fresh start.
+  'last-event-id': Type.Optional(Type.Enum([...TASK_STATUSES], { description: 'The id of the last event seen (a status): only later statuses are sent' }))
 })
 
 const taskStreamRoute: FastifyPluginAsyncTypebox<TaskStreamRouteOptions> = async (app, options) => {
@@ -41,10 +42,12 @@ const taskStreamRoute: FastifyPluginAsyncTypebox<TaskStreamRouteOptions> = async
   }, async (request, reply) => {
     const task = app.taskStore.findFor(request, request.params.id)
     if (!task) throw errors.notFound(`task ${request.params.id}`)
-    const lastEventId = request.headers['last-event-id'] as TaskStatus | undefined
-    let seen = lastEventId !== undefined && lastEventId in RANK ? RANK[lastEventId] : -1
+    const lastEventId = request.headers['last-event-id']
+    let seen = lastEventId === undefined ? -1 : RANK[lastEventId]
     if (isTerminal(task.status) && seen >= RANK[task.status]) return reply.code(204).send(null)
 
+    // Capped per caller and in total, like long-polls; the slot is held until the stream ends.
+    const release = app.taskWatch.admit(callerKey(request))
     // From here the response is ours: Fastify neither serialises nor ends it.
     reply.hijack()
     const res = reply.raw
@@ -61,6 +64,7 @@ const taskStreamRoute: FastifyPluginAsyncTypebox<TaskStreamRouteOptions> = async
     const end = () => {
       if (ended) return
       ended = true
+      release()
       clearInterval(keepAlive)
       unwatch()
       res.end()

@@ -2,7 +2,7 @@
 import { randomUUID, createHash } from 'node:crypto'
 import stringify from 'safe-stable-stringify'
 import { retryWhileBusy } from '../db/database.js'
-import { AppError, errorBody, errors } from '../errors.js'
+import { AppError, ERROR_CODES, errorBody, errors, type ErrorCode } from '../errors.js'
 import { newCallbackToken } from '../lib/callback-token.js'
 import type { TaskRow } from '../db/tasks-repository.js'
 import type { ProviderName, SubmitRequest, VideoProvider } from '../providers/provider.js'
@@ -12,6 +12,7 @@ import type { SubmitAnswer, SubmitBody, SubmitQueuedAnswer } from '../schemas/su
 import type { SubmitQuota } from './quota.js'
 import type { QueuedRequest, SubmitQueue } from './submit-queue.js'
 import { submitFailure } from './submit-failure.js'
+import { isTerminal } from './task-state.js'
 import { now, type Log, type TaskStore } from './task-store.js'
 
 // MiniMax's limit is "under 20 MB" for the decoded image.
@@ -21,6 +22,8 @@ const MAX_METADATA_BYTES = 4096
 // The provider's answers that mean "too many creates": nothing was created, so the task may wait and go again.
 // 1002 rate limit, 2045 rate growth limit, 1039 token-per-minute limit (MiniMax); HTTP 429 (either provider).
 const RATE_LIMIT_CODES = new Set([1002, 1039, 2045])
+// Deep enough for any label structure; checked before anything recursive (JSON.stringify, the request hash) walks it.
+const MAX_METADATA_DEPTH = 10
 // Once the provider has answered, what it said (a task we pay for, or its refusal) is written even if another process
 // holds the database lock for a while: tried again every 100 ms for up to 30 s, the loop free in between.
 const RECORD_ANSWER_RETRY = { forMs: 30_000, pauseMs: 100 }
@@ -70,12 +73,18 @@ export class SubmitService {
       const seen = store.repo.idempotencyKey(caller, idempotencyKey)
       if (seen) {
         if (seen.request_hash !== requestHash) throw errors.idempotencyKeyReused()
-        if (seen.response_status !== null && seen.response_body !== null) {
-          return { statusCode: seen.response_status, body: JSON.parse(seen.response_body), replayed: true }
-        }
         const pending = this.#inFlight.get(flightKey)
         if (pending) return { ...await pending, replayed: true }
-        throw errors.idempotencyKeyInProgress(store.repo.bySeq(seen.task_seq)!.id)
+        const stored = seen.response_status !== null && seen.response_body !== null
+          ? { statusCode: seen.response_status, body: JSON.parse(seen.response_body) as SubmitAnswer | ErrorBody }
+          : null
+        const task = store.repo.bySeq(seen.task_seq)!
+        // An answer that said "outcome unknown" (or none, after a restart mid-submit) is replaced by the task as it is
+        // now, once a push, a poll or our deadline resolved it: the key never answers 409 or a stale 504 for ever.
+        const stale = stored === null || (stored.body as ErrorBody).code === OUTCOME_UNKNOWN
+        if (stale && isResolved(task)) return { ...answerOf(task), replayed: true }
+        if (stored) return { ...stored, replayed: true }
+        throw errors.idempotencyKeyInProgress(task.id)
       }
     }
 
@@ -212,6 +221,36 @@ function providerRequest (body: SubmitBody): SubmitRequest {
   }
 }
 
+const OUTCOME_UNKNOWN = 'submit_outcome_unknown'
+
+/** Whether the submit's outcome is known now: the provider gave a task_id, or the task ended. */
+function isResolved (task: TaskRow): boolean {
+  return task.task_id !== null || isTerminal(task.status)
+}
+
+/** A resolved task as the submit's answer: MiniMax's create answer once it has a task_id, else the failure. */
+function answerOf (task: TaskRow): { statusCode: number, body: SubmitAnswer | ErrorBody } {
+  if (task.task_id !== null) {
+    return { statusCode: 200, body: { task_id: task.task_id, id: task.id, status: task.status, base_resp: { status_code: 0, status_msg: 'success' } } }
+  }
+  const taskCode = task.error_code ?? ''
+  // Our own codes (submit_outcome_unknown) as they are; a provider's numeric code goes to base_resp under provider_error.
+  const code: ErrorCode = taskCode in ERROR_CODES ? taskCode as ErrorCode : 'provider_error'
+  const message = task.error_message ?? 'the task failed before the provider gave it an id'
+  return {
+    statusCode: 502,
+    body: errorBody(502, code, message, {
+      id: task.id,
+      task_id: null,
+      status: task.status,
+      base_resp: { status_code: /^\d+$/.test(taskCode) ? Number(taskCode) : UNKNOWN_PROVIDER_ERROR, status_msg: message }
+    })
+  }
+}
+
+// MiniMax's "unknown error", for a failure that carries none of MiniMax's own codes.
+const UNKNOWN_PROVIDER_ERROR = 1000
+
 function checkRequest (body: SubmitBody): void {
   if (body.callback_url !== undefined) throw errors.callbackUrlNotAllowed()
   const image = body.subject_reference[0]!.image[0]!
@@ -221,8 +260,28 @@ function checkRequest (body: SubmitBody): void {
     if (bytes >= MAX_IMAGE_BYTES) throw errors.imageTooLarge(bytes, MAX_IMAGE_BYTES)
   }
   if (body.metadata) {
+    checkDepth(body.metadata, MAX_METADATA_DEPTH, MAX_METADATA_BYTES)
     const bytes = Buffer.byteLength(JSON.stringify(body.metadata))
     if (bytes > MAX_METADATA_BYTES) throw errors.metadataTooLarge(bytes, MAX_METADATA_BYTES)
+  }
+}
+
+/**
+ * Refuses a value nested deeper than maxDepth, without recursion (a 30 MB body can nest a million levels, which would
+ * overflow the stack of any recursive walk: a 500). Every value takes at least a byte of JSON, so more than maxBytes
+ * values are too large, whatever they are: the walk never visits more.
+ */
+function checkDepth (value: unknown, maxDepth: number, maxBytes: number): void {
+  const stack: Array<[unknown, number]> = [[value, 1]]
+  let visited = 0
+  while (stack.length > 0) {
+    if (++visited > maxBytes) throw errors.metadataTooLarge(maxBytes, maxBytes, true)
+    const [node, depth] = stack.pop()!
+    if (node === null || typeof node !== 'object') continue
+    if (depth > maxDepth) throw errors.metadataTooDeep(maxDepth)
+    const children = Object.values(node)
+    if (children.length > maxBytes) throw errors.metadataTooLarge(maxBytes, maxBytes, true)
+    for (const child of children) stack.push([child, depth + 1])
   }
 }
 

@@ -194,7 +194,8 @@ export class TaskStore {
   }
 
   #refuse (task: TaskRow, reason: 'task_id_mismatch' | 'task_id_taken', source: EventSource, update: StatusUpdate, detail: Record<string, unknown>, at: string): UpdateResult {
-    this.repo.insertEvent(event(task.seq, at, source, null, update.providerStatus, 'refused', { ...detail, reason }))
+    // A refused push writes nothing (anyone can send one, so it must cost nothing durable); the caller counts and logs it.
+    if (source !== 'callback') this.repo.insertEvent(event(task.seq, at, source, null, update.providerStatus, 'refused', { ...detail, reason }))
     return { ok: false, reason, task }
   }
 }

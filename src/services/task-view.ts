@@ -1,7 +1,7 @@
 // Turns task rows into what callers read: our lookup shape and MiniMax's query shape.
-import type { EventRow, TaskRow } from '../db/tasks-repository.js'
+import type { EventRow, TaskRow, TasksRepository } from '../db/tasks-repository.js'
 import type { QueuePosition } from '../schemas/submit.js'
-import type { MiniMaxQueryAnswer, TaskDetail, TaskSummary } from '../schemas/tasks.js'
+import { LOOKUP_EVENTS, type MiniMaxQueryAnswer, type TaskDetail, type TaskEvent, type TaskSummary } from '../schemas/tasks.js'
 
 /** The task as callers read it; `queue` is its place in the submit queue while queued (see SubmitQueue.positionOf). */
 export function taskSummary (row: TaskRow, queue: QueuePosition | null = null): TaskSummary {
@@ -32,10 +32,17 @@ export function taskSummary (row: TaskRow, queue: QueuePosition | null = null): 
   }
 }
 
-export function taskDetail (row: TaskRow, events: EventRow[], queue: QueuePosition | null = null): TaskDetail {
+export function taskEvent (event: EventRow): TaskEvent {
+  return { at: event.at, source: event.source, status: event.status, provider_status: event.provider_status, outcome: event.outcome }
+}
+
+/** The task with its latest LOOKUP_EVENTS events and the size of its whole history; the history is counted only when it is longer. */
+export function taskDetail (row: TaskRow, repo: Pick<TasksRepository, 'latestEvents' | 'countEvents'>, queue: QueuePosition | null = null): TaskDetail {
+  const events = repo.latestEvents(row.seq, LOOKUP_EVENTS)
   return {
     ...taskSummary(row, queue),
-    events: events.map((event) => ({ at: event.at, source: event.source, status: event.status, provider_status: event.provider_status, outcome: event.outcome }))
+    events: events.map(taskEvent),
+    events_total: events.length < LOOKUP_EVENTS ? events.length : repo.countEvents(row.seq)
   }
 }
 
