@@ -12,8 +12,12 @@ import { callerKey } from './rate-limit-keys.js'
 export type TaskStreamRouteOptions = { rateLimit: number, keepAliveMs: number }
 
 // Statuses only move forward, so a status names a point in the stream: it is the event id, and Last-Event-ID resumes.
+// success ranks above failed: a failure this service decided itself may still become a success (never the reverse).
 // A rate-limited create sends a task back from submitting to queued: that step back is not streamed again.
-const RANK: Record<TaskStatus, number> = { queued: 0, submitting: 1, processing: 2, success: 3, failed: 3 }
+const RANK: Record<TaskStatus, number> = { queued: 0, submitting: 1, processing: 2, failed: 3, success: 4 }
+
+/** The stream ends on a final status; a failure of our own (provisional) may still turn into the provider's verdict. */
+const isFinal = (row: TaskRow): boolean => isTerminal(row.status) && row.error_provisional !== 1
 // How long a browser's EventSource waits before reconnecting after a dropped connection.
 const RECONNECT_MS = 3000
 
@@ -29,7 +33,8 @@ const taskStreamRoute: FastifyPluginAsyncTypebox<TaskStreamRouteOptions> = async
     schema: {
       summary: 'Server-sent events: the task\'s status changes',
       description: 'First the current status, then one `status` event per change (id = the status, data = the task without its history), ' +
-        'a keep-alive comment every SSE_KEEPALIVE_MS, and the stream ends after success or failed. With Last-Event-ID only later statuses ' +
+        'a keep-alive comment every SSE_KEEPALIVE_MS, and the stream ends after success or a final failed (a failure this service decided itself, ' +
+        'error.provisional, keeps it open for the provider\'s verdict). With Last-Event-ID only later statuses ' +
         'are sent; a finished task whose final status was already seen answers 204 (so EventSource stops reconnecting).',
       params: TaskParams,
       headers: StreamHeaders,
@@ -44,7 +49,7 @@ const taskStreamRoute: FastifyPluginAsyncTypebox<TaskStreamRouteOptions> = async
     if (!task) throw errors.notFound(`task ${request.params.id}`)
     const lastEventId = request.headers['last-event-id']
     let seen = lastEventId === undefined ? -1 : RANK[lastEventId]
-    if (isTerminal(task.status) && seen >= RANK[task.status]) return reply.code(204).send(null)
+    if (isFinal(task) && seen >= RANK[task.status]) return reply.code(204).send(null)
 
     // Capped per caller and in total, like long-polls; the slot is held until the stream ends.
     const release = app.taskWatch.admit(callerKey(request))
@@ -69,13 +74,16 @@ const taskStreamRoute: FastifyPluginAsyncTypebox<TaskStreamRouteOptions> = async
       unwatch()
       res.end()
     }
+    // A provisional failure sent, then replaced by the provider's own: news, though the status word is the same.
+    let sentProvisional = false
     const send = (row: TaskRow) => {
       if (ended) return
-      if (RANK[row.status] > seen) {
+      if (RANK[row.status] > seen || (sentProvisional && row.status === 'failed' && isFinal(row))) {
         seen = RANK[row.status]
+        sentProvisional = !isFinal(row)
         res.write(`id: ${row.status}\nevent: status\ndata: ${JSON.stringify(taskSummary(row, app.submitQueue.positionOf(row)))}\n\n`)
       }
-      if (isTerminal(row.status)) end()
+      if (isFinal(row)) end()
     }
     const keepAlive = setInterval(() => res.write(': keep-alive\n\n'), options.keepAliveMs)
     // Registered before the first write and with nothing awaited since the lookup: no change can slip between them.

@@ -107,9 +107,14 @@ export class TaskStore {
     })
   }
 
-  /** Tells observers about a committed status change. */
+  /**
+   * Tells observers about a committed status change; also about the provider's failure replacing a provisional one
+   * of ours (same status, but now final: event streams end on it).
+   */
   #announce (result: UpdateResult, source: EventSource): void {
-    if (result.ok && result.previous !== result.task.status) this.events.emit('status', { task: result.task, previous: result.previous, source })
+    if (result.ok && (result.previous !== result.task.status || result.decision.outcome === 'applied')) {
+      this.events.emit('status', { task: result.task, previous: result.previous, source })
+    }
   }
 
   /** The update itself; runs inside a transaction. */

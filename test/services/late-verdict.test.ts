@@ -79,6 +79,35 @@ t.test('a task we timed out, then pushed as success: applied, with file_id, link
   t.equal(after.events.at(-1).outcome, 'conflict')
 })
 
+t.test('an event stream stays open after our own failure and ends with the provider\'s late verdict', async (t) => {
+  const stack = await startStack(t, { env: FAST, behaviour: STALLED })
+  const { body } = await postJson(`${stack.url}/v1/video_generation`, submitBody())
+  const res = await fetch(`${stack.url}/v1/tasks/${body.id}/events`)
+  const reader = res.body!.getReader()
+  let text = ''
+  const ids = () => [...text.matchAll(/^id: (\w+)$/gm)].map((match) => match[1])
+  const readUntil = async (done: () => boolean) => {
+    while (!done()) {
+      const { value, done: ended } = await reader.read()
+      if (ended) return true
+      text += Buffer.from(value).toString()
+    }
+    return false
+  }
+  await readUntil(() => ids().includes('failed'))
+  t.same(ids(), ['processing', 'failed'], 'our timeout is streamed')
+  const again = await fetch(`${stack.url}/v1/tasks/${body.id}/events`, { headers: { 'last-event-id': 'failed' } })
+  t.equal(again.status, 200, 'a reconnect after a provisional failure is not told "finished" (204)')
+  await again.body!.cancel()
+
+  stack.fake.completeTask(body.task_id)
+  await pushAsMiniMax(stack, body.task_id, { status: 'success', file_id: stack.fake.tasks.get(body.task_id)!.file_id })
+  const ended = await readUntil(() => false)
+  t.ok(ended, 'the stream ended after the final verdict')
+  t.same(ids(), ['processing', 'failed', 'success'])
+  t.equal((await fetch(`${stack.url}/v1/tasks/${body.id}/events`, { headers: { 'last-event-id': 'success' } })).status, 204)
+})
+
 t.test('after our timeout the reconciler keeps asking slowly, and a late success from a poll applies', async (t) => {
   const stack = await startStack(t, { env: { ...FAST, LATE_RESULT_POLL_MS: '1000' }, behaviour: STALLED })
   const { body } = await postJson(`${stack.url}/v1/video_generation`, submitBody())
