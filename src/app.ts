@@ -29,6 +29,7 @@ import submitRoute from './routes/submit.js'
 import tasksRoutes from './routes/tasks.js'
 import taskActions from './routes/task-actions.js'
 import deliveriesRoutes from './routes/deliveries.js'
+import queueRoutes from './routes/queue.js'
 import taskStreamRoute from './routes/task-stream.js'
 import taskFeedRoute from './routes/task-feed.js'
 import statsRoute from './routes/stats.js'
@@ -169,6 +170,7 @@ export async function buildApp (config: Config, dependencies: AppDependencies = 
   await app.register(taskActions, { refreshRateLimit: config.REFRESH_RATE_LIMIT, readRateLimit: config.READ_RATE_LIMIT })
   await app.register(taskStreamRoute, { rateLimit: config.READ_RATE_LIMIT, keepAliveMs: config.SSE_KEEPALIVE_MS })
   await app.register(deliveriesRoutes, { rateLimit: config.READ_RATE_LIMIT })
+  await app.register(queueRoutes, { rateLimit: config.READ_RATE_LIMIT })
   await app.register(taskFeedRoute, { rateLimit: config.READ_RATE_LIMIT, keepAliveMs: config.SSE_KEEPALIVE_MS })
   await app.register(statsRoute, { rateLimit: config.READ_RATE_LIMIT })
   await app.register(sessionRoute, { rateLimit: config.READ_RATE_LIMIT })

@@ -50,6 +50,21 @@ const NOTIFICATION_SETTINGS = {
   SSE_KEEPALIVE_MS: Type.Integer({ minimum: 10, default: 15_000, description: 'Interval of the keep-alive comment on GET /v1/tasks/:id/events' })
 }
 
+// The submit queue: creates paced within each provider's rate limit, fair between callers, with per-caller limits.
+const QUEUE_SETTINGS = {
+  MINIMAX_SUBMIT_RPM: Type.Integer({ minimum: 1, default: 5, description: 'Creates sent to MiniMax in any SUBMIT_RPM_WINDOW_MS (MiniMax allows 5 video generations a minute on a standard account, shared by its sub-accounts)' }),
+  MODELLIX_SUBMIT_RPM: Type.Integer({ minimum: 1, default: 60, description: 'Creates sent to Modellix in any SUBMIT_RPM_WINDOW_MS' }),
+  SUBMIT_RPM_WINDOW_MS: Type.Integer({ minimum: 100, default: 60_000, description: 'The window the *_SUBMIT_RPM limits count over: a minute, as the providers count; shorter only to test quickly' }),
+  MAX_QUEUED_PER_CALLER: Type.Integer({ minimum: 1, default: 1000, description: 'Queued tasks one caller may have; beyond them a submit answers 429 queue_full' }),
+  SUBMIT_DAILY_QUOTA: Type.Integer({ minimum: 0, default: 0, description: 'Submits per caller per UTC day (0: no quota); beyond it 429 quota_exceeded' }),
+  CALLER_QUOTAS: Type.String({
+    pattern: '^\\s*([^,:\\s][^,]*:\\s*\\d+\\s*(,\\s*[^,:\\s][^,]*:\\s*\\d+\\s*)*)?$',
+    default: '',
+    description: 'Per-caller daily quotas overriding SUBMIT_DAILY_QUOTA: caller:n,caller:n (0: no quota for that caller)'
+  }),
+  QUEUE_MAX_WAIT_MS: Type.Integer({ minimum: 1000, default: 86_400_000, description: 'A task queued longer than this fails with queue_timeout, never sent' })
+}
+
 // Slow and greedy clients: how long a request may take to arrive, how long idle connections stay, how many may wait.
 const CONNECTION_SETTINGS = {
   REQUEST_TIMEOUT_MS: Type.Integer({ minimum: 1_000, default: 60_000, description: 'Longest time to receive a whole request, headers and body (a 30 MB submit on a slow link must fit); the connection is then closed with 408' }),
@@ -94,7 +109,8 @@ export const ConfigSchema = Type.Object({
   // Observability
   METRICS_PORT: Type.Optional(Type.Integer({ minimum: 0, maximum: 65535, description: 'Serve GET /metrics on this port only (no token; keep it private); unset: on PORT, behind API_TOKENS' })),
   ...PROVIDER_SETTINGS,
-  ...NOTIFICATION_SETTINGS
+  ...NOTIFICATION_SETTINGS,
+  ...QUEUE_SETTINGS
 })
 
 type Env = Static<typeof ConfigSchema>
@@ -102,11 +118,13 @@ type Env = Static<typeof ConfigSchema>
 /** One bearer token and the caller name it stands for (tasks, rate limits and idempotency keys are scoped by name). */
 export type CallerToken = { name: string, token: string }
 
-export type Config = Omit<Env, 'PUBLIC_BASE_URL' | 'API_TOKENS' | 'ADMIN_TOKENS' | 'TRUST_PROXY'> & {
+export type Config = Omit<Env, 'PUBLIC_BASE_URL' | 'API_TOKENS' | 'ADMIN_TOKENS' | 'TRUST_PROXY' | 'CALLER_QUOTAS'> & {
   PUBLIC_BASE_URL: string
   API_TOKENS: CallerToken[]
   ADMIN_TOKENS: CallerToken[]
   TRUST_PROXY: boolean | number | string
+  /** Daily submit quota by caller name. */
+  CALLER_QUOTAS: Record<string, number>
 }
 
 // Values never echoed in an error message: they would land in logs.
@@ -145,8 +163,19 @@ export function loadConfig (env: Record<string, string | undefined>): Config {
     MINIMAX_BASE_URL: valid.MINIMAX_BASE_URL.replace(/\/+$/, ''),
     API_TOKENS: callers,
     ADMIN_TOKENS: admins,
-    TRUST_PROXY: parseTrustProxy(valid.TRUST_PROXY)
+    TRUST_PROXY: parseTrustProxy(valid.TRUST_PROXY),
+    CALLER_QUOTAS: parseCallerQuotas(valid.CALLER_QUOTAS)
   }
+}
+
+// "name:n,name:n"; a name may itself hold a colon (a bare token's name 'token:<hex>'), so the count follows the last one.
+function parseCallerQuotas (value: string): Record<string, number> {
+  const quotas: Record<string, number> = {}
+  for (const entry of value.split(',').map((part) => part.trim()).filter(Boolean)) {
+    const colon = entry.lastIndexOf(':')
+    quotas[entry.slice(0, colon).trim()] = Number(entry.slice(colon + 1))
+  }
+  return quotas
 }
 
 // A caller name: short, printable, no ':' (so 'name:token' splits at the first one, and names never look like a

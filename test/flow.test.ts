@@ -79,13 +79,11 @@ t.test('each MiniMax error code gets its HTTP status, MiniMax\'s base_resp, and 
   const expected: Record<number, [number, string]> = {
     1000: [502, 'provider_error'],
     1001: [502, 'provider_error'],
-    1002: [429, 'provider_rate_limited'],
     1004: [502, 'provider_auth_failed'],
     1008: [402, 'insufficient_balance'],
     1013: [502, 'provider_error'],
     1026: [422, 'sensitive_content'],
     1027: [422, 'sensitive_content'],
-    1039: [429, 'provider_rate_limited'],
     2013: [400, 'invalid_params'],
     2049: [502, 'provider_auth_failed']
   }
@@ -98,8 +96,27 @@ t.test('each MiniMax error code gets its HTTP status, MiniMax\'s base_resp, and 
     const task = (await getJson(`${stack.url}/v1/tasks/${res.body.id}`)).body
     t.match(task, { status: 'failed', error: { code, message: String } }, `${code}: the task is failed with the reason`)
   }
-  stack.fake.set({ createErrorCode: null, createHttpStatus: 429 })
-  t.equal((await postJson(`${stack.url}/v1/video_generation`, submitBody())).status, 429, 'HTTP 429 from MiniMax')
+})
+
+t.test('a rate-limit refusal (1002, 1039, 2045, HTTP 429) queues the task instead of failing it, and it is sent once the limit clears', async (t) => {
+  const stack = await startStack(t)
+  for (const behaviour of [{ createErrorCode: 1002 }, { createErrorCode: 1039 }, { createErrorCode: 2045 }, { createHttpStatus: 429 }]) {
+    stack.fake.reset()
+    stack.fake.set(behaviour)
+    const res = await postJson(`${stack.url}/v1/video_generation`, submitBody())
+    t.equal(res.status, 202, `${JSON.stringify(behaviour)} → 202`)
+    t.match(res.body, { id: String, task_id: res.body.id, status: 'queued', queue: { position: Number, eta_s: Number }, base_resp: { status_code: 0, status_msg: 'queued' } })
+    await stack.fake.waitFor(() => stack.fake.requests.filter((r) => r.path === '/v1/video_generation').length >= 2)
+    stack.fake.set({ createErrorCode: null, createHttpStatus: null })
+    let task = (await getJson(`${stack.url}/v1/tasks/${res.body.id}`)).body
+    for (let i = 0; i < 200 && task.status !== 'success'; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 25))
+      task = (await getJson(`${stack.url}/v1/tasks/${res.body.id}`)).body
+    }
+    t.equal(task.status, 'success', 'sent again once the provider accepts, and finished')
+    t.equal(stack.fake.tasks.size, 1, 'created exactly once')
+    t.ok(task.events.some((e: { outcome: string }) => e.outcome === 'rate_limited'), 'the refusal is kept in the history')
+  }
 })
 
 t.test('unknown outcomes are never retried and stay submitting until a callback resolves them', async (t) => {

@@ -23,7 +23,8 @@ export function tempDir (t: Test): string {
 }
 
 export function testConfig (t: Test, env: Record<string, string> = {}): Config {
-  return loadConfig({ DATABASE_PATH: join(tempDir(t), 's2v.db'), LOG_LEVEL: 'silent', ...env })
+  // Creates are paced far above any test's pace unless a test sets the queue's rates itself (test/services/submit-queue.test.ts).
+  return loadConfig({ DATABASE_PATH: join(tempDir(t), 's2v.db'), LOG_LEVEL: 'silent', MINIMAX_SUBMIT_RPM: '100000', MODELLIX_SUBMIT_RPM: '100000', ...env })
 }
 
 /** Every log line the app writes, parsed, plus the raw text (to search for leaked secrets). */

@@ -40,17 +40,28 @@ export function migrate (db: Db, dir: string = MIGRATIONS_DIR): string[] {
     throw new MigrationError(`the database is at version ${current} but this code knows migrations up to ${latest}: refusing to run an older release on it`)
   }
   const applied: string[] = []
-  for (const { version, file } of migrations.filter((migration) => migration.version > current)) {
-    const sql = readFileSync(join(dir, file), 'utf8')
-    try {
-      db.transaction(() => {
-        db.exec(sql)
-        db.pragma(`user_version = ${version}`)
-      })()
-    } catch (err) {
-      throw new MigrationError(`migration ${file} failed: ${(err as Error).message}`, { cause: err })
+  // Foreign keys are off while migrating (the pragma is a no-op inside a transaction, so it is set around them):
+  // rebuilding a parent table (a new CHECK constraint) drops it, and with them on that drop would cascade into its
+  // children's rows. Each migration is checked for dangling references before it commits instead.
+  const foreignKeys = db.pragma('foreign_keys', { simple: true }) as number
+  db.pragma('foreign_keys = OFF')
+  try {
+    for (const { version, file } of migrations.filter((migration) => migration.version > current)) {
+      const sql = readFileSync(join(dir, file), 'utf8')
+      try {
+        db.transaction(() => {
+          db.exec(sql)
+          const dangling = db.pragma('foreign_key_check') as Array<{ table: string }>
+          if (dangling.length > 0) throw new Error(`it leaves ${dangling.length} rows of ${dangling[0]!.table} pointing at nothing`)
+          db.pragma(`user_version = ${version}`)
+        })()
+      } catch (err) {
+        throw new MigrationError(`migration ${file} failed: ${(err as Error).message}`, { cause: err })
+      }
+      applied.push(file)
     }
-    applied.push(file)
+  } finally {
+    db.pragma(`foreign_keys = ${foreignKeys ? 'ON' : 'OFF'}`)
   }
   return applied
 }

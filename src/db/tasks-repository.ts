@@ -37,10 +37,17 @@ export type TaskRow = {
   archive_attempts: number
   archive_next_at: string | null
   notify_url: string | null
+  /** While queued: the create request and callback token as JSON (see services/submit-queue.ts). */
+  queued_request: string | null
+  queued_at: string | null
+  sent_at: string | null
 }
 
 export type NewTask = Pick<TaskRow, 'id' | 'provider' | 'model' | 'status' | 'prompt' | 'prompt_optimizer' | 'image_ref' | 'metadata' |
-  'callback_token_hash' | 'caller' | 'created_at' | 'notify_url' | 'next_poll_at'>
+  'callback_token_hash' | 'caller' | 'created_at' | 'notify_url' | 'next_poll_at'> & Partial<Pick<TaskRow, 'queued_request' | 'queued_at' | 'sent_at'>>
+
+/** Each caller's oldest queued task for one provider. */
+export type QueueHead = { caller: string, seq: number }
 
 export type EventRow = {
   seq: number
@@ -110,12 +117,23 @@ export class TasksRepository {
   readonly #dueArchives
   readonly #expireVideoLink
   readonly #saveArchive
+  readonly #queueHeads
+  readonly #queuedByCaller
+  readonly #queuedAhead
+  readonly #anyQueued
+  readonly #queuedOfCaller
+  readonly #queueDepths
+  readonly #expiredQueued
+  readonly #setQueued
+  readonly #submittedSince
 
   constructor (readonly db: Db) {
     this.#transaction = db.transaction((fn: () => unknown) => fn())
     this.#insertTask = db.prepare<NewTask>(`
-      INSERT INTO tasks (id, provider, model, status, prompt, prompt_optimizer, image_ref, metadata, callback_token_hash, caller, created_at, updated_at, notify_url, next_poll_at)
-      VALUES (@id, @provider, @model, @status, @prompt, @prompt_optimizer, @image_ref, @metadata, @callback_token_hash, @caller, @created_at, @created_at, @notify_url, @next_poll_at)`)
+      INSERT INTO tasks (id, provider, model, status, prompt, prompt_optimizer, image_ref, metadata, callback_token_hash, caller, created_at, updated_at, notify_url, next_poll_at,
+        queued_request, queued_at, sent_at)
+      VALUES (@id, @provider, @model, @status, @prompt, @prompt_optimizer, @image_ref, @metadata, @callback_token_hash, @caller, @created_at, @created_at, @notify_url, @next_poll_at,
+        @queued_request, @queued_at, @sent_at)`)
     this.#byId = db.prepare<[string], TaskRow>('SELECT * FROM tasks WHERE id = ?')
     this.#byTaskId = db.prepare<[string], TaskRow>('SELECT * FROM tasks WHERE task_id = ?')
     this.#bySeq = db.prepare<[number], TaskRow>('SELECT * FROM tasks WHERE seq = ?')
@@ -162,9 +180,9 @@ export class TasksRepository {
     this.#duePolls = db.prepare<[string, string, number], TaskRow>(
       'SELECT * FROM tasks WHERE provider = ? AND next_poll_at IS NOT NULL AND next_poll_at <= ? ORDER BY next_poll_at LIMIT ?')
     this.#stuckSubmitting = db.prepare<[string, number], TaskRow>(
-      "SELECT * FROM tasks WHERE status = 'submitting' AND task_id IS NULL AND created_at < ? ORDER BY seq LIMIT ?")
+      "SELECT * FROM tasks WHERE status = 'submitting' AND task_id IS NULL AND COALESCE(sent_at, created_at) < ? ORDER BY seq LIMIT ?")
     this.#pastDeadline = db.prepare<[string, number], TaskRow>(
-      "SELECT * FROM tasks WHERE status = 'processing' AND created_at < ? ORDER BY seq LIMIT ?")
+      "SELECT * FROM tasks WHERE status = 'processing' AND COALESCE(sent_at, created_at) < ? ORDER BY seq LIMIT ?")
     this.#saveVideo = db.prepare<{ seq: number, url: string, expires_at: string, width: number | null, height: number | null, archive: string | null, at: string }>(`
       UPDATE tasks SET video_url = @url, video_expires_at = @expires_at,
         video_width = COALESCE(@width, video_width), video_height = COALESCE(@height, video_height),
@@ -177,7 +195,44 @@ export class TasksRepository {
       UPDATE tasks SET archive_state = @state, archive_path = @path, archive_bytes = @bytes, archive_sha256 = @sha256,
         archive_attempts = @attempts, archive_next_at = @nextAt
       WHERE seq = @seq`)
+    this.#queueHeads = db.prepare<[string], QueueHead>(
+      "SELECT caller, MIN(seq) AS seq FROM tasks WHERE status = 'queued' AND provider = ? GROUP BY caller ORDER BY caller")
+    this.#queuedByCaller = db.prepare<[string], { caller: string, n: number }>(
+      "SELECT caller, count(*) AS n FROM tasks WHERE status = 'queued' AND provider = ? GROUP BY caller ORDER BY caller")
+    this.#queuedAhead = db.prepare<[string, string, number], { n: number }>(
+      "SELECT count(*) AS n FROM tasks WHERE status = 'queued' AND provider = ? AND caller = ? AND seq < ?")
+    this.#anyQueued = db.prepare<[string], { one: number }>("SELECT 1 AS one FROM tasks WHERE status = 'queued' AND provider = ? LIMIT 1")
+    this.#queuedOfCaller = db.prepare<[string], { n: number }>("SELECT count(*) AS n FROM tasks WHERE status = 'queued' AND caller = ?")
+    this.#queueDepths = db.prepare<[], { provider: string, caller: string, n: number }>(
+      "SELECT provider, caller, count(*) AS n FROM tasks WHERE status = 'queued' GROUP BY provider, caller")
+    this.#expiredQueued = db.prepare<[string, number], TaskRow>(
+      "SELECT * FROM tasks WHERE status = 'queued' AND queued_at < ? ORDER BY seq LIMIT ?")
+    this.#setQueued = db.prepare<{ seq: number, queued_request: string | null, sent_at: string | null, queued_at: string | null }>(
+      'UPDATE tasks SET queued_request = @queued_request, sent_at = @sent_at, queued_at = COALESCE(queued_at, @queued_at) WHERE seq = @seq')
+    // Cancelled tasks were never sent, so they give their place in the quota back.
+    this.#submittedSince = db.prepare<[string, string], { n: number }>(
+      "SELECT count(*) AS n FROM tasks WHERE caller = ? AND created_at >= ? AND (error_code IS NULL OR error_code <> 'cancelled')")
   }
+
+  /** Each caller's oldest queued task for the provider, by caller name. */
+  queueHeads (provider: string): QueueHead[] { return this.#queueHeads.all(provider) }
+  /** How many tasks each caller has queued for the provider, by caller name. */
+  queuedByCaller (provider: string): Array<{ caller: string, n: number }> { return this.#queuedByCaller.all(provider) }
+  /** How many of the caller's tasks for the provider were queued before this one. */
+  queuedAhead (provider: string, caller: string, seq: number): number { return this.#queuedAhead.get(provider, caller, seq)!.n }
+  anyQueued (provider: string): boolean { return this.#anyQueued.get(provider) !== undefined }
+  /** The caller's queued tasks, for every provider. */
+  queuedOfCaller (caller: string): number { return this.#queuedOfCaller.get(caller)!.n }
+  queueDepths (): Array<{ provider: string, caller: string, n: number }> { return this.#queueDepths.all() }
+  /** Queued tasks that entered the queue before the cutoff. */
+  expiredQueued (queuedBefore: string, limit: number): TaskRow[] { return this.#expiredQueued.all(queuedBefore, limit) }
+  /** Keeps (or clears) what a queued task needs to be sent, when it was sent, and when it first entered the queue. */
+  setQueued (seq: number, queuedRequest: string | null, sentAt: string | null, queuedAt: string | null = null): void {
+    this.#setQueued.run({ seq, queued_request: queuedRequest, sent_at: sentAt, queued_at: queuedAt })
+  }
+
+  /** Tasks the caller submitted since the time (a UTC midnight), cancelled ones excepted. */
+  submittedSince (caller: string, since: string): number { return this.#submittedSince.get(caller, since)!.n }
 
   /** The provider told us something: polling starts over from the quiet period. */
   markNews (seq: number, at: string, nextPollAt: string | null): void { this.#markNews.run({ seq, at, next_poll_at: nextPollAt }) }
@@ -211,7 +266,7 @@ export class TasksRepository {
   }
 
   insertTask (task: NewTask): TaskRow {
-    const { lastInsertRowid } = this.#insertTask.run(task)
+    const { lastInsertRowid } = this.#insertTask.run({ queued_request: null, queued_at: null, sent_at: null, ...task })
     return this.bySeq(Number(lastInsertRowid))!
   }
 

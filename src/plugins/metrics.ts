@@ -26,6 +26,8 @@ const PROVIDER_BUCKETS = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 
 // A durable SQLite commit is tens of microseconds (NORMAL) to a few milliseconds (FULL, fsync).
 const DB_WRITE_BUCKETS = [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5]
 
+// Time in the submit queue: nothing (sent at once) to a day (QUEUE_MAX_WAIT_MS); 5 creates a minute makes minutes common.
+const QUEUE_WAIT_BUCKETS = [0.1, 1, 5, 15, 60, 300, 900, 3600, 4 * 3600, 24 * 3600]
 // Event-loop stalls: a timer due every 100 ms records how late it fired. Buckets around MiniMax's 3 s challenge budget.
 const LOOP_SAMPLE_MS = 100
 const LOOP_DELAY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 3, 5, 10]
@@ -110,6 +112,26 @@ export default fp<MetricsPluginOptions>(async (app, options) => {
   })
   const dbWrites = new Histogram({ name: 's2v_db_write_duration_seconds', help: 'Duration of one task write transaction', buckets: DB_WRITE_BUCKETS, registers })
 
+  // The submit queue: depth per caller and provider, time queued, creates sent, rate-limit refusals.
+  const queueDepths = app.taskStore.repo
+  // eslint-disable-next-line no-new -- registered in the registry, which owns it
+  new Gauge({
+    name: 's2v_queue_depth',
+    help: 'Tasks waiting in the submit queue, by provider and caller',
+    labelNames: ['provider', 'caller'] as const,
+    registers,
+    collect () {
+      this.reset() // a caller whose queue emptied drops out instead of showing its last depth
+      for (const { provider, caller, n } of queueDepths.queueDepths()) this.set({ provider, caller }, n)
+    }
+  })
+  const queueWait = new Histogram({
+    name: 's2v_queue_wait_seconds', help: 'Time a task spent queued before its create was sent (0 when sent at once)', labelNames: ['provider'] as const, buckets: QUEUE_WAIT_BUCKETS, registers
+  })
+  const creates = new Counter({ name: 's2v_provider_creates_total', help: 'Creates sent to a provider', labelNames: ['provider'] as const, registers })
+  const rateLimited = new Counter({
+    name: 's2v_provider_rate_limited_total', help: 'Creates the provider refused with a rate limit (the task went back to the queue), by code', labelNames: ['provider', 'code'] as const, registers
+  })
   // prom-client's nodejs_eventloop_lag_* gauges (monitorEventLoopDelay) are reset at every scrape, so they show the
   // last interval to one scraper; this histogram is cumulative, so any stall, between any scrapes, can be alerted on.
   const loopDelay = new Histogram({
@@ -158,7 +180,12 @@ export default fp<MetricsPluginOptions>(async (app, options) => {
       // The provider's trace id is what its support asks for; one line per call (provider calls are rate limited, so few).
       app.log.info({ provider, operation, ok, ms: Math.round(ms), trace_id: traceId }, 'provider call')
     },
-    dbWrite: ({ ms }) => dbWrites.observe(ms / 1000)
+    dbWrite: ({ ms }) => dbWrites.observe(ms / 1000),
+    queueDispatch: ({ provider, waitedMs }) => {
+      creates.inc({ provider })
+      queueWait.observe({ provider }, Math.max(0, waitedMs) / 1000)
+    },
+    rateLimited: ({ provider, code }) => rateLimited.inc({ provider, code })
   }
   const events = app.taskStore.events
   attach(events, listeners)

@@ -2,17 +2,39 @@
 import fp from 'fastify-plugin'
 import { CallbackService } from '../services/callback.js'
 import { checkNotifyUrl } from '../services/notifications/url-guard.js'
+import { SubmitQuota } from '../services/quota.js'
+import { SubmitQueue } from '../services/submit-queue.js'
 import { SubmitService } from '../services/submit.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
     submitService: SubmitService
+    submitQueue: SubmitQueue
+    submitQuota: SubmitQuota
     callbackService: CallbackService
   }
 }
 
 export default fp(async (app) => {
+  const { config } = app
+  // The submit queue: paced creates within each provider's rate limit; started when the app is ready (queued tasks of
+  // an earlier run resume), stopped (its creates in flight answered) before the database closes.
+  const queue = new SubmitQueue({
+    store: app.taskStore,
+    rpm: { minimax: config.MINIMAX_SUBMIT_RPM, modellix: config.MODELLIX_SUBMIT_RPM },
+    windowMs: config.SUBMIT_RPM_WINDOW_MS,
+    maxWaitMs: config.QUEUE_MAX_WAIT_MS,
+    log: app.log
+  })
+  const quota = new SubmitQuota(app.taskStore.repo, config.SUBMIT_DAILY_QUOTA, config.CALLER_QUOTAS)
+  app.decorate('submitQueue', queue)
+  app.decorate('submitQuota', quota)
+  app.addHook('onReady', async () => queue.start(app.providers.keys()))
+  app.addHook('preClose', async () => queue.stop())
   app.decorate('submitService', new SubmitService({
+    queue,
+    quota,
+    maxQueuedPerCaller: config.MAX_QUEUED_PER_CALLER,
     store: app.taskStore,
     providers: app.providers,
     defaultProvider: app.config.DEFAULT_PROVIDER,

@@ -2,7 +2,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { FastifyReply } from 'fastify'
 import { errorResponses } from '../schemas/common.js'
-import { SubmitAnswer, SubmitBody, SubmitHeaders } from '../schemas/submit.js'
+import { SubmitAnswer, SubmitBody, SubmitHeaders, SubmitQueuedAnswer } from '../schemas/submit.js'
 import { callerKey } from './rate-limit-keys.js'
 
 export type SubmitRouteOptions = { rateLimit: number, bodyLimit: number }
@@ -17,15 +17,18 @@ const submitRoute: FastifyPluginAsyncTypebox<SubmitRouteOptions> = async (app, o
     },
     schema: {
       summary: 'Submit an S2V-01 generation (MiniMax\'s request body)',
-      description: 'Forwards MiniMax\'s create body with a callback URL of ours and answers once MiniMax has. Errors carry MiniMax\'s ' +
-        'base_resp. The same Idempotency-Key with the same body replays the first answer without a second paid generation.',
+      description: 'Forwards MiniMax\'s create body with a callback URL of ours and answers once MiniMax has (200) when a create slot ' +
+        'is free and nobody is queued ahead; otherwise the task is queued (202) and sent in its turn within the provider\'s rate limit. ' +
+        'Errors carry MiniMax\'s base_resp; 429 queue_full (MAX_QUEUED_PER_CALLER) and quota_exceeded (daily quota, with reset_at). ' +
+        'The same Idempotency-Key with the same body replays the first answer without a second paid generation.',
       headers: SubmitHeaders,
       body: SubmitBody,
-      response: { 200: SubmitAnswer, ...errorResponses(400, 401, 402, 409, 413, 415, 422, 429, 500, 502, 503, 504) }
+      response: { 200: SubmitAnswer, 202: SubmitQueuedAnswer, ...errorResponses(400, 401, 402, 409, 413, 415, 422, 429, 500, 502, 503, 504) }
     }
   }, async (request, reply) => {
     const result = await app.submitService.submit(request.body, request.caller, request.headers['idempotency-key'])
     if (result.replayed) reply.header('idempotent-replayed', 'true')
+    if (result.statusCode === 202) reply.header('location', `/v1/tasks/${(result.body as SubmitQueuedAnswer).id}`)
     // The status is chosen at run time (MiniMax's answer decides it); the response schemas above still serialise it.
     // A provider's refusal is built by the service (and may be a replay); like every error it names this request.
     const body = result.statusCode >= 400 ? { ...result.body, request_id: request.id } : result.body

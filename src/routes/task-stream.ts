@@ -13,7 +13,8 @@ export type TaskStreamRouteOptions = { rateLimit: number, keepAliveMs: number }
 
 // Statuses only move forward, so a status names a point in the stream: it is the event id, and Last-Event-ID resumes.
 // success ranks above failed: a failure this service decided itself may still become a success (never the reverse).
-const RANK: Record<TaskStatus, number> = { submitting: 0, processing: 1, failed: 2, success: 3 }
+// A rate-limited create sends a task back from submitting to queued: that step back is not streamed again.
+const RANK: Record<TaskStatus, number> = { queued: 0, submitting: 1, processing: 2, failed: 3, success: 4 }
 
 /** The stream ends on a final status; a failure of our own (provisional) may still turn into the provider's verdict. */
 const isFinal = (row: TaskRow): boolean => isTerminal(row.status) && row.error_provisional !== 1
@@ -80,7 +81,7 @@ const taskStreamRoute: FastifyPluginAsyncTypebox<TaskStreamRouteOptions> = async
       if (RANK[row.status] > seen || (sentProvisional && row.status === 'failed' && isFinal(row))) {
         seen = RANK[row.status]
         sentProvisional = !isFinal(row)
-        res.write(`id: ${row.status}\nevent: status\ndata: ${JSON.stringify(taskSummary(row))}\n\n`)
+        res.write(`id: ${row.status}\nevent: status\ndata: ${JSON.stringify(taskSummary(row, app.submitQueue.positionOf(row)))}\n\n`)
       }
       if (isFinal(row)) end()
     }

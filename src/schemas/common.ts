@@ -19,7 +19,13 @@ export const ErrorResponse = Type.Object({
   id: Type.Optional(Type.String({ description: 'Our task id, when a task was created' })),
   task_id: Type.Optional(Type.Union([Type.String(), Type.Null()], { description: 'MiniMax\'s task id, when known' })),
   status: Type.Optional(Type.String({ description: 'The task status after this request' })),
-  base_resp: Type.Optional(BaseResp)
+  base_resp: Type.Optional(BaseResp),
+  // The submit queue's refusals (429 queue_full, quota_exceeded) say where the caller stands and when to come back.
+  queued: Type.Optional(Type.Integer({ description: 'queue_full: the caller\'s queued tasks' })),
+  max_queued: Type.Optional(Type.Integer({ description: 'queue_full: MAX_QUEUED_PER_CALLER' })),
+  limit: Type.Optional(Type.Integer({ description: 'quota_exceeded: the caller\'s daily quota' })),
+  used: Type.Optional(Type.Integer({ description: 'quota_exceeded: submits counted today (UTC)' })),
+  reset_at: Type.Optional(Type.String({ format: 'date-time', description: 'quota_exceeded: when the quota starts again (next UTC midnight; also as Retry-After)' }))
 }, {
   // The title names the shape in the OpenAPI document, where it becomes one shared component (plugins/openapi.ts).
   title: 'ErrorResponse',

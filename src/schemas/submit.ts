@@ -48,3 +48,21 @@ export const SubmitAnswer = Type.Object({
   examples: [{ task_id: '399760801914032555', id: '64570eb2-57f9-4981-9f29-f0496a7692de', status: 'processing', base_resp: { status_code: 0, status_msg: 'success' } }]
 })
 export type SubmitAnswer = Static<typeof SubmitAnswer>
+
+export const QueuePosition = Type.Object({
+  position: Type.Integer({ minimum: 1, description: 'Place in the provider\'s queue, 1 = sent next (round-robin between callers, first in first out within one)' }),
+  eta_s: Type.Integer({ minimum: 0, description: 'Estimated seconds until it is sent, from the provider\'s create rate (MINIMAX_SUBMIT_RPM / MODELLIX_SUBMIT_RPM)' })
+}, { description: 'Where a queued task stands' })
+export type QueuePosition = Static<typeof QueuePosition>
+
+export const SubmitQueuedAnswer = Type.Object({
+  id: Type.String({ description: 'Our task id' }),
+  task_id: Type.String({ description: 'Our id too, until the provider gives its own: poll GET /v1/query/video_generation?task_id= with it (answers Queueing)' }),
+  status: Type.Literal('queued'),
+  queue: QueuePosition,
+  base_resp: BaseResp
+}, {
+  description: 'Queued: the provider\'s create rate is in use or others are waiting; the task is kept (restart-safe) and sent in its turn',
+  examples: [{ id: '64570eb2-57f9-4981-9f29-f0496a7692de', task_id: '64570eb2-57f9-4981-9f29-f0496a7692de', status: 'queued', queue: { position: 3, eta_s: 36 }, base_resp: { status_code: 0, status_msg: 'queued' } }]
+})
+export type SubmitQueuedAnswer = Static<typeof SubmitQueuedAnswer>

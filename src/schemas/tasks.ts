@@ -2,8 +2,9 @@
 import { Type, type Static } from 'typebox'
 import { TASK_STATUSES } from '../services/task-state.js'
 import { BaseResp, Nullable } from './common.js'
+import { QueuePosition } from './submit.js'
 
-export const TaskStatusSchema = Type.Enum([...TASK_STATUSES], { description: 'submitting → processing → success | failed' })
+export const TaskStatusSchema = Type.Enum([...TASK_STATUSES], { description: 'queued → submitting → processing → success | failed' })
 
 export const TaskEvent = Type.Object({
   at: Type.String({ format: 'date-time', description: 'When we recorded it' }),
@@ -30,7 +31,8 @@ const TASK_EXAMPLE = {
   metadata: { ticket: 'T-42' },
   created_at: '2026-11-21T08:25:30.686Z',
   updated_at: '2026-11-21T08:25:30.802Z',
-  video: { url: 'https://cdn.example.com/output.mp4?Expires=1795282000&sig=x', expires_at: '2026-11-21T17:10:30.802Z', width: 1280, height: 720, archive: null }
+  video: { url: 'https://cdn.example.com/output.mp4?Expires=1795282000&sig=x', expires_at: '2026-11-21T17:10:30.802Z', width: 1280, height: 720, archive: null },
+  queue: null
 }
 
 export const TaskSummary = Type.Object({
@@ -62,7 +64,8 @@ export const TaskSummary = Type.Object({
       bytes: Nullable(Type.Integer()),
       sha256: Nullable(Type.String())
     }))
-  }, { description: 'The finished video; null until success and its link is known' }))
+  }, { description: 'The finished video; null until success and its link is known' })),
+  queue: Nullable({ ...QueuePosition, description: 'While queued: its place in the submit queue and the estimated wait; null otherwise' })
 }, { description: 'A task, without its history' })
 export type TaskSummary = Static<typeof TaskSummary>
 

@@ -4,12 +4,14 @@ import stringify from 'safe-stable-stringify'
 import { retryWhileBusy } from '../db/database.js'
 import { AppError, ERROR_CODES, errorBody, errors, type ErrorCode } from '../errors.js'
 import { newCallbackToken } from '../lib/callback-token.js'
-import type { ProviderName, VideoProvider } from '../providers/provider.js'
+import type { TaskRow } from '../db/tasks-repository.js'
+import type { ProviderName, SubmitRequest, VideoProvider } from '../providers/provider.js'
 import { ProviderError } from '../providers/provider-error.js'
 import type { ErrorBody } from '../schemas/common.js'
-import type { SubmitAnswer, SubmitBody } from '../schemas/submit.js'
+import type { SubmitAnswer, SubmitBody, SubmitQueuedAnswer } from '../schemas/submit.js'
+import type { SubmitQuota } from './quota.js'
+import type { QueuedRequest, SubmitQueue } from './submit-queue.js'
 import { submitFailure } from './submit-failure.js'
-import type { TaskRow } from '../db/tasks-repository.js'
 import { isTerminal } from './task-state.js'
 import { now, type Log, type TaskStore } from './task-store.js'
 
@@ -17,13 +19,20 @@ import { now, type Log, type TaskStore } from './task-store.js'
 const MAX_IMAGE_BYTES = 20 * 1024 * 1024
 // Metadata is for labels and correlation ids, not payloads.
 const MAX_METADATA_BYTES = 4096
+// The provider's answers that mean "too many creates": nothing was created, so the task may wait and go again.
+// 1002 rate limit, 2045 rate growth limit, 1039 token-per-minute limit (MiniMax); HTTP 429 (either provider).
+const RATE_LIMIT_CODES = new Set([1002, 1039, 2045])
 // Deep enough for any label structure; checked before anything recursive (JSON.stringify, the request hash) walks it.
 const MAX_METADATA_DEPTH = 10
 // Once the provider has answered, what it said (a task we pay for, or its refusal) is written even if another process
 // holds the database lock for a while: tried again every 100 ms for up to 30 s, the loop free in between.
 const RECORD_ANSWER_RETRY = { forMs: 30_000, pauseMs: 100 }
 
-export type SubmitResult = { statusCode: number, body: SubmitAnswer | ErrorBody, replayed: boolean }
+export function isRateLimitRefusal (err: ProviderError): boolean {
+  return (err.kind === 'rejected' && RATE_LIMIT_CODES.has(err.providerCode ?? 0)) || (err.kind === 'http' && err.httpStatus === 429)
+}
+
+export type SubmitResult = { statusCode: number, body: SubmitAnswer | SubmitQueuedAnswer | ErrorBody, replayed: boolean }
 
 export type SubmitServiceOptions = {
   store: TaskStore
@@ -34,6 +43,10 @@ export type SubmitServiceOptions = {
   log: Log
   /** Refuses a notify_url we must not call (SSRF guard); throws an AppError. */
   checkNotifyUrl?: (url: string) => Promise<void>
+  /** The dispatcher that paces creates within each provider's rate limit. */
+  queue: SubmitQueue
+  quota: SubmitQuota
+  maxQueuedPerCaller: number
 }
 
 export class SubmitService {
@@ -43,6 +56,7 @@ export class SubmitService {
 
   constructor (options: SubmitServiceOptions) {
     this.#options = options
+    options.queue.setSender((task, queued) => this.#sendQueued(task, queued))
   }
 
   async submit (body: SubmitBody, caller: string, idempotencyKey?: string): Promise<SubmitResult> {
@@ -75,15 +89,23 @@ export class SubmitService {
     }
 
     // From the key check to here nothing awaits, so a concurrent duplicate sees this key's row.
+    const { queue, quota, maxQueuedPerCaller } = this.#options
+    quota.check(caller)
+    const direct = queue.tryDirect(providerName, caller)
+    if (!direct) {
+      const queued = store.repo.queuedOfCaller(caller)
+      if (queued >= maxQueuedPerCaller) throw errors.queueFull(queued, maxQueuedPerCaller)
+    }
     const id = randomUUID()
     const { token, hash } = newCallbackToken(id)
     const created = now()
+    const request = providerRequest(body)
     const task = store.repo.transaction(() => {
       const row = store.repo.insertTask({
         id,
         provider: providerName,
         model: body.model ?? 'S2V-01',
-        status: 'submitting',
+        status: direct ? 'submitting' : 'queued',
         prompt: body.prompt ?? null,
         prompt_optimizer: body.prompt_optimizer === undefined ? null : body.prompt_optimizer ? 1 : 0,
         image_ref: imageRef(body.subject_reference[0]!.image[0]!),
@@ -92,14 +114,32 @@ export class SubmitService {
         caller,
         created_at: created,
         notify_url: body.notify_url ?? null,
-        next_poll_at: null
+        next_poll_at: null,
+        // A queued task keeps what it needs to be sent after a restart: the request (with the image) and its token.
+        queued_request: direct ? null : JSON.stringify({ request, token } satisfies QueuedRequest),
+        queued_at: direct ? null : created,
+        sent_at: direct ? created : null
       })
       store.recordEvent(row.seq, 'submit', 'created', {}, null)
+      if (!direct) {
+        store.recordEvent(row.seq, 'submit', 'queued', {}, null)
+        store.announceNew(row)
+      }
       if (idempotencyKey) store.repo.insertIdempotencyKey({ scope: caller, key: idempotencyKey, request_hash: requestHash, task_seq: row.seq, created_at: created })
       return row
     })
 
-    const forwarding = this.#forward(provider, task.seq, task.id, token, body)
+    if (!direct) {
+      const answer = this.#queuedAnswer(task)
+      if (idempotencyKey) store.repo.saveIdempotentResponse(caller, idempotencyKey, answer.statusCode, JSON.stringify(answer.body))
+      queue.wake(providerName)
+      return answer
+    }
+
+    store.events.emit('queueDispatch', { provider: providerName, waitedMs: 0 })
+    const forwarding = this.#forward(provider, task.seq, task.id, token, request).finally(() => {
+      queue.release(providerName, store.repo.bySeq(task.seq)?.status !== 'queued')
+    })
     if (!idempotencyKey) return forwarding
     this.#inFlight.set(flightKey, forwarding)
     try {
@@ -111,15 +151,28 @@ export class SubmitService {
     }
   }
 
-  async #forward (provider: VideoProvider, seq: number, id: string, token: string, body: SubmitBody): Promise<SubmitResult> {
+  /** The 202 of a queued submit; task_id is our id until the provider gives its own, so MiniMax clients can poll with it. */
+  #queuedAnswer (task: TaskRow): SubmitResult {
+    const queue = this.#options.queue.positionOf(task) ?? { position: 1, eta_s: 0 }
+    return { statusCode: 202, body: { id: task.id, task_id: task.id, status: 'queued', queue, base_resp: { status_code: 0, status_msg: 'queued' } }, replayed: false }
+  }
+
+  /** The dispatcher's turn for a queued task: the same create and answer handling as a direct submit. */
+  async #sendQueued (task: TaskRow, queued: QueuedRequest): Promise<void> {
+    const provider = this.#options.providers.get(task.provider as ProviderName)
+    if (!provider) {
+      // The key was removed while the task waited: it cannot be sent; say so rather than keep it forever.
+      this.#options.store.applyUpdate(task.seq, null, { status: 'failed', providerStatus: null, error: { code: 'provider_not_configured', message: `${task.provider} is no longer configured on this service` } }, 'queue')
+      return
+    }
+    const result = await this.#forward(provider, task.seq, task.id, queued.token, queued.request)
+    this.#options.log.info({ id: task.id, provider: provider.name, status_code: result.statusCode }, 'queued task sent')
+  }
+
+  async #forward (provider: VideoProvider, seq: number, id: string, token: string, request: SubmitRequest): Promise<SubmitResult> {
     const { store, publicBaseUrl, log } = this.#options
     try {
-      const { taskId, traceId } = await provider.submit({
-        model: body.model ?? 'S2V-01',
-        prompt: body.prompt,
-        prompt_optimizer: body.prompt_optimizer,
-        image: body.subject_reference[0]!.image[0]!
-      }, provider.pushesStatus ? `${publicBaseUrl}/get_callback/${token}` : null)
+      const { taskId, traceId } = await provider.submit(request, provider.pushesStatus ? `${publicBaseUrl}/get_callback/${token}` : null)
       log.info({ id, provider: provider.name, task_id: taskId, trace_id: traceId }, 'provider created the task')
       store.events.emit('submit', { outcome: 'created', code: null })
       const result = await retryWhileBusy(() => store.applyUpdate(seq, taskId, { status: 'processing', providerStatus: null }, 'submit', { trace_id: traceId }), RECORD_ANSWER_RETRY)
@@ -130,6 +183,18 @@ export class SubmitService {
       return { statusCode: 200, body: { task_id: taskId, id, status: result.task.status, base_resp: { status_code: 0, status_msg: 'success' } }, replayed: false }
     } catch (err) {
       if (!(err instanceof ProviderError)) throw err
+      if (isRateLimitRefusal(err)) {
+        // Nothing was created: back to the head of the queue, the dispatcher slows down, the refusal stays in the history.
+        const code = err.providerCode !== null ? String(err.providerCode) : `http_${err.httpStatus}`
+        const pauseMs = this.#options.queue.refused(provider.name, err.retryAfterMs)
+        const requeued = await retryWhileBusy(() => store.moveInQueue(seq, 'requeue', {
+          queuedRequest: JSON.stringify({ request, token } satisfies QueuedRequest),
+          detail: { code, message: err.message, trace_id: err.traceId, retry_after_ms: err.retryAfterMs, pause_ms: Math.round(pauseMs) }
+        }), RECORD_ANSWER_RETRY)
+        store.events.emit('rateLimited', { provider: provider.name, code })
+        log.warn({ id, provider: provider.name, code, trace_id: err.traceId, pause_ms: Math.round(pauseMs) }, 'provider rate limit: the task waits in the queue')
+        if (requeued) return this.#queuedAnswer(requeued)
+      }
       const failure = submitFailure(err, publicBaseUrl)
       const error = { code: failure.outcomeUnknown ? failure.code : String(err.providerCode ?? failure.code), message: failure.message }
       log.warn({ id, provider: provider.name, err, trace_id: err.traceId, outcome_unknown: failure.outcomeUnknown }, 'provider create failed')
@@ -143,6 +208,16 @@ export class SubmitService {
         replayed: false
       }
     }
+  }
+}
+
+/** The provider's create request, from the caller's body. */
+function providerRequest (body: SubmitBody): SubmitRequest {
+  return {
+    model: body.model ?? 'S2V-01',
+    prompt: body.prompt,
+    prompt_optimizer: body.prompt_optimizer,
+    image: body.subject_reference[0]!.image[0]!
   }
 }
 

@@ -4,8 +4,11 @@ import type { TaskRow } from '../db/tasks-repository.js'
 import type { ProviderCall } from '../providers/provider.js'
 import type { Outcome, TaskStatus } from './task-state.js'
 
-/** Who brought an update: the submit's answer, a push, a poll, or a deadline this service enforced. */
-export type EventSource = 'submit' | 'callback' | 'poll' | 'timeout'
+/**
+ * Who brought an update: the submit's answer, a push, a poll, a deadline this service enforced, the submit queue
+ * (a create sent or refused by a rate limit), or the caller cancelling a queued task.
+ */
+export type EventSource = 'submit' | 'callback' | 'poll' | 'timeout' | 'queue' | 'cancel'
 
 export type StatusChange = { task: TaskRow, previous: TaskStatus, source: EventSource }
 
@@ -19,6 +22,10 @@ export type TaskEventMap = {
   /** A submit ended: created, rejected by the provider (with its code), or outcome unknown. */
   submit: [{ outcome: 'created' | 'rejected' | 'unknown', code: string | null }]
   providerCall: [ProviderCall]
+  /** The submit queue sent a create (waitedMs: how long the task was queued; 0 when sent at once). */
+  queueDispatch: [{ provider: string, waitedMs: number }]
+  /** A create was refused by the provider's rate limit (1002, 2045, 1039, HTTP 429): the task went back to the queue. */
+  rateLimited: [{ provider: string, code: string }]
   /** One write transaction on tasks took this long. */
   dbWrite: [{ ms: number }]
 }

@@ -1,14 +1,16 @@
 // The task state machine, the only place that decides how a status update changes a task.
-//   submitting → processing → success | failed
+//   queued → submitting → processing → success | failed
+// queued: waiting for a create slot (the submit queue); it goes back to queued only when a create was refused by a
+// rate limit (nothing was created), and it fails without being sent when cancelled or when it waited too long.
 // Terminal states never go back, duplicates change nothing, a conflicting terminal update is kept in the
 // history (by the caller recording the event) but never flips the status. One exception: a failure this service
 // decided on its own (it stopped waiting: submit_outcome_unknown, timeout) is provisional, and the provider's own
 // terminal verdict, when it comes later, replaces it (failed → success, or failed with the provider's code).
 
-export const TASK_STATUSES = ['submitting', 'processing', 'success', 'failed'] as const
+export const TASK_STATUSES = ['queued', 'submitting', 'processing', 'success', 'failed'] as const
 export type TaskStatus = typeof TASK_STATUSES[number]
-/** A status a provider can report (a task is only "submitting" before the provider has it). */
-export type ReportedStatus = Exclude<TaskStatus, 'submitting'>
+/** A status a provider can report (a task is only "queued" or "submitting" before the provider has it). */
+export type ReportedStatus = Exclude<TaskStatus, 'queued' | 'submitting'>
 
 export type Outcome = 'applied' | 'duplicate' | 'out_of_order' | 'conflict' | 'unrecognised'
 
@@ -107,5 +109,24 @@ function verdict (current: TaskState, update: StatusUpdate, reported: ReportedSt
     provider_status: update.providerStatus,
     file_id: reported === 'success' ? update.fileId ?? null : current.file_id,
     error: reported === 'failed' ? update.error ?? { code: 'provider_failed', message: 'the provider reported the task as failed' } : null
+  }
+}
+
+/**
+ * The submit queue's own moves, decided here like every other change:
+ * - dispatch: a queued task's create is about to be sent (queued → submitting);
+ * - requeue: the provider refused that create with a rate limit, so nothing exists there (submitting → queued, only
+ *   while no provider task_id is bound);
+ * - cancel / expire: a queued task that was never sent fails (queued → failed with `cancelled` / `queue_timeout`).
+ * Returns the next status, or null when the move does not apply to the task as it is now.
+ */
+export type QueueMove = 'dispatch' | 'requeue' | 'cancel' | 'expire'
+
+export function queueMove (current: TaskStatus, move: QueueMove, hasProviderTaskId: boolean): TaskStatus | null {
+  switch (move) {
+    case 'dispatch': return current === 'queued' ? 'submitting' : null
+    case 'requeue': return current === 'submitting' && !hasProviderTaskId ? 'queued' : null
+    case 'cancel':
+    case 'expire': return current === 'queued' ? 'failed' : null
   }
 }

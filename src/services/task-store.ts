@@ -2,7 +2,7 @@
 import type { BaseLogger } from 'pino'
 import type { ListFilter, NewEvent, TaskRow, TasksRepository } from '../db/tasks-repository.js'
 import { stateOf } from '../db/tasks-repository.js'
-import { decide, isTerminal, type Decision, type StatusUpdate, type TaskStatus } from './task-state.js'
+import { decide, isTerminal, queueMove, type Decision, type QueueMove, type StatusUpdate, type TaskError, type TaskStatus } from './task-state.js'
 import { TaskEvents, type EventSource, type StatusChange } from './task-events.js'
 import { callerScope, canSee, type Viewer } from './visibility.js'
 
@@ -158,6 +158,41 @@ export class TaskStore {
       for (const write of this.#writers) write({ task, previous: current.status, source })
     }
     return { ok: true, task, decision, previous: current.status }
+  }
+
+  /** A task created queued: its first status is announced to the status-change writers (notifications) like any change. */
+  announceNew (task: TaskRow): void {
+    for (const write of this.#writers) write({ task, previous: task.status, source: 'submit' })
+  }
+
+  /**
+   * One of the submit queue's moves (see queueMove in task-state.ts), in one transaction with its event and the
+   * status-change writers. Returns null, changing nothing, when the move does not apply to the task as it is now
+   * (a cancel of a task already sent, a dispatch of a task cancelled meanwhile).
+   */
+  moveInQueue (seq: number, move: QueueMove, options: { queuedRequest?: string, error?: TaskError, detail?: Record<string, unknown> } = {}): TaskRow | null {
+    const source: EventSource = move === 'cancel' ? 'cancel' : move === 'expire' ? 'timeout' : 'queue'
+    const result = this.repo.transaction((): UpdateResult | null => {
+      const task = this.repo.bySeq(seq)
+      if (!task) return null
+      const next = queueMove(task.status, move, task.task_id !== null)
+      if (next === null) return null
+      const at = now()
+      const current = stateOf(task)
+      this.repo.saveState(seq, { ...current, status: next, error: options.error ?? current.error }, at)
+      // The image and token are kept only while the task waits; sent_at starts the reconciler's deadlines.
+      if (move === 'dispatch') this.repo.setQueued(seq, null, at)
+      else if (move === 'requeue') this.repo.setQueued(seq, options.queuedRequest ?? null, null, at)
+      else this.repo.setQueued(seq, null, null)
+      const outcome = { dispatch: 'dispatched', requeue: 'rate_limited', cancel: 'cancelled', expire: 'queue_timeout' }[move]
+      this.repo.insertEvent(event(seq, at, source, next, null, outcome, { ...options.detail, ...(options.error ? { error: options.error } : {}) }))
+      const after = this.repo.bySeq(seq)!
+      for (const write of this.#writers) write({ task: after, previous: current.status, source })
+      return { ok: true, task: after, decision: { outcome: 'applied', reported: null, next: stateOf(after) }, previous: current.status }
+    })
+    if (result === null) return null
+    this.#announce(result, source)
+    return result.task
   }
 
   /** Records something that happened to a task without changing its status (a refused push, an unknown outcome). */

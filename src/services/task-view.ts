@@ -1,8 +1,10 @@
 // Turns task rows into what callers read: our lookup shape and MiniMax's query shape.
 import type { EventRow, TaskRow, TasksRepository } from '../db/tasks-repository.js'
+import type { QueuePosition } from '../schemas/submit.js'
 import { LOOKUP_EVENTS, type MiniMaxQueryAnswer, type TaskDetail, type TaskEvent, type TaskSummary } from '../schemas/tasks.js'
 
-export function taskSummary (row: TaskRow): TaskSummary {
+/** The task as callers read it; `queue` is its place in the submit queue while queued (see SubmitQueue.positionOf). */
+export function taskSummary (row: TaskRow, queue: QueuePosition | null = null): TaskSummary {
   return {
     id: row.id,
     task_id: row.task_id,
@@ -26,7 +28,8 @@ export function taskSummary (row: TaskRow): TaskSummary {
           height: row.video_height,
           archive: row.archive_state ? { state: row.archive_state, bytes: row.archive_bytes, sha256: row.archive_sha256 } : null
         }
-      : null
+      : null,
+    queue: row.status === 'queued' ? queue : null
   }
 }
 
@@ -35,16 +38,16 @@ export function taskEvent (event: EventRow): TaskEvent {
 }
 
 /** The task with its latest LOOKUP_EVENTS events and the size of its whole history; the history is counted only when it is longer. */
-export function taskDetail (row: TaskRow, repo: Pick<TasksRepository, 'latestEvents' | 'countEvents'>): TaskDetail {
+export function taskDetail (row: TaskRow, repo: Pick<TasksRepository, 'latestEvents' | 'countEvents'>, queue: QueuePosition | null = null): TaskDetail {
   const events = repo.latestEvents(row.seq, LOOKUP_EVENTS)
   return {
-    ...taskSummary(row),
+    ...taskSummary(row, queue),
     events: events.map(taskEvent),
     events_total: events.length < LOOKUP_EVENTS ? events.length : repo.countEvents(row.seq)
   }
 }
 
-const QUERY_STATUS = { submitting: 'Preparing', processing: 'Processing', success: 'Success', failed: 'Fail' } as const
+const QUERY_STATUS = { queued: 'Queueing', submitting: 'Preparing', processing: 'Processing', success: 'Success', failed: 'Fail' } as const
 // While processing, MiniMax's finer words are kept when the provider used them.
 const PROCESSING_WORDS: Record<string, MiniMaxQueryAnswer['status']> = { preparing: 'Preparing', queueing: 'Queueing' }
 
@@ -52,7 +55,8 @@ const PROCESSING_WORDS: Record<string, MiniMaxQueryAnswer['status']> = { prepari
 export function miniMaxQueryAnswer (row: TaskRow): MiniMaxQueryAnswer {
   const finer = row.status === 'processing' ? PROCESSING_WORDS[row.provider_status?.toLowerCase() ?? ''] : undefined
   return {
-    task_id: row.task_id ?? '',
+    // Until the provider names the task, our id is the one a MiniMax client was given (the 202 of a queued submit).
+    task_id: row.task_id ?? row.id,
     status: finer ?? QUERY_STATUS[row.status],
     file_id: row.file_id ?? '',
     base_resp: { status_code: 0, status_msg: 'success' }

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { decide, isProvisional, isTerminal, normaliseStatus, TASK_STATUSES, type ReportedStatus, type TaskState, type TaskStatus } from '../../src/services/task-state.js'
+import { decide, isProvisional, isTerminal, normaliseStatus, queueMove, TASK_STATUSES, type QueueMove, type ReportedStatus, type TaskState, type TaskStatus } from '../../src/services/task-state.js'
 
 const state = (status: TaskStatus, extra: Partial<TaskState> = {}): TaskState =>
   ({ status, provider_status: null, file_id: null, error: null, ...extra })
@@ -20,6 +20,7 @@ const ownFailure = { code: 'timeout', message: 'the task did not finish in time'
 t.test('every (current, reported) pair has the documented outcome', async (t) => {
   // The whole table: rows are the current state, columns what the provider reports (push or poll).
   const rows: Record<string, TaskState> = {
+    queued: state('queued'),
     submitting: state('submitting'),
     processing: state('processing'),
     success: state('success', { file_id: 'f1' }),
@@ -27,6 +28,8 @@ t.test('every (current, reported) pair has the documented outcome', async (t) =>
     'failed (ours, provisional)': state('failed', { error: ownFailure })
   }
   const table: Record<string, Record<ReportedStatus, [TaskStatus, string]>> = {
+    // A queued task was never sent, so no provider can report on it; if one did, it is taken like a submitting one.
+    queued: { processing: ['processing', 'applied'], success: ['success', 'applied'], failed: ['failed', 'applied'] },
     submitting: { processing: ['processing', 'applied'], success: ['success', 'applied'], failed: ['failed', 'applied'] },
     processing: { processing: ['processing', 'duplicate'], success: ['success', 'applied'], failed: ['failed', 'applied'] },
     success: { processing: ['success', 'out_of_order'], success: ['success', 'duplicate'], failed: ['success', 'conflict'] },
@@ -117,4 +120,22 @@ t.test('an unknown status changes nothing', async (t) => {
   const decision = decide(current, { status: null, providerStatus: 'Exploded' })
   t.equal(decision.outcome, 'unrecognised')
   t.equal(decision.next, current)
+})
+
+t.test('the submit queue\'s moves: every (current status, move) pair, with and without a provider task_id', async (t) => {
+  const table: Record<TaskStatus, Record<QueueMove, TaskStatus | null>> = {
+    queued: { dispatch: 'submitting', requeue: null, cancel: 'failed', expire: 'failed' },
+    submitting: { dispatch: null, requeue: 'queued', cancel: null, expire: null },
+    processing: { dispatch: null, requeue: null, cancel: null, expire: null },
+    success: { dispatch: null, requeue: null, cancel: null, expire: null },
+    failed: { dispatch: null, requeue: null, cancel: null, expire: null }
+  }
+  for (const current of TASK_STATUSES) {
+    for (const move of ['dispatch', 'requeue', 'cancel', 'expire'] as const) {
+      t.equal(queueMove(current, move, false), table[current][move], `${current} + ${move} → ${table[current][move]}`)
+    }
+  }
+  t.equal(queueMove('submitting', 'requeue', true), null, 'a task the provider already named is never sent again')
+  t.equal(queueMove('queued', 'dispatch', true), 'submitting')
+  t.notOk(isTerminal('queued'))
 })
