@@ -46,6 +46,22 @@ const NOTIFICATION_SETTINGS = {
   SSE_KEEPALIVE_MS: Type.Integer({ minimum: 10, default: 15_000, description: 'Interval of the keep-alive comment on GET /v1/tasks/:id/events' })
 }
 
+// Signed download links of this service (GET /v1/files/download/:id): lookups, files/retrieve, notifications.
+const DOWNLOAD_LINK_SETTINGS = {
+  DOWNLOAD_LINK_SECRET: Type.Optional(Type.String({
+    minLength: 32,
+    pattern: '^\\S+$',
+    description: 'HMAC key of signed download links (at least 32 characters; instances behind one URL share it). Unset: one is generated on first start and kept in the database'
+  })),
+  DOWNLOAD_LINK_TTL_S: Type.Integer({ minimum: 60, maximum: 7 * 86_400, default: 3_600, description: 'Seconds a signed download link of a lookup or files/retrieve answer works' }),
+  DOWNLOAD_LINK_NOTIFY_TTL_S: Type.Integer({
+    minimum: 60,
+    maximum: 30 * 86_400,
+    default: 172_800,
+    description: 'Seconds a signed download link in a notification works (longer than the retry schedule, ~27.5 h, so a late delivery still carries a working link)'
+  })
+}
+
 export const ConfigSchema = Type.Object({
   PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 3000, description: 'TCP port to listen on' }),
   HOST: Type.String({ minLength: 1, default: '0.0.0.0', description: 'Address to listen on' }),
@@ -73,7 +89,8 @@ export const ConfigSchema = Type.Object({
   // Observability
   METRICS_PORT: Type.Optional(Type.Integer({ minimum: 0, maximum: 65535, description: 'Serve GET /metrics on this port only (no token; keep it private); unset: on PORT, behind API_TOKENS' })),
   ...PROVIDER_SETTINGS,
-  ...NOTIFICATION_SETTINGS
+  ...NOTIFICATION_SETTINGS,
+  ...DOWNLOAD_LINK_SETTINGS
 })
 
 type Env = Static<typeof ConfigSchema>

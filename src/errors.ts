@@ -25,6 +25,17 @@ export const errors = {
   invalidCursor: () => new AppError(400, 'invalid_cursor', 'cursor is not one this service handed out'),
   idempotencyKeyReused: () => new AppError(422, 'idempotency_key_reused', 'this Idempotency-Key was already used with a different request body'),
   idempotencyKeyInProgress: (id: string) => new AppError(409, 'idempotency_key_in_progress', 'a request with this Idempotency-Key is still in progress or its outcome is unknown; look the task up by id', { id }),
+  videoNotReady: (id: string, status: string) => new AppError(409, 'video_not_ready', `the task is ${status}; its video is not available yet`, { id, status }),
+  videoLinkUnavailable: (id: string) => new AppError(502, 'video_link_unavailable', 'the provider\'s download link is not known or expired, and a fresh one could not be fetched now; try again shortly', { id }),
+  downloadLinkInvalid: () => new AppError(403, 'download_link_invalid', 'this download link is not one this service signed for this video (altered, or for another task); look the task up for a fresh download_url'),
+  downloadLinkExpired: () => new AppError(403, 'download_link_expired', 'this download link has expired; look the task up (or call /v1/files/retrieve) for a fresh download_url'),
+  // MiniMax-compatible lookups: not found (or another caller's) reads as MiniMax's invalid-params answer.
+  minimaxTaskNotFound: (taskId: string) => new AppError(404, 'not_found', `task ${taskId} not found`, {
+    task_id: taskId, base_resp: { status_code: 2013, status_msg: `invalid params: task ${taskId} not found` }
+  }),
+  minimaxFileNotFound: (fileId: string) => new AppError(404, 'not_found', `file ${fileId} not found`, {
+    base_resp: { status_code: 2013, status_msg: `invalid params: file ${fileId} not found` }
+  }),
   pushMissingFields: () => new AppError(400, 'invalid_push', 'a callback body must carry either "challenge" or both "task_id" and "status"')
 } as const
 

@@ -71,6 +71,7 @@ export class TasksRepository {
   readonly #insertTask
   readonly #byId
   readonly #byTaskId
+  readonly #byFileId
   readonly #bySeq
   readonly #bindTaskId
   readonly #saveState
@@ -98,6 +99,8 @@ export class TasksRepository {
       VALUES (@id, @provider, @model, @status, @prompt, @prompt_optimizer, @image_ref, @metadata, @callback_token_hash, @caller, @created_at, @created_at, @notify_url, @next_poll_at)`)
     this.#byId = db.prepare<[string], TaskRow>('SELECT * FROM tasks WHERE id = ?')
     this.#byTaskId = db.prepare<[string], TaskRow>('SELECT * FROM tasks WHERE task_id = ?')
+    // file_id is not unique in the schema (the provider owns it); the newest task with it wins.
+    this.#byFileId = db.prepare<[string], TaskRow>('SELECT * FROM tasks WHERE file_id = ? ORDER BY seq DESC LIMIT 1')
     this.#bySeq = db.prepare<[number], TaskRow>('SELECT * FROM tasks WHERE seq = ?')
     this.#bindTaskId = db.prepare<{ seq: number, task_id: string, at: string }>(
       'UPDATE tasks SET task_id = @task_id, updated_at = @at WHERE seq = @seq AND task_id IS NULL')
@@ -178,6 +181,7 @@ export class TasksRepository {
 
   byId (id: string): TaskRow | undefined { return this.#byId.get(id) }
   byTaskId (taskId: string): TaskRow | undefined { return this.#byTaskId.get(taskId) }
+  byFileId (fileId: string): TaskRow | undefined { return this.#byFileId.get(fileId) }
   bySeq (seq: number): TaskRow | undefined { return this.#bySeq.get(seq) }
 
   /** Binds the provider's task_id to a row that has none yet; false when the row already had one. */

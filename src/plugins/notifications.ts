@@ -27,7 +27,7 @@ export default fp(async (app) => {
   const secrets = loadSigningSecrets(repo, config.NOTIFY_SECRET, app.log)
   const sender = new NotificationSender({ timeoutMs: config.NOTIFY_TIMEOUT_MS, allowPrivate, userAgent: USER_AGENT })
   const worker = new DeliveryWorker({ repo, sender, signer: new Signer(secrets.secrets), scheduleMs, allowPrivate, log: app.log })
-  const outbox = new NotificationOutbox(repo, { globalUrl: config.NOTIFY_URL, onPending: () => worker.wake() })
+  const outbox = new NotificationOutbox(repo, { globalUrl: config.NOTIFY_URL, onPending: () => worker.wake(), signVideoLink: app.downloadLinks.forNotification })
   if (allowPrivate) app.log.warn('NOTIFY_ALLOW_PRIVATE is true: notifications may go to loopback and private addresses')
 
   // The outbox row commits with the status change; the worker wakes once it is committed.
@@ -46,4 +46,4 @@ export default fp(async (app) => {
     await (stopping ?? worker.stop(0))
     sender.close()
   })
-}, { name: 'notifications', dependencies: ['database'] })
+}, { name: 'notifications', dependencies: ['database', 'download-links'] })

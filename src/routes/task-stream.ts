@@ -68,7 +68,7 @@ const taskStreamRoute: FastifyPluginAsyncTypebox<TaskStreamRouteOptions> = async
       if (ended) return
       if (RANK[row.status] > seen) {
         seen = RANK[row.status]
-        res.write(`id: ${row.status}\nevent: status\ndata: ${JSON.stringify(taskSummary(row))}\n\n`)
+        res.write(`id: ${row.status}\nevent: status\ndata: ${JSON.stringify(taskSummary(row, app.downloadLinks.forLookup))}\n\n`)
       }
       if (isTerminal(row.status)) end()
     }

@@ -31,7 +31,7 @@ const tasksRoutes: FastifyPluginAsyncTypebox<TasksRouteOptions> = async (app, op
     // Long-poll (?wait=N&status=S): answers once the status differs from S, after N s, or when the client leaves.
     if (request.query.wait) found = await app.taskWatch.longPoll(found, { wait: request.query.wait, status: request.query.status }, reply.raw)
     const task = await app.reconciler.freshVideoLink(found)
-    return taskDetail(task, repo.eventsOf(task.seq))
+    return taskDetail(task, repo.eventsOf(task.seq), app.downloadLinks.forLookup)
   })
 
   app.get('/v1/tasks', {
@@ -47,7 +47,7 @@ const tasksRoutes: FastifyPluginAsyncTypebox<TasksRouteOptions> = async (app, op
     const { status, limit, cursor } = request.query
     const rows = repo.list({ status, limit: limit + 1, beforeSeq: cursor === undefined ? undefined : taskCursor.decode(cursor) })
     const page = rows.slice(0, limit)
-    return { items: page.map(taskSummary), next_cursor: rows.length > limit ? taskCursor.encode(page.at(-1)!.seq) : null }
+    return { items: page.map((row) => taskSummary(row, app.downloadLinks.forLookup)), next_cursor: rows.length > limit ? taskCursor.encode(page.at(-1)!.seq) : null }
   })
 }
 

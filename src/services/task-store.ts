@@ -48,6 +48,11 @@ export class TaskStore {
     return this.repo.byId(idOrTaskId) ?? this.repo.byTaskId(idOrTaskId)
   }
 
+  /** The newest task with this provider file id (MiniMax's GET /v1/files/retrieve). */
+  findByFileId (fileId: string): TaskRow | undefined {
+    return this.repo.byFileId(fileId)
+  }
+
   /**
    * Applies a provider's status update to a task, binding the provider's task_id first if the task has none yet
    * (MiniMax may push before its create call has answered). Refuses an update for another task_id.

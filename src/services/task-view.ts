@@ -1,8 +1,21 @@
 // Turns task rows into what callers read: our lookup shape and MiniMax's query shape.
 import type { EventRow, TaskRow } from '../db/tasks-repository.js'
 import type { MiniMaxQueryAnswer, TaskDetail, TaskSummary } from '../schemas/tasks.js'
+import type { SignedLink } from './download-links.js'
 
-export function taskSummary (row: TaskRow): TaskSummary {
+/** Signs a link of this service to the task's video (lookups and notifications sign with different lifetimes). */
+export type VideoLinkSigner = (row: TaskRow) => SignedLink
+
+/**
+ * A finished task always has a video to offer: our archived copy, or the provider's link, fetched on demand by
+ * the signed link when it is not known yet (so a success notification carries a link that works).
+ */
+export function hasVideo (row: TaskRow): boolean {
+  return row.status === 'success'
+}
+
+export function taskSummary (row: TaskRow, signVideoLink: VideoLinkSigner): TaskSummary {
+  const link = hasVideo(row) ? signVideoLink(row) : null
   return {
     id: row.id,
     task_id: row.task_id,
@@ -16,21 +29,23 @@ export function taskSummary (row: TaskRow): TaskSummary {
     metadata: row.metadata ? JSON.parse(row.metadata) : null,
     created_at: row.created_at,
     updated_at: row.updated_at,
-    video: row.video_url && row.video_expires_at
+    video: link
       ? {
           url: row.video_url,
-          expires_at: row.video_expires_at,
+          expires_at: row.video_url ? row.video_expires_at : null,
           width: row.video_width,
           height: row.video_height,
-          archive: row.archive_state ? { state: row.archive_state, bytes: row.archive_bytes, sha256: row.archive_sha256 } : null
+          archive: row.archive_state ? { state: row.archive_state, bytes: row.archive_bytes, sha256: row.archive_sha256 } : null,
+          download_url: link.url,
+          download_expires_at: link.expires_at
         }
       : null
   }
 }
 
-export function taskDetail (row: TaskRow, events: EventRow[]): TaskDetail {
+export function taskDetail (row: TaskRow, events: EventRow[], signVideoLink: VideoLinkSigner): TaskDetail {
   return {
-    ...taskSummary(row),
+    ...taskSummary(row, signVideoLink),
     events: events.map((event) => ({ at: event.at, source: event.source, status: event.status, provider_status: event.provider_status, outcome: event.outcome }))
   }
 }
@@ -45,7 +60,8 @@ export function miniMaxQueryAnswer (row: TaskRow): MiniMaxQueryAnswer {
   return {
     task_id: row.task_id ?? '',
     status: finer ?? QUERY_STATUS[row.status],
-    file_id: row.file_id ?? '',
+    // A provider without file ids (Modellix): our id stands in, and GET /v1/files/retrieve accepts it.
+    file_id: row.file_id ?? (row.status === 'success' ? row.id : ''),
     base_resp: { status_code: 0, status_msg: 'success' }
   }
 }
