@@ -13,10 +13,12 @@ export const REDACTED_PATHS = [
 ]
 
 const CALLBACK_TOKEN_IN_PATH = /(\/get_callback\/)[^/?#]+/
+// A signed download link opens its video to whoever holds it until it expires: its signature is a credential.
+const LINK_SIGNATURE_IN_QUERY = /([?&]signature=)[^&#]*/g
 
-/** A request URL as it may be logged: the callback token, a secret, never leaves the process. */
+/** A request URL as it may be logged: callback tokens and link signatures, secrets both, never leave the process. */
 export function redactUrl (url: string): string {
-  return url.replace(CALLBACK_TOKEN_IN_PATH, '$1[redacted]')
+  return url.replace(CALLBACK_TOKEN_IN_PATH, '$1[redacted]').replace(LINK_SIGNATURE_IN_QUERY, '$1[redacted]')
 }
 
 export function loggerOptions (level: string): LoggerOptions {

@@ -52,3 +52,12 @@ t.test('a bad value stops the start with a message naming the variable', async (
   t.match(secret, /NOTIFY_SECRET/)
   t.notMatch(secret, /not base64/, 'a secret value is never echoed')
 })
+
+t.test('DOWNLOAD_LINK_SECRET: too short is refused by name, without echoing it; TTLs have bounds', async (t) => {
+  const short = 'short-secret'
+  const err = (() => { try { loadConfig({ DOWNLOAD_LINK_SECRET: short }) } catch (error) { return error as Error } })()
+  t.match(err?.message, /DOWNLOAD_LINK_SECRET/)
+  t.notOk(err?.message.includes(short), 'the value is not shown')
+  t.throws(() => loadConfig({ DOWNLOAD_LINK_TTL_S: '10' }), /DOWNLOAD_LINK_TTL_S/)
+  t.match(loadConfig({}), { DOWNLOAD_LINK_TTL_S: 3600, DOWNLOAD_LINK_NOTIFY_TTL_S: 172800, DOWNLOAD_LINK_SECRET: undefined })
+})
