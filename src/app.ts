@@ -86,7 +86,7 @@ export async function buildApp (config: Config, dependencies: AppDependencies = 
   app.decorate('config', config)
   await app.register(rateLimit, { global: false })
   await app.register(database, { path: config.DATABASE_PATH, synchronous: config.DATABASE_SYNCHRONOUS })
-  await app.register(auth, { tokens: config.API_TOKENS })
+  await app.register(auth, { tokens: config.API_TOKENS, adminTokens: config.ADMIN_TOKENS })
   await app.register(providers)
   await app.register(services)
   await app.register(reconciler)

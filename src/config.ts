@@ -1,4 +1,5 @@
 // The one environment schema and the one Config type; loadConfig() is the only reader of the environment.
+import { createHash } from 'node:crypto'
 import { Type, type Static } from 'typebox'
 import { Value } from 'typebox/value'
 
@@ -77,7 +78,8 @@ export const ConfigSchema = Type.Object({
   MINIMAX_API_KEY: Type.Optional(Type.String({ minLength: 1, description: 'MiniMax API key; without it submits answer 503' })),
   MINIMAX_BASE_URL: Type.String({ pattern: '^https?://\\S+$', default: 'https://api.minimax.io', description: 'MiniMax host (https://api.minimaxi.com in mainland China, or a fake)' }),
   MINIMAX_CREATE_TIMEOUT_MS: Type.Integer({ minimum: 1000, maximum: 300_000, default: 30_000, description: 'Give up waiting for a create answer after this long (the outcome is then unknown)' }),
-  API_TOKENS: Type.String({ default: '', description: 'Comma-separated bearer tokens for the internal routes; empty leaves them open' }),
+  API_TOKENS: Type.String({ default: '', description: 'Comma-separated bearer tokens of the callers, each name:token or a bare token (named by its fingerprint); with ADMIN_TOKENS empty too, the internal routes are open' }),
+  ADMIN_TOKENS: Type.String({ default: '', description: 'Comma-separated bearer tokens of the operators (same format as API_TOKENS); admins are callers who see every caller\'s tasks' }),
   LOG_LEVEL: Type.Enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], { default: 'info', description: 'pino log level' }),
   SUBMIT_RATE_LIMIT: Type.Integer({ minimum: 1, default: 60, description: 'Submits per minute per caller (bearer token, else client address)' }),
   READ_RATE_LIMIT: Type.Integer({ minimum: 1, default: 1200, description: 'Lookups per minute per caller' }),
@@ -95,9 +97,13 @@ export const ConfigSchema = Type.Object({
 
 type Env = Static<typeof ConfigSchema>
 
-export type Config = Omit<Env, 'PUBLIC_BASE_URL' | 'API_TOKENS' | 'TRUST_PROXY'> & {
+/** One bearer token and the caller name it stands for (tasks, rate limits and idempotency keys are scoped by name). */
+export type CallerToken = { name: string, token: string }
+
+export type Config = Omit<Env, 'PUBLIC_BASE_URL' | 'API_TOKENS' | 'ADMIN_TOKENS' | 'TRUST_PROXY'> & {
   PUBLIC_BASE_URL: string
-  API_TOKENS: string[]
+  API_TOKENS: CallerToken[]
+  ADMIN_TOKENS: CallerToken[]
   TRUST_PROXY: boolean | number | string
 }
 
@@ -124,13 +130,66 @@ export function loadConfig (env: Record<string, string | undefined>): Config {
   if (problems.size > 0) throw new ConfigError(`invalid configuration: ${[...problems.values()].join('; ')}`)
 
   const valid = parsed as Env
+  const callers = parseTokens('API_TOKENS', valid.API_TOKENS, problems)
+  const admins = parseTokens('ADMIN_TOKENS', valid.ADMIN_TOKENS, problems)
+  checkTokenNames(callers, admins, problems)
+  if (problems.size > 0) throw new ConfigError(`invalid configuration: ${[...problems.values()].join('; ')}`)
   return {
     ...valid,
     PUBLIC_BASE_URL: (valid.PUBLIC_BASE_URL ?? `http://127.0.0.1:${valid.PORT}`).replace(/\/+$/, ''),
     MINIMAX_BASE_URL: valid.MINIMAX_BASE_URL.replace(/\/+$/, ''),
-    API_TOKENS: valid.API_TOKENS.split(',').map((token) => token.trim()).filter(Boolean),
+    API_TOKENS: callers,
+    ADMIN_TOKENS: admins,
     TRUST_PROXY: parseTrustProxy(valid.TRUST_PROXY)
   }
+}
+
+// A caller name: short, printable, no ':' (so 'name:token' splits at the first one, and names never look like a
+// bare token's fingerprint name 'token:<hex>').
+const CALLER_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/
+// 'anonymous' is what an open deployment calls everyone; a configured caller must not inherit its tasks.
+const RESERVED_NAMES = new Set(['anonymous'])
+
+/**
+ * 'name:token' or a bare token (named 'token:' + the first 16 hex digits of its SHA-256, the name this service gave
+ * bare tokens before names existed, so their tasks and idempotency keys stay theirs). Problems never echo a token.
+ */
+function parseTokens (variable: string, value: string, problems: Map<string, string>): CallerToken[] {
+  const entries: CallerToken[] = []
+  value.split(',').map((entry) => entry.trim()).filter(Boolean).forEach((entry, index) => {
+    const colon = entry.indexOf(':')
+    const name = colon > 0 ? entry.slice(0, colon).trim() : null
+    const token = colon > 0 ? entry.slice(colon + 1).trim() : entry
+    if (name !== null && !CALLER_NAME.test(name)) {
+      problems.set(variable, `${variable} entry ${index + 1}: the name before ':' must be 1-64 letters, digits, '.', '_' or '-' and start with a letter or digit`)
+    } else if (name !== null && RESERVED_NAMES.has(name)) {
+      problems.set(variable, `${variable} entry ${index + 1}: the name "${name}" is reserved`)
+    } else if (token === '' || /\s/.test(token)) {
+      problems.set(variable, `${variable} entry ${index + 1}: the token is empty or holds a space`)
+    } else {
+      entries.push({ name: name ?? tokenFingerprintName(token), token })
+    }
+  })
+  return entries
+}
+
+/** The name of a bare token: stable, short, and says nothing usable about the token. */
+export function tokenFingerprintName (token: string): string {
+  return `token:${createHash('sha256').update(token).digest('hex').slice(0, 16)}`
+}
+
+// One token stands for one caller, and a name is either an operator's or a caller's: otherwise who a request
+// speaks for, or what it may see, would depend on which list was read first.
+function checkTokenNames (callers: CallerToken[], admins: CallerToken[], problems: Map<string, string>): void {
+  const nameOf = new Map<string, string>()
+  for (const { name, token } of [...callers, ...admins]) {
+    const known = nameOf.get(token)
+    if (known !== undefined && known !== name) problems.set('API_TOKENS', `API_TOKENS/ADMIN_TOKENS: one token is listed under two names ("${known}" and "${name}")`)
+    nameOf.set(token, name)
+  }
+  const adminNames = new Set(admins.map(({ name }) => name))
+  const both = [...new Set(callers.map(({ name }) => name))].filter((name) => adminNames.has(name))
+  if (both.length > 0) problems.set('ADMIN_TOKENS', `ADMIN_TOKENS: ${both.map((name) => `"${name}"`).join(', ')} also named in API_TOKENS; a name is either an operator's or a caller's`)
 }
 
 function allowed (params: unknown): string {

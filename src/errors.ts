@@ -17,6 +17,7 @@ export class AppError extends Error {
 
 export const errors = {
   unauthorized: () => new AppError(401, 'unauthorized', 'a valid "Authorization: Bearer <token>" header is required'),
+  adminRequired: () => new AppError(403, 'admin_required', 'only an operator (a token of ADMIN_TOKENS) may do this'),
   notFound: (what: string) => new AppError(404, 'not_found', `${what} not found`),
   providerNotConfigured: (provider: string) => new AppError(503, 'provider_not_configured', `${provider.toUpperCase()}_API_KEY is not set on this service, so it cannot submit to ${provider}`),
   callbackUrlNotAllowed: () => new AppError(400, 'callback_url_not_allowed', 'callback_url is set by this service (it receives MiniMax\'s callbacks itself); remove it from the request'),

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { ConfigError, loadConfig } from '../src/config.js'
+import { ConfigError, loadConfig, tokenFingerprintName } from '../src/config.js'
 
 t.test('defaults give a runnable configuration with nothing set', async (t) => {
   const config = loadConfig({})
@@ -10,6 +10,7 @@ t.test('defaults give a runnable configuration with nothing set', async (t) => {
   t.equal(config.PUBLIC_BASE_URL, 'http://127.0.0.1:3000')
   t.equal(config.MINIMAX_API_KEY, undefined)
   t.same(config.API_TOKENS, [])
+  t.same(config.ADMIN_TOKENS, [])
   t.equal(config.SUBMIT_RATE_LIMIT, 60)
   t.equal(config.MINIMAX_CREATE_TIMEOUT_MS, 30_000)
   t.equal(config.TRUST_PROXY, false)
@@ -26,7 +27,7 @@ t.test('values are converted and tidied', async (t) => {
     LOG_LEVEL: 'debug'
   })
   t.equal(config.PORT, 8080)
-  t.same(config.API_TOKENS, ['a', 'b', 'c'])
+  t.same(config.API_TOKENS.map(({ token }) => token), ['a', 'b', 'c'])
   t.equal(config.PUBLIC_BASE_URL, 'https://s2v.example.com/base', 'trailing slash removed')
   t.equal(config.MINIMAX_BASE_URL, 'https://api.minimaxi.com')
   t.equal(config.TRUST_PROXY, 2)
@@ -51,6 +52,37 @@ t.test('a bad value stops the start with a message naming the variable', async (
   const secret = (() => { try { loadConfig({ NOTIFY_SECRET: 'whsec_not base64 !!' }) } catch (err) { return (err as Error).message } return '' })()
   t.match(secret, /NOTIFY_SECRET/)
   t.notMatch(secret, /not base64/, 'a secret value is never echoed')
+})
+
+t.test('API_TOKENS and ADMIN_TOKENS entries are name:token, or a bare token named by its fingerprint', async (t) => {
+  const config = loadConfig({ API_TOKENS: 'team-a:tok-a1, team-a:tok-a2 ,bare-token', ADMIN_TOKENS: 'ops:tok-ops' })
+  t.same(config.API_TOKENS, [
+    { name: 'team-a', token: 'tok-a1' },
+    { name: 'team-a', token: 'tok-a2' },
+    { name: tokenFingerprintName('bare-token'), token: 'bare-token' }
+  ], 'two tokens may share a name (rotation)')
+  t.same(config.ADMIN_TOKENS, [{ name: 'ops', token: 'tok-ops' }])
+  t.match(tokenFingerprintName('bare-token'), /^token:[0-9a-f]{16}$/)
+  t.not(tokenFingerprintName('bare-token'), tokenFingerprintName('bare-tokem'))
+  t.same(loadConfig({ API_TOKENS: 'team:with:colon' }).API_TOKENS, [{ name: 'team', token: 'with:colon' }], 'the name ends at the first colon')
+})
+
+t.test('bad token entries stop the start, and never echo a token', async (t) => {
+  const bad: Array<[Record<string, string>, RegExp]> = [
+    [{ API_TOKENS: 'bad name:tok-secret-1' }, /API_TOKENS entry 1: the name/],
+    [{ API_TOKENS: 'ok:tok-secret-1,-x:tok-secret-2' }, /API_TOKENS entry 2: the name/],
+    [{ API_TOKENS: 'team:' }, /API_TOKENS entry 1: the token is empty/],
+    [{ API_TOKENS: 'team:tok secret' }, /the token is empty or holds a space/],
+    [{ ADMIN_TOKENS: 'anonymous:tok-secret-1' }, /ADMIN_TOKENS entry 1: the name "anonymous" is reserved/],
+    [{ API_TOKENS: 'a:tok-secret-1,b:tok-secret-1' }, /one token is listed under two names \("a" and "b"\)/],
+    [{ API_TOKENS: 'ops:tok-secret-1', ADMIN_TOKENS: 'ops:tok-secret-2' }, /"ops" also named in API_TOKENS/],
+    [{ API_TOKENS: 'tok-secret-1', ADMIN_TOKENS: 'tok-secret-1' }, /also named in API_TOKENS/]
+  ]
+  for (const [env, message] of bad) {
+    const text = (() => { try { loadConfig(env) } catch (err) { t.type(err, ConfigError); return (err as Error).message } return '' })()
+    t.match(text, message, JSON.stringify(env))
+    t.notMatch(text, /tok-secret|secret-\d/, 'no token in the message')
+  }
 })
 
 t.test('DOWNLOAD_LINK_SECRET: too short is refused by name, without echoing it; TTLs have bounds', async (t) => {

@@ -102,7 +102,7 @@ export async function getJson (url: string, headers: Record<string, string> = {}
 }
 
 /** A task row as a submit would leave it, with its callback token (for callback tests without MiniMax). */
-export function seedTask (store: TaskStore, extra: { task_id?: string, metadata?: Record<string, unknown> } = {}): { id: string, token: string, seq: number } {
+export function seedTask (store: TaskStore, extra: { task_id?: string, metadata?: Record<string, unknown>, caller?: string } = {}): { id: string, token: string, seq: number } {
   const id = randomUUID()
   const { token, hash } = newCallbackToken(id)
   const repo = store.repo
@@ -116,7 +116,7 @@ export function seedTask (store: TaskStore, extra: { task_id?: string, metadata?
     image_ref: 'https://example.com/face.jpg',
     metadata: extra.metadata ? JSON.stringify(extra.metadata) : null,
     callback_token_hash: hash,
-    caller: 'anonymous',
+    caller: extra.caller ?? 'anonymous',
     created_at: new Date().toISOString(),
     notify_url: null,
     next_poll_at: null

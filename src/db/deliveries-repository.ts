@@ -10,6 +10,8 @@ export type DeliveryRow = {
   seq: number
   id: string
   task_seq: number
+  /** The caller whose task it is about (copied from the task). */
+  caller: string
   url: string
   status: string
   payload: string
@@ -22,7 +24,7 @@ export type DeliveryRow = {
   delivered_at: string | null
 }
 
-export type NewDelivery = Pick<DeliveryRow, 'id' | 'task_seq' | 'url' | 'status' | 'payload' | 'state' | 'next_attempt_at' | 'dead_reason' | 'created_at'>
+export type NewDelivery = Pick<DeliveryRow, 'id' | 'task_seq' | 'caller' | 'url' | 'status' | 'payload' | 'state' | 'next_attempt_at' | 'dead_reason' | 'created_at'>
 
 export type AttemptRow = {
   seq: number
@@ -38,7 +40,7 @@ export type NewAttempt = Omit<AttemptRow, 'seq'>
 /** A delivery with the public id of its task, for listings. */
 export type DeliveryListRow = DeliveryRow & { task_public_id: string }
 
-export type DeliveryFilter = { state?: DeliveryState | undefined, taskSeq?: number | undefined, beforeSeq?: number | undefined, limit: number }
+export type DeliveryFilter = { state?: DeliveryState | undefined, taskSeq?: number | undefined, caller?: string | undefined, beforeSeq?: number | undefined, limit: number }
 
 // In-order delivery: a delivery created while an earlier one of the same task to the same URL is pending is queued
 // (next_attempt_at NULL) and released when that one is delivered or dead. The NOT EXISTS also holds back a pending
@@ -72,13 +74,16 @@ export class DeliveriesRepository {
   readonly #listAll
   readonly #listByState
   readonly #listByTask
+  readonly #listOfCaller
+  readonly #listOfCallerByState
+  readonly #failedOfCallerInRange
   readonly #latestSecret
   readonly #insertSecret
 
   constructor (readonly db: Db) {
     this.#insert = db.prepare<NewDelivery>(`
-      INSERT INTO notification_deliveries (id, task_seq, url, status, payload, state, next_attempt_at, dead_reason, created_at, updated_at)
-      VALUES (@id, @task_seq, @url, @status, @payload, @state, @next_attempt_at, @dead_reason, @created_at, @created_at)`)
+      INSERT INTO notification_deliveries (id, task_seq, caller, url, status, payload, state, next_attempt_at, dead_reason, created_at, updated_at)
+      VALUES (@id, @task_seq, @caller, @url, @status, @payload, @state, @next_attempt_at, @dead_reason, @created_at, @created_at)`)
     this.#bySeq = db.prepare<[number], DeliveryRow>('SELECT * FROM notification_deliveries WHERE seq = ?')
     this.#byId = db.prepare<[string], DeliveryListRow>(`
       SELECT d.*, t.id AS task_public_id FROM notification_deliveries d JOIN tasks t ON t.seq = d.task_seq WHERE d.id = ?`)
@@ -126,6 +131,13 @@ export class DeliveriesRepository {
     // A task has a handful of deliveries: the state filter is applied to those.
     this.#listByTask = db.prepare<{ task_seq: number, state: string | null, before: number, limit: number }, DeliveryListRow>(
       `${listed} WHERE d.task_seq = @task_seq AND (@state IS NULL OR d.state = @state) AND d.seq < @before ORDER BY d.seq DESC LIMIT @limit`)
+    this.#listOfCaller = db.prepare<{ caller: string, before: number, limit: number }, DeliveryListRow>(
+      `${listed} WHERE d.caller = @caller AND d.seq < @before ORDER BY d.seq DESC LIMIT @limit`)
+    this.#listOfCallerByState = db.prepare<{ caller: string, state: string, before: number, limit: number }, DeliveryListRow>(
+      `${listed} WHERE d.caller = @caller AND d.state = @state AND d.seq < @before ORDER BY d.seq DESC LIMIT @limit`)
+    this.#failedOfCallerInRange = db.prepare<{ caller: string, since: string, until: string }, DeliveryRow & { superseded: 0 | 1 }>(`
+      SELECT d.*, ${SUPERSEDED} AS superseded FROM notification_deliveries d
+      WHERE d.caller = @caller AND d.state = 'failed' AND d.created_at >= @since AND d.created_at < @until ORDER BY d.seq`)
     this.#latestSecret = db.prepare<[], { secret: string }>('SELECT secret FROM notification_secrets ORDER BY seq DESC LIMIT 1')
     this.#insertSecret = db.prepare<{ secret: string, at: string }>('INSERT INTO notification_secrets (secret, created_at) VALUES (@secret, @at)')
   }
@@ -171,14 +183,21 @@ export class DeliveriesRepository {
 
   /** Makes a delivered or failed delivery pending again with a fresh schedule (queued: behind an earlier pending one). */
   replay (seq: number, at: string, queued: boolean): boolean { return this.#replay.run({ seq, next_attempt_at: queued ? null : at, at }).changes === 1 }
-  failedInRange (since: string, until: string): Array<DeliveryRow & { superseded: 0 | 1 }> { return this.#failedInRange.all({ since, until }) }
+  /** Failed deliveries created in [since, until), oldest first; only `caller`'s when given. */
+  failedInRange (since: string, until: string, caller?: string): Array<DeliveryRow & { superseded: 0 | 1 }> {
+    return caller === undefined ? this.#failedInRange.all({ since, until }) : this.#failedOfCallerInRange.all({ caller, since, until })
+  }
 
   isGone (url: string): boolean { return this.#isGone.get(url) !== undefined }
   markGone (url: string, at: string): void { this.#markGone.run({ url, at }) }
   clearGone (url: string): void { this.#clearGone.run(url) }
 
-  list ({ state, taskSeq, beforeSeq = Number.MAX_SAFE_INTEGER, limit }: DeliveryFilter): DeliveryListRow[] {
+  /** Newest first. A task's (whose visibility the caller checked), else `caller`'s when given, else everyone's. */
+  list ({ state, taskSeq, caller, beforeSeq = Number.MAX_SAFE_INTEGER, limit }: DeliveryFilter): DeliveryListRow[] {
     if (taskSeq !== undefined) return this.#listByTask.all({ task_seq: taskSeq, state: state ?? null, before: beforeSeq, limit })
+    if (caller !== undefined) {
+      return state !== undefined ? this.#listOfCallerByState.all({ caller, state, before: beforeSeq, limit }) : this.#listOfCaller.all({ caller, before: beforeSeq, limit })
+    }
     if (state !== undefined) return this.#listByState.all({ state, before: beforeSeq, limit })
     return this.#listAll.all({ before: beforeSeq, limit })
   }

@@ -63,7 +63,7 @@ export type IdempotencyRow = {
   created_at: string
 }
 
-export type ListFilter = { status?: TaskStatus | undefined, beforeSeq?: number | undefined, limit: number }
+export type ListFilter = { status?: TaskStatus | undefined, caller?: string | undefined, beforeSeq?: number | undefined, limit: number }
 
 export class TasksRepository {
   // One transaction wrapper for every call: building a new one per write cost ~5 % of a push.
@@ -79,6 +79,8 @@ export class TasksRepository {
   readonly #eventsOf
   readonly #listAll
   readonly #listByStatus
+  readonly #listOfCaller
+  readonly #listOfCallerByStatus
   readonly #keyOf
   readonly #insertKey
   readonly #saveKeyResponse
@@ -114,6 +116,9 @@ export class TasksRepository {
     this.#eventsOf = db.prepare<[number], EventRow>('SELECT * FROM task_events WHERE task_seq = ? ORDER BY seq')
     this.#listAll = db.prepare<[number, number], TaskRow>('SELECT * FROM tasks WHERE seq < ? ORDER BY seq DESC LIMIT ?')
     this.#listByStatus = db.prepare<[string, number, number], TaskRow>('SELECT * FROM tasks WHERE status = ? AND seq < ? ORDER BY seq DESC LIMIT ?')
+    this.#listOfCaller = db.prepare<[string, number, number], TaskRow>('SELECT * FROM tasks WHERE caller = ? AND seq < ? ORDER BY seq DESC LIMIT ?')
+    this.#listOfCallerByStatus = db.prepare<[string, string, number, number], TaskRow>(
+      'SELECT * FROM tasks WHERE caller = ? AND status = ? AND seq < ? ORDER BY seq DESC LIMIT ?')
     this.#keyOf = db.prepare<[string, string], IdempotencyRow>('SELECT * FROM idempotency_keys WHERE scope = ? AND key = ?')
     this.#insertKey = db.prepare<Omit<IdempotencyRow, 'response_status' | 'response_body'>>(`
       INSERT INTO idempotency_keys (scope, key, request_hash, task_seq, created_at) VALUES (@scope, @key, @request_hash, @task_seq, @created_at)`)
@@ -204,7 +209,11 @@ export class TasksRepository {
   insertEvent (event: NewEvent): void { this.#insertEvent.run(event) }
   eventsOf (taskSeq: number): EventRow[] { return this.#eventsOf.all(taskSeq) }
 
-  list ({ status, beforeSeq = Number.MAX_SAFE_INTEGER, limit }: ListFilter): TaskRow[] {
+  /** Newest first; `caller` restricts the page to that caller's tasks (each case has its own index). */
+  list ({ status, caller, beforeSeq = Number.MAX_SAFE_INTEGER, limit }: ListFilter): TaskRow[] {
+    if (caller !== undefined) {
+      return status ? this.#listOfCallerByStatus.all(caller, status, beforeSeq, limit) : this.#listOfCaller.all(caller, beforeSeq, limit)
+    }
     return status ? this.#listByStatus.all(status, beforeSeq, limit) : this.#listAll.all(beforeSeq, limit)
   }
 

@@ -1,4 +1,4 @@
-// The notifications admin API: deliveries and their attempts, the dead-letter list, replays, the signing secret.
+// The notifications API (each caller its own tasks', admins everyone's): deliveries and their attempts, the dead-letter list, replays, the signing secret.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { AppError, errors } from '../errors.js'
 import { errorResponses } from '../schemas/common.js'
@@ -23,7 +23,7 @@ const deliveriesRoutes: FastifyPluginAsyncTypebox<DeliveriesRouteOptions> = asyn
     config,
     schema: {
       summary: 'Notification deliveries, newest first',
-      description: 'state=failed is the dead-letter list: deliveries that will not be tried again unless replayed. Every attempt is included.',
+      description: 'The deliveries of the caller\'s tasks (an admin\'s: everyone\'s). state=failed is the dead-letter list: deliveries that will not be tried again unless replayed. Every attempt is included.',
       querystring: DeliveryListQuery,
       response: { 200: DeliveryPage, ...errorResponses(400, 401, 404, 429, 500) }
     }
@@ -31,11 +31,11 @@ const deliveriesRoutes: FastifyPluginAsyncTypebox<DeliveriesRouteOptions> = asyn
     const { state, task, limit, cursor } = request.query
     let taskSeq: number | undefined
     if (task !== undefined) {
-      const found = app.taskStore.find(task)
+      const found = app.taskStore.findFor(request, task)
       if (!found) throw errors.notFound(`task ${task}`)
       taskSeq = found.seq
     }
-    const rows = repo.list({ state, taskSeq, limit: limit + 1, beforeSeq: cursor === undefined ? undefined : deliveryCursor.decode(cursor) })
+    const rows = outbox.listFor(request, { state, taskSeq, limit: limit + 1, beforeSeq: cursor === undefined ? undefined : deliveryCursor.decode(cursor) })
     const page = rows.slice(0, limit)
     return { items: page.map(view), next_cursor: rows.length > limit ? deliveryCursor.encode(page.at(-1)!.seq) : null }
   })
@@ -50,7 +50,7 @@ const deliveriesRoutes: FastifyPluginAsyncTypebox<DeliveriesRouteOptions> = asyn
       response: { 200: Delivery, ...errorResponses(400, 401, 404, 429, 500) }
     }
   }, async (request) => {
-    const row = repo.byId(request.params.id)
+    const row = outbox.findFor(request, request.params.id)
     if (!row) throw errors.notFound(`delivery ${request.params.id}`)
     return view(row)
   })
@@ -67,7 +67,7 @@ const deliveriesRoutes: FastifyPluginAsyncTypebox<DeliveriesRouteOptions> = asyn
       response: { 202: Delivery, ...errorResponses(400, 401, 404, 409, 429, 500) }
     }
   }, async (request, reply) => {
-    const row = outbox.retry(request.params.id)
+    const row = outbox.retry(request, request.params.id)
     request.log.info({ delivery: row.id }, 'delivery replayed')
     return reply.code(202).send(view(row))
   })
@@ -77,7 +77,7 @@ const deliveriesRoutes: FastifyPluginAsyncTypebox<DeliveriesRouteOptions> = asyn
     config,
     schema: {
       summary: 'Send every failed delivery of a time range again',
-      description: 'Failed deliveries created in [since, until) become pending again, oldest first, each with a fresh schedule and its own webhook-id; ' +
+      description: 'Failed deliveries of the caller\'s tasks (an admin\'s: everyone\'s) created in [since, until) become pending again, oldest first, each with a fresh schedule and its own webhook-id; ' +
         'those a later delivered status superseded are skipped.',
       body: BulkRetryBody,
       response: { 202: BulkRetryAnswer, ...errorResponses(400, 401, 429, 500) }
@@ -86,7 +86,7 @@ const deliveriesRoutes: FastifyPluginAsyncTypebox<DeliveriesRouteOptions> = asyn
     const since = new Date(request.body.since)
     const until = request.body.until === undefined ? new Date() : new Date(request.body.until)
     if (until <= since) throw new AppError(400, 'invalid_range', 'until must be after since')
-    const result = outbox.retryRange(since.toISOString(), until.toISOString())
+    const result = outbox.retryRange(request, since.toISOString(), until.toISOString())
     request.log.info({ ...result, since: since.toISOString(), until: until.toISOString() }, 'failed deliveries replayed')
     return reply.code(202).send(result)
   })

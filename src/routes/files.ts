@@ -6,7 +6,6 @@ import { DownloadParams, DownloadQuery, MiniMaxFileAnswer, MiniMaxFileQuery, OrM
 import { hasVideo } from '../services/task-view.js'
 import { callerKey } from './rate-limit-keys.js'
 import { sendVideo } from './video-reply.js'
-import { visibleTo } from './visibility.js'
 
 const filesRoutes: FastifyPluginAsyncTypebox<{ rateLimit: number }> = async (app, options) => {
   const store = app.taskStore
@@ -24,8 +23,8 @@ const filesRoutes: FastifyPluginAsyncTypebox<{ rateLimit: number }> = async (app
   }, async (request) => {
     const { file_id: fileId } = request.query
     // Modellix tasks have no file_id: the query answer gives our task id in its place.
-    const task = store.findByFileId(fileId) ?? store.repo.byId(fileId)
-    if (!visibleTo(app, request, task) || !hasVideo(task)) throw errors.minimaxFileNotFound(fileId)
+    const task = store.findByFileIdFor(request, fileId)
+    if (!task || !hasVideo(task)) throw errors.minimaxFileNotFound(fileId)
     const link = app.downloadLinks.forLookup(task)
     return {
       file: {

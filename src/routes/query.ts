@@ -6,7 +6,6 @@ import { OrMiniMaxRefusal } from '../schemas/files.js'
 import { MiniMaxQueryAnswer, MiniMaxQueryString } from '../schemas/tasks.js'
 import { miniMaxQueryAnswer } from '../services/task-view.js'
 import { callerKey } from './rate-limit-keys.js'
-import { visibleTo } from './visibility.js'
 
 const queryRoute: FastifyPluginAsyncTypebox<{ rateLimit: number }> = async (app, options) => {
   app.get('/v1/query/video_generation', {
@@ -20,9 +19,9 @@ const queryRoute: FastifyPluginAsyncTypebox<{ rateLimit: number }> = async (app,
       response: { 200: OrMiniMaxRefusal(MiniMaxQueryAnswer, 'The task in MiniMax\'s query shape'), ...errorResponses(500) }
     }
   }, async (request) => {
-    const task = app.taskStore.find(request.query.task_id)
-    // Another caller's task reads as unknown, so its existence is not revealed.
-    if (!visibleTo(app, request, task)) throw errors.minimaxTaskNotFound(request.query.task_id)
+    // Another caller's task reads as unknown (findFor), so its existence is not revealed.
+    const task = app.taskStore.findFor(request, request.query.task_id)
+    if (!task) throw errors.minimaxTaskNotFound(request.query.task_id)
     return miniMaxQueryAnswer(task)
   })
 }

@@ -1,7 +1,8 @@
 // Who a rate limit counts against.
 import type { FastifyRequest } from 'fastify'
+import { ANONYMOUS } from '../plugins/auth.js'
 
 /** An authenticated caller by its token; an open deployment's callers by their address. */
 export function callerKey (request: FastifyRequest): string {
-  return request.caller === 'anonymous' ? `ip:${request.ip}` : request.caller
+  return request.caller === ANONYMOUS ? `ip:${request.ip}` : request.caller
 }

@@ -1,4 +1,5 @@
 // POST /v1/tasks/:id/refresh (ask the provider now) and GET /v1/tasks/:id/video (the video: our copy, or a fresh link).
+import type { FastifyRequest } from 'fastify'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { errors } from '../errors.js'
 import { errorResponses } from '../schemas/common.js'
@@ -10,8 +11,8 @@ import { sendVideo } from './video-reply.js'
 export type TaskActionsOptions = { refreshRateLimit: number, readRateLimit: number }
 
 const taskActions: FastifyPluginAsyncTypebox<TaskActionsOptions> = async (app, options) => {
-  const find = (id: string) => {
-    const task = app.taskStore.find(id)
+  const find = (request: FastifyRequest, id: string) => {
+    const task = app.taskStore.findFor(request, id)
     if (!task) throw errors.notFound(`task ${id}`)
     return task
   }
@@ -27,7 +28,7 @@ const taskActions: FastifyPluginAsyncTypebox<TaskActionsOptions> = async (app, o
       response: { 200: TaskDetail, ...errorResponses(400, 401, 404, 429, 500) }
     }
   }, async (request) => {
-    const task = await app.reconciler.pollNow(find(request.params.id))
+    const task = await app.reconciler.pollNow(find(request, request.params.id))
     return taskDetail(task, app.taskStore.repo.eventsOf(task.seq), app.downloadLinks.forLookup)
   })
 
@@ -41,7 +42,7 @@ const taskActions: FastifyPluginAsyncTypebox<TaskActionsOptions> = async (app, o
       params: TaskParams,
       response: { ...errorResponses(400, 401, 404, 409, 429, 500, 502) }
     }
-  }, async (request, reply) => sendVideo(app, find(request.params.id), reply))
+  }, async (request, reply) => sendVideo(app, find(request, request.params.id), reply))
 }
 
 export default taskActions

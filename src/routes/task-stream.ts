@@ -38,7 +38,7 @@ const taskStreamRoute: FastifyPluginAsyncTypebox<TaskStreamRouteOptions> = async
       }
     }
   }, async (request, reply) => {
-    const task = app.taskStore.find(request.params.id)
+    const task = app.taskStore.findFor(request, request.params.id)
     if (!task) throw errors.notFound(`task ${request.params.id}`)
     const lastEventId = request.headers['last-event-id'] as TaskStatus | undefined
     let seen = lastEventId !== undefined && lastEventId in RANK ? RANK[lastEventId] : -1

@@ -26,7 +26,7 @@ const tasksRoutes: FastifyPluginAsyncTypebox<TasksRouteOptions> = async (app, op
       response: { 200: TaskDetail, ...errorResponses(400, 401, 404, 429, 500) }
     }
   }, async (request, reply) => {
-    let found = app.taskStore.find(request.params.id)
+    let found = app.taskStore.findFor(request, request.params.id)
     if (!found) throw errors.notFound(`task ${request.params.id}`)
     // Long-poll (?wait=N&status=S): answers once the status differs from S, after N s, or when the client leaves.
     if (request.query.wait) found = await app.taskWatch.longPoll(found, { wait: request.query.wait, status: request.query.status }, reply.raw)
@@ -39,13 +39,13 @@ const tasksRoutes: FastifyPluginAsyncTypebox<TasksRouteOptions> = async (app, op
     config: routeConfig,
     schema: {
       summary: 'Tasks, newest first',
-      description: 'Pages of tasks without their history; filter by status, pass next_cursor back as cursor for the next page.',
+      description: 'Pages of the caller\'s tasks (an admin\'s: everyone\'s) without their history; filter by status, pass next_cursor back as cursor for the next page.',
       querystring: ListQuery,
       response: { 200: TaskPage, ...errorResponses(400, 401, 429, 500) }
     }
   }, async (request) => {
     const { status, limit, cursor } = request.query
-    const rows = repo.list({ status, limit: limit + 1, beforeSeq: cursor === undefined ? undefined : taskCursor.decode(cursor) })
+    const rows = app.taskStore.listFor(request, { status, limit: limit + 1, beforeSeq: cursor === undefined ? undefined : taskCursor.decode(cursor) })
     const page = rows.slice(0, limit)
     return { items: page.map((row) => taskSummary(row, app.downloadLinks.forLookup)), next_cursor: rows.length > limit ? taskCursor.encode(page.at(-1)!.seq) : null }
   })

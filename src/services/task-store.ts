@@ -1,9 +1,10 @@
 // Writes to a task go through here: each update is one transaction that runs the state machine and records the event.
 import type { BaseLogger } from 'pino'
-import type { NewEvent, TaskRow, TasksRepository } from '../db/tasks-repository.js'
+import type { ListFilter, NewEvent, TaskRow, TasksRepository } from '../db/tasks-repository.js'
 import { stateOf } from '../db/tasks-repository.js'
 import { decide, isTerminal, type Decision, type StatusUpdate, type TaskStatus } from './task-state.js'
 import { TaskEvents, type EventSource, type StatusChange } from './task-events.js'
+import { callerScope, canSee, type Viewer } from './visibility.js'
 
 export type { EventSource }
 
@@ -43,14 +44,27 @@ export class TaskStore {
     this.#writers.push(writer)
   }
 
-  /** A task by our id or by the provider's task_id. */
-  find (idOrTaskId: string): TaskRow | undefined {
-    return this.repo.byId(idOrTaskId) ?? this.repo.byTaskId(idOrTaskId)
+  /**
+   * A task by our id or by the provider's task_id, if the viewer may see it: another caller's task is undefined,
+   * exactly like a missing one (so its existence does not leak). Routes look tasks up only through here.
+   */
+  findFor (viewer: Viewer, idOrTaskId: string): TaskRow | undefined {
+    const task = this.repo.byId(idOrTaskId) ?? this.repo.byTaskId(idOrTaskId)
+    return task && canSee(viewer, task) ? task : undefined
   }
 
-  /** The newest task with this provider file id (MiniMax's GET /v1/files/retrieve). */
-  findByFileId (fileId: string): TaskRow | undefined {
-    return this.repo.byFileId(fileId)
+  /** A page of the tasks the viewer may see, newest first. */
+  listFor (viewer: Viewer, filter: Omit<ListFilter, 'caller'>): TaskRow[] {
+    return this.repo.list({ ...filter, caller: callerScope(viewer) })
+  }
+
+  /**
+   * MiniMax's GET /v1/files/retrieve: the newest task with this provider file id, or our id standing in for one
+   * (providers without file ids), if the viewer may see it; another caller's is undefined like a missing one.
+   */
+  findByFileIdFor (viewer: Viewer, fileId: string): TaskRow | undefined {
+    const task = this.repo.byFileId(fileId) ?? this.repo.byId(fileId)
+    return task && canSee(viewer, task) ? task : undefined
   }
 
   /**

@@ -21,6 +21,7 @@ export function taskSummary (row: TaskRow, signVideoLink: VideoLinkSigner): Task
     task_id: row.task_id,
     provider: row.provider,
     model: row.model,
+    caller: row.caller,
     status: row.status,
     provider_status: row.provider_status,
     file_id: row.file_id,

@@ -131,7 +131,7 @@ t.test('an expired download URL is refreshed on lookup; /video redirects to a fr
   const { body } = await postJson(`${stack.url}/v1/video_generation`, submitBody())
   const done = await waitForTask(stack, body.id, (task) => Boolean(task.video?.url))
   const before = retrieves(stack)
-  stack.app.taskStore.repo.expireVideoLink(stack.app.taskStore.find(body.id)!.seq)
+  stack.app.taskStore.repo.expireVideoLink(stack.app.taskStore.repo.byId(body.id)!.seq)
   const looked = (await getJson(`${stack.url}/v1/tasks/${body.id}`)).body
   t.equal(retrieves(stack), before + 1, 'one file look-up')
   t.ok(Date.parse(looked.video.expires_at) > Date.now(), 'fresh expiry')
@@ -154,10 +154,10 @@ t.test('a restart in the middle of polling loses nothing', async (t) => {
   t.teardown(() => again.close())
   await again.ready()
   const deadline = Date.now() + 5000
-  let task = again.taskStore.find(body.id)!
+  let task = again.taskStore.repo.byId(body.id)!
   while (task.video_url === null && Date.now() < deadline) {
     await sleep(30)
-    task = again.taskStore.find(body.id)!
+    task = again.taskStore.repo.byId(body.id)!
   }
   t.equal(task.status, 'success')
   t.ok(task.video_url, 'and its video link')

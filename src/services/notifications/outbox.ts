@@ -1,10 +1,11 @@
 // The durable outbox: one delivery per URL for every status change, written inside the change's transaction; replays.
 import { randomBytes } from 'node:crypto'
-import type { DeliveriesRepository, DeliveryListRow } from '../../db/deliveries-repository.js'
+import type { DeliveriesRepository, DeliveryFilter, DeliveryListRow } from '../../db/deliveries-repository.js'
 import { AppError, errors } from '../../errors.js'
 import type { StatusChange } from '../task-events.js'
 import { now } from '../task-store.js'
 import { taskSummary, type VideoLinkSigner } from '../task-view.js'
+import { callerScope, canSee, type Viewer } from '../visibility.js'
 
 // 18 random bytes: a webhook-id nobody can guess or collide with (Standard Webhooks ids look like msg_<random>).
 const MESSAGE_ID_BYTES = 18
@@ -40,6 +41,7 @@ export class NotificationOutbox {
       this.repo.insert({
         id: newMessageId(),
         task_seq: task.seq,
+        caller: task.caller,
         url,
         status: task.status,
         payload,
@@ -51,9 +53,20 @@ export class NotificationOutbox {
     }
   }
 
-  /** Sends a delivered or failed delivery again, with a fresh schedule and the same webhook-id. */
-  retry (id: string): DeliveryListRow {
+  /** A delivery, if the viewer may see its task (another caller's answers undefined, like a missing one). */
+  findFor (viewer: Viewer, id: string): DeliveryListRow | undefined {
     const row = this.repo.byId(id)
+    return row && canSee(viewer, row) ? row : undefined
+  }
+
+  /** A page of the deliveries of the tasks the viewer may see, newest first. */
+  listFor (viewer: Viewer, filter: Omit<DeliveryFilter, 'caller'>): DeliveryListRow[] {
+    return this.repo.list({ ...filter, caller: callerScope(viewer) })
+  }
+
+  /** Sends a delivered or failed delivery of a task the viewer may see again, with a fresh schedule and the same webhook-id. */
+  retry (viewer: Viewer, id: string): DeliveryListRow {
+    const row = this.findFor(viewer, id)
     if (!row) throw errors.notFound(`delivery ${id}`)
     if (row.state === 'pending') throw new AppError(409, 'delivery_pending', 'this delivery is still pending: it will be sent on its schedule')
     if (this.repo.superseded(row.seq)) {
@@ -69,13 +82,16 @@ export class NotificationOutbox {
     return this.repo.byId(id)!
   }
 
-  /** Replays every failed delivery created in [since, until), oldest first, except those a later delivery superseded. */
-  retryRange (since: string, until: string): { retried: number, skipped: number } {
+  /**
+   * Replays every failed delivery created in [since, until) of the tasks the viewer may see, oldest first, except
+   * those a later delivery superseded.
+   */
+  retryRange (viewer: Viewer, since: string, until: string): { retried: number, skipped: number } {
     const result = this.repo.transaction(() => {
       const at = now()
       let retried = 0
       let skipped = 0
-      for (const row of this.repo.failedInRange(since, until)) {
+      for (const row of this.repo.failedInRange(since, until, callerScope(viewer))) {
         if (row.superseded) {
           skipped += 1
           continue
