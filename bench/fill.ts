@@ -4,6 +4,8 @@ import { existsSync, statSync } from 'node:fs'
 import { openDatabase, type Db } from '../src/db/database.js'
 import { migrate } from '../src/db/migrate.js'
 import { newCallbackToken } from '../src/lib/callback-token.js'
+import { tokenFingerprintName } from '../src/config.js'
+import { BENCH_API_TOKEN } from './servers.js'
 
 // Rows per transaction: large enough that the commit cost vanishes, small enough to keep the WAL short.
 const FILL_BATCH_ROWS = 10_000
@@ -18,8 +20,8 @@ const PROCESSING_NEWEST = 60
 const TASK_DURATION_MS = 180_000
 // A callback token hash is a SHA-256.
 const HASH_BYTES = 32
-// The hash of one bearer token, as submit stores it for `caller`.
-const CALLER = 'b7e3c5f0a1d2e4f6a8b0c2d4e6f8a0b2c4d6e8f0a2b4c6d8e0f2a4b6c8d0e2f4'
+// The caller the bench's bearer token names (a bare token's fingerprint name), so its lookups see the filled tasks.
+const CALLER = tokenFingerprintName(BENCH_API_TOKEN)
 const PROMPTS = [
   'A girl waves at the camera in a sunny park, soft light, shallow depth of field',
   'A man in a grey suit walks through a busy train station and turns to smile',

@@ -9,3 +9,6 @@ CREATE TABLE download_link_secrets (
 
 -- GET /v1/files/retrieve?file_id= finds the task by the provider's file id.
 CREATE INDEX tasks_by_file_id ON tasks (file_id) WHERE file_id IS NOT NULL;
+
+-- The size of the provider's file, as its file look-up states it (MiniMax's bytes), for files/retrieve answers.
+ALTER TABLE tasks ADD COLUMN video_bytes INTEGER;

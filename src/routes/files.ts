@@ -29,7 +29,7 @@ const filesRoutes: FastifyPluginAsyncTypebox<{ rateLimit: number }> = async (app
     return {
       file: {
         file_id: fileId,
-        bytes: task.archive_state === 'stored' ? task.archive_bytes ?? 0 : 0,
+        bytes: (task.archive_state === 'stored' ? task.archive_bytes : null) ?? task.video_bytes ?? 0,
         created_at: Math.floor(Date.parse(task.updated_at) / 1000),
         filename: `${task.task_id ?? task.id}.mp4`,
         purpose: 'video_generation' as const,

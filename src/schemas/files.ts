@@ -10,7 +10,7 @@ export const MiniMaxFileQuery = Type.Object({
 export const MiniMaxFileAnswer = Type.Object({
   file: Type.Object({
     file_id: Type.String({ description: 'As asked for, as a string so every digit survives (MiniMax sends a number; ids exceed 2^53)' }),
-    bytes: Type.Integer({ description: 'Size of our archived copy; 0 while we keep none (the provider\'s size is not known to us)' }),
+    bytes: Type.Integer({ description: 'Size of our archived copy, else the provider\'s stated size once its link was fetched; 0 until either is known' }),
     created_at: Type.Integer({ description: 'Unix seconds: when the task succeeded' }),
     filename: Type.String({ description: '<task_id>.mp4' }),
     purpose: Type.Literal('video_generation'),

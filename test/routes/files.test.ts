@@ -122,12 +122,13 @@ t.test('the success notification carries a download link that works', async (t) 
 t.test('GET /v1/files/retrieve answers in MiniMax\'s shape; refusals as MiniMax gives them', async (t) => {
   const stack = await startStack(t, { env: { ...FAST, ...TOKENS } })
   const { id, task_id: taskId } = await submitted(stack)
-  const task = await finished(stack, id)
+  // Once the provider's link is fetched, its stated size is known.
+  const task = await finished(stack, id, (task) => task.video?.url)
   const res = await fetch(`${stack.url}/v1/files/retrieve?file_id=${task.file_id}`, { headers: AUTH })
   t.equal(res.status, 200)
   const body = await res.json() as any
   t.match(body, {
-    file: { file_id: task.file_id, bytes: 0, filename: `${taskId}.mp4`, purpose: 'video_generation', download_url: `${stack.url}/v1/files/download/${id}?expires=` },
+    file: { file_id: task.file_id, bytes: fakeVideoBytes(task.file_id).length, filename: `${taskId}.mp4`, purpose: 'video_generation', download_url: `${stack.url}/v1/files/download/${id}?expires=` },
     base_resp: { status_code: 0, status_msg: 'success' }
   })
   t.equal(typeof body.file.file_id, 'string', 'every digit kept')
