@@ -1,14 +1,18 @@
 // buildApp(): plugins, then routes, then the error and not-found handlers. Never listens, never reads the environment.
-import Fastify, { type FastifyError, type FastifyServerOptions, type onRouteHookHandler } from 'fastify'
+import type { Server } from 'node:http'
+import Fastify, { type FastifyError, type FastifyHttpOptions, type onRouteHookHandler } from 'fastify'
 import rateLimit from '@fastify/rate-limit'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import type { Logger } from 'pino'
 import type { Config } from './config.js'
-import { AppError, errorBody } from './errors.js'
-import { loggerOptions } from './logger.js'
+import { isDatabaseBusy } from './db/database.js'
+import { AppError, errorBody, errors, validationMessage, type ErrorCode } from './errors.js'
+import { loggerOptions, redactUrl } from './logger.js'
+import { buildValidator } from './lib/validators.js'
 import auth from './plugins/auth.js'
 import database from './plugins/database.js'
 import downloadLinks from './plugins/download-links.js'
+import jsonBody from './plugins/json-body.js'
 import metrics from './plugins/metrics.js'
 import openapi from './plugins/openapi.js'
 import providers from './plugins/providers.js'
@@ -55,14 +59,28 @@ export type AppDependencies = {
 }
 
 // Codes for the 4xx errors Fastify and its plugins raise themselves.
-const CODE_BY_STATUS: Record<number, string> = {
-  400: 'bad_request', 404: 'not_found', 405: 'method_not_allowed', 406: 'not_acceptable', 413: 'body_too_large', 415: 'unsupported_media_type', 429: 'rate_limited'
+const CODE_BY_STATUS: Record<number, ErrorCode> = {
+  400: 'bad_request',
+  404: 'not_found',
+  405: 'method_not_allowed',
+  406: 'not_acceptable',
+  413: 'body_too_large',
+  415: 'unsupported_media_type',
+  416: 'range_not_satisfiable',
+  429: 'rate_limited'
 }
+// Any other status Fastify or a plugin raises on its own (none is known today; the README lists it all the same).
+const FALLBACK_CODE: ErrorCode = 'request_error'
+// A locked database (another process's write lock) is usually a backup or a shell session: seconds, not minutes.
+const DATABASE_BUSY_RETRY_AFTER_S = 1
 // The MiniMax code a MiniMax client expects for our own refusals.
 const MINIMAX_CODE_BY_STATUS: Record<number, number> = { 400: 2013, 401: 1004, 404: 2013, 413: 2013, 415: 2013, 422: 2013, 429: 1002, 503: 1000 }
 
+// How often Node looks for requests past their timeouts: a trickling connection is closed at most this late.
+const CONNECTIONS_CHECKING_INTERVAL_MS = 1000
+
 export async function buildApp (config: Config, dependencies: AppDependencies = {}) {
-  const options: FastifyServerOptions = {
+  const options: FastifyHttpOptions<Server> = {
     ...(dependencies.logger ? { loggerInstance: dependencies.logger } : { logger: loggerOptions(config.LOG_LEVEL) }),
     // Fastify also takes a hop count, which its types do not list.
     trustProxy: config.TRUST_PROXY as boolean | string,
@@ -70,7 +88,15 @@ export async function buildApp (config: Config, dependencies: AppDependencies = 
     // Above our longest id (callback tokens are 80 characters), so the params schemas give the clear 400s.
     routerOptions: { maxParamLength: 256 },
     // Fastify's default silently drops unknown body fields; we refuse them so typos and other models' fields are seen.
-    ajv: { customOptions: { removeAdditional: false } }
+    // verbose: validation errors carry their schema, so a refusal can say which values or fields are accepted.
+    ajv: { customOptions: { removeAdditional: false, verbose: true } },
+    // Slow clients are bounded: a request must arrive whole within REQUEST_TIMEOUT_MS (Node answers 408 and closes), its
+    // headers within HEADERS_TIMEOUT_MS; Node checks both only every 30 s unless told, so it checks every second.
+    requestTimeout: config.REQUEST_TIMEOUT_MS,
+    keepAliveTimeout: config.KEEP_ALIVE_TIMEOUT_MS,
+    http: { headersTimeout: config.HEADERS_TIMEOUT_MS, connectionsCheckingInterval: CONNECTIONS_CHECKING_INTERVAL_MS },
+    // Bodies are validated exactly as sent: no "prompt": 123 silently turned into a string.
+    schemaController: { compilersFactory: { buildValidator } }
   }
   const app = Fastify(options).withTypeProvider<TypeBoxTypeProvider>()
   if (dependencies.onRoute) app.addHook('onRoute', dependencies.onRoute)
@@ -84,8 +110,12 @@ export async function buildApp (config: Config, dependencies: AppDependencies = 
   })
 
   app.decorate('config', config)
+  // Fastify reads text/plain bodies as strings, which then fail as "body must be object"; a JSON route answers 415
+  // instead. The callback routes accept any content type with parsers of their own.
+  app.removeContentTypeParser('text/plain')
+  await app.register(jsonBody)
   await app.register(rateLimit, { global: false })
-  await app.register(database, { path: config.DATABASE_PATH, synchronous: config.DATABASE_SYNCHRONOUS })
+  await app.register(database, { path: config.DATABASE_PATH, synchronous: config.DATABASE_SYNCHRONOUS, busyTimeoutMs: config.DATABASE_BUSY_TIMEOUT_MS })
   await app.register(auth, { tokens: config.API_TOKENS, adminTokens: config.ADMIN_TOKENS })
   await app.register(providers)
   await app.register(services)
@@ -99,12 +129,17 @@ export async function buildApp (config: Config, dependencies: AppDependencies = 
   await app.register(notifications)
 
   // Set before the routes are registered: a route plugin keeps the handlers in force when it was registered.
-  app.setErrorHandler((err: FastifyError | AppError, request, reply) => {
+  app.setErrorHandler((thrown: FastifyError | AppError, request, reply) => {
+    const err = isDatabaseBusy(thrown) ? errors.databaseBusy(DATABASE_BUSY_RETRY_AFTER_S) : thrown
+    if (err instanceof AppError) reply.headers(err.headers)
     const statusCode = err instanceof AppError ? err.statusCode : err.statusCode ?? 500
     const details: Record<string, unknown> = err instanceof AppError ? { ...err.details } : {}
-    let code = err instanceof AppError ? err.code : CODE_BY_STATUS[statusCode] ?? 'request_error'
+    let code = err instanceof AppError ? err.code : CODE_BY_STATUS[statusCode] ?? FALLBACK_CODE
     let message = err.message
-    if ('validation' in err && err.validation) code = 'invalid_request'
+    if ('validation' in err && err.validation) {
+      code = 'invalid_request'
+      message = validationMessage(err.validation, err.validationContext)
+    }
     if (statusCode >= 500 && !(err instanceof AppError)) {
       request.log.error({ err }, 'request failed')
       code = 'internal_error'
@@ -120,7 +155,8 @@ export async function buildApp (config: Config, dependencies: AppDependencies = 
   })
 
   app.setNotFoundHandler((request, reply) => {
-    reply.code(404).send(errorBody(404, 'not_found', `no route ${request.method} ${request.url.split('?')[0]}`, { request_id: request.id }))
+    // The path as logged, not as sent: an answer body can end up in a log too, and a misspelt callback path carries a token.
+    reply.code(404).send(errorBody(404, 'not_found', `no route ${request.method} ${redactUrl(request.url.split('?')[0]!)}`, { request_id: request.id }))
   })
 
   // Observability and the API contract: after the handlers (their routes use them), before the routes (they watch them).

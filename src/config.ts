@@ -22,8 +22,11 @@ const PROVIDER_SETTINGS = {
   RECONCILE_TICK_MS: Type.Integer({ minimum: 10, default: 1_000, description: 'How often the reconciler looks for due work' }),
   SUBMITTING_TIMEOUT_MS: Type.Integer({ minimum: 1_000, default: 600_000, description: 'A task still "submitting" (create outcome unknown, no push) this long after creation is failed with submit_outcome_unknown' }),
   TASK_DEADLINE_MS: Type.Integer({ minimum: 1_000, default: 7_200_000, description: 'A task not finished this long after creation is failed with a timeout, after one last poll' }),
+  LATE_RESULT_WINDOW_MS: Type.Integer({ minimum: 0, default: 86_400_000, description: 'After this service fails a task on its own (submit_outcome_unknown, timeout), keep polling the provider for its verdict this long (0: never)' }),
+  LATE_RESULT_POLL_MS: Type.Integer({ minimum: 1_000, default: 3_600_000, description: 'How often such a task is polled during LATE_RESULT_WINDOW_MS (within the poll budget)' }),
   REFRESH_RATE_LIMIT: Type.Integer({ minimum: 1, default: 10, description: 'POST /v1/tasks/:id/refresh per minute per caller' }),
   VIDEO_DIR: Type.Optional(Type.String({ minLength: 1, description: 'Keep our own copy of every finished video in this folder (off when unset)' })),
+  VIDEO_ALLOW_PRIVATE: Type.Boolean({ default: false, description: 'Allow archive downloads over plain http and from loopback, private and link-local addresses (refused by default: SSRF; a local fake provider needs it)' }),
   VIDEO_MAX_BYTES: Type.Integer({ minimum: 1, default: 512 * MIB, description: 'Largest video the archive downloads' }),
   RETENTION_DAYS: Type.Integer({ minimum: 0, default: 0, description: 'Purge finished tasks, their history and archived files after this many days (0: keep forever)' })
 }
@@ -63,6 +66,15 @@ const DOWNLOAD_LINK_SETTINGS = {
   })
 }
 
+// Slow and greedy clients: how long a request may take to arrive, how long idle connections stay, how many may wait.
+const CONNECTION_SETTINGS = {
+  REQUEST_TIMEOUT_MS: Type.Integer({ minimum: 1_000, default: 60_000, description: 'Longest time to receive a whole request, headers and body (a 30 MB submit on a slow link must fit); the connection is then closed with 408' }),
+  HEADERS_TIMEOUT_MS: Type.Integer({ minimum: 1_000, default: 10_000, description: 'Longest time to receive a request\'s headers (at most REQUEST_TIMEOUT_MS)' }),
+  KEEP_ALIVE_TIMEOUT_MS: Type.Integer({ minimum: 1_000, default: 72_000, description: 'How long an idle keep-alive connection stays open (above the 60 s idle timeout of common load balancers)' }),
+  MAX_WAITERS_PER_CALLER: Type.Integer({ minimum: 1, default: 100, description: 'Long-polls and event streams one caller may hold open at once; beyond, 429 too_many_waiters' }),
+  MAX_WAITERS: Type.Integer({ minimum: 1, default: 10_000, description: 'Long-polls and event streams open at once over all callers; beyond, 429 too_many_waiters' })
+}
+
 export const ConfigSchema = Type.Object({
   PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 3000, description: 'TCP port to listen on' }),
   HOST: Type.String({ minLength: 1, default: '0.0.0.0', description: 'Address to listen on' }),
@@ -70,6 +82,12 @@ export const ConfigSchema = Type.Object({
   DATABASE_SYNCHRONOUS: Type.Enum(['FULL', 'NORMAL'], {
     default: 'FULL',
     description: 'SQLite synchronous mode: FULL survives power loss, NORMAL (WAL) survives process crashes only'
+  }),
+  DATABASE_BUSY_TIMEOUT_MS: Type.Integer({
+    minimum: 0,
+    maximum: 1000,
+    default: 100,
+    description: 'How long a write waits for a lock another process holds (a backup, the sqlite3 shell) before failing with 503 database_busy; the event loop waits with it, so at most 1 s (MiniMax allows 3 s for a challenge)'
   }),
   PUBLIC_BASE_URL: Type.Optional(Type.String({
     pattern: '^https?://[^\\s/?#]+(/[^\\s?#]*)?$',
@@ -83,11 +101,12 @@ export const ConfigSchema = Type.Object({
   LOG_LEVEL: Type.Enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], { default: 'info', description: 'pino log level' }),
   SUBMIT_RATE_LIMIT: Type.Integer({ minimum: 1, default: 60, description: 'Submits per minute per caller (bearer token, else client address)' }),
   READ_RATE_LIMIT: Type.Integer({ minimum: 1, default: 1200, description: 'Lookups per minute per caller' }),
-  CALLBACK_RATE_LIMIT: Type.Integer({ minimum: 1, default: 1200, description: 'Status pushes per minute per client address (challenges are never limited)' }),
+  CALLBACK_RATE_LIMIT: Type.Integer({ minimum: 1, default: 120, description: 'Status pushes per minute for each task, counted only once the push\'s token is the task\'s own (challenges and forged pushes are never counted)' }),
   SUBMIT_BODY_LIMIT: Type.Integer({ minimum: 1024, default: 30 * MIB, description: 'Largest submit body in bytes (a 20 MB image as a base64 data URL is ~26.7 MB)' }),
   CALLBACK_BODY_LIMIT: Type.Integer({ minimum: 256, default: 64 * 1024, description: 'Largest callback body in bytes' }),
   TRUST_PROXY: Type.String({ default: 'false', description: 'Fastify trustProxy: false, true, a hop count, or comma-separated addresses/CIDRs of trusted proxies' }),
   SHUTDOWN_GRACE_MS: Type.Integer({ minimum: 0, default: 10_000, description: 'How long in-flight requests may take to finish on SIGTERM/SIGINT' }),
+  ...CONNECTION_SETTINGS,
   // Observability
   METRICS_PORT: Type.Optional(Type.Integer({ minimum: 0, maximum: 65535, description: 'Serve GET /metrics on this port only (no token; keep it private); unset: on PORT, behind API_TOKENS' })),
   ...PROVIDER_SETTINGS,
@@ -126,6 +145,9 @@ export function loadConfig (env: Record<string, string | undefined>): Config {
   for (const error of Value.Errors(ConfigSchema, parsed)) {
     const name = error.instancePath.slice(1)
     if (!problems.has(name)) problems.set(name, `${name} ${error.message}${allowed(error.params)} (got ${SECRET.test(name) ? 'a value that is not shown' : JSON.stringify(known[name])})`)
+  }
+  if (problems.size === 0 && (parsed as Env).HEADERS_TIMEOUT_MS > (parsed as Env).REQUEST_TIMEOUT_MS) {
+    problems.set('HEADERS_TIMEOUT_MS', 'HEADERS_TIMEOUT_MS must not exceed REQUEST_TIMEOUT_MS (Node refuses it)')
   }
   if (problems.size > 0) throw new ConfigError(`invalid configuration: ${[...problems.values()].join('; ')}`)
 

@@ -36,8 +36,18 @@ closeWithGrace({ delay: config.SHUTDOWN_GRACE_MS, logger }, async ({ signal, err
   await app.close()
 })
 
-await app.listen({ port: config.PORT, host: config.HOST })
-if (metricsServer) await metricsServer.listen({ port: config.METRICS_PORT, host: config.HOST })
+try {
+  await app.listen({ port: config.PORT, host: config.HOST })
+  if (metricsServer) await metricsServer.listen({ port: config.METRICS_PORT, host: config.HOST })
+} catch (err) {
+  // A busy port is an operator's mistake, not a crash: say which port and what to do, without a stack trace.
+  if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw err
+  const port = (err as { port?: number }).port ?? config.PORT
+  console.error(`port ${port} on ${config.HOST} is already in use (another s2v-callback or \`npm start\`?): stop it, or choose another with ${port === config.PORT ? 'PORT' : 'METRICS_PORT'}=<port>`)
+  await metricsServer?.close()
+  await app.close()
+  process.exit(1)
+}
 
 function canResolve (name: string): boolean {
   try {

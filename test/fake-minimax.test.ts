@@ -4,7 +4,8 @@ import { createServer } from 'node:http'
 import type { Server, ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { DEFAULT_BEHAVIOUR, fakeVideoBytes, startFakeMiniMax } from './fixtures/fake-minimax.js'
+import { readFileSync } from 'node:fs'
+import { DEFAULT_BEHAVIOUR, fakeVideoBytes, startFakeMiniMax, TINY_MP4_PATH } from './fixtures/fake-minimax.js'
 import type { FakeMiniMax } from './fixtures/fake-minimax.js'
 
 const KEY = 'test-key'
@@ -387,6 +388,8 @@ t.test('pushes none and half: the query still reaches the final status', async t
   t.same(pushStatuses(), ['processing'])
 })
 
+const TINY_MP4 = readFileSync(TINY_MP4_PATH)
+
 t.test('files/retrieve and download', async t => {
   const taskId = await createWithCallback()
   await fake.waitFor(() => isFinal(taskId))
@@ -395,7 +398,7 @@ t.test('files/retrieve and download', async t => {
 
   const { json } = await retrieve(fake, fileId)
   t.same(json.base_resp, { status_code: 0, status_msg: 'success' })
-  t.match(json.file, { file_id: Number(fileId), bytes: 65536, filename: 'output.mp4', purpose: 'video_generation' })
+  t.match(json.file, { file_id: Number(fileId), bytes: fakeVideoBytes(fileId).length, filename: 'output.mp4', purpose: 'video_generation' })
   t.ok(Math.abs((json.file?.created_at ?? 0) - nowS) <= 2, 'created_at is recent unix seconds')
   const downloadUrl = new URL(json.file?.download_url ?? '')
   t.equal(`${downloadUrl.origin}${downloadUrl.pathname}`, `${fake.url}/download/${fileId}.mp4`)
@@ -404,11 +407,13 @@ t.test('files/retrieve and download', async t => {
   const download = await fetch(downloadUrl)
   t.equal(download.status, 200)
   t.equal(download.headers.get('content-type'), 'video/mp4')
-  t.equal(download.headers.get('content-length'), '65536')
+  t.equal(download.headers.get('content-length'), String(fakeVideoBytes(fileId).length))
   t.match(download.headers.get('trace-id'), /^[0-9a-f]{32}$/)
   const bytes = Buffer.from(await download.arrayBuffer())
   t.equal(bytes.subarray(4, 8).toString('latin1'), 'ftyp')
   t.ok(bytes.equals(fakeVideoBytes(fileId)), 'deterministic bytes')
+  t.ok(bytes.subarray(0, TINY_MP4.length).equals(TINY_MP4), 'the shared real MP4 first, then a free box')
+  t.equal(bytes.subarray(TINY_MP4.length + 4, TINY_MP4.length + 8).toString('latin1'), 'free')
   const again = Buffer.from(await (await fetch(downloadUrl)).arrayBuffer())
   t.ok(again.equals(bytes))
   t.notOk(fakeVideoBytes('123456789012345').equals(bytes), 'bytes depend on the file id')
@@ -436,6 +441,12 @@ t.test('control panel, 404s, set validation, waitFor timeout and reset', async t
   t.match(missing.headers.get('trace-id'), /^[0-9a-f]{32}$/)
 
   await t.rejects(fake.waitFor(() => false, 50), /waitFor: condition still false after 50 ms/)
+
+  const httpReset = await call(`${fake.url}/_fake/reset`, { method: 'POST' })
+  t.same(httpReset.json, { ...DEFAULT_BEHAVIOUR, pushDelayMs: PUSH_DELAY_MS }, 'POST /_fake/reset restores the behaviour')
+  t.equal(fake.tasks.size, 1, '... and keeps the tasks, so their videos still download')
+  await call(`${fake.url}/_fake/reset?forget=true`, { method: 'POST' })
+  t.equal(fake.tasks.size, 0, '?forget=true forgets them too')
 
   fake.reset()
   t.equal(fake.tasks.size, 0)

@@ -94,6 +94,7 @@ t.test('each MiniMax error code gets its HTTP status, MiniMax\'s base_resp, and 
     const res = await postJson(`${stack.url}/v1/video_generation`, submitBody())
     t.equal(res.status, status, `${code} → ${status}`)
     t.match(res.body, { code: ourCode, id: String, status: 'failed', base_resp: { status_code: Number(code), status_msg: String } }, `${code}`)
+    t.equal(res.body.request_id, res.headers.get('x-request-id'), `${code}: the body repeats the request id, like every error`)
     const task = (await getJson(`${stack.url}/v1/tasks/${res.body.id}`)).body
     t.match(task, { status: 'failed', error: { code, message: String } }, `${code}: the task is failed with the reason`)
   }
@@ -113,7 +114,7 @@ t.test('unknown outcomes are never retried and stay submitting until a callback 
     stack.fake.set({ pushDelayMs: 10, ...behaviour })
     const res = await postJson(`${stack.url}/v1/video_generation`, submitBody())
     t.equal(res.status, status, name)
-    t.match(res.body, { code: 'submit_outcome_unknown', id: String, status: 'submitting', message: /not retried/ }, name)
+    t.match(res.body, { code: 'submit_outcome_unknown', id: String, status: 'submitting', message: /not retried/, request_id: String }, name)
     t.equal(creates(stack), 1, `${name}: one create, no automatic retry`)
     const task = (await getJson(`${stack.url}/v1/tasks/${res.body.id}`)).body
     if (name !== 'HTTP 503') {
@@ -165,7 +166,11 @@ t.test('Idempotency-Key: one paid generation per key, even for concurrent duplic
   const failedFirst = await send(submitBody(), 'order-79')
   const failedAgain = await send(submitBody(), 'order-79')
   t.equal(failedAgain.status, 402)
-  t.same(failedAgain.body, failedFirst.body, 'a failure is replayed too, not retried')
+  const { request_id: firstRequest, ...first } = failedFirst.body
+  const { request_id: againRequest, ...again } = failedAgain.body
+  t.same(again, first, 'a failure is replayed too, not retried')
+  t.not(againRequest, firstRequest, 'the replay names its own request')
+  t.equal(againRequest, failedAgain.headers.get('x-request-id'))
   t.equal(creates(stack), 3)
 })
 

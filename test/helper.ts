@@ -72,6 +72,8 @@ export async function startStack (t: Test, options: { env?: Record<string, strin
     MINIMAX_API_KEY: fake.apiKey,
     MODELLIX_BASE_URL: modellix.url,
     MODELLIX_API_KEY: modellix.apiKey,
+    // The fakes serve their videos over http on loopback, which the download guard refuses by default.
+    VIDEO_ALLOW_PRIVATE: 'true',
     ...options.env
   })
   const app = await buildApp(config, options.logs ? { logger: options.logs.logger } : {})
@@ -102,7 +104,7 @@ export async function getJson (url: string, headers: Record<string, string> = {}
 }
 
 /** A task row as a submit would leave it, with its callback token (for callback tests without MiniMax). */
-export function seedTask (store: TaskStore, extra: { task_id?: string, metadata?: Record<string, unknown>, caller?: string } = {}): { id: string, token: string, seq: number } {
+export function seedTask (store: TaskStore, extra: { task_id?: string, metadata?: Record<string, unknown>, caller?: string, notify_url?: string } = {}): { id: string, token: string, seq: number } {
   const id = randomUUID()
   const { token, hash } = newCallbackToken(id)
   const repo = store.repo
@@ -118,7 +120,7 @@ export function seedTask (store: TaskStore, extra: { task_id?: string, metadata?
     callback_token_hash: hash,
     caller: extra.caller ?? 'anonymous',
     created_at: new Date().toISOString(),
-    notify_url: null,
+    notify_url: extra.notify_url ?? null,
     next_poll_at: null
   })
   if (extra.task_id) store.applyUpdate(row.seq, extra.task_id, { status: 'processing', providerStatus: null }, 'submit')

@@ -29,4 +29,32 @@ t.test('redactUrl cuts the token out of any callback URL', async (t) => {
   t.equal(redactUrl('/v1/tasks/1'), '/v1/tasks/1')
   t.equal(redactUrl('/v1/files/download/x?expires=1&signature=abc_-'), '/v1/files/download/x?expires=1&signature=[redacted]', 'and a link\'s signature')
   t.equal(redactUrl('/v1/files/download/x?signature=abc&expires=1'), '/v1/files/download/x?signature=[redacted]&expires=1')
+  const token = `${'0'.repeat(8)}-aaaa-bbbb-cccc-${'d'.repeat(12)}.${'Ab_-'.repeat(10)}xyz`
+  const encoded = [...token].map((c) => `%${c.charCodeAt(0).toString(16).padStart(2, '0')}`).join('')
+  for (const url of [
+    `/GET_CALLBACK/${token}`, `/Get_Callback/${token}?x=1`, `/get%5Fcallback/${token}`, `/get%5fcallback/${encoded}`,
+    `/get_callback/${encoded}`, `//get_callback//${token}`, `/get_callback/x/../${token}`, `/v1/tasks/${token}`, `/healthz?t=${encoded}`,
+    `/get_callback/${token}%zz`
+  ]) {
+    const logged = redactUrl(url)
+    t.notOk(logged.includes(token) || logged.includes(encoded) || logged.includes(token.split('.')[1]!), `${url.slice(0, 30)}… → ${logged}`)
+    t.match(logged, /\[redacted\]/)
+  }
+})
+
+t.test('a callback token is not logged however the path is spelt', async (t) => {
+  const logs = new LogCapture()
+  const stack = await startStack(t, { logs, env: { LOG_LEVEL: 'debug' } })
+  const res = await postJson(`${stack.url}/v1/video_generation`, submitBody())
+  t.equal(res.status, 200)
+  const token = stack.fake.challenges[0]!.url.split('/get_callback/')[1]!
+  const encoded = [...token].map((c) => `%${c.charCodeAt(0).toString(16).padStart(2, '0')}`).join('')
+  for (const path of [`/GET_CALLBACK/${token}`, `/get%5Fcallback/${token}`, `/get_callback/${encoded}`, `/Get_Callback/${encoded}`, `/get_callback/${token}/extra`]) {
+    const answer = await postJson(`${stack.url}${path}`, { task_id: res.body.task_id, status: 'success' })
+    t.ok(answer.status < 500, `${path.slice(0, 24)}… answered ${answer.status}`)
+    t.notOk(JSON.stringify(answer.body).includes(token.split('.')[1]!), 'nor echoed in a 404 message')
+  }
+  const secret = token.split('.')[1]!
+  t.notOk(logs.raw.includes(secret), 'the token\'s secret is in no log line')
+  t.notOk(logs.raw.includes(encoded.slice(120)), 'nor its percent-encoded form')
 })

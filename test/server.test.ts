@@ -2,6 +2,8 @@
 import t from 'tap'
 import { spawn, spawnSync } from 'node:child_process'
 import { existsSync } from 'node:fs'
+import { createServer } from 'node:net'
+import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { startFakeMiniMax } from './fixtures/fake-minimax.js'
@@ -36,4 +38,33 @@ t.test('SIGTERM finishes the in-flight submit, closes the database and exits 0',
   t.equal(answer.status, 200, 'the in-flight submit got its answer')
   t.equal(await exited, 0, 'exit code 0')
   await t.rejects(fetch(`${url}/healthz`), 'no longer listening')
+})
+
+t.test('a busy port stops the start with a hint, not a stack trace', { skip }, async (t) => {
+  const blocker = createServer()
+  await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => blocker.close())
+  const port = String((blocker.address() as AddressInfo).port)
+  const result = spawnSync(process.execPath, [SERVER], {
+    env: { ...process.env, PORT: port, HOST: '127.0.0.1', DATABASE_PATH: join(tempDir(t), 'x.db'), LOG_LEVEL: 'silent' }, encoding: 'utf8', timeout: 20_000
+  })
+  t.equal(result.status, 1)
+  t.match(result.stderr, new RegExp(`port ${port} on 127\\.0\\.0\\.1 is already in use.*PORT=<port>`))
+  t.notMatch(result.stderr, /\n\s+at /, 'no stack trace')
+})
+
+t.test('SIGTERM to the `npm start` process stops the service (node replaces the shell)', { skip }, async (t) => {
+  const port = String(await freePort())
+  const npm = spawn('npm', ['start'], {
+    cwd: join(import.meta.dirname, '..'),
+    env: { ...process.env, PORT: port, HOST: '127.0.0.1', DATABASE_PATH: join(tempDir(t), 's2v.db'), LOG_LEVEL: 'warn' },
+    stdio: 'ignore'
+  })
+  t.teardown(() => { if (npm.exitCode === null) npm.kill('SIGKILL') })
+  const url = `http://127.0.0.1:${port}`
+  for (let ready = false; !ready; await sleep(50)) ready = await fetch(`${url}/readyz`).then((r) => r.ok, () => false)
+  const exited = new Promise<number | null>((resolve) => npm.once('exit', (code) => resolve(code)))
+  npm.kill('SIGTERM')
+  t.equal(await exited, 0, 'npm exits 0 once the service has closed')
+  await t.rejects(fetch(`${url}/healthz`), 'nothing listens on the port any more')
 })

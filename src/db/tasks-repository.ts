@@ -1,6 +1,6 @@
 // All SQL on tasks, their events and idempotency keys: statements prepared once, synchronous methods.
 import type { Db } from './database.js'
-import type { TaskState, TaskStatus } from '../services/task-state.js'
+import type { TaskError, TaskState, TaskStatus } from '../services/task-state.js'
 
 export type TaskRow = {
   seq: number
@@ -13,6 +13,8 @@ export type TaskRow = {
   file_id: string | null
   error_code: string | null
   error_message: string | null
+  /** 1 when this service decided the failure itself (provisional: the provider's verdict may still replace it). */
+  error_provisional: 0 | 1
   prompt: string | null
   prompt_optimizer: 0 | 1 | null
   image_ref: string
@@ -78,6 +80,9 @@ export class TasksRepository {
   readonly #saveState
   readonly #insertEvent
   readonly #eventsOf
+  readonly #latestEvents
+  readonly #countEvents
+  readonly #eventsAfter
   readonly #listAll
   readonly #listByStatus
   readonly #listOfCaller
@@ -107,14 +112,20 @@ export class TasksRepository {
     this.#bySeq = db.prepare<[number], TaskRow>('SELECT * FROM tasks WHERE seq = ?')
     this.#bindTaskId = db.prepare<{ seq: number, task_id: string, at: string }>(
       'UPDATE tasks SET task_id = @task_id, updated_at = @at WHERE seq = @seq AND task_id IS NULL')
-    this.#saveState = db.prepare<{ seq: number, status: TaskStatus, provider_status: string | null, file_id: string | null, error_code: string | null, error_message: string | null, at: string }>(`
+    this.#saveState = db.prepare<{ seq: number, status: TaskStatus, provider_status: string | null, file_id: string | null, error_code: string | null, error_message: string | null, error_provisional: 0 | 1, at: string }>(`
       UPDATE tasks SET status = @status, provider_status = @provider_status, file_id = @file_id,
-        error_code = @error_code, error_message = @error_message, updated_at = @at
+        error_code = @error_code, error_message = @error_message, error_provisional = @error_provisional, updated_at = @at
       WHERE seq = @seq`)
     this.#insertEvent = db.prepare<NewEvent>(`
       INSERT INTO task_events (task_seq, at, source, status, provider_status, outcome, detail)
       VALUES (@task_seq, @at, @source, @status, @provider_status, @outcome, @detail)`)
     this.#eventsOf = db.prepare<[number], EventRow>('SELECT * FROM task_events WHERE task_seq = ? ORDER BY seq')
+    // The newest n, handed back oldest first; both walk the (task_seq, seq) index from its end.
+    this.#latestEvents = db.prepare<[number, number], EventRow>(
+      'SELECT * FROM (SELECT * FROM task_events WHERE task_seq = ? ORDER BY seq DESC LIMIT ?) ORDER BY seq')
+    this.#countEvents = db.prepare<[number], { n: number }>('SELECT count(*) AS n FROM task_events WHERE task_seq = ?')
+    this.#eventsAfter = db.prepare<[number, number, number], EventRow>(
+      'SELECT * FROM task_events WHERE task_seq = ? AND seq > ? ORDER BY seq LIMIT ?')
     this.#listAll = db.prepare<[number, number], TaskRow>('SELECT * FROM tasks WHERE seq < ? ORDER BY seq DESC LIMIT ?')
     this.#listByStatus = db.prepare<[string, number, number], TaskRow>('SELECT * FROM tasks WHERE status = ? AND seq < ? ORDER BY seq DESC LIMIT ?')
     this.#listOfCaller = db.prepare<[string, number, number], TaskRow>('SELECT * FROM tasks WHERE caller = ? AND seq < ? ORDER BY seq DESC LIMIT ?')
@@ -203,12 +214,19 @@ export class TasksRepository {
       provider_status: state.provider_status,
       file_id: state.file_id,
       error_code: state.error?.code ?? null,
-      error_message: state.error?.message ?? null
+      error_message: state.error?.message ?? null,
+      error_provisional: state.error?.provisional ? 1 : 0
     })
   }
 
   insertEvent (event: NewEvent): void { this.#insertEvent.run(event) }
+  /** The whole history: for internal use and tests; callers read it in pages (eventsAfter). */
   eventsOf (taskSeq: number): EventRow[] { return this.#eventsOf.all(taskSeq) }
+  /** The latest `limit` events, oldest first. */
+  latestEvents (taskSeq: number, limit: number): EventRow[] { return this.#latestEvents.all(taskSeq, limit) }
+  countEvents (taskSeq: number): number { return this.#countEvents.get(taskSeq)!.n }
+  /** One page of the history, oldest first: events after `afterSeq` (0 for the first page). */
+  eventsAfter (taskSeq: number, afterSeq: number, limit: number): EventRow[] { return this.#eventsAfter.all(taskSeq, afterSeq, limit) }
 
   /** Newest first; `caller` restricts the page to that caller's tasks (each case has its own index). */
   list ({ status, caller, beforeSeq = Number.MAX_SAFE_INTEGER, limit }: ListFilter): TaskRow[] {
@@ -230,6 +248,14 @@ export function stateOf (row: TaskRow): TaskState {
     status: row.status,
     provider_status: row.provider_status,
     file_id: row.file_id,
-    error: row.error_code ? { code: row.error_code, message: row.error_message ?? '' } : null
+    error: errorOf(row)
   }
+}
+
+/** The task's error as the state machine sees it. */
+export function errorOf (row: Pick<TaskRow, 'error_code' | 'error_message' | 'error_provisional'>): TaskError | null {
+  if (!row.error_code) return null
+  return row.error_provisional === 1
+    ? { code: row.error_code, message: row.error_message ?? '', provisional: true }
+    : { code: row.error_code, message: row.error_message ?? '' }
 }

@@ -12,3 +12,17 @@ export function quoteBareIds (json: string): string {
 export function parseProviderJson (json: string): unknown {
   return JSON.parse(quoteBareIds(json))
 }
+
+// A bare JSON number as the value of a "challenge" key.
+const BARE_CHALLENGE = /("challenge"\s*:\s*)(-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?)(?=\s*[,}])/g
+
+/**
+ * A challenge MiniMax sends as a bare number must come back digit for digit, but JSON.parse rounds 20 digits. Quotes
+ * it (so it parses exactly, as a string) and returns its literal text, which the answer echoes unquoted. Only a body
+ * with one "challenge" key counts, so a nested one can never be taken for it.
+ */
+export function quoteBareChallenge (json: string): { json: string, literal: string | null } {
+  const matches = [...json.matchAll(BARE_CHALLENGE)]
+  if (matches.length !== 1 || json.split('"challenge"').length !== 2) return { json, literal: null }
+  return { json: json.replace(BARE_CHALLENGE, '$1"$2"'), literal: matches[0]![2]! }
+}

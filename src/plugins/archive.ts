@@ -5,6 +5,7 @@ import fp from 'fastify-plugin'
 import fastifyStatic from '@fastify/static'
 import { VideoArchiver } from '../services/video-archive.js'
 import { removeStaleParts } from '../services/video-download.js'
+import { assessUrl } from '../services/notifications/url-guard.js'
 
 // A download may take a while for a large file on a slow CDN; beyond this it is retried later.
 const DOWNLOAD_TIMEOUT_MS = 10 * 60_000
@@ -26,7 +27,9 @@ export default fp(async (app) => {
     maxBytes: config.VIDEO_MAX_BYTES,
     log: app.log,
     tickMs: config.RECONCILE_TICK_MS,
-    downloadTimeoutMs: DOWNLOAD_TIMEOUT_MS
+    downloadTimeoutMs: DOWNLOAD_TIMEOUT_MS,
+    // Provider links are fetched like notify URLs: https only, public addresses only, every redirect checked.
+    guard: async (url) => await assessUrl(url, { allowPrivate: config.VIDEO_ALLOW_PRIVATE, name: 'the video URL', httpsOnly: true, setting: 'VIDEO_ALLOW_PRIVATE' })
   })
   app.addHook('onReady', async () => archiver.start())
   app.addHook('preClose', async () => archiver.stop())

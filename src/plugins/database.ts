@@ -1,6 +1,6 @@
 // The SQLite database: opened and migrated at start, closed with the app; exposes the task store.
 import fp from 'fastify-plugin'
-import { openDatabase, type Db } from '../db/database.js'
+import { openDatabase, setBusyTimeout, type Db } from '../db/database.js'
 import { migrate } from '../db/migrate.js'
 import { TasksRepository } from '../db/tasks-repository.js'
 import { TaskStore } from '../services/task-store.js'
@@ -12,7 +12,7 @@ declare module 'fastify' {
   }
 }
 
-export type DatabasePluginOptions = { path: string, synchronous: 'FULL' | 'NORMAL' }
+export type DatabasePluginOptions = { path: string, synchronous: 'FULL' | 'NORMAL', busyTimeoutMs: number }
 
 export default fp<DatabasePluginOptions>(async (app, options) => {
   const db = openDatabase(options.path, { synchronous: options.synchronous })
@@ -23,6 +23,8 @@ export default fp<DatabasePluginOptions>(async (app, options) => {
     db.close()
     throw err
   }
+  // Migrations could wait for another process's lock; from now on every wait holds up challenges too, so it is short.
+  setBusyTimeout(db, options.busyTimeoutMs)
   app.decorate('db', db)
   app.decorate('taskStore', new TaskStore(new TasksRepository(db)))
   app.addHook('onClose', async () => { db.close() })

@@ -26,6 +26,10 @@ const PROVIDER_BUCKETS = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 
 // A durable SQLite commit is tens of microseconds (NORMAL) to a few milliseconds (FULL, fsync).
 const DB_WRITE_BUCKETS = [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5]
 
+// Event-loop stalls: a timer due every 100 ms records how late it fired. Buckets around MiniMax's 3 s challenge budget.
+const LOOP_SAMPLE_MS = 100
+const LOOP_DELAY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 3, 5, 10]
+
 // Every outcome a push can have, so each series exists (at 0) before the first push: rate() needs the zero.
 const PUSH_OUTCOMES = ['applied', 'duplicate', 'out_of_order', 'conflict', 'unrecognised', 'refused'] as const
 // Route label of requests that matched no route: the raw URL must never become a label (tokens, unbounded values).
@@ -95,6 +99,23 @@ export default fp<MetricsPluginOptions>(async (app, options) => {
     registers
   })
   const dbWrites = new Histogram({ name: 's2v_db_write_duration_seconds', help: 'Duration of one task write transaction', buckets: DB_WRITE_BUCKETS, registers })
+
+  // prom-client's nodejs_eventloop_lag_* gauges (monitorEventLoopDelay) are reset at every scrape, so they show the
+  // last interval to one scraper; this histogram is cumulative, so any stall, between any scrapes, can be alerted on.
+  const loopDelay = new Histogram({
+    name: 's2v_event_loop_delay_seconds',
+    help: `How late a timer due every ${LOOP_SAMPLE_MS} ms fired, i.e. how long the event loop was blocked (a challenge waits as long)`,
+    buckets: LOOP_DELAY_BUCKETS,
+    registers
+  })
+  let due = performance.now() + LOOP_SAMPLE_MS
+  const sampler = setInterval(() => {
+    const now = performance.now()
+    loopDelay.observe(Math.max(0, now - due) / 1000)
+    due = now + LOOP_SAMPLE_MS
+  }, LOOP_SAMPLE_MS)
+  sampler.unref()
+  app.addHook('onClose', async () => { clearInterval(sampler) })
 
   // Kept exact by triggers (migrations/005-task-counts.sql): a scrape reads four rows, whatever the table size.
   const countByStatus = app.db.prepare<[], { status: TaskStatus, n: number }>('SELECT status, n FROM task_counts')

@@ -5,12 +5,20 @@ import { NotificationOutbox } from '../services/notifications/outbox.js'
 import { parseSchedule } from '../services/notifications/schedule.js'
 import { loadSigningSecrets, type SigningSecrets } from '../services/notifications/secrets.js'
 import { NotificationSender } from '../services/notifications/sender.js'
-import { Signer } from '../services/notifications/signing.js'
+import { CallerSecretsRepository } from '../db/caller-secrets-repository.js'
+import { CallerSecrets, signerFor } from '../services/notifications/caller-secrets.js'
 import { DeliveryWorker } from '../services/notifications/worker.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
-    notifications: { outbox: NotificationOutbox, worker: DeliveryWorker, secrets: SigningSecrets }
+    notifications: {
+      outbox: NotificationOutbox
+      worker: DeliveryWorker
+      /** The operator's: NOTIFY_SECRET, else the generated one. They sign NOTIFY_URL's messages (NOTIFY_SECRET: every message). */
+      secrets: SigningSecrets
+      /** Each caller's own, for its tasks' notify_url. */
+      callerSecrets: CallerSecrets
+    }
   }
 }
 
@@ -26,7 +34,16 @@ export default fp(async (app) => {
   const repo = new DeliveriesRepository(app.db)
   const secrets = loadSigningSecrets(repo, config.NOTIFY_SECRET, app.log)
   const sender = new NotificationSender({ timeoutMs: config.NOTIFY_TIMEOUT_MS, allowPrivate, userAgent: USER_AGENT })
-  const worker = new DeliveryWorker({ repo, sender, signer: new Signer(secrets.secrets), scheduleMs, allowPrivate, log: app.log })
+  const callerSecrets = new CallerSecrets(new CallerSecretsRepository(app.db), app.log)
+  const tasks = app.taskStore.repo
+  const signer = signerFor({
+    callers: callerSecrets,
+    operator: secrets.secrets,
+    everywhere: secrets.source === 'config' ? secrets.secrets : [],
+    globalUrl: config.NOTIFY_URL,
+    notifyUrlOf: (taskSeq) => tasks.bySeq(taskSeq)?.notify_url
+  })
+  const worker = new DeliveryWorker({ repo, sender, signerFor: signer, scheduleMs, allowPrivate, log: app.log })
   const outbox = new NotificationOutbox(repo, { globalUrl: config.NOTIFY_URL, onPending: () => worker.wake(), signVideoLink: app.downloadLinks.forNotification })
   if (allowPrivate) app.log.warn('NOTIFY_ALLOW_PRIVATE is true: notifications may go to loopback and private addresses')
 
@@ -34,7 +51,7 @@ export default fp(async (app) => {
   app.taskStore.onStatusChange((change) => outbox.enqueue(change))
   const wake = () => worker.wake()
   app.taskStore.events.on('status', wake)
-  app.decorate('notifications', { outbox, worker, secrets })
+  app.decorate('notifications', { outbox, worker, secrets, callerSecrets })
 
   // Deliveries left pending by a previous run (or a crash) go out as soon as the app is ready.
   app.addHook('onReady', async () => { worker.start() })
@@ -46,4 +63,4 @@ export default fp(async (app) => {
     await (stopping ?? worker.stop(0))
     sender.close()
   })
-}, { name: 'notifications', dependencies: ['database', 'download-links'] })
+}, { name: 'notifications', dependencies: ['database', 'services', 'download-links'] })

@@ -14,6 +14,13 @@ const SUBMIT_GRACE_FACTOR = 2
 
 export default fp(async (app) => {
   const { config } = app
+  // A task may not be given up before its create call itself could have timed out: a lower value is raised, and said so.
+  const submittingFloorMs = config.MINIMAX_CREATE_TIMEOUT_MS * SUBMIT_GRACE_FACTOR
+  const submittingTimeoutMs = Math.max(config.SUBMITTING_TIMEOUT_MS, submittingFloorMs)
+  if (submittingTimeoutMs > config.SUBMITTING_TIMEOUT_MS) {
+    app.log.warn({ SUBMITTING_TIMEOUT_MS: config.SUBMITTING_TIMEOUT_MS, used_ms: submittingTimeoutMs },
+      `SUBMITTING_TIMEOUT_MS is below ${SUBMIT_GRACE_FACTOR} × MINIMAX_CREATE_TIMEOUT_MS: using ${submittingTimeoutMs} ms instead`)
+  }
   const reconciler = new Reconciler({
     store: app.taskStore,
     providers: app.providers,
@@ -32,8 +39,10 @@ export default fp(async (app) => {
       }
     },
     tickMs: config.RECONCILE_TICK_MS,
-    submittingTimeoutMs: Math.max(config.SUBMITTING_TIMEOUT_MS, config.MINIMAX_CREATE_TIMEOUT_MS * SUBMIT_GRACE_FACTOR),
+    submittingTimeoutMs,
     deadlineMs: config.TASK_DEADLINE_MS,
+    lateResultWindowMs: config.LATE_RESULT_WINDOW_MS,
+    latePollMs: config.LATE_RESULT_POLL_MS,
     archive: config.VIDEO_DIR !== undefined,
     log: app.log
   })

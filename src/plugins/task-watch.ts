@@ -9,7 +9,7 @@ declare module 'fastify' {
 }
 
 export default fp(async (app) => {
-  const watch = new TaskWatch(app.taskStore)
+  const watch = new TaskWatch(app.taskStore, { perCaller: app.config.MAX_WAITERS_PER_CALLER, total: app.config.MAX_WAITERS })
   app.decorate('taskWatch', watch)
   // Before the server stops accepting and waits for open requests: waiting clients get their answer now,
   // event streams end, so a 60 s long-poll or an endless stream never holds the shutdown.

@@ -1,8 +1,10 @@
 // The notifications API (each caller its own tasks', admins everyone's): deliveries and their attempts, the dead-letter list, replays, the signing secret.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import type { FastifyRequest } from 'fastify'
 import { AppError, errors } from '../errors.js'
 import { errorResponses } from '../schemas/common.js'
 import { BulkRetryAnswer, BulkRetryBody, Delivery, DeliveryListQuery, DeliveryPage, DeliveryParams, SigningSecretAnswer } from '../schemas/deliveries.js'
+import type { CallerSecret } from '../services/notifications/caller-secrets.js'
 import { deliveryView } from '../services/notifications/delivery-view.js'
 import type { DeliveryListRow } from '../db/deliveries-repository.js'
 import { pageCursor } from './cursor.js'
@@ -14,7 +16,7 @@ const deliveryCursor = pageCursor('delivery')
 
 const deliveriesRoutes: FastifyPluginAsyncTypebox<DeliveriesRouteOptions> = async (app, options) => {
   const config = { rateLimit: { max: options.rateLimit, timeWindow: 60_000, keyGenerator: callerKey } }
-  const { outbox } = app.notifications
+  const { outbox, callerSecrets } = app.notifications
   const repo = outbox.repo
   const view = (row: DeliveryListRow) => deliveryView(row, repo.attemptsOf(row.seq))
 
@@ -91,20 +93,42 @@ const deliveriesRoutes: FastifyPluginAsyncTypebox<DeliveriesRouteOptions> = asyn
     return reply.code(202).send(result)
   })
 
+  // An open deployment would hand a secret to anyone who can reach it.
+  const open = app.config.API_TOKENS.length === 0 && app.config.ADMIN_TOKENS.length === 0
+  const secretAnswer = (request: FastifyRequest, keys: CallerSecret[]) => {
+    const answer: SigningSecretAnswer = { caller: request.caller, secrets: keys.map(({ secret }) => secret), keys }
+    if (request.isAdmin) answer.operator = { source: app.notifications.secrets.source, secrets: app.notifications.secrets.secrets }
+    return answer
+  }
+
   app.get('/v1/notifications/secret', {
     onRequest: app.authenticate,
     config,
     schema: {
-      summary: 'The secrets notifications are signed with',
-      description: 'For consumers to verify webhook-signature. Only served when API_TOKENS is set (403 admin_token_required otherwise): ' +
-        'whoever holds a secret can forge our messages.',
+      summary: 'The secrets your notifications are signed with',
+      description: 'For consumers of your tasks\' notify_url to verify webhook-signature: your own secrets (generated on first use), which no other ' +
+        'caller can read. Admins also get the operator\'s (NOTIFY_URL\'s; NOTIFY_SECRET\'s sign every message). An open deployment answers 403 admin_token_required.',
       response: { 200: SigningSecretAnswer, ...errorResponses(401, 403, 429, 500) }
     }
-  }, async () => {
-    if (app.config.API_TOKENS.length === 0) {
-      throw new AppError(403, 'admin_token_required', 'the signing secret is only served when API_TOKENS is set; read it from the start-up log or set NOTIFY_SECRET')
+  }, async (request) => {
+    if (open) throw errors.adminTokenRequired()
+    return secretAnswer(request, callerSecrets.of(request.caller))
+  })
+
+  app.post('/v1/notifications/secret/rotate', {
+    onRequest: app.authenticate,
+    config,
+    schema: {
+      summary: 'Rotate your signing secret',
+      description: 'A new current secret signs your messages from now on; the one it replaces keeps signing beside it for 24 hours, so consumers can switch ' +
+        'without a gap. Answers the secrets now in force. Takes no body.',
+      response: { 200: SigningSecretAnswer, ...errorResponses(401, 403, 429, 500) }
     }
-    return app.notifications.secrets
+  }, async (request) => {
+    if (open) throw errors.adminTokenRequired()
+    const keys = callerSecrets.rotate(request.caller)
+    request.log.info({ caller: request.caller }, 'signing secret rotated')
+    return secretAnswer(request, keys)
   })
 }
 

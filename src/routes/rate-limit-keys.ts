@@ -1,4 +1,4 @@
-// Who a rate limit counts against.
+// Who a rate limit (or a waiter cap) counts against.
 import type { FastifyRequest } from 'fastify'
 import { ANONYMOUS } from '../plugins/auth.js'
 

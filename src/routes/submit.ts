@@ -27,7 +27,9 @@ const submitRoute: FastifyPluginAsyncTypebox<SubmitRouteOptions> = async (app, o
     const result = await app.submitService.submit(request.body, request.caller, request.headers['idempotency-key'])
     if (result.replayed) reply.header('idempotent-replayed', 'true')
     // The status is chosen at run time (MiniMax's answer decides it); the response schemas above still serialise it.
-    return (reply as FastifyReply).code(result.statusCode).send(result.body)
+    // A provider's refusal is built by the service (and may be a replay); like every error it names this request.
+    const body = result.statusCode >= 400 ? { ...result.body, request_id: request.id } : result.body
+    return (reply as FastifyReply).code(result.statusCode).send(body)
   })
 }
 

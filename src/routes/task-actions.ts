@@ -22,14 +22,14 @@ const taskActions: FastifyPluginAsyncTypebox<TaskActionsOptions> = async (app, o
     config: { rateLimit: { max: options.refreshRateLimit, timeWindow: 60_000, keyGenerator: callerKey } },
     schema: {
       summary: 'Ask the provider about the task now',
-      description: 'One poll now, within the provider call budget (429 poll_budget_exhausted when it is spent). A finished task with a fresh video link is answered without a call.',
+      description: 'One poll now, within the provider call budget (429 poll_budget_exhausted when it is spent). A finished task with a fresh video link is answered without a call. 503 database_busy when the answer cannot be written.',
       tags: ['tasks'],
       params: TaskParams,
-      response: { 200: TaskDetail, ...errorResponses(400, 401, 404, 429, 500) }
+      response: { 200: TaskDetail, ...errorResponses(400, 401, 404, 429, 500, 503) }
     }
   }, async (request) => {
     const task = await app.reconciler.pollNow(find(request, request.params.id))
-    return taskDetail(task, app.taskStore.repo.eventsOf(task.seq), app.downloadLinks.forLookup)
+    return taskDetail(task, app.taskStore.repo, app.downloadLinks.forLookup)
   })
 
   app.get('/v1/tasks/:id/video', {

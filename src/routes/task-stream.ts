@@ -5,19 +5,24 @@ import type { TaskRow } from '../db/tasks-repository.js'
 import { errors } from '../errors.js'
 import { errorResponses } from '../schemas/common.js'
 import { TaskParams } from '../schemas/tasks.js'
-import { isTerminal, type TaskStatus } from '../services/task-state.js'
+import { isTerminal, TASK_STATUSES, type TaskStatus } from '../services/task-state.js'
 import { taskSummary } from '../services/task-view.js'
 import { callerKey } from './rate-limit-keys.js'
 
 export type TaskStreamRouteOptions = { rateLimit: number, keepAliveMs: number }
 
 // Statuses only move forward, so a status names a point in the stream: it is the event id, and Last-Event-ID resumes.
-const RANK: Record<TaskStatus, number> = { submitting: 0, processing: 1, success: 2, failed: 2 }
+// success ranks above failed: a failure this service decided itself may still become a success (never the reverse).
+const RANK: Record<TaskStatus, number> = { submitting: 0, processing: 1, failed: 2, success: 3 }
+
+/** The stream ends on a final status; a failure of our own (provisional) may still turn into the provider's verdict. */
+const isFinal = (row: TaskRow): boolean => isTerminal(row.status) && row.error_provisional !== 1
 // How long a browser's EventSource waits before reconnecting after a dropped connection.
 const RECONNECT_MS = 3000
 
 const StreamHeaders = Type.Object({
-  'last-event-id': Type.Optional(Type.String({ maxLength: 64, description: 'The id of the last event seen (a status): only later statuses are sent' }))
+  // Only ids this stream hands out: anything else is a 400, not silently a fresh start.
+  'last-event-id': Type.Optional(Type.Enum([...TASK_STATUSES], { description: 'The id of the last event seen (a status): only later statuses are sent' }))
 })
 
 const taskStreamRoute: FastifyPluginAsyncTypebox<TaskStreamRouteOptions> = async (app, options) => {
@@ -27,7 +32,8 @@ const taskStreamRoute: FastifyPluginAsyncTypebox<TaskStreamRouteOptions> = async
     schema: {
       summary: 'Server-sent events: the task\'s status changes',
       description: 'First the current status, then one `status` event per change (id = the status, data = the task without its history), ' +
-        'a keep-alive comment every SSE_KEEPALIVE_MS, and the stream ends after success or failed. With Last-Event-ID only later statuses ' +
+        'a keep-alive comment every SSE_KEEPALIVE_MS, and the stream ends after success or a final failed (a failure this service decided itself, ' +
+        'error.provisional, keeps it open for the provider\'s verdict). With Last-Event-ID only later statuses ' +
         'are sent; a finished task whose final status was already seen answers 204 (so EventSource stops reconnecting).',
       params: TaskParams,
       headers: StreamHeaders,
@@ -40,10 +46,12 @@ const taskStreamRoute: FastifyPluginAsyncTypebox<TaskStreamRouteOptions> = async
   }, async (request, reply) => {
     const task = app.taskStore.findFor(request, request.params.id)
     if (!task) throw errors.notFound(`task ${request.params.id}`)
-    const lastEventId = request.headers['last-event-id'] as TaskStatus | undefined
-    let seen = lastEventId !== undefined && lastEventId in RANK ? RANK[lastEventId] : -1
-    if (isTerminal(task.status) && seen >= RANK[task.status]) return reply.code(204).send(null)
+    const lastEventId = request.headers['last-event-id']
+    let seen = lastEventId === undefined ? -1 : RANK[lastEventId]
+    if (isFinal(task) && seen >= RANK[task.status]) return reply.code(204).send(null)
 
+    // Capped per caller and in total, like long-polls; the slot is held until the stream ends.
+    const release = app.taskWatch.admit(callerKey(request))
     // From here the response is ours: Fastify neither serialises nor ends it.
     reply.hijack()
     const res = reply.raw
@@ -60,17 +68,21 @@ const taskStreamRoute: FastifyPluginAsyncTypebox<TaskStreamRouteOptions> = async
     const end = () => {
       if (ended) return
       ended = true
+      release()
       clearInterval(keepAlive)
       unwatch()
       res.end()
     }
+    // A provisional failure sent, then replaced by the provider's own: news, though the status word is the same.
+    let sentProvisional = false
     const send = (row: TaskRow) => {
       if (ended) return
-      if (RANK[row.status] > seen) {
+      if (RANK[row.status] > seen || (sentProvisional && row.status === 'failed' && isFinal(row))) {
         seen = RANK[row.status]
+        sentProvisional = !isFinal(row)
         res.write(`id: ${row.status}\nevent: status\ndata: ${JSON.stringify(taskSummary(row, app.downloadLinks.forLookup))}\n\n`)
       }
-      if (isTerminal(row.status)) end()
+      if (isFinal(row)) end()
     }
     const keepAlive = setInterval(() => res.write(': keep-alive\n\n'), options.keepAliveMs)
     // Registered before the first write and with nothing awaited since the lookup: no change can slip between them.

@@ -2,14 +2,15 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { errors } from '../errors.js'
 import { errorResponses } from '../schemas/common.js'
-import { ListQuery, TaskDetail, TaskPage, TaskParams, TaskWaitQuery } from '../schemas/tasks.js'
-import { taskDetail, taskSummary } from '../services/task-view.js'
+import { HistoryPage, HistoryQuery, ListQuery, TaskDetail, TaskPage, TaskParams, TaskWaitQuery } from '../schemas/tasks.js'
+import { taskDetail, taskEvent, taskSummary } from '../services/task-view.js'
 import { pageCursor } from './cursor.js'
 import { callerKey } from './rate-limit-keys.js'
 
 export type TasksRouteOptions = { rateLimit: number }
 
 const taskCursor = pageCursor('seq')
+const eventCursor = pageCursor('event')
 
 const tasksRoutes: FastifyPluginAsyncTypebox<TasksRouteOptions> = async (app, options) => {
   const routeConfig = { rateLimit: { max: options.rateLimit, timeWindow: 60_000, keyGenerator: callerKey } }
@@ -19,8 +20,9 @@ const tasksRoutes: FastifyPluginAsyncTypebox<TasksRouteOptions> = async (app, op
     onRequest: app.authenticate,
     config: routeConfig,
     schema: {
-      summary: 'One task with its full history',
-      description: 'By our id or MiniMax\'s task_id: the task\'s state and every event (submit, push, poll) with what it did.',
+      summary: 'One task with its latest events',
+      description: 'By our id or MiniMax\'s task_id: the task\'s state, its latest 100 events (submit, push, poll) with what each did, ' +
+        'and events_total; GET /v1/tasks/:id/history pages through the whole history.',
       params: TaskParams,
       querystring: TaskWaitQuery,
       response: { 200: TaskDetail, ...errorResponses(400, 401, 404, 429, 500) }
@@ -29,9 +31,31 @@ const tasksRoutes: FastifyPluginAsyncTypebox<TasksRouteOptions> = async (app, op
     let found = app.taskStore.findFor(request, request.params.id)
     if (!found) throw errors.notFound(`task ${request.params.id}`)
     // Long-poll (?wait=N&status=S): answers once the status differs from S, after N s, or when the client leaves.
-    if (request.query.wait) found = await app.taskWatch.longPoll(found, { wait: request.query.wait, status: request.query.status }, reply.raw)
+    // Capped per caller and in total (MAX_WAITERS_PER_CALLER, MAX_WAITERS): beyond, 429 too_many_waiters.
+    if (request.query.wait) {
+      found = await app.taskWatch.longPoll(found, { wait: request.query.wait, status: request.query.status, caller: callerKey(request) }, reply.raw)
+    }
     const task = await app.reconciler.freshVideoLink(found)
-    return taskDetail(task, repo.eventsOf(task.seq), app.downloadLinks.forLookup)
+    return taskDetail(task, repo, app.downloadLinks.forLookup)
+  })
+
+  app.get('/v1/tasks/:id/history', {
+    onRequest: app.authenticate,
+    config: routeConfig,
+    schema: {
+      summary: 'A task\'s whole history, oldest first',
+      description: 'Pages of events (limit 1–1000, default 100); pass next_cursor back as cursor for the next page.',
+      params: TaskParams,
+      querystring: HistoryQuery,
+      response: { 200: HistoryPage, ...errorResponses(400, 401, 404, 429, 500) }
+    }
+  }, async (request) => {
+    const task = app.taskStore.findFor(request, request.params.id)
+    if (!task) throw errors.notFound(`task ${request.params.id}`)
+    const { limit, cursor } = request.query
+    const rows = repo.eventsAfter(task.seq, cursor === undefined ? 0 : eventCursor.decode(cursor), limit + 1)
+    const page = rows.slice(0, limit)
+    return { items: page.map(taskEvent), next_cursor: rows.length > limit ? eventCursor.encode(page.at(-1)!.seq) : null }
   })
 
   app.get('/v1/tasks', {

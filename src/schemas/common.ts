@@ -1,5 +1,6 @@
 // Schemas shared by several routes: MiniMax's base_resp and the one JSON error shape.
 import { Type, type Static, type TSchema } from 'typebox'
+import { ERROR_CODES } from '../errors.js'
 
 export const BaseResp = Type.Object({
   status_code: Type.Integer({ description: 'MiniMax\'s code: 0 for success (see the README for the others)' }),
@@ -9,7 +10,10 @@ export const BaseResp = Type.Object({
 export const ErrorResponse = Type.Object({
   statusCode: Type.Integer({ description: 'The HTTP status, repeated' }),
   error: Type.String({ description: 'The HTTP reason phrase' }),
-  code: Type.String({ description: 'A stable machine-readable code, e.g. invalid_request, not_found, submit_outcome_unknown' }),
+  code: Type.String({
+    description: 'A stable machine-readable code, one of: ' +
+      Object.entries(ERROR_CODES).map(([code, when]) => `\`${code}\`: ${when}`).join('; ')
+  }),
   message: Type.String({ description: 'What went wrong, for a person' }),
   request_id: Type.Optional(Type.String({ description: 'This request\'s id (also in the x-request-id header), to find it in our logs' })),
   id: Type.Optional(Type.String({ description: 'Our task id, when a task was created' })),

@@ -72,6 +72,28 @@ export const BulkRetryAnswer = Type.Object({
 }, { description: 'What the bulk replay did' })
 
 export const SigningSecretAnswer = Type.Object({
-  source: Type.Enum(['config', 'generated'], { description: 'NOTIFY_SECRET, or generated on first start and kept in the database' }),
-  secrets: Type.Array(Type.String({ description: 'whsec_...' }), { description: 'Every secret that signs, newest first; any one verifies a message' })
-}, { description: 'The Standard Webhooks secrets consumers verify signatures with' })
+  caller: Type.String({ description: 'Whose secrets these are: the caller that asked' }),
+  secrets: Type.Array(Type.String({ description: 'whsec_...' }), {
+    description: 'Every secret that signs the messages to your tasks\' notify_url now, newest first; any one verifies a message'
+  }),
+  keys: Type.Array(Type.Object({
+    secret: Type.String({ description: 'whsec_...' }),
+    created_at: Type.String({ format: 'date-time', description: 'When it was generated' }),
+    expires_at: Nullable(Type.String({ format: 'date-time', description: 'When it stops signing (24 h after it was rotated out); null for the current one' }))
+  }), { description: 'The same secrets, newest first, with their lifetimes' }),
+  operator: Type.Optional(Type.Object({
+    source: Type.Enum(['config', 'generated'], { description: 'NOTIFY_SECRET, or generated on first start and kept in the database' }),
+    secrets: Type.Array(Type.String({ description: 'whsec_...' }), { description: 'They sign NOTIFY_URL\'s messages; NOTIFY_SECRET\'s also sign every task\'s' })
+  }, { description: 'Admins only: the operator\'s secrets' }))
+}, {
+  description: 'The Standard Webhooks secrets that sign your notifications',
+  examples: [{
+    caller: 'team-a',
+    secrets: ['whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw', 'whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD'],
+    keys: [
+      { secret: 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw', created_at: '2026-11-21T08:00:00.000Z', expires_at: null },
+      { secret: 'whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD', created_at: '2026-10-02T10:00:00.000Z', expires_at: '2026-11-22T08:00:00.000Z' }
+    ]
+  }]
+})
+export type SigningSecretAnswer = Static<typeof SigningSecretAnswer>

@@ -12,6 +12,7 @@ export const TaskEvent = Type.Object({
   provider_status: Nullable(Type.String({ description: 'The provider\'s word, as spelt' })),
   outcome: Type.String({ description: 'What it did: created, applied, duplicate, out_of_order, conflict, unrecognised, refused, unknown' })
 }, { description: 'One thing that happened to the task' })
+export type TaskEvent = Static<typeof TaskEvent>
 
 // One finished task, as the examples of the OpenAPI document show it.
 const TASK_EXAMPLE = {
@@ -48,7 +49,11 @@ export const TaskSummary = Type.Object({
   status: TaskStatusSchema,
   provider_status: Nullable(Type.String({ description: 'The provider\'s last status word, as spelt' })),
   file_id: Nullable(Type.String({ description: 'MiniMax\'s file id of the video, on success' })),
-  error: Nullable(Type.Object({ code: Type.String({ description: 'MiniMax\'s numeric code as a string (e.g. "1027"), or ours (e.g. submit_outcome_unknown)' }), message: Type.String() }, { description: 'Why the task failed (or why its outcome is unknown)' })),
+  error: Nullable(Type.Object({
+    code: Type.String({ description: 'MiniMax\'s numeric code as a string (e.g. "1027"), or ours (e.g. submit_outcome_unknown)' }),
+    message: Type.String(),
+    provisional: Type.Optional(Type.Boolean({ description: 'Present (true) only when this service decided the failure itself (submit_outcome_unknown, timeout): the provider\'s own later verdict still replaces it, possibly with a success' }))
+  }, { description: 'Why the task failed (or why its outcome is unknown)' })),
   prompt: Nullable(Type.String({ description: 'The prompt as submitted' })),
   metadata: Nullable(Type.Record(Type.String(), Type.Unknown(), { description: 'Your metadata, as submitted' })),
   created_at: Type.String({ format: 'date-time', description: 'When the submit arrived' }),
@@ -72,17 +77,22 @@ export const TaskSummary = Type.Object({
 }, { description: 'A task, without its history' })
 export type TaskSummary = Static<typeof TaskSummary>
 
+// A lookup carries at most this many events, so one lookup stays small however long the history grew.
+export const LOOKUP_EVENTS = 100
+
 export const TaskDetail = Type.Intersect([TaskSummary, Type.Object({
-  events: Type.Array(TaskEvent, { description: 'The full history, oldest first' })
+  events: Type.Array(TaskEvent, { maxItems: LOOKUP_EVENTS, description: `The latest ${LOOKUP_EVENTS} events at most, oldest first (GET /v1/tasks/:id/history pages through all of them)` }),
+  events_total: Type.Integer({ minimum: 0, description: 'How many events the whole history holds' })
 })], {
-  description: 'The task and its full history',
+  description: `The task and its latest ${LOOKUP_EVENTS} events`,
   examples: [{
     ...TASK_EXAMPLE,
     events: [
       { at: '2026-11-21T08:25:30.686Z', source: 'submit', status: null, provider_status: null, outcome: 'created' },
       { at: '2026-11-21T08:25:30.752Z', source: 'submit', status: 'processing', provider_status: null, outcome: 'applied' },
       { at: '2026-11-21T08:25:30.802Z', source: 'callback', status: 'success', provider_status: 'success', outcome: 'applied' }
-    ]
+    ],
+    events_total: 3
   }]
 })
 export type TaskDetail = Static<typeof TaskDetail>
@@ -112,6 +122,22 @@ export const TaskPage = Type.Object({
   items: Type.Array(TaskSummary, { description: 'Newest first (without events: look a task up for its history)' }),
   next_cursor: Nullable(Type.String({ description: 'Pass as cursor for the next page; null on the last page' }))
 }, { description: 'One page of tasks, newest first', examples: [{ items: [TASK_EXAMPLE], next_cursor: null }] })
+
+// A history page: events are small (~150 bytes), so a full page stays well under 200 KB.
+export const MAX_HISTORY_PAGE = 1000
+
+export const HistoryQuery = Type.Object({
+  limit: Type.Integer({ minimum: 1, maximum: MAX_HISTORY_PAGE, default: 100, description: 'Events per page' }),
+  cursor: Type.Optional(Type.String({ maxLength: 200, description: 'next_cursor of the previous page' }))
+}, { additionalProperties: false })
+
+export const HistoryPage = Type.Object({
+  items: Type.Array(TaskEvent, { description: 'Events, oldest first' }),
+  next_cursor: Nullable(Type.String({ description: 'Pass as cursor for the next page; null on the last page' }))
+}, {
+  description: 'One page of a task\'s history, oldest first',
+  examples: [{ items: [{ at: '2026-11-21T08:25:30.686Z', source: 'submit', status: null, provider_status: null, outcome: 'created' }], next_cursor: 'ZXZlbnQ6MTI' }]
+})
 
 export const MiniMaxQueryString = Type.Object({
   task_id: Type.String({ minLength: 1, maxLength: 100, description: 'MiniMax\'s task_id (our id works too)' })

@@ -1,6 +1,7 @@
 // MiniMax's status pushes: authenticate by the per-task token, then apply through the state machine, durably.
 import { AppError } from '../errors.js'
 import { parseCallbackToken, secretMatches } from '../lib/callback-token.js'
+import { LogThrottle } from '../lib/log-throttle.js'
 import type { TaskRow } from '../db/tasks-repository.js'
 import type { Outcome, TaskError } from './task-state.js'
 import { normaliseStatus } from './task-state.js'
@@ -13,54 +14,66 @@ export type StatusPush = {
   base_resp?: { status_code?: number | undefined, status_msg?: string | undefined } | undefined
 }
 
-const refused = (code: string, message: string) => new AppError(401, code, message)
+/** Why a push was not accepted: no token (bare path), a token that is no task's, or a task's token naming another task_id. */
+export type RefusalReason = 'bare_path' | 'unknown_token' | 'token_task_mismatch'
+
+// Refused pushes cost no disk; their log lines are capped too, so a flood costs neither disk nor log volume.
+const REFUSAL_LOG_LINES_PER_SECOND = 5
+
+const REFUSALS: Record<RefusalReason, () => AppError> = {
+  bare_path: () => new AppError(401, 'callback_token_required', 'status pushes are only accepted on the task\'s own callback URL'),
+  unknown_token: () => new AppError(401, 'unknown_callback_token', 'this callback URL does not belong to any task'),
+  token_task_mismatch: () => new AppError(401, 'token_task_mismatch', 'this callback URL belongs to another task_id')
+}
 
 export class CallbackService {
-  constructor (private readonly store: TaskStore, private readonly log: Log) {}
+  readonly #logThrottle: LogThrottle
+
+  constructor (private readonly store: TaskStore, private readonly log: Log, clock: () => number = Date.now) {
+    this.#logThrottle = new LogThrottle(REFUSAL_LOG_LINES_PER_SECOND, clock)
+  }
 
   /**
-   * Applies a push and returns what the state machine made of it; the change is committed (with the other pushes
-   * of the same moment, in one transaction) when this resolves, so the 200 that follows is never ahead of the disk. Throws a 401 AppError for a push
-   * that does not carry the task's own token.
+   * The task whose own callback URL this token is, or null. Reads one row by primary key and writes nothing, so it
+   * can run before any rate limit: a forged token never counts against what a genuine one needs.
    */
-  async push (token: string | null, push: StatusPush): Promise<{ outcome: Outcome, task: TaskRow }> {
-    const task = this.#authenticate(token, push)
+  authenticate (token: string | null): TaskRow | null {
+    const parsed = token === null ? null : parseCallbackToken(token)
+    const task = parsed ? this.store.repo.byId(parsed.id) : undefined
+    return parsed && task && secretMatches(parsed.secret, task.callback_token_hash) ? task : null
+  }
+
+  /**
+   * Applies a push on `task`'s own URL and returns what the state machine made of it; the change is committed (with
+   * the other pushes of the same moment, in one transaction) when this resolves, so the 200 that follows is never
+   * ahead of the disk. Throws a 401 AppError when the push names another task_id than the token's.
+   */
+  async push (task: TaskRow, push: StatusPush): Promise<{ outcome: Outcome, task: TaskRow }> {
     const result = await this.store.applyUpdateSoon(task.seq, push.task_id, {
       status: normaliseStatus(push.status),
       providerStatus: push.status,
       fileId: push.file_id ?? null,
       error: failureOf(push)
     }, 'callback', push.base_resp ? { base_resp: push.base_resp } : {})
-    this.store.events.emit('push', { outcome: result.ok ? result.decision.outcome : 'refused' })
-    if (!result.ok) {
-      this.store.events.emit('refusedPush', { taskSeq: this.store.repo.byTaskId(push.task_id)?.seq ?? null })
-      this.log.warn({ id: task.id, task_id: push.task_id, bound_task_id: task.task_id, reason: result.reason }, 'refused a push whose task_id does not belong to its token')
-      throw refused('token_task_mismatch', 'this callback URL belongs to another task_id')
-    }
+    if (!result.ok) throw this.refuse('token_task_mismatch', push, { id: task.id, bound_task_id: task.task_id })
+    this.store.events.emit('push', { outcome: result.decision.outcome })
     return { outcome: result.decision.outcome, task: result.task }
   }
 
-  #authenticate (token: string | null, push: StatusPush): TaskRow {
-    if (token === null) {
-      this.#refuse(push, 'bare_path')
-      throw refused('callback_token_required', 'status pushes are only accepted on the task\'s own callback URL')
-    }
-    const parsed = parseCallbackToken(token)
-    const task = parsed ? this.store.repo.byId(parsed.id) : undefined
-    if (!parsed || !task || !secretMatches(parsed.secret, task.callback_token_hash)) {
-      this.#refuse(push, 'unknown_token')
-      throw refused('unknown_callback_token', 'this callback URL does not belong to any task')
-    }
-    return task
-  }
-
-  /** A refused push changes nothing; it is logged, and kept in the history of the task it names, if we know it. */
-  #refuse (push: StatusPush, reason: string): void {
+  /**
+   * A refused push changes and writes nothing: it is counted, logged (at most a few lines a second, with the count of
+   * lines suppressed), and the task it names is nudged towards a poll (the reconciler allows one per interval).
+   * Returns the 401 to answer.
+   */
+  refuse (reason: RefusalReason, push: StatusPush, context: Record<string, unknown> = {}): AppError {
     this.store.events.emit('push', { outcome: 'refused' })
     const named = this.store.repo.byTaskId(push.task_id)
-    this.log.warn({ task_id: push.task_id, status: push.status, reason, known_task: Boolean(named) }, 'refused an unauthenticated status push')
-    if (named) this.store.recordEvent(named.seq, 'callback', 'refused', { reason }, push.status)
+    const admission = this.#logThrottle.admit()
+    if (admission.log) {
+      this.log.warn({ ...context, task_id: push.task_id, status: push.status, reason, known_task: Boolean(named), suppressed: admission.suppressed }, 'refused a status push')
+    }
     this.store.events.emit('refusedPush', { taskSeq: named?.seq ?? null })
+    return REFUSALS[reason]()
   }
 }
 

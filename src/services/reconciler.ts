@@ -6,7 +6,9 @@ import type { TaskRow } from '../db/tasks-repository.js'
 import { ProviderError } from '../providers/provider-error.js'
 import type { ProviderName, VideoProvider } from '../providers/provider.js'
 import type { CallBudget } from './call-budget.js'
-import { normaliseStatus } from './task-state.js'
+import { isDatabaseBusy } from '../db/database.js'
+import { errorOf } from '../db/tasks-repository.js'
+import { isProvisional, normaliseStatus } from './task-state.js'
 import type { Log, TaskStore } from './task-store.js'
 
 export type PollPolicy = {
@@ -25,6 +27,10 @@ export type ReconcilerOptions = {
   tickMs: number
   submittingTimeoutMs: number
   deadlineMs: number
+  /** After a failure of our own (we stopped waiting), keep asking the provider for its verdict this long... */
+  lateResultWindowMs: number
+  /** ...this often (within the same call budget). */
+  latePollMs: number
   /** Whether finished videos are to be archived (VIDEO_DIR set). */
   archive: boolean
   log: Log
@@ -49,12 +55,24 @@ export class Reconciler {
     options.store.events.on('refusedPush', ({ taskSeq }) => this.nudge(taskSeq))
   }
 
-  /** The policy after any news: a finished task needs no poll (but a success needs its video link). */
+  /**
+   * The policy after any news: a finished task needs no poll (but a success needs its video link, and a failure of
+   * our own is asked about slowly, in case the provider's verdict differs).
+   */
   nextPollAfterNews (task: TaskRow, now: number): string | null {
     if (task.status === 'success') return task.video_url ? null : iso(now)
-    if (task.status === 'failed' || task.task_id === null) return null
+    if (task.status === 'failed') return this.#latePollAt(task, now)
+    if (task.task_id === null) return null
     const policy = this.#policyOf(task)
     return policy ? iso(now + policy.afterNewsMs) : null
+  }
+
+  /** The next slow poll of a task we failed ourselves, until LATE_RESULT_WINDOW_MS after we gave up; null after. */
+  #latePollAt (task: TaskRow, now: number): string | null {
+    if (task.task_id === null || !this.#policyOf(task) || !isProvisional({ status: task.status, error: errorOf(task) })) return null
+    const end = Date.parse(task.updated_at) + this.#options.lateResultWindowMs
+    if (now >= end) return null
+    return iso(Math.min(now + this.#options.latePollMs, end)) // the last one at the window's end
   }
 
   start (): void { this.#ticker.start() }
@@ -83,7 +101,8 @@ export class Reconciler {
   /** A caller asked for a poll now (POST /v1/tasks/:id/refresh). */
   async pollNow (task: TaskRow): Promise<TaskRow> {
     if (task.task_id === null) return task // nothing to ask the provider about yet
-    if (task.status === 'failed' || (task.status === 'success' && task.video_url && !expired(task))) return task
+    if (task.status === 'failed' && task.error_provisional !== 1) return task // the provider's verdict is final
+    if (task.status === 'success' && task.video_url && !expired(task)) return task
     const policy = this.#policyOf(task)
     if (!policy?.budget.tryTake()) {
       const retryAfter = Math.ceil((policy?.budget.waitMs() ?? 60_000) / 1000)
@@ -95,7 +114,12 @@ export class Reconciler {
   /** A lookup found an expired download link: fetch a fresh one if the budget allows, else keep the old one. */
   async freshVideoLink (task: TaskRow): Promise<TaskRow> {
     if (!task.video_url || !expired(task) || !this.#takeBudget(task)) return task
-    return this.#fetchVideoLink(task)
+    try {
+      return await this.#fetchVideoLink(task)
+    } catch (err) {
+      if (isDatabaseBusy(err)) return task // a lookup is a read: the old link rather than no answer
+      throw err
+    }
   }
 
   /**
@@ -150,6 +174,8 @@ export class Reconciler {
       if (!news) this.#backOff(task)
       return store.repo.bySeq(task.seq)!
     } catch (err) {
+      // Nothing can be written while another process holds the lock: the pass ends, the task stays due.
+      if (isDatabaseBusy(err)) throw err
       log.warn({ err, id: task.id, task_id: task.task_id, provider: task.provider }, 'poll failed; backing off')
       this.#backOff(task, err instanceof ProviderError ? err.retryAfterMs : null)
       return store.repo.bySeq(task.seq)!
@@ -166,21 +192,37 @@ export class Reconciler {
         store.repo.reschedule(task.seq, null, 0)
       })
     } catch (err) {
+      if (isDatabaseBusy(err)) throw err
       log.warn({ err, id: task.id, task_id: task.task_id, provider: task.provider }, 'could not get the video link; backing off')
       this.#backOff(task, err instanceof ProviderError ? err.retryAfterMs : null)
     }
     return store.repo.bySeq(task.seq)!
   }
 
+  /**
+   * Schedules the next poll of a task whose poll brought no news or failed. The row is read again first: `task` is
+   * from before the call, and a push may have finished the task meanwhile (re-arming from the stale row would poll a
+   * finished task forever); when its status changed, the news already set the schedule.
+   */
   #backOff (task: TaskRow, atLeastMs: number | null = null): void {
     const policy = this.#policyOf(task)
     if (!policy) return
-    const pause = Math.min(policy.backoffMs * 2 ** task.poll_attempts, policy.backoffMaxMs)
-    this.#options.store.repo.reschedule(task.seq, iso(Date.now() + Math.max(pause, atLeastMs ?? 0)), task.poll_attempts + 1)
+    const { repo } = this.#options.store
+    repo.transaction(() => {
+      const fresh = repo.bySeq(task.seq)
+      if (!fresh || fresh.status !== task.status) return
+      const now = Date.now()
+      let next: string | null
+      if (fresh.status === 'failed') next = this.#latePollAt(fresh, now)
+      else if (fresh.status === 'success' && fresh.video_url && !expired(fresh)) next = null
+      else next = iso(now + Math.max(Math.min(policy.backoffMs * 2 ** task.poll_attempts, policy.backoffMaxMs), atLeastMs ?? 0))
+      repo.reschedule(task.seq, next, task.poll_attempts + 1)
+    })
   }
 
+  /** Our own give-up: provisional, so the provider's verdict still applies if it comes (and is polled for a while). */
   #fail (task: TaskRow, code: string, message: string): void {
-    this.#options.store.applyUpdate(task.seq, null, { status: 'failed', providerStatus: null, error: { code, message } }, 'timeout')
+    this.#options.store.applyUpdate(task.seq, null, { status: 'failed', providerStatus: null, error: { code, message, provisional: true } }, 'timeout')
     this.#options.log.warn({ id: task.id, task_id: task.task_id, code }, 'gave up on a task')
   }
 }

@@ -1,10 +1,10 @@
 // How a failed create at MiniMax is answered to our caller: HTTP status, our code, and MiniMax's base_resp.
-import type { BaseResp } from '../errors.js'
+import type { BaseResp, ErrorCode } from '../errors.js'
 import type { ProviderError } from '../providers/provider-error.js'
 
 export type SubmitFailure = {
   statusCode: number
-  code: string
+  code: ErrorCode
   message: string
   baseResp: BaseResp
   /** The task may exist at MiniMax: keep the row "submitting" so a later callback can still resolve it. */
@@ -13,7 +13,7 @@ export type SubmitFailure = {
 
 // Provider codes (provider-facts.md) → what our caller should hear. Key and balance problems are ours, not the caller's.
 // MiniMax's codes are 1000 and up; Modellix's are HTTP statuses.
-const REJECTIONS: Record<number, { statusCode: number, code: string }> = {
+const REJECTIONS: Record<number, { statusCode: number, code: ErrorCode }> = {
   400: { statusCode: 400, code: 'invalid_params' },
   401: { statusCode: 502, code: 'provider_auth_failed' },
   402: { statusCode: 402, code: 'insufficient_balance' },
@@ -35,7 +35,7 @@ const UNKNOWN_OUTCOME = 'The provider may or may not have created the task; it i
   'The task stays "submitting" until a callback resolves it: look it up by id instead of resubmitting.'
 
 export function submitFailure (err: ProviderError, publicBaseUrl: string): SubmitFailure {
-  const ours = (statusCode: number, code: string, statusCodeAtMiniMax: number, outcomeUnknown = false): SubmitFailure => ({
+  const ours = (statusCode: number, code: ErrorCode, statusCodeAtMiniMax: number, outcomeUnknown = false): SubmitFailure => ({
     statusCode,
     code,
     message: outcomeUnknown ? `${err.message}. ${UNKNOWN_OUTCOME}` : err.message,
@@ -60,6 +60,6 @@ export function submitFailure (err: ProviderError, publicBaseUrl: string): Submi
       outcomeUnknown: false
     }
   }
-  const mapped = REJECTIONS[code] ?? { statusCode: 502, code: 'provider_error' }
+  const mapped = REJECTIONS[code] ?? { statusCode: 502, code: 'provider_error' as const }
   return { ...mapped, message: err.message, baseResp, outcomeUnknown: false }
 }

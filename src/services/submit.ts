@@ -1,19 +1,27 @@
 // Submitting a generation: write the task first, forward it to the provider (with the task's own callback URL), bind the answer.
 import { randomUUID, createHash } from 'node:crypto'
 import stringify from 'safe-stable-stringify'
-import { AppError, errorBody, errors } from '../errors.js'
+import { retryWhileBusy } from '../db/database.js'
+import { AppError, ERROR_CODES, errorBody, errors, type ErrorCode } from '../errors.js'
 import { newCallbackToken } from '../lib/callback-token.js'
 import type { ProviderName, VideoProvider } from '../providers/provider.js'
 import { ProviderError } from '../providers/provider-error.js'
 import type { ErrorBody } from '../schemas/common.js'
 import type { SubmitAnswer, SubmitBody } from '../schemas/submit.js'
 import { submitFailure } from './submit-failure.js'
+import type { TaskRow } from '../db/tasks-repository.js'
+import { isTerminal } from './task-state.js'
 import { now, type Log, type TaskStore } from './task-store.js'
 
 // MiniMax's limit is "under 20 MB" for the decoded image.
 const MAX_IMAGE_BYTES = 20 * 1024 * 1024
 // Metadata is for labels and correlation ids, not payloads.
 const MAX_METADATA_BYTES = 4096
+// Deep enough for any label structure; checked before anything recursive (JSON.stringify, the request hash) walks it.
+const MAX_METADATA_DEPTH = 10
+// Once the provider has answered, what it said (a task we pay for, or its refusal) is written even if another process
+// holds the database lock for a while: tried again every 100 ms for up to 30 s, the loop free in between.
+const RECORD_ANSWER_RETRY = { forMs: 30_000, pauseMs: 100 }
 
 export type SubmitResult = { statusCode: number, body: SubmitAnswer | ErrorBody, replayed: boolean }
 
@@ -51,12 +59,18 @@ export class SubmitService {
       const seen = store.repo.idempotencyKey(caller, idempotencyKey)
       if (seen) {
         if (seen.request_hash !== requestHash) throw errors.idempotencyKeyReused()
-        if (seen.response_status !== null && seen.response_body !== null) {
-          return { statusCode: seen.response_status, body: JSON.parse(seen.response_body), replayed: true }
-        }
         const pending = this.#inFlight.get(flightKey)
         if (pending) return { ...await pending, replayed: true }
-        throw errors.idempotencyKeyInProgress(store.repo.bySeq(seen.task_seq)!.id)
+        const stored = seen.response_status !== null && seen.response_body !== null
+          ? { statusCode: seen.response_status, body: JSON.parse(seen.response_body) as SubmitAnswer | ErrorBody }
+          : null
+        const task = store.repo.bySeq(seen.task_seq)!
+        // An answer that said "outcome unknown" (or none, after a restart mid-submit) is replaced by the task as it is
+        // now, once a push, a poll or our deadline resolved it: the key never answers 409 or a stale 504 for ever.
+        const stale = stored === null || (stored.body as ErrorBody).code === OUTCOME_UNKNOWN
+        if (stale && isResolved(task)) return { ...answerOf(task), replayed: true }
+        if (stored) return { ...stored, replayed: true }
+        throw errors.idempotencyKeyInProgress(task.id)
       }
     }
 
@@ -90,7 +104,7 @@ export class SubmitService {
     this.#inFlight.set(flightKey, forwarding)
     try {
       const result = await forwarding
-      store.repo.saveIdempotentResponse(caller, idempotencyKey, result.statusCode, JSON.stringify(result.body))
+      await retryWhileBusy(() => store.repo.saveIdempotentResponse(caller, idempotencyKey, result.statusCode, JSON.stringify(result.body)), RECORD_ANSWER_RETRY)
       return result
     } finally {
       this.#inFlight.delete(flightKey)
@@ -108,7 +122,7 @@ export class SubmitService {
       }, provider.pushesStatus ? `${publicBaseUrl}/get_callback/${token}` : null)
       log.info({ id, provider: provider.name, task_id: taskId, trace_id: traceId }, 'provider created the task')
       store.events.emit('submit', { outcome: 'created', code: null })
-      const result = store.applyUpdate(seq, taskId, { status: 'processing', providerStatus: null }, 'submit', { trace_id: traceId })
+      const result = await retryWhileBusy(() => store.applyUpdate(seq, taskId, { status: 'processing', providerStatus: null }, 'submit', { trace_id: traceId }), RECORD_ANSWER_RETRY)
       if (!result.ok) {
         log.error({ id, task_id: taskId, reason: result.reason }, 'the provider answered with a task_id that does not fit this task')
         throw new AppError(502, 'task_id_conflict', 'the provider answered with a task_id that already belongs to another task', { id })
@@ -121,8 +135,8 @@ export class SubmitService {
       log.warn({ id, provider: provider.name, err, trace_id: err.traceId, outcome_unknown: failure.outcomeUnknown }, 'provider create failed')
       store.events.emit('submit', { outcome: failure.outcomeUnknown ? 'unknown' : 'rejected', code: error.code })
       let status = 'submitting'
-      if (failure.outcomeUnknown) store.recordEvent(seq, 'submit', 'unknown', { error, trace_id: err.traceId })
-      else status = store.applyUpdate(seq, null, { status: 'failed', providerStatus: null, error }, 'submit', { trace_id: err.traceId }).task.status
+      if (failure.outcomeUnknown) await retryWhileBusy(() => store.recordEvent(seq, 'submit', 'unknown', { error, trace_id: err.traceId }), RECORD_ANSWER_RETRY)
+      else status = (await retryWhileBusy(() => store.applyUpdate(seq, null, { status: 'failed', providerStatus: null, error }, 'submit', { trace_id: err.traceId }), RECORD_ANSWER_RETRY)).task.status
       return {
         statusCode: failure.statusCode,
         body: errorBody(failure.statusCode, failure.code, failure.message, { id, task_id: null, status, base_resp: failure.baseResp }),
@@ -131,6 +145,36 @@ export class SubmitService {
     }
   }
 }
+
+const OUTCOME_UNKNOWN = 'submit_outcome_unknown'
+
+/** Whether the submit's outcome is known now: the provider gave a task_id, or the task ended. */
+function isResolved (task: TaskRow): boolean {
+  return task.task_id !== null || isTerminal(task.status)
+}
+
+/** A resolved task as the submit's answer: MiniMax's create answer once it has a task_id, else the failure. */
+function answerOf (task: TaskRow): { statusCode: number, body: SubmitAnswer | ErrorBody } {
+  if (task.task_id !== null) {
+    return { statusCode: 200, body: { task_id: task.task_id, id: task.id, status: task.status, base_resp: { status_code: 0, status_msg: 'success' } } }
+  }
+  const taskCode = task.error_code ?? ''
+  // Our own codes (submit_outcome_unknown) as they are; a provider's numeric code goes to base_resp under provider_error.
+  const code: ErrorCode = taskCode in ERROR_CODES ? taskCode as ErrorCode : 'provider_error'
+  const message = task.error_message ?? 'the task failed before the provider gave it an id'
+  return {
+    statusCode: 502,
+    body: errorBody(502, code, message, {
+      id: task.id,
+      task_id: null,
+      status: task.status,
+      base_resp: { status_code: /^\d+$/.test(taskCode) ? Number(taskCode) : UNKNOWN_PROVIDER_ERROR, status_msg: message }
+    })
+  }
+}
+
+// MiniMax's "unknown error", for a failure that carries none of MiniMax's own codes.
+const UNKNOWN_PROVIDER_ERROR = 1000
 
 function checkRequest (body: SubmitBody): void {
   if (body.callback_url !== undefined) throw errors.callbackUrlNotAllowed()
@@ -141,8 +185,28 @@ function checkRequest (body: SubmitBody): void {
     if (bytes >= MAX_IMAGE_BYTES) throw errors.imageTooLarge(bytes, MAX_IMAGE_BYTES)
   }
   if (body.metadata) {
+    checkDepth(body.metadata, MAX_METADATA_DEPTH, MAX_METADATA_BYTES)
     const bytes = Buffer.byteLength(JSON.stringify(body.metadata))
     if (bytes > MAX_METADATA_BYTES) throw errors.metadataTooLarge(bytes, MAX_METADATA_BYTES)
+  }
+}
+
+/**
+ * Refuses a value nested deeper than maxDepth, without recursion (a 30 MB body can nest a million levels, which would
+ * overflow the stack of any recursive walk: a 500). Every value takes at least a byte of JSON, so more than maxBytes
+ * values are too large, whatever they are: the walk never visits more.
+ */
+function checkDepth (value: unknown, maxDepth: number, maxBytes: number): void {
+  const stack: Array<[unknown, number]> = [[value, 1]]
+  let visited = 0
+  while (stack.length > 0) {
+    if (++visited > maxBytes) throw errors.metadataTooLarge(maxBytes, maxBytes, true)
+    const [node, depth] = stack.pop()!
+    if (node === null || typeof node !== 'object') continue
+    if (depth > maxDepth) throw errors.metadataTooDeep(maxDepth)
+    const children = Object.values(node)
+    if (children.length > maxBytes) throw errors.metadataTooLarge(maxBytes, maxBytes, true)
+    for (const child of children) stack.push([child, depth + 1])
   }
 }
 

@@ -1,7 +1,9 @@
 // The task state machine, the only place that decides how a status update changes a task.
 //   submitting → processing → success | failed
 // Terminal states never go back, duplicates change nothing, a conflicting terminal update is kept in the
-// history (by the caller recording the event) but never flips the status.
+// history (by the caller recording the event) but never flips the status. One exception: a failure this service
+// decided on its own (it stopped waiting: submit_outcome_unknown, timeout) is provisional, and the provider's own
+// terminal verdict, when it comes later, replaces it (failed → success, or failed with the provider's code).
 
 export const TASK_STATUSES = ['submitting', 'processing', 'success', 'failed'] as const
 export type TaskStatus = typeof TASK_STATUSES[number]
@@ -10,7 +12,12 @@ export type ReportedStatus = Exclude<TaskStatus, 'submitting'>
 
 export type Outcome = 'applied' | 'duplicate' | 'out_of_order' | 'conflict' | 'unrecognised'
 
-export type TaskError = { code: string, message: string }
+export type TaskError = {
+  code: string
+  message: string
+  /** True when this service decided the failure itself (it stopped waiting), not the provider: a later verdict overrules it. */
+  provisional?: boolean
+}
 
 export type TaskState = {
   status: TaskStatus
@@ -64,9 +71,20 @@ export function isTerminal (status: TaskStatus): status is 'success' | 'failed' 
   return status === 'success' || status === 'failed'
 }
 
+/** A failure this service decided itself (it gave up waiting); the provider may still give its own verdict. */
+export function isProvisional (state: Pick<TaskState, 'status' | 'error'>): boolean {
+  return state.status === 'failed' && state.error?.provisional === true
+}
+
 export function decide (current: TaskState, update: StatusUpdate): Decision {
   const reported = update.status
   if (reported === null) return { outcome: 'unrecognised', reported, next: current }
+
+  // The provider's final word beats our own give-up (we may have paid for a video that did get made). "Still
+  // processing" does not: we keep the failure until a verdict comes; and a give-up of ours never overrules itself.
+  if (isProvisional(current) && reported !== 'processing' && update.error?.provisional !== true) {
+    return { outcome: 'applied', reported, next: verdict(current, update, reported) }
+  }
 
   if (reported === current.status) {
     // Same status again. While processing, the provider's finer word (Queueing → Processing) is still news;
@@ -79,14 +97,15 @@ export function decide (current: TaskState, update: StatusUpdate): Decision {
   if (isTerminal(current.status)) {
     return { outcome: reported === 'processing' ? 'out_of_order' : 'conflict', reported, next: current }
   }
+  return { outcome: 'applied', reported, next: verdict(current, update, reported) }
+}
+
+/** The task once an update is applied: file_id on success, the error on failure (never a stale one). */
+function verdict (current: TaskState, update: StatusUpdate, reported: ReportedStatus): TaskState {
   return {
-    outcome: 'applied',
-    reported,
-    next: {
-      status: reported,
-      provider_status: update.providerStatus,
-      file_id: reported === 'success' ? update.fileId ?? null : current.file_id,
-      error: reported === 'failed' ? update.error ?? { code: 'provider_failed', message: 'the provider reported the task as failed' } : null
-    }
+    status: reported,
+    provider_status: update.providerStatus,
+    file_id: reported === 'success' ? update.fileId ?? null : current.file_id,
+    error: reported === 'failed' ? update.error ?? { code: 'provider_failed', message: 'the provider reported the task as failed' } : null
   }
 }

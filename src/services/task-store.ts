@@ -116,9 +116,14 @@ export class TaskStore {
     })
   }
 
-  /** Tells observers about a committed status change. */
+  /**
+   * Tells observers about a committed status change; also about the provider's failure replacing a provisional one
+   * of ours (same status, but now final: event streams end on it).
+   */
   #announce (result: UpdateResult, source: EventSource): void {
-    if (result.ok && result.previous !== result.task.status) this.events.emit('status', { task: result.task, previous: result.previous, source })
+    if (result.ok && (result.previous !== result.task.status || result.decision.outcome === 'applied')) {
+      this.events.emit('status', { task: result.task, previous: result.previous, source })
+    }
   }
 
   /** The update itself; runs inside a transaction. */
@@ -142,7 +147,17 @@ export class TaskStore {
     }))
     // Whatever the provider said (even a duplicate), it is alive and talking: polling starts over.
     if (taskId !== null || isTerminal(decision.next.status)) {
-      const after = { ...task, task_id: taskId ?? task.task_id, status: decision.next.status }
+      // The row as it now is, without reading it again: the scheduler needs the new state and, for a failure of
+      // ours, when it was decided (updated_at), since late verdicts are polled for a while after it.
+      const changed = decision.next !== current
+      const after: TaskRow = {
+        ...task,
+        task_id: taskId ?? task.task_id,
+        status: decision.next.status,
+        error_code: decision.next.error?.code ?? null,
+        error_provisional: decision.next.error?.provisional ? 1 : 0,
+        updated_at: changed || task.task_id === null ? at : task.updated_at
+      }
       this.repo.markNews(seq, at, this.#scheduler(after, Date.parse(at)))
     }
     task = this.repo.bySeq(seq)!
@@ -158,7 +173,8 @@ export class TaskStore {
   }
 
   #refuse (task: TaskRow, reason: 'task_id_mismatch' | 'task_id_taken', source: EventSource, update: StatusUpdate, detail: Record<string, unknown>, at: string): UpdateResult {
-    this.repo.insertEvent(event(task.seq, at, source, null, update.providerStatus, 'refused', { ...detail, reason }))
+    // A refused push writes nothing (anyone can send one, so it must cost nothing durable); the caller counts and logs it.
+    if (source !== 'callback') this.repo.insertEvent(event(task.seq, at, source, null, update.providerStatus, 'refused', { ...detail, reason }))
     return { ok: false, reason, task }
   }
 }

@@ -1,6 +1,6 @@
 // Turns task rows into what callers read: our lookup shape and MiniMax's query shape.
-import type { EventRow, TaskRow } from '../db/tasks-repository.js'
-import type { MiniMaxQueryAnswer, TaskDetail, TaskSummary } from '../schemas/tasks.js'
+import type { EventRow, TaskRow, TasksRepository } from '../db/tasks-repository.js'
+import { LOOKUP_EVENTS, type MiniMaxQueryAnswer, type TaskDetail, type TaskEvent, type TaskSummary } from '../schemas/tasks.js'
 import type { SignedLink } from './download-links.js'
 
 /** Signs a link of this service to the task's video (lookups and notifications sign with different lifetimes). */
@@ -25,7 +25,7 @@ export function taskSummary (row: TaskRow, signVideoLink: VideoLinkSigner): Task
     status: row.status,
     provider_status: row.provider_status,
     file_id: row.file_id,
-    error: row.error_code ? { code: row.error_code, message: row.error_message ?? '' } : null,
+    error: row.error_code ? { code: row.error_code, message: row.error_message ?? '', ...(row.error_provisional === 1 ? { provisional: true } : {}) } : null,
     prompt: row.prompt,
     metadata: row.metadata ? JSON.parse(row.metadata) : null,
     created_at: row.created_at,
@@ -44,10 +44,17 @@ export function taskSummary (row: TaskRow, signVideoLink: VideoLinkSigner): Task
   }
 }
 
-export function taskDetail (row: TaskRow, events: EventRow[], signVideoLink: VideoLinkSigner): TaskDetail {
+export function taskEvent (event: EventRow): TaskEvent {
+  return { at: event.at, source: event.source, status: event.status, provider_status: event.provider_status, outcome: event.outcome }
+}
+
+/** The task with its latest LOOKUP_EVENTS events and the size of its whole history; the history is counted only when it is longer. */
+export function taskDetail (row: TaskRow, repo: Pick<TasksRepository, 'latestEvents' | 'countEvents'>, signVideoLink: VideoLinkSigner): TaskDetail {
+  const events = repo.latestEvents(row.seq, LOOKUP_EVENTS)
   return {
     ...taskSummary(row, signVideoLink),
-    events: events.map((event) => ({ at: event.at, source: event.source, status: event.status, provider_status: event.provider_status, outcome: event.outcome }))
+    events: events.map(taskEvent),
+    events_total: events.length < LOOKUP_EVENTS ? events.length : repo.countEvents(row.seq)
   }
 }
 

@@ -1,6 +1,7 @@
 // One in-process notifier for clients waiting on a task (long-polls, event streams): one listener, no polling.
 import type { EventEmitter } from 'node:events'
 import type { TaskRow } from '../db/tasks-repository.js'
+import { errors } from '../errors.js'
 import type { StatusChange } from './task-events.js'
 import { isTerminal, type TaskStatus } from './task-state.js'
 import type { TaskStore } from './task-store.js'
@@ -14,17 +15,48 @@ export type Watcher = {
 
 export type WaitOutcome = 'changed' | 'timeout' | 'closing' | 'disconnected'
 
+/** Caps on open waits (long-polls and event streams): each holds a socket, a timer and a listener. */
+export type WaiterLimits = { perCaller: number, total: number }
+
 export class TaskWatch {
   readonly #bySeq = new Map<number, Set<Watcher>>()
   #count = 0
   #closed = false
+  readonly #limits: WaiterLimits
+  readonly #byCaller = new Map<string, number>()
+  #admitted = 0
 
-  constructor (private readonly store: Pick<TaskStore, 'events' | 'repo'>) {
+  constructor (private readonly store: Pick<TaskStore, 'events' | 'repo'>, limits: WaiterLimits = { perCaller: Infinity, total: Infinity }) {
+    this.#limits = limits
     store.events.on('status', this.#onStatus)
   }
 
   /** How many clients are waiting, over all tasks. */
   get size (): number { return this.#count }
+
+  /** How many waits are admitted, over all callers (what MAX_WAITERS caps). */
+  get admitted (): number { return this.#admitted }
+
+  /**
+   * Takes one of the caller's waiting slots, or throws 429 too_many_waiters when the caller or the service has none
+   * left. The returned function gives the slot back; calling it again does nothing.
+   */
+  admit (caller: string): () => void {
+    const held = this.#byCaller.get(caller) ?? 0
+    if (held >= this.#limits.perCaller) throw errors.tooManyWaiters('caller', this.#limits.perCaller)
+    if (this.#admitted >= this.#limits.total) throw errors.tooManyWaiters('total', this.#limits.total)
+    this.#byCaller.set(caller, held + 1)
+    this.#admitted += 1
+    let released = false
+    return () => {
+      if (released) return
+      released = true
+      this.#admitted -= 1
+      const left = (this.#byCaller.get(caller) ?? 1) - 1
+      if (left === 0) this.#byCaller.delete(caller)
+      else this.#byCaller.set(caller, left)
+    }
+  }
 
   /** Calls the watcher on every status change of the task until the returned function is called. */
   watch (seq: number, watcher: Watcher): () => void {
@@ -71,9 +103,15 @@ export class TaskWatch {
    * The long-poll: when the task's status is `status` (default: its current one) and can still change, waits up to
    * waitSeconds for a change; returns the task as it is then.
    */
-  async longPoll (task: TaskRow, { wait, status }: { wait: number, status?: TaskStatus | undefined }, connection: EventEmitter): Promise<TaskRow> {
+  async longPoll (task: TaskRow, { wait, status, caller }: { wait: number, status?: TaskStatus | undefined, caller: string }, connection: EventEmitter): Promise<TaskRow> {
     if (wait <= 0 || task.status !== (status ?? task.status) || isTerminal(task.status)) return task
-    await this.waitForChange(task.seq, wait * 1000, connection)
+    // Only a poll that really waits takes a slot: one answered at once costs nothing to hold.
+    const release = this.admit(caller)
+    try {
+      await this.waitForChange(task.seq, wait * 1000, connection)
+    } finally {
+      release()
+    }
     return this.store.repo.bySeq(task.seq) ?? task
   }
 

@@ -2,7 +2,7 @@
 import { rmSync } from 'node:fs'
 import type { TaskRow } from '../db/tasks-repository.js'
 import { Ticker } from '../lib/ticker.js'
-import { DownloadError, downloadVideo } from './video-download.js'
+import { DownloadError, downloadVideo, type DownloadOptions } from './video-download.js'
 import type { Reconciler } from './reconciler.js'
 import type { Log, TaskStore } from './task-store.js'
 
@@ -16,6 +16,8 @@ export type ArchiverOptions = {
   /** Wall-clock limit of one download. */
   downloadTimeoutMs: number
   fetch?: typeof fetch
+  /** The SSRF guard every download URL and redirect goes through. */
+  guard?: DownloadOptions['guard']
 }
 
 // Downloads are retried with doubling pauses (30 s … ~2 h) and given up after this many attempts.
@@ -56,7 +58,7 @@ export class VideoArchiver {
     try {
       if (!task.video_url) throw new Error('no download link yet')
       const file = await downloadVideo({
-        url: task.video_url, dir, name: task.id, maxBytes, timeoutMs: downloadTimeoutMs, signal: this.#abort.signal, ...(this.#options.fetch ? { fetch: this.#options.fetch } : {})
+        url: task.video_url, dir, name: task.id, maxBytes, timeoutMs: downloadTimeoutMs, signal: this.#abort.signal, ...(this.#options.fetch ? { fetch: this.#options.fetch } : {}), ...(this.#options.guard ? { guard: this.#options.guard } : {})
       })
       if (!store.repo.saveArchive(task.seq, { state: 'stored', path: file.path, bytes: file.bytes, sha256: file.sha256, attempts, nextAt: null })) {
         rmSync(file.path, { force: true }) // retention purged the task during the download

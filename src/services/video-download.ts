@@ -6,6 +6,7 @@ import { join } from 'node:path'
 import { Readable, Transform, type TransformCallback } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import type { ReadableStream as WebReadableStream } from 'node:stream/web'
+import type { UrlVerdict } from './notifications/url-guard.js'
 
 export type DownloadFailure =
   | 'http_status' // the server answered with a non-2xx status
@@ -15,6 +16,7 @@ export type DownloadFailure =
   | 'network' // connection refused, reset, DNS, TLS, redirect loop
   | 'storage' // the local file system failed (full disk, permissions)
   | 'aborted' // the caller's signal fired (shutdown)
+  | 'refused' // the URL (or a redirect) is not one we fetch: plain http, a private address (SSRF guard)
 
 export class DownloadError extends Error {
   override name = 'DownloadError'
@@ -51,6 +53,8 @@ export type DownloadOptions = {
   fetch?: typeof fetch
   /** Aborts the download (e.g. on shutdown); the temporary file is removed. */
   signal?: AbortSignal
+  /** Checks the URL and every redirect before it is fetched (the SSRF guard); without it every URL is fetched. */
+  guard?: (url: string) => Promise<UrlVerdict>
 }
 
 export type DownloadedVideo = { path: string, bytes: number, sha256: string }
@@ -63,6 +67,9 @@ const SAFE_NAME = /^[\w-][\w.-]{0,199}$/
 const RETRYABLE_4XX = new Set([408, 429])
 // Statuses a CDN uses for a signed URL whose signature has expired.
 const EXPIRED_LINK = new Set([403, 410])
+const REDIRECT = new Set([301, 302, 303, 307, 308])
+// A CDN redirects once or twice (to a regional edge); more is a loop or an attempt to walk us somewhere.
+const MAX_REDIRECTS = 5
 
 export async function downloadVideo (options: DownloadOptions): Promise<DownloadedVideo> {
   const { url, dir, name, maxBytes, timeoutMs } = options
@@ -79,7 +86,7 @@ export async function downloadVideo (options: DownloadOptions): Promise<Download
   let declared: number | null = null
   const meter = new Meter(maxBytes)
   try {
-    const response = await request(options.fetch ?? fetch, url, signal)
+    const response = await request(options.fetch ?? fetch, url, signal, options.guard)
     declared = declaredLength(response)
     if (declared !== null && declared > maxBytes) {
       await response.body?.cancel().catch(() => {})
@@ -139,9 +146,21 @@ export function removeStaleParts (dir: string, olderThanMs: number): number {
   return removed
 }
 
-async function request (fetchFn: typeof fetch, url: string, signal: AbortSignal): Promise<Response> {
-  // identity: a compressed body would make Content-Length describe bytes we never see
-  const response = await fetchFn(url, { redirect: 'follow', signal, headers: { 'accept-encoding': 'identity' } })
+/** Fetches url, following redirects ourselves so that the guard sees every hop before it is requested. */
+async function request (fetchFn: typeof fetch, url: string, signal: AbortSignal, guard?: DownloadOptions['guard']): Promise<Response> {
+  let response: Response
+  let current = url
+  for (let hop = 0; ; hop++) {
+    const verdict = guard ? await guard(current) : { ok: true as const }
+    if (!verdict.ok) throw new DownloadError('refused', `${hop === 0 ? 'the video URL' : 'a redirect of the video URL'} is refused: ${verdict.message}`, { retryable: false })
+    // identity: a compressed body would make Content-Length describe bytes we never see
+    response = await fetchFn(current, { redirect: 'manual', signal, headers: { 'accept-encoding': 'identity' } })
+    const location = response.headers.get('location')
+    if (!REDIRECT.has(response.status) || location === null) break
+    await response.body?.cancel().catch(() => {})
+    if (hop >= MAX_REDIRECTS) throw new DownloadError('network', `more than ${MAX_REDIRECTS} redirects`, { retryable: true })
+    current = new URL(location, current).href
+  }
   if (response.ok) return response
   await response.body?.cancel().catch(() => {})
   const status = response.status

@@ -78,7 +78,7 @@ t.test('without NOTIFY_SECRET one is generated once, logged once (never its valu
   const consumer = await startWebhookConsumer()
   t.teardown(() => consumer.close())
   const path = join(tempDir(t), 's2v.db')
-  const env = { NOTIFY_URL: consumer.url, API_TOKENS: 'admin-token' }
+  const env = { NOTIFY_URL: consumer.url, ADMIN_TOKENS: 'ops:admin-token' }
   const logs = new LogCapture()
   const first = await appOn(t, path, env, logs)
   const generated = logs.lines.filter((line) => typeof line.notify_secret_sha256 === 'string')
@@ -87,7 +87,7 @@ t.test('without NOTIFY_SECRET one is generated once, logged once (never its valu
 
   const auth = { authorization: 'Bearer admin-token' }
   t.equal((await first.inject('/v1/notifications/secret')).statusCode, 401, 'needs a token')
-  const served = (await first.inject({ url: '/v1/notifications/secret', headers: auth })).json()
+  const served = (await first.inject({ url: '/v1/notifications/secret', headers: auth })).json().operator
   t.equal(served.source, 'generated')
   const secret = served.secrets[0] as string
   t.match(secret, /^whsec_/)
@@ -101,17 +101,20 @@ t.test('without NOTIFY_SECRET one is generated once, logged once (never its valu
   const again = new LogCapture()
   const second = await appOn(t, path, env, again)
   t.equal(again.lines.filter((line) => 'notify_secret_sha256' in line).length, 0, 'not logged again')
-  t.same((await second.inject({ url: '/v1/notifications/secret', headers: auth })).json().secrets, [secret], 'the same secret after a restart')
+  t.same((await second.inject({ url: '/v1/notifications/secret', headers: auth })).json().operator.secrets, [secret], 'the same secret after a restart')
 
-  const configured = await appOn(t, path, { NOTIFY_SECRET: `${SECRET},${secret}`, API_TOKENS: 'admin-token' })
-  t.same((await configured.inject({ url: '/v1/notifications/secret', headers: auth })).json(), { source: 'config', secrets: [SECRET, secret] })
+  const configured = await appOn(t, path, { NOTIFY_SECRET: `${SECRET},${secret}`, ADMIN_TOKENS: 'ops:admin-token' })
+  t.same((await configured.inject({ url: '/v1/notifications/secret', headers: auth })).json().operator, { source: 'config', secrets: [SECRET, secret] })
 })
 
-t.test('the secret is never served by an open deployment (no API_TOKENS)', async (t) => {
+t.test('no secret is served or rotated by an open deployment (no API_TOKENS, no ADMIN_TOKENS)', async (t) => {
   const app = await appOn(t, join(tempDir(t), 's2v.db'), {})
-  const res = await app.inject('/v1/notifications/secret')
-  t.equal(res.statusCode, 403)
-  t.equal(res.json().code, 'admin_token_required')
+  for (const [method, url] of [['GET', '/v1/notifications/secret'], ['POST', '/v1/notifications/secret/rotate']] as const) {
+    const res = await app.inject({ method, url })
+    t.equal(res.statusCode, 403, url)
+    t.equal(res.json().code, 'admin_token_required')
+    t.match(res.json().message, /set API_TOKENS .* or set NOTIFY_SECRET/, 'the message says what works')
+  }
 })
 
 t.test('a submit with notify_url hears processing then success from MiniMax\'s pushes, signed, shaped like the lookup', async (t) => {

@@ -41,7 +41,7 @@ t.test('a task_id sent as a bare JSON number keeps all its digits', async (t) =>
   t.equal(app.taskStore.repo.byId(id)!.task_id, '115334141465231361')
 })
 
-t.test('forged pushes are refused with 401, logged, and change nothing', async (t) => {
+t.test('forged pushes are refused with 401, logged, and change and write nothing', async (t) => {
   const logs = new LogCapture()
   const app = await build(t, {}, logs)
   const tid = taskId()
@@ -53,6 +53,8 @@ t.test('forged pushes are refused with 401, logged, and change nothing', async (
     [`/get_callback/${token.slice(0, -1)}${token.endsWith('A') ? 'B' : 'A'}`, 'unknown_callback_token'],
     [`/get_callback/${other.token}`, 'token_task_mismatch']
   ]
+  const eventCount = () => (app.taskStore.repo.db.prepare('SELECT count(*) AS n FROM task_events').get() as { n: number }).n
+  const before = eventCount()
   for (const [url, code] of attempts) {
     const res = await push(app, url, { task_id: tid, status: 'failed' })
     t.equal(res.statusCode, 401, url.slice(0, 40))
@@ -60,10 +62,80 @@ t.test('forged pushes are refused with 401, logged, and change nothing', async (
   }
   const row = app.taskStore.repo.byId(id)!
   t.equal(row.status, 'processing', 'status untouched')
-  t.equal(app.taskStore.repo.eventsOf(row.seq).filter((event) => event.outcome === 'refused').length, 3, 'refusals naming this task are in its history')
+  t.equal(eventCount(), before, 'no event written anywhere')
   t.equal(app.taskStore.repo.byId(other.id)!.status, 'processing', 'the other task is untouched too')
-  t.ok(logs.lines.some((line) => line.msg === 'refused an unauthenticated status push'), 'logged')
+  const logged = logs.lines.filter((line) => line.msg === 'refused a status push')
+  t.same(logged.map((line) => line.reason), ['bare_path', 'unknown_token', 'unknown_token', 'token_task_mismatch'], 'each logged with its reason')
   t.notOk(logs.raw.includes(token), 'the real token never reaches the log')
+  t.notOk(logs.raw.includes(other.token), 'nor the other one')
+})
+
+t.test('a flood of forged pushes writes nothing, logs a few lines, and never starves the genuine pushes', async (t) => {
+  const logs = new LogCapture()
+  const app = await build(t, { CALLBACK_RATE_LIMIT: '5' }, logs)
+  const tid = taskId()
+  const { id, token, seq } = seedTask(app.taskStore, { task_id: tid })
+  const other = seedTask(app.taskStore, { task_id: taskId() })
+  const eventsBefore = app.taskStore.repo.countEvents(seq)
+  const forgeries = [
+    '/get_callback', '/get_callback/not-a-token', `/get_callback/${id}.${'A'.repeat(43)}`, `/get_callback/${token.slice(0, -2)}xx`
+  ]
+  const FLOOD = 4000 // 800 times the per-task limit, all from the one address the genuine pushes come from
+  const started = performance.now()
+  const statuses = new Map<number, number>()
+  for (let i = 0; i < FLOOD; i++) {
+    const res = await push(app, forgeries[i % forgeries.length]!, { task_id: tid, status: 'failed' })
+    statuses.set(res.statusCode, (statuses.get(res.statusCode) ?? 0) + 1)
+  }
+  const ms = performance.now() - started
+  t.same([...statuses], [[401, FLOOD]], 'every forgery refused with 401, none rate limited into a 429')
+  t.comment(`${FLOOD} forged pushes in ${ms.toFixed(0)} ms (${(FLOOD / ms * 1000).toFixed(0)}/s, app.inject)`)
+
+  const genuine = await push(app, `/get_callback/${token}`, { task_id: tid, status: 'success', file_id: '205258526306433' })
+  t.equal(genuine.statusCode, 200, 'the genuine push after the flood is taken')
+  t.equal(app.taskStore.repo.byId(id)!.status, 'success')
+  t.equal(app.taskStore.repo.countEvents(seq), eventsBefore + 1, 'the history grew by the genuine push alone')
+  const lines = logs.lines.filter((line) => line.msg === 'refused a status push')
+  t.ok(lines.length >= 5 && lines.length <= 5 * (Math.ceil(ms / 1000) + 1), `${lines.length} log lines for ${FLOOD} refusals`)
+  t.ok(lines.some((line) => (line.suppressed as number) > 0), 'a later line counts what was suppressed')
+
+  // Genuine pushes are limited per task: one task using up its budget leaves another's alone.
+  const answers = []
+  for (let i = 0; i < 6; i++) answers.push((await push(app, `/get_callback/${token}`, { task_id: tid, status: 'success' })).statusCode)
+  t.same(answers, [200, 200, 200, 200, 429, 429], 'this task\'s own budget (one was spent above)')
+  t.equal((await push(app, `/get_callback/${other.token}`, { task_id: app.taskStore.repo.byId(other.id)!.task_id, status: 'processing' })).statusCode, 200, 'another task is not limited')
+  t.equal((await push(app, '/get_callback/not-a-token', { task_id: tid, status: 'processing' })).statusCode, 401, 'a forgery is still a 401, not a 429')
+})
+
+t.test('a numeric challenge is echoed exactly as sent', async (t) => {
+  const app = await build(t)
+  for (const literal of ['12345678901234567890', '-0.1250', '1e400', '7']) {
+    const res = await push(app, '/get_callback', `{"challenge": ${literal}}`)
+    t.equal(res.statusCode, 200)
+    t.equal(res.headers['content-type'], 'application/json; charset=utf-8')
+    t.equal(res.body, `{"challenge":${literal}}`, literal)
+  }
+  t.same((await push(app, '/get_callback', { challenge: '12345678901234567890' })).json(), { challenge: '12345678901234567890' }, 'a string stays a string')
+  t.equal((await push(app, '/get_callback', '{"challenge": true}')).statusCode, 400, 'neither a string nor a number: refused')
+})
+
+t.test('a body with both a challenge and a push: echoed, and its push applied only on the task\'s own URL', async (t) => {
+  const app = await build(t)
+  const tid = taskId()
+  const { id, token, seq } = seedTask(app.taskStore, { task_id: tid })
+  const both = await push(app, `/get_callback/${token}`, { challenge: 'c-9', task_id: tid, status: 'success', file_id: '205258526306433' })
+  t.equal(both.statusCode, 200)
+  t.same(both.json(), { challenge: 'c-9', status: 'success' }, 'the answer says the push was taken')
+  t.equal(app.taskStore.repo.byId(id)!.status, 'success', 'the push was not dropped')
+  const events = app.taskStore.repo.countEvents(seq)
+  for (const url of ['/get_callback', '/get_callback/not-a-token']) {
+    const forged = await push(app, url, { challenge: 'c-10', task_id: tid, status: 'failed' })
+    t.same(forged.json(), { challenge: 'c-10' }, `${url}: the handshake still answers, without status`)
+  }
+  t.equal(app.taskStore.repo.byId(id)!.status, 'success', 'the forged part changed nothing')
+  t.equal(app.taskStore.repo.countEvents(seq), events, 'and wrote nothing')
+  const numeric = await push(app, `/get_callback/${token}`, `{"challenge": 98765432109876543210, "task_id": "${tid}", "status": "success"}`)
+  t.equal(numeric.body, '{"challenge":98765432109876543210,"status":"success"}')
 })
 
 t.test('bad callback bodies get a clear 4xx JSON error', async (t) => {
@@ -83,7 +155,7 @@ t.test('bad callback bodies get a clear 4xx JSON error', async (t) => {
   }
 })
 
-t.test('status pushes are rate limited per address; challenges never are', async (t) => {
+t.test('status pushes are rate limited per task; challenges never are', async (t) => {
   const app = await build(t, { CALLBACK_RATE_LIMIT: '3' })
   const { token } = seedTask(app.taskStore)
   const tid = taskId()

@@ -37,7 +37,7 @@ t.test('a lookup carries a signed download_url that serves the video without a b
   const redirect = await fetch(task.video.download_url, { redirect: 'manual' })
   t.equal(redirect.status, 302)
   t.equal(redirect.headers.get('location'), task.video.url, 'to the provider\'s link')
-  t.equal(redirect.headers.get('cache-control'), 'no-store')
+  t.equal(redirect.headers.get('cache-control'), 'private, no-store')
   const video = await fetch(task.video.download_url)
   t.equal(video.status, 200)
   t.same(Buffer.from(await video.arrayBuffer()), fakeVideoBytes(task.file_id))

@@ -12,12 +12,17 @@ t.test('without MINIMAX_API_KEY a valid submit answers 503 with a clear message 
   t.same(app.taskStore.repo.list({ limit: 10 }), [])
 })
 
+/** `levels` objects around `inner`. */
+const nest = (levels: number, inner: unknown): unknown => levels === 0 ? inner : { n: nest(levels - 1, inner) }
+/** A submit body text whose metadata is the given JSON text, as sent (JSON.stringify could not even build some of these). */
+const rawSubmit = (metadataJson: string) => `${JSON.stringify(submitBody()).slice(0, -1)},"metadata":{"m":${metadataJson}}}`
+
 t.test('bad submit bodies get 4xx JSON with MiniMax\'s base_resp, never a 500', async (t) => {
   const app = await build(t, { MINIMAX_API_KEY: 'k', MINIMAX_BASE_URL: 'http://127.0.0.1:9' })
   const image = (value: unknown) => submitBody({ subject_reference: [{ type: 'character', image: [value] }] })
   const cases: Array<[string, unknown, number, string]> = [
     ['malformed JSON', '{"model":', 400, 'bad_request'],
-    ['empty body', '', 400, 'bad_request'],
+    ['empty body', '', 400, 'invalid_request'],
     ['callback_url is ours', submitBody({ callback_url: 'https://evil.example/cb' }), 400, 'callback_url_not_allowed'],
     ['another model', submitBody({ model: 'T2V-01' }), 400, 'invalid_request'],
     ['fields of other models', submitBody({ duration: 6 }), 400, 'invalid_request'],
@@ -31,6 +36,19 @@ t.test('bad submit bodies get 4xx JSON with MiniMax\'s base_resp, never a 500', 
     ['prompt_optimizer not boolean', submitBody({ prompt_optimizer: 'maybe' }), 400, 'invalid_request'],
     ['metadata not an object', submitBody({ metadata: 'x' }), 400, 'invalid_request'],
     ['metadata too big', submitBody({ metadata: { blob: 'x'.repeat(5000) } }), 400, 'metadata_too_large'],
+    // No coercion: a body is taken with the types it was sent with.
+    ['prompt as a number', submitBody({ prompt: 123 }), 400, 'invalid_request'],
+    ['image as a string, not an array', submitBody({ subject_reference: [{ type: 'character', image: 'https://example.com/face.jpg' }] }), 400, 'invalid_request'],
+    ['subject_reference as an object', submitBody({ subject_reference: { type: 'character', image: ['https://example.com/face.jpg'] } }), 400, 'invalid_request'],
+    ['prompt_optimizer as "true"', submitBody({ prompt_optimizer: 'true' }), 400, 'invalid_request'],
+    ['prompt_optimizer as 1', submitBody({ prompt_optimizer: 1 }), 400, 'invalid_request'],
+    ['prompt as null', submitBody({ prompt: null }), 400, 'invalid_request'],
+    // Deep or hostile metadata is a 400 before anything recursive walks it.
+    ['metadata 11 levels deep', submitBody({ metadata: nest(10, { x: 1 }) }), 400, 'metadata_too_deep'],
+    ['metadata 200,000 levels deep', rawSubmit(`${'['.repeat(200_000)}${']'.repeat(200_000)}`), 400, 'metadata_too_deep'],
+    ['metadata of 10,000 values', submitBody({ metadata: { list: Array(10_000).fill(0) } }), 400, 'metadata_too_large'],
+    ['metadata with __proto__', rawSubmit('{"__proto__":{"admin":true}}'), 400, 'bad_request'],
+    ['metadata with constructor.prototype', rawSubmit('{"constructor":{"prototype":{"admin":true}}}'), 400, 'bad_request'],
     ['image over 20 MB', image(`data:image/png;base64,${'A'.repeat(28 * 1024 * 1024)}`), 400, 'image_too_large']
   ]
   for (const [name, payload, status, code] of cases) {
@@ -38,8 +56,9 @@ t.test('bad submit bodies get 4xx JSON with MiniMax\'s base_resp, never a 500', 
     t.equal(res.statusCode, status, name)
     t.match(res.json(), { statusCode: status, code, message: String, base_resp: { status_code: 2013 } }, name)
   }
-  const wrongType = await app.inject({ method: 'POST', url: '/v1/video_generation', headers: { 'content-type': 'text/plain' }, payload: 'hi' })
-  t.equal(wrongType.statusCode, 400, 'a text body is not an object')
+  const wrongType = await app.inject({ method: 'POST', url: '/v1/video_generation', headers: { 'content-type': 'text/plain' }, payload: JSON.stringify(submitBody()) })
+  t.equal(wrongType.statusCode, 415, 'a text/plain body on a JSON route is the wrong media type, even when it holds JSON')
+  t.match(wrongType.json(), { code: 'unsupported_media_type', base_resp: { status_code: 2013 }, request_id: String })
   const xml = await app.inject({ method: 'POST', url: '/v1/video_generation', headers: { 'content-type': 'application/xml' }, payload: '<a/>' })
   t.equal(xml.statusCode, 415)
   t.equal(xml.json().code, 'unsupported_media_type')
@@ -47,6 +66,22 @@ t.test('bad submit bodies get 4xx JSON with MiniMax\'s base_resp, never a 500', 
   t.equal(tooBig.statusCode, 413)
   t.equal(tooBig.json().code, 'body_too_large')
   t.same(app.taskStore.repo.list({ limit: 10 }), [], 'no task was created by any of them')
+})
+
+t.test('a refused field or value says which field, why, and what is accepted', async (t) => {
+  const app = await build(t, { MINIMAX_API_KEY: 'k', MINIMAX_BASE_URL: 'http://127.0.0.1:9' })
+  const duration = (await submit(app, submitBody({ duration: 6 }))).json()
+  t.match(duration.message, /"duration"/, 'names the field')
+  t.match(duration.message, /unknown fields are refused/, 'says why')
+  t.match(duration.message, /accepted fields: .*prompt.*subject_reference/, 'lists what is accepted')
+  t.notMatch(duration.message, /must NOT have additional properties/)
+  const model = (await submit(app, submitBody({ model: 'T2V-01' }))).json()
+  t.match(model.message, /body\/model must be "S2V-01"/, 'names the accepted model')
+  t.notMatch(model.message, /T2V-01/, 'the value sent is not echoed')
+  const provider = (await submit(app, submitBody({ provider: 'openai' }))).json()
+  t.match(provider.message, /body\/provider must be one of "minimax", "modellix"/)
+  const missing = (await submit(app, { prompt: 'x' })).json()
+  t.match(missing.message, /subject_reference/)
 })
 
 t.test('internal routes need a bearer token when API_TOKENS is set; callbacks and health never do', async (t) => {

@@ -84,9 +84,14 @@ t.test('keep-alive comments flow while nothing happens; Last-Event-ID resumes af
 
   const finished = await fetch(`${base}/v1/tasks/${id}/events`, { headers: { 'last-event-id': 'failed' } })
   t.equal(finished.status, 204, 'the final status was seen: 204 stops EventSource reconnecting')
-  const fresh = await openStream(`${base}/v1/tasks/${id}/events`, { 'last-event-id': 'garbage' })
+  const fresh = await openStream(`${base}/v1/tasks/${id}/events`)
   await fresh.ended
-  t.same(statusEvents(fresh.events).map((event) => event.id), ['failed'], 'an unknown Last-Event-ID starts over; a finished task ends at once')
+  t.same(statusEvents(fresh.events).map((event) => event.id), ['failed'], 'without Last-Event-ID a finished task sends its status and ends at once')
+  for (const bad of ['garbage', 'Success', 'processing,failed', '']) {
+    const res = await fetch(`${base}/v1/tasks/${id}/events`, { headers: { 'last-event-id': bad } })
+    t.equal(res.status, 400, `Last-Event-ID ${JSON.stringify(bad)} is not one of ours: 400`)
+    t.equal(((await res.json()) as { code: string }).code, 'invalid_request')
+  }
 })
 
 t.test('errors come as JSON before the stream starts', async (t) => {

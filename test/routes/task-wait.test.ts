@@ -108,7 +108,8 @@ t.test('a client that leaves stops waiting; closing the app answers the waiting 
 })
 
 t.test('1,000 concurrent long-polls hold, challenges stay fast, and one push answers them all', async (t) => {
-  const app = await build(t, { READ_RATE_LIMIT: '100000' })
+  // One caller holding 1,000 waits: the per-caller cap (100 by default) is raised for this test.
+  const app = await build(t, { READ_RATE_LIMIT: '100000', MAX_WAITERS_PER_CALLER: '1000' })
   const port = await freePort()
   await app.listen({ port, host: '127.0.0.1' })
   const tid = taskId()
@@ -152,4 +153,47 @@ t.test('1,000 concurrent long-polls hold, challenges stay fast, and one push ans
   t.comment(`all 1,000 long-polls answered ${(performance.now() - pushed).toFixed(0)} ms after the push`)
   t.ok(answers.every((answer) => answer.status === 200 && JSON.parse(answer.body).status === 'success'), 'every one saw success')
   t.equal(app.taskWatch.size, 0)
+})
+
+t.test('waits are capped per caller and in total: beyond, 429 too_many_waiters with Retry-After', async (t) => {
+  const app = await build(t, { API_TOKENS: 'alice-token,bob-token,carol-token', MAX_WAITERS_PER_CALLER: '3', MAX_WAITERS: '5' })
+  const tid = taskId()
+  const { id, token } = seedTask(app.taskStore, { task_id: tid })
+  const done = seedTask(app.taskStore, { task_id: taskId() })
+  await push(app, done.token, app.taskStore.repo.byId(done.id)!.task_id!, 'success')
+  const as = (who: string) => ({ authorization: `Bearer ${who}-token` })
+  const longPoll = (who: string) => app.inject({ url: `/v1/tasks/${id}?wait=30&status=processing`, headers: as(who) })
+
+  const alice = [longPoll('alice'), longPoll('alice'), longPoll('alice')]
+  await waitUntil('alice waits three times', () => app.taskWatch.size === 3)
+  const refused = await longPoll('alice')
+  t.equal(refused.statusCode, 429, 'a fourth wait of the same caller')
+  t.equal(refused.json().code, 'too_many_waiters')
+  t.equal(refused.headers['retry-after'], '1')
+  const stream = await app.inject({ url: `/v1/tasks/${id}/events`, headers: as('alice') })
+  t.equal(stream.statusCode, 429, 'an event stream counts against the same cap')
+  t.equal(stream.json().code, 'too_many_waiters')
+  const atOnce = await app.inject({ url: `/v1/tasks/${done.id}?wait=30`, headers: as('alice') })
+  t.equal(atOnce.statusCode, 200, 'a wait that answers at once (a finished task) needs no slot')
+  t.equal((await app.inject({ url: `/v1/tasks/${id}`, headers: as('alice') })).statusCode, 200, 'nor does a plain lookup')
+
+  const bob = [longPoll('bob'), longPoll('bob')]
+  await waitUntil('five wait in all', () => app.taskWatch.size === 5)
+  const full = await longPoll('carol')
+  t.equal(full.statusCode, 429, 'a caller with no wait of its own is refused once MAX_WAITERS are open')
+  t.match(full.json(), { code: 'too_many_waiters', message: /MAX_WAITERS/ })
+  t.equal(app.taskWatch.admitted, 5)
+
+  // The push answers every wait, and the slots come back.
+  await push(app, token, tid, 'processing') // a duplicate: no change, nobody answered
+  t.equal(app.taskWatch.size, 5)
+  await push(app, token, tid, 'success')
+  const answers = await Promise.all([...alice, ...bob])
+  t.ok(answers.every((res) => res.statusCode === 200 && res.json().status === 'success'), 'every wait answered by the push')
+  t.equal(app.taskWatch.admitted, 0, 'every slot given back')
+  const next = seedTask(app.taskStore, { task_id: taskId() })
+  const again = app.inject({ url: `/v1/tasks/${next.id}?wait=1&status=processing`, headers: as('carol') })
+  await waitUntil('carol may wait now', () => app.taskWatch.size === 1)
+  t.equal((await again).statusCode, 200)
+  t.equal(app.taskWatch.admitted, 0, 'a timed-out wait gives its slot back too')
 })

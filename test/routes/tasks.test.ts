@@ -27,7 +27,58 @@ t.test('a task is found by our id or MiniMax\'s task_id, with its full history o
     })
     t.same(task.events.map((event: { source: string, status: string | null, outcome: string }) => [event.source, event.status, event.outcome]),
       [['submit', 'processing', 'applied'], ['callback', 'success', 'applied']])
+    t.equal(task.events_total, 2)
   }
+})
+
+t.test('a lookup carries the latest 100 events and events_total; /history pages through all of them, oldest first', async (t) => {
+  const app = await build(t)
+  const { id, seq } = seedTask(app.taskStore, { task_id: taskId() })
+  const repo = app.taskStore.repo
+  // A history as long as a flood used to make one (refused pushes no longer write any): 150,000 events.
+  const TOTAL = 150_000
+  repo.transaction(() => {
+    for (let i = 1; i < TOTAL; i++) {
+      repo.insertEvent({ task_seq: seq, at: new Date(Date.UTC(2026, 0, 1) + i).toISOString(), source: 'callback', status: 'processing', provider_status: `p${i}`, outcome: 'duplicate', detail: null })
+    }
+  })
+  const started = performance.now()
+  const res = await app.inject(`/v1/tasks/${id}`)
+  const ms = performance.now() - started
+  t.equal(res.statusCode, 200)
+  const task = res.json()
+  t.equal(task.events.length, 100)
+  t.equal(task.events_total, TOTAL)
+  t.same(task.events.map((event: { provider_status: string }) => event.provider_status),
+    Array.from({ length: 100 }, (_, i) => `p${TOTAL - 100 + i}`), 'the latest 100, oldest first')
+  t.ok(res.rawPayload.length < 50_000, `${res.rawPayload.length} bytes`)
+  t.comment(`lookup of a task with ${TOTAL} events: ${res.rawPayload.length} bytes in ${ms.toFixed(1)} ms`)
+
+  // Page through the whole history.
+  const seen: string[] = []
+  let cursor: string | null = null
+  let pages = 0
+  do {
+    const page: any = (await app.inject(`/v1/tasks/${id}/history?limit=1000${cursor ? `&cursor=${cursor}` : ''}`)).json()
+    t.ok(page.items.length <= 1000)
+    for (const event of page.items) seen.push(event.provider_status ?? event.outcome)
+    cursor = page.next_cursor
+    pages += 1
+  } while (cursor !== null)
+  t.equal(pages, TOTAL / 1000)
+  t.equal(seen.length, TOTAL, 'every event once')
+  t.equal(seen[1], 'p1', 'oldest first')
+  t.equal(seen.at(-1), `p${TOTAL - 1}`)
+
+  const first = (await app.inject(`/v1/tasks/${id}/history`)).json()
+  t.equal(first.items.length, 100, 'default limit')
+  t.same(Object.keys(first.items[0]), ['at', 'source', 'status', 'provider_status', 'outcome'])
+  for (const query of ['limit=0', 'limit=1001', 'limit=x', 'cursor=bm9wZQ', 'other=1']) {
+    const bad = await app.inject(`/v1/tasks/${id}/history?${query}`)
+    t.equal(bad.statusCode, 400, query)
+    t.match(bad.json(), { code: String })
+  }
+  t.equal((await app.inject('/v1/tasks/nope/history')).statusCode, 404)
 })
 
 t.test('unknown ids answer 404 JSON', async (t) => {

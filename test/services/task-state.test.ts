@@ -1,5 +1,5 @@
 import t from 'tap'
-import { decide, isTerminal, normaliseStatus, TASK_STATUSES, type ReportedStatus, type TaskState, type TaskStatus } from '../../src/services/task-state.js'
+import { decide, isProvisional, isTerminal, normaliseStatus, TASK_STATUSES, type ReportedStatus, type TaskState, type TaskStatus } from '../../src/services/task-state.js'
 
 const state = (status: TaskStatus, extra: Partial<TaskState> = {}): TaskState =>
   ({ status, provider_status: null, file_id: null, error: null, ...extra })
@@ -13,22 +13,68 @@ t.test('normaliseStatus accepts both MiniMax vocabularies in any case', async (t
   for (const [word, expected] of cases) t.equal(normaliseStatus(word), expected, `"${word}"`)
 })
 
+// A failure the provider reported, and one this service decided itself when it stopped waiting.
+const providerFailure = { code: '1027', message: 'sensitive content' }
+const ownFailure = { code: 'timeout', message: 'the task did not finish in time', provisional: true }
+
 t.test('every (current, reported) pair has the documented outcome', async (t) => {
-  // The whole table: rows are the current status, columns what a push reports.
-  const table: Record<TaskStatus, Record<ReportedStatus, [TaskStatus, string]>> = {
+  // The whole table: rows are the current state, columns what the provider reports (push or poll).
+  const rows: Record<string, TaskState> = {
+    submitting: state('submitting'),
+    processing: state('processing'),
+    success: state('success', { file_id: 'f1' }),
+    'failed (provider)': state('failed', { error: providerFailure }),
+    'failed (ours, provisional)': state('failed', { error: ownFailure })
+  }
+  const table: Record<string, Record<ReportedStatus, [TaskStatus, string]>> = {
     submitting: { processing: ['processing', 'applied'], success: ['success', 'applied'], failed: ['failed', 'applied'] },
     processing: { processing: ['processing', 'duplicate'], success: ['success', 'applied'], failed: ['failed', 'applied'] },
     success: { processing: ['success', 'out_of_order'], success: ['success', 'duplicate'], failed: ['success', 'conflict'] },
-    failed: { processing: ['failed', 'out_of_order'], success: ['failed', 'conflict'], failed: ['failed', 'duplicate'] }
+    'failed (provider)': { processing: ['failed', 'out_of_order'], success: ['failed', 'conflict'], failed: ['failed', 'duplicate'] },
+    'failed (ours, provisional)': { processing: ['failed', 'out_of_order'], success: ['success', 'applied'], failed: ['failed', 'applied'] }
   }
-  for (const current of TASK_STATUSES) {
+  t.same(new Set(Object.values(rows).map((row) => row.status)), new Set(TASK_STATUSES), 'every status has a row')
+  for (const [name, current] of Object.entries(rows)) {
     for (const reported of ['processing', 'success', 'failed'] as const) {
-      const decision = decide(state(current), { status: reported, providerStatus: reported })
-      const [next, outcome] = table[current][reported]
-      t.equal(decision.next.status, next, `${current} + ${reported} → ${next}`)
-      t.equal(decision.outcome, outcome, `${current} + ${reported} is ${outcome}`)
+      const decision = decide(current, { status: reported, providerStatus: reported })
+      const [next, outcome] = table[name]![reported]
+      t.equal(decision.next.status, next, `${name} + ${reported} → ${next}`)
+      t.equal(decision.outcome, outcome, `${name} + ${reported} is ${outcome}`)
     }
   }
+})
+
+t.test('the provider\'s verdict replaces a failure this service decided itself, and is final', async (t) => {
+  const ours = state('failed', { error: ownFailure })
+  t.ok(isProvisional(ours))
+  t.notOk(isProvisional(state('failed', { error: providerFailure })), 'a provider\'s failure is final')
+  t.notOk(isProvisional(state('processing', { error: ownFailure })), 'only a failed task can be provisionally failed')
+
+  const late = decide(ours, { status: 'success', providerStatus: 'Success', fileId: '205258526306433' })
+  t.equal(late.outcome, 'applied')
+  t.same(late.next, { status: 'success', provider_status: 'Success', file_id: '205258526306433', error: null }, 'success, with its file_id and no error')
+  t.equal(decide(late.next, { status: 'failed', providerStatus: 'Fail', error: providerFailure }).outcome, 'conflict', 'and that success is final')
+
+  const refused = decide(ours, { status: 'failed', providerStatus: 'Fail', error: providerFailure })
+  t.equal(refused.outcome, 'applied')
+  t.same(refused.next.error, providerFailure, 'the provider\'s own code replaces ours')
+  t.notOk(isProvisional(refused.next), 'the provider\'s failure is not provisional')
+  t.equal(decide(refused.next, { status: 'success', providerStatus: 'Success', fileId: 'f' }).outcome, 'conflict', 'nothing overrules it')
+
+  const unexplained = decide(ours, { status: 'failed', providerStatus: 'failed' })
+  t.same(unexplained.next.error, { code: 'provider_failed', message: 'the provider reported the task as failed' }, 'a bare "failed" from the provider still ends the provisional state')
+
+  const running = decide(ours, { status: 'processing', providerStatus: 'Processing' })
+  t.equal(running.outcome, 'out_of_order')
+  t.equal(running.next, ours, '"still processing" keeps our failure until a verdict comes')
+
+  const ownAgain = decide(ours, { status: 'failed', providerStatus: null, error: { code: 'submit_outcome_unknown', message: 'x', provisional: true } })
+  t.equal(ownAgain.outcome, 'duplicate', 'a give-up of ours never overrules another')
+  t.same(ownAgain.next.error, ownFailure)
+
+  const ownFromProcessing = decide(state('processing'), { status: 'failed', providerStatus: null, error: ownFailure })
+  t.equal(ownFromProcessing.outcome, 'applied')
+  t.ok(isProvisional(ownFromProcessing.next), 'giving up keeps the provisional mark')
 })
 
 t.test('terminal states never change, whatever arrives after them', async (t) => {

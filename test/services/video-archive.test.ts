@@ -35,10 +35,12 @@ t.test('a finished video is archived once and served with correct bytes and Rang
   const whole = await fetch(`${stack.url}/v1/tasks/${body.id}/video`)
   t.equal(whole.status, 200)
   t.equal(whole.headers.get('content-type'), 'video/mp4')
+  t.equal(whole.headers.get('cache-control'), 'private', 'a caller\'s video: no shared cache keeps it')
   t.same(Buffer.from(await whole.arrayBuffer()), expected)
 
   const part = await fetch(`${stack.url}/v1/tasks/${body.id}/video`, { headers: { range: 'bytes=100-199' } })
   t.equal(part.status, 206)
+  t.equal(part.headers.get('cache-control'), 'private')
   t.equal(part.headers.get('content-range'), `bytes 100-199/${expected.length}`)
   t.same(Buffer.from(await part.arrayBuffer()), expected.subarray(100, 200))
   t.equal((await fetch(`${stack.url}/v1/tasks/${body.id}/video`, { headers: { range: `bytes=${expected.length + 10}-` } })).status, 416)

@@ -242,3 +242,45 @@ t.test('removeStaleParts removes only old temporary files', async (t) => {
   t.equal(removeStaleParts(dir, 0), 1, 'with no age limit the fresh one goes too')
   t.equal(removeStaleParts(join(dir, 'missing'), 0), 0, 'a directory that does not exist yet has nothing to clean')
 })
+
+t.test('every hop goes through the guard: http and private targets refused, redirects re-checked and bounded', async (t) => {
+  const dir = tempDir(t)
+  const body = randomBytes(1000)
+  const hits: string[] = []
+  const url = await serve(t, (req, res) => {
+    hits.push(req.url!)
+    const hop = Number(new URL(req.url!, 'http://x').searchParams.get('hop') ?? '0')
+    if (req.url!.startsWith('/loop')) res.writeHead(302, { location: `/loop?hop=${hop + 1}` }).end()
+    else if (req.url!.startsWith('/to-metadata')) res.writeHead(307, { location: 'http://169.254.169.254/latest/meta-data' }).end()
+    else if (req.url!.startsWith('/to-video')) res.writeHead(301, { location: '/video.mp4' }).end()
+    else res.writeHead(200, { 'content-length': String(body.length) }).end(body)
+  })
+  const base = new URL(url).origin
+  const { assessUrl } = await import('../../src/services/notifications/url-guard.js')
+  const strict = (candidate: string) => assessUrl(candidate, { allowPrivate: false, name: 'the video URL', httpsOnly: true, setting: 'VIDEO_ALLOW_PRIVATE' })
+  // Lets our loopback test server through, and judges every other target as production would.
+  const loopbackOnly = async (candidate: string) => candidate.startsWith(base) ? { ok: true as const } : await strict(candidate)
+
+  const plain = await failure(downloadVideo({ url, dir, name: 'a', maxBytes: 10_000, timeoutMs: 5000, guard: strict }))
+  t.equal(plain.reason, 'refused')
+  t.match(plain.message, /https/)
+  t.notOk(plain.retryable)
+  const privateHttps = await failure(downloadVideo({ url: 'https://127.0.0.1:1/v.mp4', dir, name: 'a', maxBytes: 10_000, timeoutMs: 5000, guard: strict }))
+  t.equal(privateHttps.reason, 'refused')
+  t.match(privateHttps.message, /127\.0\.0\.1.*non-public/)
+  const compatible = await failure(downloadVideo({ url: 'https://[::7f00:1]/v.mp4', dir, name: 'a', maxBytes: 10_000, timeoutMs: 5000, guard: strict }))
+  t.equal(compatible.reason, 'refused', 'an IPv4-compatible IPv6 address (::/96) too')
+  t.same(hits, [], 'nothing was fetched')
+
+  const redirected = await failure(downloadVideo({ url: `${base}/to-metadata`, dir, name: 'a', maxBytes: 10_000, timeoutMs: 5000, guard: loopbackOnly }))
+  t.equal(redirected.reason, 'refused', 'a redirect to the metadata address is checked before it is followed')
+  t.match(redirected.message, /redirect/)
+  const loop = await failure(downloadVideo({ url: `${base}/loop`, dir, name: 'a', maxBytes: 10_000, timeoutMs: 5000, guard: loopbackOnly }))
+  t.equal(loop.reason, 'network')
+  t.match(loop.message, /more than 5 redirects/)
+  t.equal(hits.filter((hit) => hit.startsWith('/loop')).length, 6, 'the first request and five redirects, no more')
+
+  const fine = await downloadVideo({ url: `${base}/to-video`, dir, name: 'b', maxBytes: 10_000, timeoutMs: 5000, guard: loopbackOnly })
+  t.equal(fine.bytes, body.length, 'an allowed redirect is followed')
+  t.same(readFileSync(fine.path), body)
+})

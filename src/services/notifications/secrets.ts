@@ -1,4 +1,4 @@
-// Which secrets sign notifications: NOTIFY_SECRET when configured, else one generated on first start and kept in SQLite.
+// The operator's signing secrets: NOTIFY_SECRET when configured, else one generated on first start and kept in SQLite.
 import { createHash } from 'node:crypto'
 import type { DeliveriesRepository } from '../../db/deliveries-repository.js'
 import type { Log } from '../task-store.js'
@@ -15,6 +15,6 @@ export function loadSigningSecrets (repo: DeliveriesRepository, configured: stri
   repo.insertSecret(secret, now())
   // Secrets never reach the logs: the generation is logged once with a fingerprint; the API shows the secret itself.
   const fingerprint = createHash('sha256').update(secret).digest('hex').slice(0, 12)
-  log.warn({ notify_secret_sha256: fingerprint }, 'NOTIFY_SECRET is not set: generated a notification signing secret and kept it in the database; read it at GET /v1/notifications/secret (needs API_TOKENS) and give it to your consumers, or set NOTIFY_SECRET')
+  log.warn({ notify_secret_sha256: fingerprint }, 'NOTIFY_SECRET is not set: generated a notification signing secret and kept it in the database; it signs what goes to NOTIFY_URL; an admin (ADMIN_TOKENS) reads it at GET /v1/notifications/secret, or set NOTIFY_SECRET')
   return { secrets: [secret], source: 'generated' }
 }

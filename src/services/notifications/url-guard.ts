@@ -26,9 +26,27 @@ export const NOTIFY_URL_NOT_ALLOWED = 'notify_url_not_allowed'
  */
 export function isPublicAddress (address: string): boolean {
   if (!ipaddr.isValid(address)) return false
-  let parsed = ipaddr.parse(address)
-  if (parsed.kind() === 'ipv6' && (parsed as ipaddr.IPv6).isIPv4MappedAddress()) parsed = (parsed as ipaddr.IPv6).toIPv4Address()
+  let parsed = ipaddr.parse(canonical(address))
+  if (parsed.kind() === 'ipv6') {
+    const v6 = parsed as ipaddr.IPv6
+    // ::/96, the deprecated IPv4-compatible form (::7f00:1 is 127.0.0.1 to some stacks): ipaddr.js calls it unicast.
+    if (v6.parts.slice(0, 6).every((part) => part === 0)) return false
+    if (v6.isIPv4MappedAddress()) parsed = v6.toIPv4Address()
+  }
   return parsed.range() === 'unicast'
+}
+
+/**
+ * An IPv6 address with a dotted tail as the WHATWG URL parser (and so every client) writes it: ipaddr.js reads
+ * `::8.8.8.8` as the mapped ::ffff:8.8.8.8, where it is the IPv4-compatible ::808:808.
+ */
+function canonical (address: string): string {
+  if (!address.includes(':') || !address.includes('.')) return address
+  try {
+    return new URL(`http://[${address}]/`).hostname.slice(1, -1)
+  } catch {
+    return address
+  }
 }
 
 const defaultResolve = async (hostname: string): Promise<string[]> =>
@@ -36,16 +54,26 @@ const defaultResolve = async (hostname: string): Promise<string[]> =>
 
 /** Whether a notification may be sent to this URL now (its host is resolved: DNS answers can change). */
 export async function assessNotifyUrl (url: string, options: UrlGuardOptions): Promise<UrlVerdict> {
+  return await assessUrl(url, { ...options, name: 'notify_url', httpsOnly: false, setting: 'NOTIFY_ALLOW_PRIVATE' })
+}
+
+/**
+ * The guard itself, for any URL we are about to fetch on someone's behalf: a valid http(s) URL (https only when
+ * `httpsOnly`, unless private targets are allowed), whose host resolves to public addresses only.
+ */
+export async function assessUrl (url: string, options: UrlGuardOptions & { name: string, httpsOnly: boolean, setting: string }): Promise<UrlVerdict> {
+  const { name } = options
   let parsed: URL
   try {
     parsed = new URL(url)
   } catch {
-    return { ok: false, reason: 'invalid', message: 'notify_url is not a valid URL' }
+    return { ok: false, reason: 'invalid', message: `${name} is not a valid URL` }
   }
   if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') {
-    return { ok: false, reason: 'scheme', message: 'notify_url must be an http or https URL' }
+    return { ok: false, reason: 'scheme', message: `${name} must be an http or https URL` }
   }
   if (options.allowPrivate) return { ok: true }
+  if (options.httpsOnly && parsed.protocol !== 'https:') return { ok: false, reason: 'scheme', message: `${name} must be an https URL (${options.setting}=true allows http)` }
   const host = parsed.hostname.replace(/^\[(.*)\]$/, '$1')
   let addresses: string[]
   if (isIP(host)) addresses = [host]
@@ -53,13 +81,13 @@ export async function assessNotifyUrl (url: string, options: UrlGuardOptions): P
     try {
       addresses = await (options.resolve ?? defaultResolve)(host)
     } catch (err) {
-      return { ok: false, reason: 'unresolvable', message: `the host of notify_url does not resolve (${(err as NodeJS.ErrnoException).code ?? 'error'})` }
+      return { ok: false, reason: 'unresolvable', message: `the host of ${name} does not resolve (${(err as NodeJS.ErrnoException).code ?? 'error'})` }
     }
   }
-  if (addresses.length === 0) return { ok: false, reason: 'unresolvable', message: 'the host of notify_url does not resolve' }
+  if (addresses.length === 0) return { ok: false, reason: 'unresolvable', message: `the host of ${name} does not resolve` }
   const refused = addresses.find((address) => !isPublicAddress(address))
   if (refused !== undefined) {
-    return { ok: false, reason: 'address', message: `notify_url resolves to ${refused}, a loopback, private or otherwise non-public address (NOTIFY_ALLOW_PRIVATE=true allows it)` }
+    return { ok: false, reason: 'address', message: `${name} resolves to ${refused}, a loopback, private or otherwise non-public address (${options.setting}=true allows it)` }
   }
   return { ok: true }
 }

@@ -15,7 +15,8 @@ const MAX_TIMER_MS = 2 ** 31 - 1
 export type WorkerOptions = {
   repo: DeliveriesRepository
   sender: NotificationSender
-  signer: Signer
+  /** The signer of one delivery's message (which secrets depends on where it goes), asked at each attempt. */
+  signerFor: (delivery: DeliveryRow) => Signer
   /** Pauses after the 1st, 2nd, ... failed attempt, in ms; after the last one a delivery is dead. */
   scheduleMs: number[]
   allowPrivate: boolean
@@ -121,7 +122,7 @@ export class DeliveryWorker {
     if (!verdict.ok) {
       result = { statusCode: null, latencyMs: 0, error: verdict.message, retryAfter: undefined, notAllowed: verdict.reason !== 'unresolvable', abandoned: false }
     } else {
-      const headers = this.#options.signer.headers(row.id, new Date(), row.payload)
+      const headers = this.#options.signerFor(row).headers(row.id, new Date(), row.payload)
       result = await this.#options.sender.send(row.url, headers, row.payload, shutdown)
     }
     if (result.abandoned) return

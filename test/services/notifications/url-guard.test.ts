@@ -7,7 +7,9 @@ t.test('only public unicast addresses pass, IPv4-mapped forms judged as the IPv4
     '127.0.0.1', '127.8.9.10', '10.0.0.1', '10.255.255.255', '172.16.0.1', '172.31.255.1', '192.168.1.1', '169.254.169.254',
     '100.64.0.1', '0.0.0.0', '224.0.0.1', '255.255.255.255', '192.0.2.1',
     '::1', '::', 'fe80::1', 'fc00::1', 'fd12:3456::1', 'ff02::1',
-    '::ffff:127.0.0.1', '::ffff:10.0.0.1', '::ffff:169.254.169.254', '64:ff9b::a00:1', '2002:a00:1::1', 'not-an-ip'
+    '::ffff:127.0.0.1', '::ffff:10.0.0.1', '::ffff:169.254.169.254', '64:ff9b::a00:1', '2002:a00:1::1', 'not-an-ip',
+    // IPv4-compatible (::/96, deprecated): loopback, private, metadata and even public IPv4s in that form
+    '::7f00:1', '::127.0.0.1', '::a00:1', '::a9fe:a9fe', '::5db8:d822', '::8.8.8.8', '::2'
   ]
   for (const address of refused) t.notOk(isPublicAddress(address), `${address} is refused`)
   for (const address of ['93.184.216.34', '8.8.8.8', '172.32.0.1', '2606:4700:4700::1111', '::ffff:93.184.216.34']) {
@@ -18,6 +20,7 @@ t.test('only public unicast addresses pass, IPv4-mapped forms judged as the IPv4
 t.test('notify URLs: http(s) only, literal and resolved addresses checked, every address must be public', async (t) => {
   const guard = { allowPrivate: false, resolve: async (host: string) => ({ 'public.example': ['93.184.216.34'], 'mixed.example': ['93.184.216.34', '10.1.2.3'] } as Record<string, string[]>)[host] ?? [] }
   t.same(await assessNotifyUrl('https://public.example/hook', guard), { ok: true })
+  t.match(await assessNotifyUrl('https://[::127.0.0.1]/hook', guard), { ok: false, reason: 'address' }, 'the URL parser writes it [::7f00:1]: still refused')
   t.same(await assessNotifyUrl('http://93.184.216.34:8080/hook', guard), { ok: true })
   t.match(await assessNotifyUrl('https://mixed.example/hook', guard), { ok: false, reason: 'address', message: /10\.1\.2\.3/ })
   t.match(await assessNotifyUrl('https://nowhere.example/hook', guard), { ok: false, reason: 'unresolvable' })
