@@ -1,7 +1,8 @@
 # syntax=docker/dockerfile:1
 # Two stages: the builder holds the compilers (better-sqlite3's addon, tsc); the runtime image holds only what runs.
+# Both on Node 24, the current LTS: Node 20 reached end of life on 2026-04-30 and gets no more security fixes.
 
-FROM node:20-bookworm-slim AS builder
+FROM node:24-bookworm-slim AS builder
 WORKDIR /app
 # better-sqlite3 compiles its addon with node-gyp when no prebuilt binary can be fetched
 RUN apt-get update \
@@ -14,11 +15,14 @@ COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY src/ ./src/
+# The dashboard's front end, bundled into dist/ui by npm run build (esbuild, a dev dependency: builder only)
+COPY ui/ ./ui/
+COPY scripts/build-ui.ts ./scripts/
 COPY migrations/ ./migrations/
 RUN npm run build \
   && npm prune --omit=dev --no-audit --no-fund
 
-FROM node:20-bookworm-slim AS runtime
+FROM node:24-bookworm-slim AS runtime
 ENV NODE_ENV=production \
     DATABASE_PATH=/data/s2v.db \
     HOST=0.0.0.0 \

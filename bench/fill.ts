@@ -4,8 +4,6 @@ import { existsSync, statSync } from 'node:fs'
 import { openDatabase, type Db } from '../src/db/database.js'
 import { migrate } from '../src/db/migrate.js'
 import { newCallbackToken } from '../src/lib/callback-token.js'
-import { tokenFingerprintName } from '../src/config.js'
-import { BENCH_API_TOKEN } from './servers.js'
 
 // Rows per transaction: large enough that the commit cost vanishes, small enough to keep the WAL short.
 const FILL_BATCH_ROWS = 10_000
@@ -20,8 +18,8 @@ const PROCESSING_NEWEST = 60
 const TASK_DURATION_MS = 180_000
 // A callback token hash is a SHA-256.
 const HASH_BYTES = 32
-// The caller the bench's bearer token names (a bare token's fingerprint name), so its lookups see the filled tasks.
-const CALLER = tokenFingerprintName(BENCH_API_TOKEN)
+// The caller named in the bench server's API_TOKENS (bench/servers.ts), so its lookups may see these tasks.
+export const BENCH_CALLER = 'bench'
 const PROMPTS = [
   'A girl waves at the camera in a sunny park, soft light, shallow depth of field',
   'A man in a grey suit walks through a busy train station and turns to smile',
@@ -85,7 +83,7 @@ export function fillTasks (path: string, count: number): FillResult {
         status === 'processing' ? 'Processing' : status === 'success' ? 'success' : 'failed', fileId,
         status === 'failed' ? '1027' : null, status === 'failed' ? 'video output contains sensitive content' : null,
         PROMPTS[seq % PROMPTS.length], `https://cdn.example.com/faces/${seq}.jpg`, seq % 2 === 0 ? `{"ticket":"T-${seq}"}` : null,
-        hash, CALLER, createdAt, status === 'processing' ? processingAt : doneAt)
+        hash, BENCH_CALLER, createdAt, status === 'processing' ? processingAt : doneAt)
       insertEvent.run(seq, createdAt, 'submit', null, null, 'created', null)
       insertEvent.run(seq, processingAt, 'submit', 'processing', null, 'applied', null)
       events += 2
@@ -124,7 +122,7 @@ export function seedPushTasks (path: string, count: number, batch: number): Push
       const id = randomUUID()
       const { token, hash } = newCallbackToken(id)
       const taskId = seededTaskId(batch, i)
-      const { lastInsertRowid } = insertTask.run(id, taskId, PROMPTS[i % PROMPTS.length], 'https://cdn.example.com/faces/push.jpg', hash, CALLER, at, at)
+      const { lastInsertRowid } = insertTask.run(id, taskId, PROMPTS[i % PROMPTS.length], 'https://cdn.example.com/faces/push.jpg', hash, BENCH_CALLER, at, at)
       insertEvent.run(lastInsertRowid, at, 'submit', null, 'created')
       insertEvent.run(lastInsertRowid, at, 'submit', 'processing', 'applied')
       targets.push({ token, taskId })

@@ -4,6 +4,7 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs'
 import { connect, createServer } from 'node:net'
 import { join, resolve } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
+import { BENCH_CALLER } from './fill.js'
 
 const ROOT = resolve(import.meta.dirname, '..')
 const SERVICE_ENTRY = join(ROOT, 'dist', 'server.js')
@@ -78,7 +79,7 @@ export async function startService (options: ServiceOptions): Promise<ServerProc
     DATABASE_PATH: options.databasePath,
     DATABASE_SYNCHRONOUS: options.synchronous ?? 'FULL',
     LOG_LEVEL: options.logLevel,
-    API_TOKENS: BENCH_API_TOKEN,
+    API_TOKENS: `${BENCH_CALLER}:${BENCH_API_TOKEN}`,
     SUBMIT_RATE_LIMIT: UNLIMITED,
     READ_RATE_LIMIT: UNLIMITED,
     CALLBACK_RATE_LIMIT: UNLIMITED,

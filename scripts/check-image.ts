@@ -343,6 +343,13 @@ function checkRuntimeFiles (runtime: BuiltStage, ctx: StepContext): void {
   const app = onDisk(runtime.root, runtime.workdir)
   const has = (path: string): boolean => existsSync(join(app, path))
   ctx.check(has('dist/server.js'), 'dist/server.js is missing')
+  // The dashboard (/ui/): its page and every hashed asset the page links to.
+  if (!has('dist/ui/index.html')) ctx.check(false, 'dist/ui/index.html is missing: the dashboard was not built')
+  else {
+    const linked = [...readFileSync(join(app, 'dist/ui/index.html'), 'utf8').matchAll(/(?:src|href)="(assets\/[^"]+)"/g)].map((match) => match[1]!)
+    const missingAssets = linked.filter((path) => !has(`dist/ui/${path}`))
+    ctx.check(linked.length >= 2 && missingAssets.length === 0, `the dashboard's assets are missing: ${missingAssets.join(', ') || 'the page links none'}`)
+  }
   const migrations = readdirSync(join(ROOT, 'migrations')).filter((name) => name.endsWith('.sql'))
   const missingMigrations = migrations.filter((name) => !has(`migrations/${name}`))
   ctx.check(migrations.length > 0 && missingMigrations.length === 0, `migrations missing: ${missingMigrations.join(', ') || 'the repository has none'}`)
@@ -469,7 +476,7 @@ async function main (): Promise<boolean> {
       (ctx) => checkCompose(image, ctx))
     const builder = await buildStage(image.builder, tempFolder('builder'), new Map(), image)
     const runtime = await buildStage(image.runtime, tempFolder('runtime'), new Map([[builder.name, builder]]), image)
-    await step(`${runtime.name}: holds dist/server.js, the migrations and better-sqlite3, and no dev-only package`, (ctx) => checkRuntimeFiles(runtime, ctx))
+    await step(`${runtime.name}: holds dist/server.js, the built dashboard, the migrations and better-sqlite3, and no dev-only package`, (ctx) => checkRuntimeFiles(runtime, ctx))
     await runContainer(image, runtime)
   } catch (err) {
     if (!(err instanceof Abort)) {

@@ -9,6 +9,7 @@ import { isDatabaseBusy } from './db/database.js'
 import { AppError, errorBody, errors, validationMessage, type ErrorCode } from './errors.js'
 import { loggerOptions, redactUrl } from './logger.js'
 import { buildValidator } from './lib/validators.js'
+import { fileURLToPath } from 'node:url'
 import auth from './plugins/auth.js'
 import database from './plugins/database.js'
 import downloadLinks from './plugins/download-links.js'
@@ -31,6 +32,10 @@ import tasksRoutes from './routes/tasks.js'
 import taskActions from './routes/task-actions.js'
 import deliveriesRoutes from './routes/deliveries.js'
 import taskStreamRoute from './routes/task-stream.js'
+import taskFeedRoute from './routes/task-feed.js'
+import statsRoute from './routes/stats.js'
+import sessionRoute from './routes/session.js'
+import ui from './plugins/ui.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -56,7 +61,11 @@ export type AppDependencies = {
   logger?: Logger
   /** Sees every route as it is registered (the OpenAPI test checks each one is documented). */
   onRoute?: onRouteHookHandler
+  /** The built dashboard; default dist/ui of this package (src/ and dist/ are both one level down). */
+  uiRoot?: string
 }
+
+const DEFAULT_UI_ROOT = fileURLToPath(new URL('../dist/ui', import.meta.url))
 
 // Codes for the 4xx errors Fastify and its plugins raise themselves.
 const CODE_BY_STATUS: Record<number, ErrorCode> = {
@@ -172,6 +181,14 @@ export async function buildApp (config: Config, dependencies: AppDependencies = 
   await app.register(taskActions, { refreshRateLimit: config.REFRESH_RATE_LIMIT, readRateLimit: config.READ_RATE_LIMIT })
   await app.register(taskStreamRoute, { rateLimit: config.READ_RATE_LIMIT, keepAliveMs: config.SSE_KEEPALIVE_MS })
   await app.register(deliveriesRoutes, { rateLimit: config.READ_RATE_LIMIT })
+  await app.register(taskFeedRoute, { rateLimit: config.READ_RATE_LIMIT, keepAliveMs: config.SSE_KEEPALIVE_MS })
+  await app.register(statsRoute, { rateLimit: config.READ_RATE_LIMIT })
+  await app.register(sessionRoute, { rateLimit: config.READ_RATE_LIMIT })
+  // The dashboard: a client of the routes above, nothing more.
+  await app.register(ui, {
+    root: dependencies.uiRoot ?? DEFAULT_UI_ROOT,
+    mediaOrigins: [...new Set([config.MINIMAX_BASE_URL, config.MODELLIX_BASE_URL].map((url) => new URL(url).origin))]
+  })
 
   return app
 }

@@ -18,12 +18,12 @@ export const ERROR_CODES = {
   invalid_range: 'a time range whose until is not after its since (400)',
   invalid_push: 'a callback body with neither challenge nor task_id and status (400)',
   notify_url_not_allowed: 'a notify_url that is not http(s) or resolves to a loopback, private or reserved address (400)',
-  unauthorized: 'the internal routes need "Authorization: Bearer <one of API_TOKENS>" (401)',
+  unauthorized: 'the internal routes need "Authorization: Bearer <one of API_TOKENS or ADMIN_TOKENS>" (401)',
   callback_token_required: 'a status push on the bare /get_callback path, which only answers challenges (401)',
   unknown_callback_token: 'a push whose callback token belongs to no task (401)',
   token_task_mismatch: 'a push whose callback token belongs to another task_id (401)',
-  admin_required: 'an operator\'s route (or another caller\'s data) asked for with a token not in ADMIN_TOKENS (403)',
-  admin_token_required: 'the signing secret is only served when API_TOKENS is set (403)',
+  admin_required: 'an operator\'s route asked for with a token not in ADMIN_TOKENS (another caller\'s task answers not_found instead) (403)',
+  admin_token_required: 'an open deployment (API_TOKENS and ADMIN_TOKENS empty) serves and rotates no signing secret (403)',
   download_link_invalid: 'a signed download link that was altered (id, expiry or signature) or is another task\'s (403)',
   download_link_expired: 'a signed download link past its expires; look the task up for a fresh download_url (403)',
   not_found: 'no such task, delivery or route (404)',
@@ -44,6 +44,7 @@ export const ERROR_CODES = {
   internal_error: 'a bug or an unexpected failure; internals are never shown, the request_id finds it in our logs (500)',
   database_busy: 'another process holds the database\'s write lock (a backup, the sqlite3 shell); retry after Retry-After, nothing was lost (503)',
   provider_not_configured: 'the provider\'s API key is not set on this service (503)',
+  ui_not_built: 'the dashboard at /ui/ was not built on this machine (npm run build) (503)',
   // The provider's refusals and failures of a submit (base_resp carries the provider's own code)
   invalid_params: 'the provider refused the request as invalid (MiniMax 2013, Modellix 400) (400)',
   insufficient_balance: 'the provider account has no balance left (MiniMax 1008, Modellix 402) (402)',
@@ -106,6 +107,7 @@ export const errors = {
   {}, { 'retry-after': '1' }),
   // A lock held by another process (a backup, the sqlite3 shell): nothing was written, the same request may be retried.
   databaseBusy: (retryAfterSeconds: number) => new AppError(503, 'database_busy', `the database is locked by another process; nothing was written, retry in ${retryAfterSeconds} s`, {}, { 'retry-after': String(retryAfterSeconds) }),
+  uiNotBuilt: () => new AppError(503, 'ui_not_built', 'the dashboard was not built on this machine: run npm run build'),
   pushMissingFields: () => new AppError(400, 'invalid_push', 'a callback body must carry either "challenge" or both "task_id" and "status"')
 } as const
 

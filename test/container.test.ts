@@ -9,6 +9,7 @@ import { dirname, join, posix } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { promisify } from 'node:util'
+import semver from 'semver'
 import { ConfigSchema, loadConfig } from '../src/config.js'
 import { composeEnvironment, containerPort, readCompose, volumeMount } from '../scripts/compose.js'
 import {
@@ -22,6 +23,11 @@ const NODE_ENV_KEY = 'NODE_ENV' // read by Node libraries, not by our config
 const EXPECTED_CMD = ['node', 'dist/server.js']
 const RUNTIME_FILES = new Map([['package.json', 'file'], ['node_modules', 'folder'], ['dist', 'folder'], ['migrations', 'folder']]) // what runs, from the builder
 const BUILD_INPUTS = ['package.json', 'package-lock.json', 'tsconfig.json', 'tsconfig.build.json', 'src'] // what `npm run build` reads
+// The Node versions this repository promises: the image's LTS line, the oldest Node that runs the service, and the
+// oldest that runs its development tools (tap's c8, neostandard and yargs ask for 20.19).
+const LTS_MAJOR = 24
+const RUNTIME_FLOOR = '20.12.0'
+const DEVELOPMENT_FLOOR = '20.19.0'
 const BUILD_TOOLS = /(?<![\w.-])(python3?|g\+\+|gcc|make|build-essential)(?![\w.-])/
 
 const FILE_TIMEOUT_MS = 180_000 // a cold npm cache downloads the production dependencies
@@ -307,4 +313,25 @@ t.test('the production dependencies alone run the compiled service', async (t) =
   const exit = await exitOf(child, EXIT_TIMEOUT_MS)
   t.same(exit, { code: 0, signal: null }, `exits with code 0 within ${EXIT_TIMEOUT_MS} ms of SIGTERM`, { output })
   t.equal(await healthcheckExit(port), 1, 'the HEALTHCHECK command fails once the server is gone')
+})
+
+t.test('Node versions: the image and CI run the current LTS; every dependency supports the Node versions the README claims', async (t) => {
+  for (const stage of dockerfile) t.equal(stage.base, `node:${LTS_MAJOR}-bookworm-slim`, `${stage.name}: on the current LTS`)
+  t.match(readFileSync(join(ROOT, '.ci/run'), 'utf8'), new RegExp(`^NODE_LTS_MAJOR=${LTS_MAJOR}$`, 'm'), 'CI tests the image\'s Node too')
+
+  const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { engines: { node: string } }
+  t.equal(semver.minVersion(pkg.engines.node)?.version, RUNTIME_FLOOR, 'engines says what the README says')
+  const lock = JSON.parse(readFileSync(join(ROOT, 'package-lock.json'), 'utf8')) as { packages: Record<string, { version?: string, dev?: boolean, engines?: unknown }> }
+  // What npm ci would warn about (EBADENGINE) on a given Node version, production or development dependencies.
+  const refusing = (version: string, dev: boolean) => Object.entries(lock.packages)
+    .filter(([path, entry]) => path !== '' && Boolean(entry.dev) === dev)
+    .flatMap(([path, entry]) => {
+      const range = (entry.engines as { node?: unknown } | undefined)?.node
+      return typeof range === 'string' && !semver.satisfies(version, range) ? [`${path.replace(/^.*node_modules\//, '')}@${entry.version} needs Node ${range}`] : []
+    })
+  for (const version of [RUNTIME_FLOOR, `${LTS_MAJOR}.0.0`]) t.same(refusing(version, false), [], `the production dependencies run on Node ${version}`)
+  for (const version of [DEVELOPMENT_FLOOR, `${LTS_MAJOR}.0.0`]) t.same(refusing(version, true), [], `the development tools run on Node ${version}`)
+  const readme = readFileSync(join(ROOT, 'README.md'), 'utf8')
+  t.match(readme, `Node ${RUNTIME_FLOOR.replace(/\.0$/, '')} or newer`, 'the README states the runtime floor')
+  t.match(readme, `Node ${DEVELOPMENT_FLOOR.replace(/\.0$/, '')} or newer`, 'and the development floor')
 })

@@ -16,8 +16,8 @@ type Operation = {
 }
 type Document = { openapi: string, paths: Record<string, Record<string, Operation>>, components: { schemas: Record<string, unknown>, securitySchemes: Record<string, unknown> } }
 
-// Routes of the interactive reference itself, which the document leaves out on purpose.
-const DOCS_ROUTES = /^\/docs(\/|$)/
+// Routes of the interactive reference and the dashboard's static files, which the document leaves out on purpose.
+const DOCS_ROUTES = /^\/(docs|ui)(\/|$)/
 
 async function documented (t: Test, env: Record<string, string> = {}) {
   const routes: RouteOptions[] = []

@@ -66,7 +66,19 @@ export type IdempotencyRow = {
   created_at: string
 }
 
-export type ListFilter = { status?: TaskStatus | undefined, caller?: string | undefined, beforeSeq?: number | undefined, limit: number }
+export type ListFilter = {
+  status?: TaskStatus | undefined
+  provider?: string | undefined
+  /** Only this caller's tasks (the visibility scope, or an admin's filter). */
+  caller?: string | undefined
+  /** Our id (or its start), the provider's task_id, or a metadata value, exactly. */
+  search?: string | undefined
+  beforeSeq?: number | undefined
+  limit: number
+}
+
+// A search term this short matches our ids by prefix too often to mean anything; it still matches exactly.
+const MIN_ID_PREFIX = 4
 
 export class TasksRepository {
   // One transaction wrapper for every call: building a new one per write cost ~5 % of a push.
@@ -85,6 +97,7 @@ export class TasksRepository {
   readonly #eventsAfter
   readonly #listAll
   readonly #listByStatus
+  readonly #listFiltered
   readonly #listOfCaller
   readonly #listOfCallerByStatus
   readonly #keyOf
@@ -128,6 +141,16 @@ export class TasksRepository {
       'SELECT * FROM task_events WHERE task_seq = ? AND seq > ? ORDER BY seq LIMIT ?')
     this.#listAll = db.prepare<[number, number], TaskRow>('SELECT * FROM tasks WHERE seq < ? ORDER BY seq DESC LIMIT ?')
     this.#listByStatus = db.prepare<[string, number, number], TaskRow>('SELECT * FROM tasks WHERE status = ? AND seq < ? ORDER BY seq DESC LIMIT ?')
+    // One statement for every combination of the dashboard's filters (a NULL parameter means "any"); newest first along
+    // the primary key, so a page stops after `limit` matches.
+    this.#listFiltered = db.prepare<{ before: number, limit: number, status: string | null, provider: string | null, caller: string | null, search: string | null, prefix: string | null }, TaskRow>(`
+      SELECT * FROM tasks WHERE seq < @before
+        AND (@status IS NULL OR status = @status)
+        AND (@provider IS NULL OR provider = @provider)
+        AND (@caller IS NULL OR caller = @caller)
+        AND (@search IS NULL OR id = @search OR task_id = @search OR id LIKE @prefix ESCAPE '\\'
+          OR EXISTS (SELECT 1 FROM json_each(metadata) WHERE json_each.type IN ('text', 'integer', 'real') AND CAST(json_each.value AS TEXT) = @search))
+      ORDER BY seq DESC LIMIT @limit`)
     this.#listOfCaller = db.prepare<[string, number, number], TaskRow>('SELECT * FROM tasks WHERE caller = ? AND seq < ? ORDER BY seq DESC LIMIT ?')
     this.#listOfCallerByStatus = db.prepare<[string, string, number, number], TaskRow>(
       'SELECT * FROM tasks WHERE caller = ? AND status = ? AND seq < ? ORDER BY seq DESC LIMIT ?')
@@ -229,7 +252,11 @@ export class TasksRepository {
   eventsAfter (taskSeq: number, afterSeq: number, limit: number): EventRow[] { return this.#eventsAfter.all(taskSeq, afterSeq, limit) }
 
   /** Newest first; `caller` restricts the page to that caller's tasks (each case has its own index). */
-  list ({ status, caller, beforeSeq = Number.MAX_SAFE_INTEGER, limit }: ListFilter): TaskRow[] {
+  list ({ status, provider, caller, search, beforeSeq = Number.MAX_SAFE_INTEGER, limit }: ListFilter): TaskRow[] {
+    if (provider !== undefined || search !== undefined) {
+      const prefix = search !== undefined && search.length >= MIN_ID_PREFIX ? `${search.replace(/[\\%_]/g, (c) => `\\${c}`)}%` : null
+      return this.#listFiltered.all({ before: beforeSeq, limit, status: status ?? null, provider: provider ?? null, caller: caller ?? null, search: search ?? null, prefix })
+    }
     if (caller !== undefined) {
       return status ? this.#listOfCallerByStatus.all(caller, status, beforeSeq, limit) : this.#listOfCaller.all(caller, beforeSeq, limit)
     }

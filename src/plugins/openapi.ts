@@ -91,7 +91,7 @@ export default fp(async (app) => {
       tags: TAGS,
       components: {
         securitySchemes: {
-          bearer: { type: 'http', scheme: 'bearer', description: 'One of API_TOKENS; required on the internal routes when API_TOKENS is set' }
+          bearer: { type: 'http', scheme: 'bearer', description: 'One of API_TOKENS (a caller: sees its own tasks) or ADMIN_TOKENS (an operator: sees every task); required on the internal routes when either is set' }
         }
       }
     },

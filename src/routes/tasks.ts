@@ -63,13 +63,14 @@ const tasksRoutes: FastifyPluginAsyncTypebox<TasksRouteOptions> = async (app, op
     config: routeConfig,
     schema: {
       summary: 'Tasks, newest first',
-      description: 'Pages of the caller\'s tasks (an admin\'s: everyone\'s) without their history; filter by status, pass next_cursor back as cursor for the next page.',
+      description: 'Pages of the caller\'s tasks (an admin\'s: everyone\'s) without their history; filter by status, provider and (an admin) caller, ' +
+        'search by our id (or its start), task_id or a metadata value (q); pass next_cursor back as cursor for the next page, with the same filters.',
       querystring: ListQuery,
       response: { 200: TaskPage, ...errorResponses(400, 401, 429, 500) }
     }
   }, async (request) => {
-    const { status, limit, cursor } = request.query
-    const rows = app.taskStore.listFor(request, { status, limit: limit + 1, beforeSeq: cursor === undefined ? undefined : taskCursor.decode(cursor) })
+    const { status, provider, caller, q, limit, cursor } = request.query
+    const rows = app.taskStore.listFor(request, { status, provider, caller, search: q, limit: limit + 1, beforeSeq: cursor === undefined ? undefined : taskCursor.decode(cursor) })
     const page = rows.slice(0, limit)
     return { items: page.map((row) => taskSummary(row, app.downloadLinks.forLookup)), next_cursor: rows.length > limit ? taskCursor.encode(page.at(-1)!.seq) : null }
   })

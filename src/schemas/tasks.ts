@@ -26,6 +26,7 @@ const TASK_EXAMPLE = {
   file_id: '268010811835735',
   error: null,
   prompt: 'A girl waves at the camera',
+  image_url: 'https://example.com/face.jpg',
   metadata: { ticket: 'T-42' },
   created_at: '2026-11-21T08:25:30.686Z',
   updated_at: '2026-11-21T08:25:30.802Z',
@@ -55,6 +56,7 @@ export const TaskSummary = Type.Object({
     provisional: Type.Optional(Type.Boolean({ description: 'Present (true) only when this service decided the failure itself (submit_outcome_unknown, timeout): the provider\'s own later verdict still replaces it, possibly with a success' }))
   }, { description: 'Why the task failed (or why its outcome is unknown)' })),
   prompt: Nullable(Type.String({ description: 'The prompt as submitted' })),
+  image_url: Nullable(Type.String({ description: 'The reference image\'s URL as submitted; null when it was a data URL (the image itself is not kept)' })),
   metadata: Nullable(Type.Record(Type.String(), Type.Unknown(), { description: 'Your metadata, as submitted' })),
   created_at: Type.String({ format: 'date-time', description: 'When the submit arrived' }),
   updated_at: Type.String({ format: 'date-time', description: 'The last change' }),
@@ -114,6 +116,9 @@ export const MAX_PAGE = 100
 
 export const ListQuery = Type.Object({
   status: Type.Optional(TaskStatusSchema),
+  provider: Type.Optional(Type.Enum(['minimax', 'modellix'], { description: 'Only this provider\'s tasks' })),
+  caller: Type.Optional(Type.String({ minLength: 1, maxLength: 200, description: 'Only the tasks of this caller (its name)' })),
+  q: Type.Optional(Type.String({ minLength: 1, maxLength: 200, description: 'Search: our id (or its first 4+ characters), MiniMax\'s task_id, or a metadata value (exact)' })),
   limit: Type.Integer({ minimum: 1, maximum: MAX_PAGE, default: 20, description: 'Tasks per page' }),
   cursor: Type.Optional(Type.String({ maxLength: 200, description: 'next_cursor of the previous page' }))
 }, { additionalProperties: false })

@@ -76,6 +76,12 @@ export class Reconciler {
   }
 
   start (): void { this.#ticker.start() }
+
+  /** Each configured provider's call budget: its size and how much of the current minute's is spent. */
+  budgets (): Array<{ provider: ProviderName, per_minute: number, used: number }> {
+    return this.#configured().map(([provider, { budget }]) => ({ provider, per_minute: budget.perMinute, used: budget.perMinute - budget.remaining() }))
+  }
+
   async stop (): Promise<void> { await this.#ticker.stop() }
 
   /** One pass: sweep what timed out, then poll what is due, oldest first, as far as the budgets allow. */

@@ -53,9 +53,11 @@ export class TaskStore {
     return task && canSee(viewer, task) ? task : undefined
   }
 
-  /** A page of the tasks the viewer may see, newest first. */
-  listFor (viewer: Viewer, filter: Omit<ListFilter, 'caller'>): TaskRow[] {
-    return this.repo.list({ ...filter, caller: callerScope(viewer) })
+  /** A page of the tasks the viewer may see, newest first; `filter.caller` narrows an admin's view to one caller. */
+  listFor (viewer: Viewer, filter: ListFilter): TaskRow[] {
+    const scope = callerScope(viewer)
+    if (scope !== undefined && filter.caller !== undefined && filter.caller !== scope) return [] // another caller's: none visible
+    return this.repo.list({ ...filter, caller: scope ?? filter.caller })
   }
 
   /**

@@ -27,6 +27,7 @@ export function taskSummary (row: TaskRow, signVideoLink: VideoLinkSigner): Task
     file_id: row.file_id,
     error: row.error_code ? { code: row.error_code, message: row.error_message ?? '', ...(row.error_provisional === 1 ? { provisional: true } : {}) } : null,
     prompt: row.prompt,
+    image_url: /^https?:\/\//i.test(row.image_ref) ? row.image_ref : null,
     metadata: row.metadata ? JSON.parse(row.metadata) : null,
     created_at: row.created_at,
     updated_at: row.updated_at,

@@ -20,6 +20,8 @@ export type WaiterLimits = { perCaller: number, total: number }
 
 export class TaskWatch {
   readonly #bySeq = new Map<number, Set<Watcher>>()
+  // Watchers of every task (the dashboard's live task list).
+  readonly #everyTask = new Set<Watcher>()
   #count = 0
   #closed = false
   readonly #limits: WaiterLimits
@@ -32,7 +34,17 @@ export class TaskWatch {
   }
 
   /** How many clients are waiting, over all tasks. */
-  get size (): number { return this.#count }
+  get size (): number { return this.#count + this.#everyTask.size }
+
+  /** Calls the watcher on every status change of any task until the returned function is called. */
+  watchAll (watcher: Watcher): () => void {
+    if (this.#closed) {
+      watcher.onClose()
+      return () => {}
+    }
+    this.#everyTask.add(watcher)
+    return () => { this.#everyTask.delete(watcher) }
+  }
 
   /** How many waits are admitted, over all callers (what MAX_WAITERS caps). */
   get admitted (): number { return this.#admitted }
@@ -119,13 +131,15 @@ export class TaskWatch {
   close (): void {
     this.#closed = true
     this.store.events.off('status', this.#onStatus)
-    const all = [...this.#bySeq.values()].flatMap((watchers) => [...watchers])
+    const all = [...this.#bySeq.values(), this.#everyTask].flatMap((watchers) => [...watchers])
     this.#bySeq.clear()
+    this.#everyTask.clear()
     this.#count = 0
     for (const watcher of all) watcher.onClose()
   }
 
   readonly #onStatus = ({ task }: StatusChange): void => {
+    for (const watcher of [...this.#everyTask]) watcher.onChange(task)
     const watchers = this.#bySeq.get(task.seq)
     if (!watchers) return
     for (const watcher of [...watchers]) watcher.onChange(task)

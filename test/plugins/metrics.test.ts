@@ -203,7 +203,7 @@ t.test('event-loop delay is exported: a blocked loop shows in s2v_event_loop_del
   t.ok(count > before, `the sampler kept sampling (${count - before} samples)`)
   const atMost = (le: string) => sample(text, 's2v_event_loop_delay_seconds_bucket', { le })!
   t.ok(atMost('0.25') < count, 'one sample saw the loop blocked for more than 0.25 s')
-  t.ok(atMost('1') === count, 'and none for more than 1 s')
+  t.ok(atMost('5') === count, 'and none for more than 5 s (a loaded machine adds its own delays)')
   // prom-client's own gauges are there too (reset at each scrape of any registry in the process, so not asserted on)
   for (const name of ['nodejs_eventloop_lag_max_seconds', 'nodejs_eventloop_lag_p50_seconds', 'nodejs_eventloop_lag_p99_seconds', 'nodejs_eventloop_lag_mean_seconds']) {
     t.ok(sample(text, name)! >= 0, `${name} is exported`)

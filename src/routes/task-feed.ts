@@ -1,0 +1,59 @@
+// GET /v1/events: server-sent events, one per status change of any task the caller may see (the dashboard's live list).
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { Type } from 'typebox'
+import type { TaskRow } from '../db/tasks-repository.js'
+import { errorResponses } from '../schemas/common.js'
+import { taskSummary } from '../services/task-view.js'
+import { callerKey } from './rate-limit-keys.js'
+import { canSee } from '../services/visibility.js'
+
+export type TaskFeedRouteOptions = { rateLimit: number, keepAliveMs: number }
+
+// How long a browser's EventSource waits before reconnecting after a dropped connection.
+const RECONNECT_MS = 3000
+
+const taskFeedRoute: FastifyPluginAsyncTypebox<TaskFeedRouteOptions> = async (app, options) => {
+  app.get('/v1/events', {
+    onRequest: app.authenticate,
+    config: { rateLimit: { max: options.rateLimit, timeWindow: 60_000, keyGenerator: callerKey } },
+    schema: {
+      summary: 'Server-sent events: status changes of every task',
+      description: 'One `status` event per status change of any task you may see (data = the task without its history), and a keep-alive ' +
+        'comment every SSE_KEEPALIVE_MS; the stream never ends by itself. It carries changes from the moment it opens: read ' +
+        'GET /v1/tasks first, then apply the events. For one task, GET /v1/tasks/:id/events.',
+      tags: ['tasks'],
+      response: {
+        200: { description: 'text/event-stream', content: { 'text/event-stream': { schema: Type.String({ description: 'event: status, data: <task JSON>' }) } } },
+        ...errorResponses(401, 429, 500)
+      }
+    }
+  }, async (request, reply) => {
+    reply.hijack()
+    const res = reply.raw
+    res.writeHead(200, {
+      'content-type': 'text/event-stream; charset=utf-8',
+      'cache-control': 'no-cache, no-transform',
+      connection: 'keep-alive',
+      'x-accel-buffering': 'no', // proxies (nginx) would otherwise hold events back
+      'x-request-id': request.id
+    })
+    res.write(`retry: ${RECONNECT_MS}\n\n`)
+    let ended = false
+    const end = () => {
+      if (ended) return
+      ended = true
+      clearInterval(keepAlive)
+      unwatch()
+      res.end()
+    }
+    const send = (row: TaskRow) => {
+      if (ended || !canSee(request, row)) return // another caller's task: not even its existence
+      res.write(`event: status\ndata: ${JSON.stringify(taskSummary(row, app.downloadLinks.forLookup))}\n\n`)
+    }
+    const keepAlive = setInterval(() => res.write(': keep-alive\n\n'), options.keepAliveMs)
+    const unwatch = app.taskWatch.watchAll({ onChange: send, onClose: end })
+    res.on('close', end)
+  })
+}
+
+export default taskFeedRoute
