@@ -12,6 +12,7 @@ import { buildValidator } from './lib/validators.js'
 import { fileURLToPath } from 'node:url'
 import auth from './plugins/auth.js'
 import database from './plugins/database.js'
+import downloadLinks from './plugins/download-links.js'
 import jsonBody from './plugins/json-body.js'
 import metrics from './plugins/metrics.js'
 import openapi from './plugins/openapi.js'
@@ -25,6 +26,7 @@ import taskWatch from './plugins/task-watch.js'
 import callbackRoutes from './routes/callback.js'
 import healthRoutes from './routes/health.js'
 import queryRoute from './routes/query.js'
+import filesRoutes from './routes/files.js'
 import submitRoute from './routes/submit.js'
 import tasksRoutes from './routes/tasks.js'
 import taskActions from './routes/task-actions.js'
@@ -44,6 +46,12 @@ declare module 'fastify' {
   interface FastifyContextConfig {
     /** Errors on this route also carry MiniMax's base_resp, for MiniMax clients pointed at us. */
     minimaxErrors?: boolean
+    /**
+     * Refusals (4xx) on this route are answered with HTTP 200, as MiniMax answers business errors: MiniMax's clients
+     * read base_resp only from a 2xx answer (minimax-mcp-js turns 1004 into its authentication error there, and
+     * any other status into a generic "Request failed"). 5xx keep their status.
+     */
+    minimaxHttp200?: boolean
   }
 }
 
@@ -76,7 +84,7 @@ const FALLBACK_CODE: ErrorCode = 'request_error'
 // A locked database (another process's write lock) is usually a backup or a shell session: seconds, not minutes.
 const DATABASE_BUSY_RETRY_AFTER_S = 1
 // The MiniMax code a MiniMax client expects for our own refusals.
-const MINIMAX_CODE_BY_STATUS: Record<number, number> = { 400: 2013, 401: 1004, 413: 2013, 415: 2013, 422: 2013, 429: 1002, 503: 1000 }
+const MINIMAX_CODE_BY_STATUS: Record<number, number> = { 400: 2013, 401: 1004, 404: 2013, 413: 2013, 415: 2013, 422: 2013, 429: 1002, 503: 1000 }
 
 // How often Node looks for requests past their timeouts: a trickling connection is closed at most this late.
 const CONNECTIONS_CHECKING_INTERVAL_MS = 1000
@@ -126,6 +134,8 @@ export async function buildApp (config: Config, dependencies: AppDependencies = 
   await app.register(retention)
   // Notifications: the signed-webhook outbox and its worker, and the notifier long-polls and event streams wait on.
   await app.register(taskWatch)
+  // Signed download links: lookups, files/retrieve and the success notification carry them.
+  await app.register(downloadLinks)
   await app.register(notifications)
 
   // Set before the routes are registered: a route plugin keeps the handlers in force when it was registered.
@@ -150,7 +160,8 @@ export async function buildApp (config: Config, dependencies: AppDependencies = 
     if (request.routeOptions.config.minimaxErrors && !details.base_resp) {
       details.base_resp = { status_code: MINIMAX_CODE_BY_STATUS[statusCode] ?? 1000, status_msg: message }
     }
-    return reply.code(statusCode).send(errorBody(statusCode, code, message, { ...details, request_id: request.id }))
+    const answerStatus = request.routeOptions.config.minimaxHttp200 && statusCode < 500 ? 200 : statusCode
+    return reply.code(answerStatus).send(errorBody(statusCode, code, message, { ...details, request_id: request.id }))
   })
 
   app.setNotFoundHandler((request, reply) => {
@@ -167,6 +178,7 @@ export async function buildApp (config: Config, dependencies: AppDependencies = 
   await app.register(submitRoute, { rateLimit: config.SUBMIT_RATE_LIMIT, bodyLimit: config.SUBMIT_BODY_LIMIT })
   await app.register(tasksRoutes, { rateLimit: config.READ_RATE_LIMIT })
   await app.register(queryRoute, { rateLimit: config.READ_RATE_LIMIT })
+  await app.register(filesRoutes, { rateLimit: config.READ_RATE_LIMIT })
   await app.register(taskActions, { refreshRateLimit: config.REFRESH_RATE_LIMIT, readRateLimit: config.READ_RATE_LIMIT })
   await app.register(taskStreamRoute, { rateLimit: config.READ_RATE_LIMIT, keepAliveMs: config.SSE_KEEPALIVE_MS })
   await app.register(deliveriesRoutes, { rateLimit: config.READ_RATE_LIMIT })

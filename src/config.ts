@@ -65,6 +65,22 @@ const QUEUE_SETTINGS = {
   QUEUE_MAX_WAIT_MS: Type.Integer({ minimum: 1000, default: 86_400_000, description: 'A task queued longer than this fails with queue_timeout, never sent' })
 }
 
+// Signed download links of this service (GET /v1/files/download/:id): lookups, files/retrieve, notifications.
+const DOWNLOAD_LINK_SETTINGS = {
+  DOWNLOAD_LINK_SECRET: Type.Optional(Type.String({
+    minLength: 32,
+    pattern: '^\\S+$',
+    description: 'HMAC key of signed download links (at least 32 characters; instances behind one URL share it). Unset: one is generated on first start and kept in the database'
+  })),
+  DOWNLOAD_LINK_TTL_S: Type.Integer({ minimum: 60, maximum: 7 * 86_400, default: 3_600, description: 'Seconds a signed download link of a lookup or files/retrieve answer works' }),
+  DOWNLOAD_LINK_NOTIFY_TTL_S: Type.Integer({
+    minimum: 60,
+    maximum: 30 * 86_400,
+    default: 172_800,
+    description: 'Seconds a signed download link in a notification works (longer than the retry schedule, ~27.5 h, so a late delivery still carries a working link)'
+  })
+}
+
 // Slow and greedy clients: how long a request may take to arrive, how long idle connections stay, how many may wait.
 const CONNECTION_SETTINGS = {
   REQUEST_TIMEOUT_MS: Type.Integer({ minimum: 1_000, default: 60_000, description: 'Longest time to receive a whole request, headers and body (a 30 MB submit on a slow link must fit); the connection is then closed with 408' }),
@@ -110,7 +126,8 @@ export const ConfigSchema = Type.Object({
   METRICS_PORT: Type.Optional(Type.Integer({ minimum: 0, maximum: 65535, description: 'Serve GET /metrics on this port only (no token; keep it private); unset: on PORT, behind API_TOKENS' })),
   ...PROVIDER_SETTINGS,
   ...NOTIFICATION_SETTINGS,
-  ...QUEUE_SETTINGS
+  ...QUEUE_SETTINGS,
+  ...DOWNLOAD_LINK_SETTINGS
 })
 
 type Env = Static<typeof ConfigSchema>

@@ -24,12 +24,14 @@ export const ERROR_CODES = {
   token_task_mismatch: 'a push whose callback token belongs to another task_id (401)',
   admin_required: 'an operator\'s route asked for with a token not in ADMIN_TOKENS (another caller\'s task answers not_found instead) (403)',
   admin_token_required: 'an open deployment (API_TOKENS and ADMIN_TOKENS empty) serves and rotates no signing secret (403)',
+  download_link_invalid: 'a signed download link that was altered (id, expiry or signature) or is another task\'s (403)',
+  download_link_expired: 'a signed download link past its expires; look the task up for a fresh download_url (403)',
   not_found: 'no such task, delivery or route (404)',
   method_not_allowed: 'the route exists, not with this method (405)',
   not_acceptable: 'the Accept header asks for a type this route cannot give (406)',
   not_cancellable: 'a cancel of a task that is no longer queued: it was sent to the provider (or finished) (409)',
   idempotency_key_in_progress: 'the Idempotency-Key\'s first request is still running, or was cut short by a restart (409)',
-  video_not_ready: 'the task has not succeeded yet, or its video link is not known yet (409)',
+  video_not_ready: 'the task has not succeeded yet (409)',
   delivery_pending: 'a retry of a delivery that is still pending (409)',
   delivery_superseded: 'a retry that would deliver an older status after a newer one (409)',
   body_too_large: 'the body is over the route\'s limit (SUBMIT_BODY_LIMIT, CALLBACK_BODY_LIMIT) (413)',
@@ -56,7 +58,7 @@ export const ERROR_CODES = {
   provider_error: 'any other provider error code or HTTP 4xx (502)',
   provider_unreachable: 'the provider could not be reached (connection refused, DNS); nothing was created (502)',
   task_id_conflict: 'the provider answered with a task_id that already belongs to another task (502)',
-  video_link_unavailable: 'the provider\'s download link expired and a fresh one could not be fetched (502)',
+  video_link_unavailable: 'the provider\'s download link is not known or expired, and a fresh one could not be fetched now (502)',
   submit_outcome_unknown: 'the create was sent but no answer came (timeout 504; reset, 5xx, unreadable 502): the task stays submitting and is never resent'
 } as const satisfies Record<string, string>
 export type ErrorCode = keyof typeof ERROR_CODES
@@ -94,6 +96,17 @@ export const errors = {
   quotaExceeded: (limit: number, used: number, resetAt: string, retryAfterSeconds: number) => new AppError(429, 'quota_exceeded', `your daily quota of ${limit} submits is used up (${used} today); it resets at ${resetAt}`,
     { limit, used, reset_at: resetAt }, { 'retry-after': String(retryAfterSeconds) }),
   notCancellable: (id: string, status: string) => new AppError(409, 'not_cancellable', `the task is ${status}: only a queued task (not yet sent to the provider) can be cancelled`, { id, status }),
+  videoNotReady: (id: string, status: string) => new AppError(409, 'video_not_ready', `the task is ${status}; its video is not available yet`, { id, status }),
+  videoLinkUnavailable: (id: string) => new AppError(502, 'video_link_unavailable', 'the provider\'s download link is not known or expired, and a fresh one could not be fetched now; try again shortly', { id }),
+  downloadLinkInvalid: () => new AppError(403, 'download_link_invalid', 'this download link is not one this service signed for this video (altered, or for another task); look the task up for a fresh download_url'),
+  downloadLinkExpired: () => new AppError(403, 'download_link_expired', 'this download link has expired; look the task up (or call /v1/files/retrieve) for a fresh download_url'),
+  // MiniMax-compatible lookups: not found (or another caller's) reads as MiniMax's invalid-params answer.
+  minimaxTaskNotFound: (taskId: string) => new AppError(404, 'not_found', `task ${taskId} not found`, {
+    task_id: taskId, base_resp: { status_code: 2013, status_msg: `invalid params: task ${taskId} not found` }
+  }),
+  minimaxFileNotFound: (fileId: string) => new AppError(404, 'not_found', `file ${fileId} not found`, {
+    base_resp: { status_code: 2013, status_msg: `invalid params: file ${fileId} not found` }
+  }),
   tooManyWaiters: (scope: 'caller' | 'total', limit: number) => new AppError(429, 'too_many_waiters', scope === 'caller'
     ? `this caller already holds ${limit} long-polls and event streams open (MAX_WAITERS_PER_CALLER); close one or poll without wait`
     : `the service already holds ${limit} long-polls and event streams open (MAX_WAITERS); try again shortly or poll without wait`,

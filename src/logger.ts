@@ -17,11 +17,13 @@ export const REDACTED_PATHS = [
 const CALLBACK_TOKEN_IN_PATH = /(\/get_callback)\/[^?#]*/i
 // A token's shape anywhere else in a URL (a query string, another route): our id, a dot, 43 base64url characters.
 const TOKEN_ANYWHERE = /[0-9a-f-]{36}\.[A-Za-z0-9_-]{43}/gi
+// A signed download link opens its video to whoever holds it until it expires: its signature is a credential.
+const LINK_SIGNATURE_IN_QUERY = /([?&]signature=)[^&#]*/g
 
-/** A request URL as it may be logged: the callback token, a secret, never leaves the process. */
+/** A request URL as it may be logged: callback tokens and link signatures, secrets both, never leave the process. */
 export function redactUrl (url: string): string {
   // Percent-decoded first, so /get%5Fcallback/… or an encoded token is seen for what it is.
-  return decoded(url).replace(CALLBACK_TOKEN_IN_PATH, '$1/[redacted]').replace(TOKEN_ANYWHERE, '[redacted]')
+  return decoded(url).replace(CALLBACK_TOKEN_IN_PATH, '$1/[redacted]').replace(TOKEN_ANYWHERE, '[redacted]').replace(LINK_SIGNATURE_IN_QUERY, '$1[redacted]')
 }
 
 function decoded (url: string): string {

@@ -84,3 +84,12 @@ t.test('bad token entries stop the start, and never echo a token', async (t) => 
     t.notMatch(text, /tok-secret|secret-\d/, 'no token in the message')
   }
 })
+
+t.test('DOWNLOAD_LINK_SECRET: too short is refused by name, without echoing it; TTLs have bounds', async (t) => {
+  const short = 'short-secret'
+  const err = (() => { try { loadConfig({ DOWNLOAD_LINK_SECRET: short }) } catch (error) { return error as Error } })()
+  t.match(err?.message, /DOWNLOAD_LINK_SECRET/)
+  t.notOk(err?.message.includes(short), 'the value is not shown')
+  t.throws(() => loadConfig({ DOWNLOAD_LINK_TTL_S: '10' }), /DOWNLOAD_LINK_TTL_S/)
+  t.match(loadConfig({}), { DOWNLOAD_LINK_TTL_S: 3600, DOWNLOAD_LINK_NOTIFY_TTL_S: 172800, DOWNLOAD_LINK_SECRET: undefined })
+})

@@ -27,6 +27,8 @@ t.test('redactUrl cuts the token out of any callback URL', async (t) => {
   t.equal(redactUrl('/get_callback/abc.def?x=1'), '/get_callback/[redacted]?x=1')
   t.equal(redactUrl('/get_callback'), '/get_callback')
   t.equal(redactUrl('/v1/tasks/1'), '/v1/tasks/1')
+  t.equal(redactUrl('/v1/files/download/x?expires=1&signature=abc_-'), '/v1/files/download/x?expires=1&signature=[redacted]', 'and a link\'s signature')
+  t.equal(redactUrl('/v1/files/download/x?signature=abc&expires=1'), '/v1/files/download/x?signature=[redacted]&expires=1')
   const token = `${'0'.repeat(8)}-aaaa-bbbb-cccc-${'d'.repeat(12)}.${'Ab_-'.repeat(10)}xyz`
   const encoded = [...token].map((c) => `%${c.charCodeAt(0).toString(16).padStart(2, '0')}`).join('')
   for (const url of [

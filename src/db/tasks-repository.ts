@@ -30,6 +30,7 @@ export type TaskRow = {
   video_expires_at: string | null
   video_width: number | null
   video_height: number | null
+  video_bytes: number | null
   archive_state: 'pending' | 'stored' | 'failed' | null
   archive_path: string | null
   archive_bytes: number | null
@@ -92,6 +93,7 @@ export class TasksRepository {
   readonly #insertTask
   readonly #byId
   readonly #byTaskId
+  readonly #byFileId
   readonly #bySeq
   readonly #bindTaskId
   readonly #saveState
@@ -136,6 +138,8 @@ export class TasksRepository {
         @queued_request, @queued_at, @sent_at)`)
     this.#byId = db.prepare<[string], TaskRow>('SELECT * FROM tasks WHERE id = ?')
     this.#byTaskId = db.prepare<[string], TaskRow>('SELECT * FROM tasks WHERE task_id = ?')
+    // file_id is not unique in the schema (the provider owns it); the newest task with it wins.
+    this.#byFileId = db.prepare<[string], TaskRow>('SELECT * FROM tasks WHERE file_id = ? ORDER BY seq DESC LIMIT 1')
     this.#bySeq = db.prepare<[number], TaskRow>('SELECT * FROM tasks WHERE seq = ?')
     this.#bindTaskId = db.prepare<{ seq: number, task_id: string, at: string }>(
       'UPDATE tasks SET task_id = @task_id, updated_at = @at WHERE seq = @seq AND task_id IS NULL')
@@ -183,9 +187,9 @@ export class TasksRepository {
       "SELECT * FROM tasks WHERE status = 'submitting' AND task_id IS NULL AND COALESCE(sent_at, created_at) < ? ORDER BY seq LIMIT ?")
     this.#pastDeadline = db.prepare<[string, number], TaskRow>(
       "SELECT * FROM tasks WHERE status = 'processing' AND COALESCE(sent_at, created_at) < ? ORDER BY seq LIMIT ?")
-    this.#saveVideo = db.prepare<{ seq: number, url: string, expires_at: string, width: number | null, height: number | null, archive: string | null, at: string }>(`
+    this.#saveVideo = db.prepare<{ seq: number, url: string, expires_at: string, width: number | null, height: number | null, bytes: number | null, archive: string | null, at: string }>(`
       UPDATE tasks SET video_url = @url, video_expires_at = @expires_at,
-        video_width = COALESCE(@width, video_width), video_height = COALESCE(@height, video_height),
+        video_width = COALESCE(@width, video_width), video_height = COALESCE(@height, video_height), video_bytes = COALESCE(@bytes, video_bytes),
         archive_state = COALESCE(archive_state, @archive), archive_next_at = CASE WHEN archive_state IS NULL AND @archive IS NOT NULL THEN @at ELSE archive_next_at END
       WHERE seq = @seq`)
     this.#expireVideoLink = db.prepare<[number]>("UPDATE tasks SET video_expires_at = '1970-01-01T00:00:00.000Z' WHERE seq = ?")
@@ -243,8 +247,8 @@ export class TasksRepository {
   stuckSubmitting (createdBefore: string, limit: number): TaskRow[] { return this.#stuckSubmitting.all(createdBefore, limit) }
   /** Processing tasks created before the cutoff. */
   pastDeadline (createdBefore: string, limit: number): TaskRow[] { return this.#pastDeadline.all(createdBefore, limit) }
-  saveVideo (seq: number, video: { url: string, expiresAt: string, width: number | null, height: number | null }, archive: 'pending' | null, at: string): void {
-    this.#saveVideo.run({ seq, url: video.url, expires_at: video.expiresAt, width: video.width, height: video.height, archive, at })
+  saveVideo (seq: number, video: { url: string, expiresAt: string, width: number | null, height: number | null, bytes?: number | null | undefined }, archive: 'pending' | null, at: string): void {
+    this.#saveVideo.run({ seq, url: video.url, expires_at: video.expiresAt, width: video.width, height: video.height, bytes: video.bytes ?? null, archive, at })
   }
 
   /** The download link stopped working before its time (a 403 from the CDN): the next use fetches a fresh one. */
@@ -272,6 +276,7 @@ export class TasksRepository {
 
   byId (id: string): TaskRow | undefined { return this.#byId.get(id) }
   byTaskId (taskId: string): TaskRow | undefined { return this.#byTaskId.get(taskId) }
+  byFileId (fileId: string): TaskRow | undefined { return this.#byFileId.get(fileId) }
   bySeq (seq: number): TaskRow | undefined { return this.#bySeq.get(seq) }
 
   /** Binds the provider's task_id to a row that has none yet; false when the row already had one. */

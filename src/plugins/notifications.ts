@@ -44,7 +44,7 @@ export default fp(async (app) => {
     notifyUrlOf: (taskSeq) => tasks.bySeq(taskSeq)?.notify_url
   })
   const worker = new DeliveryWorker({ repo, sender, signerFor: signer, scheduleMs, allowPrivate, log: app.log })
-  const outbox = new NotificationOutbox(repo, { globalUrl: config.NOTIFY_URL, onPending: () => worker.wake() })
+  const outbox = new NotificationOutbox(repo, { globalUrl: config.NOTIFY_URL, onPending: () => worker.wake(), signVideoLink: app.downloadLinks.forNotification })
   if (allowPrivate) app.log.warn('NOTIFY_ALLOW_PRIVATE is true: notifications may go to loopback and private addresses')
 
   // The outbox row commits with the status change; the worker wakes once it is committed.
@@ -63,4 +63,4 @@ export default fp(async (app) => {
     await (stopping ?? worker.stop(0))
     sender.close()
   })
-}, { name: 'notifications', dependencies: ['database', 'services'] })
+}, { name: 'notifications', dependencies: ['database', 'services', 'download-links'] })

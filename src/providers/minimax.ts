@@ -78,9 +78,11 @@ export class MiniMaxClient implements VideoProvider {
   async videoLink (taskId: string, fileId: string | null): Promise<VideoLink> {
     if (!fileId) throw new ProviderError('rejected', `MiniMax task ${taskId} has no file_id yet`)
     const { body } = await this.#call('retrieve', 'GET', `/v1/files/retrieve?file_id=${encodeURIComponent(fileId)}`, undefined, this.#requestTimeoutMs)
-    const url = (body as { file?: { download_url?: unknown } }).file?.download_url
+    const file = (body as { file?: { download_url?: unknown, bytes?: unknown } }).file
+    const url = file?.download_url
     if (typeof url !== 'string' || !/^https?:\/\//.test(url)) throw new ProviderError('broken', 'MiniMax\'s file answer has no download_url')
-    return { url, expiresAt: downloadExpiry(url, Date.now()), width: null, height: null }
+    const bytes = Number.isSafeInteger(file?.bytes) && (file?.bytes as number) >= 0 ? file?.bytes as number : null
+    return { url, expiresAt: downloadExpiry(url, Date.now()), width: null, height: null, bytes }
   }
 
   async #call (operation: Operation, method: 'GET' | 'POST', path: string, payload: unknown, timeoutMs: number, options: { statusMayCarryError?: boolean } = {}) {

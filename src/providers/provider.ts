@@ -17,6 +17,8 @@ export type VideoLink = {
   expiresAt: string
   width: number | null
   height: number | null
+  /** The file's size, when the provider states it (MiniMax's files/retrieve does). */
+  bytes?: number | null
 }
 
 /** A task as the provider describes it now (the answer to a poll). */

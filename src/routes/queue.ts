@@ -45,7 +45,7 @@ const queueRoutes: FastifyPluginAsyncTypebox<QueueRoutesOptions> = async (app, o
     })
     if (!cancelled) throw errors.notCancellable(task.id, app.taskStore.repo.bySeq(task.seq)?.status ?? task.status)
     request.log.info({ id: task.id, caller: request.caller }, 'queued task cancelled')
-    return taskDetail(cancelled, app.taskStore.repo)
+    return taskDetail(cancelled, app.taskStore.repo, app.downloadLinks.forLookup)
   })
 
   app.get('/v1/quota', {

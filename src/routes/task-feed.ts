@@ -48,7 +48,7 @@ const taskFeedRoute: FastifyPluginAsyncTypebox<TaskFeedRouteOptions> = async (ap
     }
     const send = (row: TaskRow) => {
       if (ended || !canSee(request, row)) return // another caller's task: not even its existence
-      res.write(`event: status\ndata: ${JSON.stringify(taskSummary(row))}\n\n`)
+      res.write(`event: status\ndata: ${JSON.stringify(taskSummary(row, app.downloadLinks.forLookup, app.submitQueue.positionOf(row)))}\n\n`)
     }
     const keepAlive = setInterval(() => res.write(': keep-alive\n\n'), options.keepAliveMs)
     const unwatch = app.taskWatch.watchAll({ onChange: send, onClose: end })

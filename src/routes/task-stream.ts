@@ -81,7 +81,7 @@ const taskStreamRoute: FastifyPluginAsyncTypebox<TaskStreamRouteOptions> = async
       if (RANK[row.status] > seen || (sentProvisional && row.status === 'failed' && isFinal(row))) {
         seen = RANK[row.status]
         sentProvisional = !isFinal(row)
-        res.write(`id: ${row.status}\nevent: status\ndata: ${JSON.stringify(taskSummary(row, app.submitQueue.positionOf(row)))}\n\n`)
+        res.write(`id: ${row.status}\nevent: status\ndata: ${JSON.stringify(taskSummary(row, app.downloadLinks.forLookup, app.submitQueue.positionOf(row)))}\n\n`)
       }
       if (isFinal(row)) end()
     }

@@ -36,7 +36,7 @@ const tasksRoutes: FastifyPluginAsyncTypebox<TasksRouteOptions> = async (app, op
       found = await app.taskWatch.longPoll(found, { wait: request.query.wait, status: request.query.status, caller: callerKey(request) }, reply.raw)
     }
     const task = await app.reconciler.freshVideoLink(found)
-    return taskDetail(task, repo, app.submitQueue.positionOf(task))
+    return taskDetail(task, repo, app.downloadLinks.forLookup, app.submitQueue.positionOf(task))
   })
 
   app.get('/v1/tasks/:id/history', {
@@ -72,7 +72,7 @@ const tasksRoutes: FastifyPluginAsyncTypebox<TasksRouteOptions> = async (app, op
     const { status, provider, caller, q, limit, cursor } = request.query
     const rows = app.taskStore.listFor(request, { status, provider, caller, search: q, limit: limit + 1, beforeSeq: cursor === undefined ? undefined : taskCursor.decode(cursor) })
     const page = rows.slice(0, limit)
-    return { items: page.map((row) => taskSummary(row, app.submitQueue.positionOf(row))), next_cursor: rows.length > limit ? taskCursor.encode(page.at(-1)!.seq) : null }
+    return { items: page.map((row) => taskSummary(row, app.downloadLinks.forLookup, app.submitQueue.positionOf(row))), next_cursor: rows.length > limit ? taskCursor.encode(page.at(-1)!.seq) : null }
   })
 }
 

@@ -31,7 +31,15 @@ const TASK_EXAMPLE = {
   metadata: { ticket: 'T-42' },
   created_at: '2026-11-21T08:25:30.686Z',
   updated_at: '2026-11-21T08:25:30.802Z',
-  video: { url: 'https://cdn.example.com/output.mp4?Expires=1795282000&sig=x', expires_at: '2026-11-21T17:10:30.802Z', width: 1280, height: 720, archive: null },
+  video: {
+    url: 'https://cdn.example.com/output.mp4?Expires=1795282000&sig=x',
+    expires_at: '2026-11-21T17:10:30.802Z',
+    width: 1280,
+    height: 720,
+    archive: null,
+    download_url: 'https://s2v.example.com/v1/files/download/64570eb2-57f9-4981-9f29-f0496a7692de?expires=1795256731&signature=3q2-7wAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA',
+    download_expires_at: '2026-11-21T09:25:31.000Z'
+  },
   queue: null
 }
 
@@ -55,16 +63,21 @@ export const TaskSummary = Type.Object({
   created_at: Type.String({ format: 'date-time', description: 'When the submit arrived' }),
   updated_at: Type.String({ format: 'date-time', description: 'The last change' }),
   video: Nullable(Type.Object({
-    url: Type.String({ description: 'The provider\'s signed download URL (refreshed on lookup once expired); GET /v1/tasks/:id/video always works' }),
-    expires_at: Type.String({ format: 'date-time', description: 'When the URL stops working (with a safety margin)' }),
+    url: Nullable(Type.String({ description: 'The provider\'s signed download URL (refreshed on lookup once expired); null until it is known. download_url always works' })),
+    expires_at: Nullable(Type.String({ format: 'date-time', description: 'When url stops working (with a safety margin); null with url' })),
     width: Nullable(Type.Integer()),
     height: Nullable(Type.Integer()),
     archive: Nullable(Type.Object({
       state: Type.Enum(['pending', 'stored', 'failed'], { description: 'Our own copy (VIDEO_DIR): pending until downloaded' }),
       bytes: Nullable(Type.Integer()),
       sha256: Nullable(Type.String())
-    }))
-  }, { description: 'The finished video; null until success and its link is known' })),
+    })),
+    download_url: Type.String({
+      description: 'A signed link of this service to the video that needs no bearer header (for <video src> and MiniMax clients): serves our archived copy ' +
+        '(Range supported) or redirects to a fresh provider link, fetched on demand. Short-lived: it stops working at download_expires_at; look the task up again for a new one'
+    }),
+    download_expires_at: Type.String({ format: 'date-time', description: 'When download_url stops working (DOWNLOAD_LINK_TTL_S after this answer; DOWNLOAD_LINK_NOTIFY_TTL_S in notifications)' })
+  }, { description: 'The finished video; null until the task succeeded' })),
   queue: Nullable({ ...QueuePosition, description: 'While queued: its place in the submit queue and the estimated wait; null otherwise' })
 }, { description: 'A task, without its history' })
 export type TaskSummary = Static<typeof TaskSummary>
@@ -141,7 +154,7 @@ export const MiniMaxQueryString = Type.Object({
 export const MiniMaxQueryAnswer = Type.Object({
   task_id: Type.String({ description: 'MiniMax\'s task id (our id while MiniMax has not given one)' }),
   status: Type.Enum(['Preparing', 'Queueing', 'Processing', 'Success', 'Fail'], { description: 'MiniMax\'s query vocabulary; Preparing while we are still submitting' }),
-  file_id: Type.String({ description: 'Empty until success, as MiniMax does' }),
+  file_id: Type.String({ description: 'Empty until success, as MiniMax does; our task id for a provider without file ids (Modellix), which GET /v1/files/retrieve accepts' }),
   base_resp: BaseResp
 }, {
   description: 'The task in MiniMax\'s query shape, from our database',

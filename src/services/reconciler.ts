@@ -128,6 +128,17 @@ export class Reconciler {
     }
   }
 
+  /**
+   * A signed download link was followed: a finished task whose provider link is not known yet (the link is
+   * fetched after the status change) or has expired gets one now, if the budget allows; else it is returned as is.
+   */
+  async videoLinkNow (task: TaskRow): Promise<TaskRow> {
+    if (task.status !== 'success' || task.task_id === null) return task
+    if (task.video_url && !expired(task)) return task
+    if (!this.#takeBudget(task)) return task
+    return this.#fetchVideoLink(task)
+  }
+
   /** Moves a task to the front of the queue (a refused push named it), at most once per backoff interval. */
   nudge (taskSeq: number | null): void {
     if (taskSeq === null) return

@@ -61,6 +61,15 @@ export class TaskStore {
   }
 
   /**
+   * MiniMax's GET /v1/files/retrieve: the newest task with this provider file id, or our id standing in for one
+   * (providers without file ids), if the viewer may see it; another caller's is undefined like a missing one.
+   */
+  findByFileIdFor (viewer: Viewer, fileId: string): TaskRow | undefined {
+    const task = this.repo.byFileId(fileId) ?? this.repo.byId(fileId)
+    return task && canSee(viewer, task) ? task : undefined
+  }
+
+  /**
    * Applies a provider's status update to a task, binding the provider's task_id first if the task has none yet
    * (MiniMax may push before its create call has answered). Refuses an update for another task_id.
    */

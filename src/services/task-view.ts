@@ -2,9 +2,22 @@
 import type { EventRow, TaskRow, TasksRepository } from '../db/tasks-repository.js'
 import type { QueuePosition } from '../schemas/submit.js'
 import { LOOKUP_EVENTS, type MiniMaxQueryAnswer, type TaskDetail, type TaskEvent, type TaskSummary } from '../schemas/tasks.js'
+import type { SignedLink } from './download-links.js'
+
+/** Signs a link of this service to the task's video (lookups and notifications sign with different lifetimes). */
+export type VideoLinkSigner = (row: TaskRow) => SignedLink
+
+/**
+ * A finished task always has a video to offer: our archived copy, or the provider's link, fetched on demand by
+ * the signed link when it is not known yet (so a success notification carries a link that works).
+ */
+export function hasVideo (row: TaskRow): boolean {
+  return row.status === 'success'
+}
 
 /** The task as callers read it; `queue` is its place in the submit queue while queued (see SubmitQueue.positionOf). */
-export function taskSummary (row: TaskRow, queue: QueuePosition | null = null): TaskSummary {
+export function taskSummary (row: TaskRow, signVideoLink: VideoLinkSigner, queue: QueuePosition | null = null): TaskSummary {
+  const link = hasVideo(row) ? signVideoLink(row) : null
   return {
     id: row.id,
     task_id: row.task_id,
@@ -20,13 +33,15 @@ export function taskSummary (row: TaskRow, queue: QueuePosition | null = null): 
     metadata: row.metadata ? JSON.parse(row.metadata) : null,
     created_at: row.created_at,
     updated_at: row.updated_at,
-    video: row.video_url && row.video_expires_at
+    video: link
       ? {
           url: row.video_url,
-          expires_at: row.video_expires_at,
+          expires_at: row.video_url ? row.video_expires_at : null,
           width: row.video_width,
           height: row.video_height,
-          archive: row.archive_state ? { state: row.archive_state, bytes: row.archive_bytes, sha256: row.archive_sha256 } : null
+          archive: row.archive_state ? { state: row.archive_state, bytes: row.archive_bytes, sha256: row.archive_sha256 } : null,
+          download_url: link.url,
+          download_expires_at: link.expires_at
         }
       : null,
     queue: row.status === 'queued' ? queue : null
@@ -38,10 +53,10 @@ export function taskEvent (event: EventRow): TaskEvent {
 }
 
 /** The task with its latest LOOKUP_EVENTS events and the size of its whole history; the history is counted only when it is longer. */
-export function taskDetail (row: TaskRow, repo: Pick<TasksRepository, 'latestEvents' | 'countEvents'>, queue: QueuePosition | null = null): TaskDetail {
+export function taskDetail (row: TaskRow, repo: Pick<TasksRepository, 'latestEvents' | 'countEvents'>, signVideoLink: VideoLinkSigner, queue: QueuePosition | null = null): TaskDetail {
   const events = repo.latestEvents(row.seq, LOOKUP_EVENTS)
   return {
-    ...taskSummary(row, queue),
+    ...taskSummary(row, signVideoLink, queue),
     events: events.map(taskEvent),
     events_total: events.length < LOOKUP_EVENTS ? events.length : repo.countEvents(row.seq)
   }
@@ -58,7 +73,8 @@ export function miniMaxQueryAnswer (row: TaskRow): MiniMaxQueryAnswer {
     // Until the provider names the task, our id is the one a MiniMax client was given (the 202 of a queued submit).
     task_id: row.task_id ?? row.id,
     status: finer ?? QUERY_STATUS[row.status],
-    file_id: row.file_id ?? '',
+    // A provider without file ids (Modellix): our id stands in, and GET /v1/files/retrieve accepts it.
+    file_id: row.file_id ?? (row.status === 'success' ? row.id : ''),
     base_resp: { status_code: 0, status_msg: 'success' }
   }
 }

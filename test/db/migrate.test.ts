@@ -44,8 +44,9 @@ t.test('migration files must be numbered without gaps, and an older release refu
 
   const db = openDatabase(':memory:', { synchronous: 'NORMAL' })
   t.teardown(() => db.close())
-  db.pragma('user_version = 9')
-  t.throws(() => migrate(db), /at version 9/)
+  // Far above any real count of migrations, whatever lands next.
+  db.pragma('user_version = 999')
+  t.throws(() => migrate(db), /at version 999/)
   mkdirSync(join(dir, 'empty'))
   t.same(listMigrations(join(dir, 'empty')), [])
 })

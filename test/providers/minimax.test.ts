@@ -1,7 +1,7 @@
 import t from 'tap'
 import { failure, rawServer } from './helpers.js'
 import { MiniMaxClient } from '../../src/providers/minimax.js'
-import { startFakeMiniMax } from '../fixtures/fake-minimax.js'
+import { fakeVideoBytes, startFakeMiniMax } from '../fixtures/fake-minimax.js'
 import { freePort } from '../helper.js'
 
 const request = { model: 'S2V-01', image: 'https://example.com/a.png' }
@@ -87,6 +87,7 @@ t.test('query reports the task as MiniMax spells it; a failed task is an answer,
   t.match(link.url, new RegExp(`^${fake.url}/download/${done.fileId}\\.mp4\\?Expires=`))
   const expires = Number(new URL(link.url).searchParams.get('Expires')) * 1000
   t.ok(Date.parse(link.expiresAt) < expires && Date.parse(link.expiresAt) > expires - 3600_000, 'the URL\'s own expiry, minus a margin')
+  t.equal(link.bytes, fakeVideoBytes(done.fileId!).length, 'the file\'s stated size')
   t.equal((await failure(client.videoLink(taskId, null))).kind, 'rejected', 'no file_id, no link')
 
   fake.set({ finalStatus: 'failed', failureCode: 1026 })

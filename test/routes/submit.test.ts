@@ -93,9 +93,16 @@ t.test('internal routes need a bearer token when API_TOKENS is set; callbacks an
   t.equal((await submit(app, submitBody(), { authorization: 'Bearer gamma' })).statusCode, 401)
   t.equal((await submit(app, submitBody(), { authorization: 'Basic alpha' })).statusCode, 401)
   t.equal((await submit(app, submitBody(), { authorization: 'Bearer beta' })).statusCode, 503, 'authenticated, then refused for the missing key')
-  for (const url of ['/v1/tasks', '/v1/tasks/x', '/v1/query/video_generation?task_id=1']) {
+  for (const url of ['/v1/tasks', '/v1/tasks/x']) {
     t.equal((await app.inject(url)).statusCode, 401, url)
     t.not((await app.inject({ url, headers: { authorization: 'Bearer alpha' } })).statusCode, 401, url)
+  }
+  // MiniMax-compatible lookups refuse as MiniMax does: HTTP 200, base_resp 1004 (what its clients read as an auth error).
+  for (const url of ['/v1/query/video_generation?task_id=1', '/v1/files/retrieve?file_id=1']) {
+    const refused = await app.inject(url)
+    t.equal(refused.statusCode, 200, url)
+    t.match(refused.json(), { statusCode: 401, code: 'unauthorized', base_resp: { status_code: 1004 } }, url)
+    t.match((await app.inject({ url, headers: { authorization: 'Bearer alpha' } })).json(), { statusCode: 404, base_resp: { status_code: 2013 } }, url)
   }
   t.equal((await app.inject('/healthz')).statusCode, 200)
   t.equal((await app.inject({ method: 'POST', url: '/get_callback', payload: { challenge: 'x' } })).statusCode, 200)

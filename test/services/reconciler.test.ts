@@ -37,7 +37,7 @@ t.test('with every push dropped, tasks still reach their true status through pol
   const failedId = (await postJson(`${stack.url}/v1/video_generation`, submitBody())).body.id
 
   for (const id of ids) {
-    const task = await waitForTask(stack, id, (task) => task.video !== null)
+    const task = await waitForTask(stack, id, (task) => Boolean(task.video?.url))
     t.equal(task.status, 'success')
     t.ok(task.events.some((event: any) => event.source === 'poll' && event.status === 'success' && event.outcome === 'applied'), 'success came from a poll')
     t.match(task.video, { url: /\/download\/\d+\.mp4\?Expires=/, expires_at: String })
@@ -129,7 +129,7 @@ t.test('POST /v1/tasks/:id/refresh polls now', async (t) => {
 t.test('an expired download URL is refreshed on lookup; /video redirects to a fresh one', async (t) => {
   const stack = await startStack(t, { env: FAST })
   const { body } = await postJson(`${stack.url}/v1/video_generation`, submitBody())
-  const done = await waitForTask(stack, body.id, (task) => task.video !== null)
+  const done = await waitForTask(stack, body.id, (task) => Boolean(task.video?.url))
   const before = retrieves(stack)
   stack.app.taskStore.repo.expireVideoLink(stack.app.taskStore.repo.byId(body.id)!.seq)
   const looked = (await getJson(`${stack.url}/v1/tasks/${body.id}`)).body

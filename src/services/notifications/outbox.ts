@@ -4,7 +4,7 @@ import type { DeliveriesRepository, DeliveryFilter, DeliveryListRow } from '../.
 import { AppError, errors } from '../../errors.js'
 import type { StatusChange } from '../task-events.js'
 import { now } from '../task-store.js'
-import { taskSummary } from '../task-view.js'
+import { taskSummary, type VideoLinkSigner } from '../task-view.js'
 import { callerScope, canSee, type Viewer } from '../visibility.js'
 
 // 18 random bytes: a webhook-id nobody can guess or collide with (Standard Webhooks ids look like msg_<random>).
@@ -17,10 +17,12 @@ export type OutboxOptions = {
   globalUrl?: string | undefined
   /** Called when deliveries become pending outside a status change (replays), to wake the worker. */
   onPending?: () => void
+  /** Signs the video link a success message carries (long-lived: the message is frozen and retried for hours). */
+  signVideoLink: VideoLinkSigner
 }
 
 export class NotificationOutbox {
-  constructor (readonly repo: DeliveriesRepository, private readonly options: OutboxOptions = {}) {}
+  constructor (readonly repo: DeliveriesRepository, private readonly options: OutboxOptions) {}
 
   /**
    * The task store's status-change writer: runs inside the transaction that changes the status, so the delivery
@@ -29,7 +31,7 @@ export class NotificationOutbox {
   enqueue ({ task }: StatusChange): void {
     const urls = new Set([task.notify_url, this.options.globalUrl].filter((url): url is string => Boolean(url)))
     if (urls.size === 0) return
-    const payload = JSON.stringify(taskSummary(task))
+    const payload = JSON.stringify(taskSummary(task, this.options.signVideoLink))
     const at = now()
     for (const url of urls) {
       // A URL that answered 410 gets nothing more; the delivery is kept, dead, so it can be replayed.
