@@ -156,7 +156,8 @@ t.test('1,000 concurrent long-polls hold, challenges stay fast, and one push ans
 })
 
 t.test('waits are capped per caller and in total: beyond, 429 too_many_waiters with Retry-After', async (t) => {
-  const app = await build(t, { API_TOKENS: 'alice-token,bob-token,carol-token', MAX_WAITERS_PER_CALLER: '3', MAX_WAITERS: '5' })
+  // Operators, so the seeded tasks are visible to all three; each is still its own caller for the caps.
+  const app = await build(t, { API_TOKENS: 'nobody:unused-token', ADMIN_TOKENS: 'alice:alice-token,bob:bob-token,carol:carol-token', MAX_WAITERS_PER_CALLER: '3', MAX_WAITERS: '5' })
   const tid = taskId()
   const { id, token } = seedTask(app.taskStore, { task_id: tid })
   const done = seedTask(app.taskStore, { task_id: taskId() })
