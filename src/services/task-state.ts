@@ -66,7 +66,9 @@ const VOCABULARY: Record<string, ReportedStatus> = {
 }
 
 export function normaliseStatus (providerStatus: string): ReportedStatus | null {
-  return VOCABULARY[providerStatus.trim().toLowerCase()] ?? null
+  const word = providerStatus.trim().toLowerCase()
+  // Own keys only: a provider word like "constructor" must not find Object.prototype's.
+  return Object.hasOwn(VOCABULARY, word) ? VOCABULARY[word]! : null
 }
 
 export function isTerminal (status: TaskStatus): status is 'success' | 'failed' {

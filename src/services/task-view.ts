@@ -68,7 +68,9 @@ const PROCESSING_WORDS: Record<string, MiniMaxQueryAnswer['status']> = { prepari
 
 /** The task as MiniMax's GET /v1/query/video_generation would describe it. */
 export function miniMaxQueryAnswer (row: TaskRow): MiniMaxQueryAnswer {
-  const finer = row.status === 'processing' ? PROCESSING_WORDS[row.provider_status?.toLowerCase() ?? ''] : undefined
+  const word = row.provider_status?.toLowerCase() ?? ''
+  // Own keys only: a provider word like "constructor" must not find Object.prototype's.
+  const finer = row.status === 'processing' && Object.hasOwn(PROCESSING_WORDS, word) ? PROCESSING_WORDS[word] : undefined
   return {
     // Until the provider names the task, our id is the one a MiniMax client was given (the 202 of a queued submit).
     task_id: row.task_id ?? row.id,
