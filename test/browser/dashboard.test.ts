@@ -239,6 +239,8 @@ async function run () {
     t.equal(await page.$(`tr[data-task="${alices.body.id as string}"]`), null, 'the live feed never shows alice\'s task to bob')
     await page.click('nav >> text=Overview')
     await page.waitForSelector('main h1:text("Overview")', { timeout: WAIT_MS })
+    // The heading comes first; the numbers (and who they count) once /v1/stats answered.
+    await page.waitForFunction(() => document.querySelector('main')?.textContent?.includes('Tasks of'), null, { timeout: WAIT_MS })
     t.match(await page.textContent('main'), 'Tasks of bob', 'the overview counts bob\'s tasks only')
     await shot(page, '10-caller-bob-overview')
     errors.length = 0
