@@ -5,12 +5,10 @@ import type { TaskRow } from '../db/tasks-repository.js'
 import { errorResponses } from '../schemas/common.js'
 import { taskSummary } from '../services/task-view.js'
 import { callerKey } from './rate-limit-keys.js'
+import { openEventStream } from './event-stream.js'
 import { canSee } from '../services/visibility.js'
 
 export type TaskFeedRouteOptions = { rateLimit: number, keepAliveMs: number }
-
-// How long a browser's EventSource waits before reconnecting after a dropped connection.
-const RECONNECT_MS = 3000
 
 const taskFeedRoute: FastifyPluginAsyncTypebox<TaskFeedRouteOptions> = async (app, options) => {
   app.get('/v1/events', {
@@ -28,16 +26,7 @@ const taskFeedRoute: FastifyPluginAsyncTypebox<TaskFeedRouteOptions> = async (ap
       }
     }
   }, async (request, reply) => {
-    reply.hijack()
-    const res = reply.raw
-    res.writeHead(200, {
-      'content-type': 'text/event-stream; charset=utf-8',
-      'cache-control': 'no-cache, no-transform',
-      connection: 'keep-alive',
-      'x-accel-buffering': 'no', // proxies (nginx) would otherwise hold events back
-      'x-request-id': request.id
-    })
-    res.write(`retry: ${RECONNECT_MS}\n\n`)
+    const res = openEventStream(request, reply)
     let ended = false
     const end = () => {
       if (ended) return

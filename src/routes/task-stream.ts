@@ -8,6 +8,7 @@ import { TaskParams } from '../schemas/tasks.js'
 import { isTerminal, TASK_STATUSES, type TaskStatus } from '../services/task-state.js'
 import { taskSummary } from '../services/task-view.js'
 import { callerKey } from './rate-limit-keys.js'
+import { openEventStream } from './event-stream.js'
 
 export type TaskStreamRouteOptions = { rateLimit: number, keepAliveMs: number }
 
@@ -18,8 +19,6 @@ const RANK: Record<TaskStatus, number> = { queued: 0, submitting: 1, processing:
 
 /** The stream ends on a final status; a failure of our own (provisional) may still turn into the provider's verdict. */
 const isFinal = (row: TaskRow): boolean => isTerminal(row.status) && row.error_provisional !== 1
-// How long a browser's EventSource waits before reconnecting after a dropped connection.
-const RECONNECT_MS = 3000
 
 const StreamHeaders = Type.Object({
   // Only ids this stream hands out: anything else is a 400, not silently a fresh start.
@@ -53,17 +52,7 @@ const taskStreamRoute: FastifyPluginAsyncTypebox<TaskStreamRouteOptions> = async
 
     // Capped per caller and in total, like long-polls; the slot is held until the stream ends.
     const release = app.taskWatch.admit(callerKey(request))
-    // From here the response is ours: Fastify neither serialises nor ends it.
-    reply.hijack()
-    const res = reply.raw
-    res.writeHead(200, {
-      'content-type': 'text/event-stream; charset=utf-8',
-      'cache-control': 'no-cache, no-transform',
-      connection: 'keep-alive',
-      'x-accel-buffering': 'no', // proxies (nginx) would otherwise hold events back
-      'x-request-id': request.id
-    })
-    res.write(`retry: ${RECONNECT_MS}\n\n`)
+    const res = openEventStream(request, reply)
 
     let ended = false
     const end = () => {
