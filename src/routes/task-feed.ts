@@ -26,11 +26,14 @@ const taskFeedRoute: FastifyPluginAsyncTypebox<TaskFeedRouteOptions> = async (ap
       }
     }
   }, async (request, reply) => {
+    // Capped per caller and in total like every long-poll and stream; the slot is held until the stream ends.
+    const release = app.taskWatch.admit(callerKey(request))
     const res = openEventStream(request, reply)
     let ended = false
     const end = () => {
       if (ended) return
       ended = true
+      release()
       clearInterval(keepAlive)
       unwatch()
       res.end()
