@@ -1,32 +1,17 @@
 // kill -9 during a burst of pushes: every push that was answered 200 is in the database after a restart.
 import t from 'tap'
-import { spawn, type ChildProcess } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
-import { setTimeout as sleep } from 'node:timers/promises'
 import { openDatabase } from '../src/db/database.js'
 import { migrate } from '../src/db/migrate.js'
 import { TasksRepository } from '../src/db/tasks-repository.js'
 import { TaskStore } from '../src/services/task-store.js'
-import { freePort, getJson, seedTask, taskId, tempDir } from './helper.js'
+import { freePort, getJson, seedTask, taskId, tempDir, startBuiltServer } from './helper.js'
 
 const SERVER = join(import.meta.dirname, '..', 'dist', 'server.js')
 const TASKS = 150
 // Kill after this many acknowledged pushes, while the rest are still in flight.
 const KILL_AFTER = 120
-
-async function startServer (t: { teardown: (fn: () => void) => void }, env: Record<string, string>): Promise<ChildProcess> {
-  const child = spawn(process.execPath, [SERVER], { env: { ...process.env, ...env, LOG_LEVEL: 'warn' }, stdio: ['ignore', 'ignore', 'inherit'] })
-  t.teardown(() => { if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL') })
-  const deadline = Date.now() + 15_000
-  for (;;) {
-    try {
-      if ((await fetch(`http://127.0.0.1:${env.PORT}/readyz`)).ok) return child
-    } catch {}
-    if (Date.now() > deadline) throw new Error('the server did not become ready')
-    await sleep(50)
-  }
-}
 
 t.test('an answered callback survives kill -9', { skip: existsSync(SERVER) ? false : 'run `npm run build` first (npm test does)' }, async (t) => {
   const databasePath = join(tempDir(t), 's2v.db')
@@ -39,7 +24,7 @@ t.test('an answered callback survives kill -9', { skip: existsSync(SERVER) ? fal
 
   const port = String(await freePort())
   const env = { PORT: port, HOST: '127.0.0.1', DATABASE_PATH: databasePath, CALLBACK_RATE_LIMIT: '100000' }
-  const first = await startServer(t, env)
+  const first = await startBuiltServer(t, SERVER, env)
   const acknowledged: Array<{ id: string, status: string }> = []
   let sent = 0
   const push = async (task: typeof tasks[number], status: string) => {
@@ -57,7 +42,7 @@ t.test('an answered callback survives kill -9', { skip: existsSync(SERVER) ? fal
   t.equal(first.signalCode, 'SIGKILL', 'the server was killed mid-burst')
   t.ok(acknowledged.length >= KILL_AFTER && acknowledged.length < sent, `${acknowledged.length} of ${sent} pushes acknowledged before the kill`)
 
-  await startServer(t, env)
+  await startBuiltServer(t, SERVER, env)
   let missing = 0
   for (const { id, status } of acknowledged) {
     const task = (await getJson(`http://127.0.0.1:${port}/v1/tasks/${id}`)).body

@@ -1,9 +1,11 @@
 // Shared test set-up: an app on a fresh database (inject or real socket), a fake MiniMax, captured logs.
+import { spawn, type ChildProcess } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Writable } from 'node:stream'
+import { setTimeout as sleep } from 'node:timers/promises'
 import { randomUUID } from 'node:crypto'
 import pino from 'pino'
 import { buildApp, type App } from '../src/app.js'
@@ -144,4 +146,32 @@ export async function rejectionOf<E extends Error> (promise: Promise<unknown>, t
     throw err
   }
   throw new Error(`expected a ${type.name}`)
+}
+
+/** The MiniMax status queries the fake has answered so far. */
+export const queries = (stack: Stack) => stack.fake.requests.filter((r) => r.path === '/v1/query/video_generation').length
+
+/** Looks the task up until `done` says so (or throws after timeoutMs). */
+export async function waitForTask (stack: Stack, id: string, done: (task: any) => boolean, timeoutMs = 6000): Promise<any> {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    const { body } = await getJson(`${stack.url}/v1/tasks/${id}`)
+    if (done(body)) return body
+    if (Date.now() > deadline) throw new Error(`task ${id} not done in ${timeoutMs} ms: ${JSON.stringify(body)}`)
+    await sleep(20)
+  }
+}
+
+/** The built server (dist/server.js) in a child process, ready; killed with SIGKILL when the test ends if still alive. */
+export async function startBuiltServer (t: Test, server: string, env: Record<string, string>): Promise<ChildProcess> {
+  const child = spawn(process.execPath, [server], { env: { ...process.env, ...env, LOG_LEVEL: 'warn' }, stdio: ['ignore', 'ignore', 'inherit'] })
+  t.teardown(() => { if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL') })
+  const deadline = Date.now() + 15_000
+  for (;;) {
+    try {
+      if ((await fetch(`http://127.0.0.1:${env.PORT}/readyz`)).ok) return child
+    } catch {}
+    if (Date.now() > deadline) throw new Error('the server did not become ready')
+    await sleep(50)
+  }
 }

@@ -1,11 +1,10 @@
 // The submit queue end to end against the fake MiniMax enforcing its create limit: bursts, fairness, kill -9.
 import t from 'tap'
-import { spawn, type ChildProcess } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { startFakeMiniMax } from './fixtures/fake-minimax.js'
-import { freePort, getJson, postJson, startStack, submitBody, tempDir } from './helper.js'
+import { freePort, getJson, postJson, startStack, submitBody, tempDir, startBuiltServer } from './helper.js'
 
 // The providers count a minute; the tests count a shorter window with the same names, so a 60-create proof takes seconds.
 const WINDOW_MS = 3000
@@ -106,19 +105,6 @@ t.test('a caller with 500 queued tasks does not delay another caller\'s single s
   t.ok(next.includes(second.task_id), 'one of the next two creates (one turn) was the second caller\'s task')
 })
 
-async function startServer (t: { teardown: (fn: () => void) => void }, env: Record<string, string>): Promise<ChildProcess> {
-  const child = spawn(process.execPath, [SERVER], { env: { ...process.env, ...env, LOG_LEVEL: 'warn' }, stdio: ['ignore', 'ignore', 'inherit'] })
-  t.teardown(() => { if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL') })
-  const deadline = Date.now() + 15_000
-  for (;;) {
-    try {
-      if ((await fetch(`http://127.0.0.1:${env.PORT}/readyz`)).ok) return child
-    } catch {}
-    if (Date.now() > deadline) throw new Error('the server did not become ready')
-    await sleep(50)
-  }
-}
-
 for (const signal of ['SIGKILL', 'SIGTERM'] as const) {
   t.test(`the same burst with the service stopped by ${signal} halfway and restarted: each task created exactly once`, { skip: existsSync(SERVER) ? false : 'run `npm run build` first (npm test does)' }, async (t) => {
     const fake = await startFakeMiniMax({ behaviour: { pushDelayMs: 10, createRpm: RPM, createRpmWindowMs: WINDOW_MS } })
@@ -143,7 +129,7 @@ for (const signal of ['SIGKILL', 'SIGTERM'] as const) {
       RECONCILE_TICK_MS: '100',
       MINIMAX_POLL_BUDGET: '1000'
     }
-    const first = await startServer(t, env)
+    const first = await startBuiltServer(t, SERVER, env)
     const answers = await Promise.all(Array.from({ length: 60 }, (_, i) => postJson(`${url}/v1/video_generation`, submitBody({ prompt: `burst ${i}` }), auth(TOKENS[i % 3]!))))
     t.ok(answers.every((a) => a.status === 200 || a.status === 202), 'every submit answered 200 or 202')
     await fake.waitFor(() => fake.createTimes.length >= 30, 20_000)
@@ -152,7 +138,7 @@ for (const signal of ['SIGKILL', 'SIGTERM'] as const) {
     const before = fake.createTimes.length
     t.ok(before >= 30 && before < 60, `${before} of 60 created before the stop`)
 
-    await startServer(t, env)
+    await startBuiltServer(t, SERVER, env)
     const done = await waitForAll(url, answers.map((a) => a.body.id), 'success', 20_000)
     const createsOf = new Map<string, number>()
     for (const task of fake.tasks.values()) {

@@ -12,7 +12,7 @@ import { CallBudget } from '../../src/services/call-budget.js'
 import { Reconciler } from '../../src/services/reconciler.js'
 import { TaskStore } from '../../src/services/task-store.js'
 import { startWebhookConsumer } from '../fixtures/webhook-consumer.js'
-import { getJson, postJson, seedTask, startStack, submitBody, taskId, tempDir, type Stack } from '../helper.js'
+import { getJson, postJson, seedTask, startStack, submitBody, taskId, tempDir, type Stack, queries, waitForTask } from '../helper.js'
 
 // Small timings: the defaults are minutes and hours.
 const FAST = {
@@ -26,18 +26,6 @@ const FAST = {
 }
 // The fake keeps every task running (no pushes, no progress) until the test completes it.
 const STALLED = { pushes: 'none' as const, pushDelayMs: 600_000 }
-
-const queries = (stack: Stack) => stack.fake.requests.filter((r) => r.path === '/v1/query/video_generation').length
-
-async function waitForTask (stack: Stack, id: string, done: (task: any) => boolean, timeoutMs = 6000): Promise<any> {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    const { body } = await getJson(`${stack.url}/v1/tasks/${id}`)
-    if (done(body)) return body
-    if (Date.now() > deadline) throw new Error(`task ${id} not done in ${timeoutMs} ms: ${JSON.stringify(body)}`)
-    await sleep(20)
-  }
-}
 
 /** What MiniMax would push on the task's callback URL (the fake recorded it at create). */
 async function pushAsMiniMax (stack: Stack, providerTaskId: string, body: Record<string, unknown>) {

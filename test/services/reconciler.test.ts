@@ -2,7 +2,7 @@
 import t from 'tap'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { buildApp } from '../../src/app.js'
-import { getJson, postJson, seedTask, startStack, submitBody, taskId, type Stack } from '../helper.js'
+import { getJson, postJson, seedTask, startStack, submitBody, taskId, type Stack, queries, waitForTask } from '../helper.js'
 import { rawServer } from '../providers/helpers.js'
 
 // Small timings so the safety net acts within a test's patience; the defaults are minutes.
@@ -16,18 +16,7 @@ const FAST = {
   MINIMAX_POLL_BUDGET: '100'
 }
 
-const queries = (stack: Stack) => stack.fake.requests.filter((r) => r.path === '/v1/query/video_generation').length
 const retrieves = (stack: Stack) => stack.fake.requests.filter((r) => r.path === '/v1/files/retrieve').length
-
-async function waitForTask (stack: Stack, id: string, done: (task: any) => boolean, timeoutMs = 5000): Promise<any> {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    const { body } = await getJson(`${stack.url}/v1/tasks/${id}`)
-    if (done(body)) return body
-    if (Date.now() > deadline) throw new Error(`task ${id} not done in ${timeoutMs} ms: ${JSON.stringify(body)}`)
-    await sleep(20)
-  }
-}
 
 t.test('with every push dropped, tasks still reach their true status through polling, with their video link', async (t) => {
   const stack = await startStack(t, { env: FAST, behaviour: { pushes: 'none' } })
