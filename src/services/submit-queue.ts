@@ -66,9 +66,17 @@ export class Pacer {
     return true
   }
 
-  /** The create's answer came (or it failed in a way that is not a rate limit). */
-  release (): void {
+  /**
+   * The create's answer came (or it failed in a way that is not a rate limit). The provider counted the create when
+   * it arrived, somewhere between our start and this answer, and a loaded machine can put tens of milliseconds
+   * between the two: so the window counts it from the answer (the latest it can have arrived), and the next create
+   * waits at least half an interval after the answer, which keeps arrivals at least that far apart however late this
+   * one reached the provider (MiniMax's 2045 refuses sudden bursts).
+   */
+  release (now: number): void {
     this.#busy = false
+    if (this.#sent.length > 0) this.#sent[this.#sent.length - 1] = Math.max(this.#sent.at(-1)!, now)
+    this.#nextAt = Math.max(this.#nextAt, now + this.intervalMs / 2)
   }
 
   /**
@@ -144,7 +152,7 @@ export class SubmitQueue {
   /** Ends a direct create (its answer came); the queue moves on. */
   release (provider: ProviderName, accepted: boolean): void {
     const pacer = this.pacer(provider)
-    pacer.release()
+    pacer.release(Date.now())
     if (accepted) pacer.accepted()
     this.wake(provider)
   }
@@ -229,7 +237,7 @@ export class SubmitQueue {
       if (!queued?.token || !queued.request) throw new Error('no stored request')
     } catch (err) {
       // Cannot happen through the service (the request is written with the row); fail the task rather than block the queue.
-      pacer.release()
+      pacer.release(Date.now())
       store.moveInQueue(task.seq, 'expire', { error: { code: 'queue_request_lost', message: 'the queued request could not be read back; the task was never sent' } })
       log.error({ err, id: task.id }, 'queued task has no readable request')
       return this.wake(provider)
@@ -237,7 +245,7 @@ export class SubmitQueue {
     // Committed before the create goes out: after a crash the task is "submitting" (outcome unknown), never sent twice.
     const moved = store.moveInQueue(task.seq, 'dispatch')
     if (!moved) {
-      pacer.release()
+      pacer.release(Date.now())
       return this.wake(provider)
     }
     const previous = this.#lastServed.get(provider)

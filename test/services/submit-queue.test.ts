@@ -9,7 +9,7 @@ t.test('creates are spaced evenly (no burst when a window opens), one in flight 
   t.ok(pacer.tryTake(0), 'the first create goes at once')
   t.equal(pacer.waitMs(1), Infinity, 'nothing else while it is in flight')
   t.notOk(pacer.tryTake(1))
-  pacer.release()
+  pacer.release(1)
   t.equal(pacer.waitMs(1000), pacer.intervalMs - 1000, 'the next one waits for its slot, not for the window')
   t.notOk(pacer.tryTake(pacer.intervalMs - 1))
   t.ok(pacer.tryTake(pacer.intervalMs))
@@ -21,7 +21,7 @@ t.test('never more than rpm creates in any window, whatever the timing', async (
   for (let now = 0; now < 100_000; now += 37) {
     if (pacer.tryTake(now)) {
       sent.push(now)
-      pacer.release()
+      pacer.release(now)
     }
   }
   let most = 0
@@ -33,10 +33,21 @@ t.test('never more than rpm creates in any window, whatever the timing', async (
   t.ok(sent.length >= 60, `and the rate is used (${sent.length} in 100 s)`)
 })
 
+t.test('a slow answer counts from the answer: half an interval after it, and the window from it', async (t) => {
+  const pacer = new Pacer(2, 10_000) // a 10,250 ms window with its margin: one create per 5,125 ms
+  t.equal(pacer.intervalMs, 5125)
+  t.ok(pacer.tryTake(0))
+  pacer.release(4000)
+  t.equal(pacer.waitMs(5125), 1437.5, 'the provider may have seen it just now: half an interval after the answer')
+  t.ok(pacer.tryTake(6562.5))
+  pacer.release(6562.5)
+  t.equal(pacer.waitMs(11_687.5), 2562.5, 'the window counts the first create from its answer (4,000), not its start (0)')
+})
+
 t.test('a rate-limit refusal pauses the slot: the provider\'s hint, else doubling from one interval up to a window', async (t) => {
   const pacer = new Pacer(60, 60_000)
   t.ok(pacer.tryTake(0))
-  pacer.release()
+  pacer.release(0)
   t.equal(pacer.refused(0, 5000), 5000, 'the hint wins')
   t.equal(pacer.waitMs(0), 5000)
   t.equal(pacer.refused(0, null), pacer.intervalMs * 4, 'the second refusal in a row: four intervals')
