@@ -47,6 +47,9 @@ export type TaskRow = {
 export type NewTask = Pick<TaskRow, 'id' | 'provider' | 'model' | 'status' | 'prompt' | 'prompt_optimizer' | 'image_ref' | 'metadata' |
   'callback_token_hash' | 'caller' | 'created_at' | 'notify_url' | 'next_poll_at'> & Partial<Pick<TaskRow, 'queued_request' | 'queued_at' | 'sent_at'>>
 
+/** What a status push on a task's own callback URL is checked and applied with: no more is read for it. */
+export type CallbackTarget = Pick<TaskRow, 'seq' | 'id' | 'task_id' | 'callback_token_hash'>
+
 /** Each caller's oldest queued task for one provider. */
 export type QueueHead = { caller: string, seq: number }
 
@@ -92,11 +95,13 @@ export class TasksRepository {
   readonly #transaction
   readonly #insertTask
   readonly #byId
+  readonly #callbackTarget
   readonly #byTaskId
   readonly #byFileId
   readonly #bySeq
   readonly #bindTaskId
   readonly #saveState
+  readonly #saveStateWithNews
   readonly #insertEvent
   readonly #eventsOf
   readonly #latestEvents
@@ -137,6 +142,7 @@ export class TasksRepository {
       VALUES (@id, @provider, @model, @status, @prompt, @prompt_optimizer, @image_ref, @metadata, @callback_token_hash, @caller, @created_at, @created_at, @notify_url, @next_poll_at,
         @queued_request, @queued_at, @sent_at)`)
     this.#byId = db.prepare<[string], TaskRow>('SELECT * FROM tasks WHERE id = ?')
+    this.#callbackTarget = db.prepare<[string], CallbackTarget>('SELECT seq, id, task_id, callback_token_hash FROM tasks WHERE id = ?')
     this.#byTaskId = db.prepare<[string], TaskRow>('SELECT * FROM tasks WHERE task_id = ?')
     // file_id is not unique in the schema (the provider owns it); the newest task with it wins.
     this.#byFileId = db.prepare<[string], TaskRow>('SELECT * FROM tasks WHERE file_id = ? ORDER BY seq DESC LIMIT 1')
@@ -146,6 +152,12 @@ export class TasksRepository {
     this.#saveState = db.prepare<{ seq: number, status: TaskStatus, provider_status: string | null, file_id: string | null, error_code: string | null, error_message: string | null, error_provisional: 0 | 1, at: string }>(`
       UPDATE tasks SET status = @status, provider_status = @provider_status, file_id = @file_id,
         error_code = @error_code, error_message = @error_message, error_provisional = @error_provisional, updated_at = @at
+      WHERE seq = @seq`)
+    // A change the provider told us about: the new state and the news (polling starts over) in one statement.
+    this.#saveStateWithNews = db.prepare<StateColumns & { seq: number, at: string, next_poll_at: string | null }>(`
+      UPDATE tasks SET status = @status, provider_status = @provider_status, file_id = @file_id,
+        error_code = @error_code, error_message = @error_message, error_provisional = @error_provisional, updated_at = @at,
+        last_news_at = @at, poll_attempts = 0, next_poll_at = @next_poll_at
       WHERE seq = @seq`)
     this.#insertEvent = db.prepare<NewEvent>(`
       INSERT INTO task_events (task_seq, at, source, status, provider_status, outcome, detail)
@@ -275,6 +287,7 @@ export class TasksRepository {
   }
 
   byId (id: string): TaskRow | undefined { return this.#byId.get(id) }
+  callbackTarget (id: string): CallbackTarget | undefined { return this.#callbackTarget.get(id) }
   byTaskId (taskId: string): TaskRow | undefined { return this.#byTaskId.get(taskId) }
   byFileId (fileId: string): TaskRow | undefined { return this.#byFileId.get(fileId) }
   bySeq (seq: number): TaskRow | undefined { return this.#bySeq.get(seq) }
@@ -285,16 +298,12 @@ export class TasksRepository {
   }
 
   saveState (seq: number, state: TaskState, at: string): void {
-    this.#saveState.run({
-      seq,
-      at,
-      status: state.status,
-      provider_status: state.provider_status,
-      file_id: state.file_id,
-      error_code: state.error?.code ?? null,
-      error_message: state.error?.message ?? null,
-      error_provisional: state.error?.provisional ? 1 : 0
-    })
+    this.#saveState.run({ seq, at, ...stateColumns(state) })
+  }
+
+  /** saveState and markNews at once (at is both updated_at and last_news_at). */
+  saveStateWithNews (seq: number, state: TaskState, at: string, nextPollAt: string | null): void {
+    this.#saveStateWithNews.run({ seq, at, next_poll_at: nextPollAt, ...stateColumns(state) })
   }
 
   insertEvent (event: NewEvent): void { this.#insertEvent.run(event) }
@@ -322,6 +331,20 @@ export class TasksRepository {
   insertIdempotencyKey (row: Omit<IdempotencyRow, 'response_status' | 'response_body'>): void { this.#insertKey.run(row) }
   saveIdempotentResponse (scope: string, key: string, status: number, body: string): void {
     this.#saveKeyResponse.run({ scope, key, response_status: status, response_body: body })
+  }
+}
+
+type StateColumns = Pick<TaskRow, 'status' | 'provider_status' | 'file_id' | 'error_code' | 'error_message' | 'error_provisional'>
+
+/** A state as the columns saveState writes: the row after it is `{ ...row, ...stateColumns(state), updated_at }`. */
+export function stateColumns (state: TaskState): StateColumns {
+  return {
+    status: state.status,
+    provider_status: state.provider_status,
+    file_id: state.file_id,
+    error_code: state.error?.code ?? null,
+    error_message: state.error?.message ?? null,
+    error_provisional: state.error?.provisional ? 1 : 0
   }
 }
 

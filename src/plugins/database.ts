@@ -2,6 +2,7 @@
 import fp from 'fastify-plugin'
 import { openDatabase, setBusyTimeout, type Db } from '../db/database.js'
 import { migrate } from '../db/migrate.js'
+import { WalSync } from '../db/wal-sync.js'
 import { TasksRepository } from '../db/tasks-repository.js'
 import { TaskStore } from '../services/task-store.js'
 
@@ -26,6 +27,11 @@ export default fp<DatabasePluginOptions>(async (app, options) => {
   // Migrations could wait for another process's lock; from now on every wait holds up challenges too, so it is short.
   setBusyTimeout(db, options.busyTimeoutMs)
   app.decorate('db', db)
-  app.decorate('taskStore', new TaskStore(new TasksRepository(db)))
-  app.addHook('onClose', async () => { db.close() })
+  // FULL: pushes wait for an fsync of their group commit, run off the event loop (src/db/wal-sync.ts).
+  const walSync = options.synchronous === 'FULL' && options.path !== ':memory:' ? new WalSync(db) : null
+  app.decorate('taskStore', new TaskStore(new TasksRepository(db), undefined, walSync))
+  app.addHook('onClose', async () => {
+    await walSync?.close()
+    db.close()
+  })
 }, { name: 'database' })

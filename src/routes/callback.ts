@@ -1,8 +1,9 @@
 // POST /get_callback[/:token]: MiniMax's challenge handshake and status pushes.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { FastifyReply, FastifyRequest } from 'fastify'
-import type { TaskRow } from '../db/tasks-repository.js'
+import type { CallbackTarget } from '../db/tasks-repository.js'
 import { errors } from '../errors.js'
+import { addToAccessLog } from '../lib/access-log.js'
 import { quoteBareChallenge, quoteBareIds } from '../lib/json-ids.js'
 import { CallbackAnswer, CallbackBody, CallbackParams } from '../schemas/callback.js'
 import { errorResponses } from '../schemas/common.js'
@@ -11,7 +12,7 @@ import type { StatusPush } from '../services/callback.js'
 declare module 'fastify' {
   interface FastifyRequest {
     /** The task whose own callback URL this is (token checked), or null: set before the push rate limit runs. */
-    callbackTask: TaskRow | null
+    callbackTask: CallbackTarget | null
     /** A challenge sent as a bare JSON number, as its literal text: echoed digit for digit. */
     challengeLiteral: string | null
   }
@@ -90,7 +91,7 @@ const callbackRoutes: FastifyPluginAsyncTypebox<CallbackRouteOptions> = async (a
     if (!push) throw errors.pushMissingFields()
     if (!request.callbackTask) throw app.callbackService.refuse(token === null ? 'bare_path' : 'unknown_token', push)
     const { outcome, task } = await app.callbackService.push(request.callbackTask, push)
-    request.log.info({ id: task.id, task_id: push.task_id, provider_status: push.status, outcome, status: task.status }, 'status push recorded')
+    addToAccessLog(request, { push: { id: task.id, task_id: push.task_id, provider_status: push.status, outcome, status: task.status } })
     return { status: 'success' as const }
   }
 

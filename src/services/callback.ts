@@ -2,7 +2,7 @@
 import { AppError } from '../errors.js'
 import { parseCallbackToken, secretMatches } from '../lib/callback-token.js'
 import { LogThrottle } from '../lib/log-throttle.js'
-import type { TaskRow } from '../db/tasks-repository.js'
+import type { CallbackTarget, TaskRow } from '../db/tasks-repository.js'
 import type { Outcome, TaskError } from './task-state.js'
 import { normaliseStatus } from './task-state.js'
 import type { Log, TaskStore } from './task-store.js'
@@ -37,9 +37,9 @@ export class CallbackService {
    * The task whose own callback URL this token is, or null. Reads one row by primary key and writes nothing, so it
    * can run before any rate limit: a forged token never counts against what a genuine one needs.
    */
-  authenticate (token: string | null): TaskRow | null {
+  authenticate (token: string | null): CallbackTarget | null {
     const parsed = token === null ? null : parseCallbackToken(token)
-    const task = parsed ? this.store.repo.byId(parsed.id) : undefined
+    const task = parsed ? this.store.repo.callbackTarget(parsed.id) : undefined
     return parsed && task && secretMatches(parsed.secret, task.callback_token_hash) ? task : null
   }
 
@@ -48,7 +48,7 @@ export class CallbackService {
    * the other pushes of the same moment, in one transaction) when this resolves, so the 200 that follows is never
    * ahead of the disk. Throws a 401 AppError when the push names another task_id than the token's.
    */
-  async push (task: TaskRow, push: StatusPush): Promise<{ outcome: Outcome, task: TaskRow }> {
+  async push (task: CallbackTarget, push: StatusPush): Promise<{ outcome: Outcome, task: TaskRow }> {
     const result = await this.store.applyUpdateSoon(task.seq, push.task_id, {
       status: normaliseStatus(push.status),
       providerStatus: push.status,

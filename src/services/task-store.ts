@@ -1,12 +1,17 @@
 // Writes to a task go through here: each update is one transaction that runs the state machine and records the event.
 import type { BaseLogger } from 'pino'
 import type { ListFilter, NewEvent, TaskRow, TasksRepository } from '../db/tasks-repository.js'
-import { stateOf } from '../db/tasks-repository.js'
+import { stateColumns, stateOf } from '../db/tasks-repository.js'
+import { isDatabaseBusy } from '../db/database.js'
+import type { WalSync } from '../db/wal-sync.js'
 import { decide, isTerminal, queueMove, type Decision, type QueueMove, type StatusUpdate, type TaskError, type TaskStatus } from './task-state.js'
 import { TaskEvents, type EventSource, type StatusChange } from './task-events.js'
 import { callerScope, canSee, type Viewer } from './visibility.js'
 
 export type { EventSource }
+
+/** What the group commit needs of a WalSync (tests hold the flush back with their own). */
+export type GroupSync = Pick<WalSync, 'unsynced' | 'flush'>
 
 export type UpdateResult =
   | { ok: true, task: TaskRow, decision: Decision, previous: TaskStatus }
@@ -31,8 +36,15 @@ export class TaskStore {
   #scheduler: PollScheduler = () => null
   // Updates waiting for the next group commit (see applyUpdateSoon).
   #queue: Queued[] = []
+  readonly #walSync: GroupSync | null
+  // Committed groups waiting for the WAL sync in progress to finish and the next one to run.
+  #unsynced: Array<(error: unknown) => void> = []
+  #syncing = false
 
-  constructor (readonly repo: TasksRepository, readonly events: TaskEvents = new TaskEvents()) {}
+  /** walSync: group commits are fsynced off the event loop (synchronous=FULL); null: durable at commit, as configured. */
+  constructor (readonly repo: TasksRepository, readonly events: TaskEvents = new TaskEvents(), walSync: GroupSync | null = null) {
+    this.#walSync = walSync
+  }
 
   /** Sets the reconciler's policy for the next poll after news. */
   setPollScheduler (scheduler: PollScheduler): void {
@@ -83,8 +95,9 @@ export class TaskStore {
 
   /**
    * The same as applyUpdate, but committed together with the other updates that arrive in the same turn of the
-   * event loop: one transaction (one fsync) for a burst of pushes instead of one each. Each update keeps its own
-   * savepoint, so one that fails rolls back alone. Resolves only after the commit: an answer sent then is on disk.
+   * event loop: one transaction (one fsync) for a burst of pushes instead of one each. Resolves only after the commit
+   * is on disk: an answer sent then is never ahead of it. With a WalSync the fsync runs off the event loop, and the
+   * updates that arrive meanwhile form the next group.
    */
   applyUpdateSoon (...args: UpdateArgs): Promise<UpdateResult> {
     return new Promise((resolve, reject) => {
@@ -96,26 +109,49 @@ export class TaskStore {
     const batch = this.#queue
     this.#queue = []
     const started = performance.now()
-    let outcomes: Array<{ result: UpdateResult } | { error: unknown }>
+    const commit = () => this.repo.transaction(() => batch.map(({ args }) => this.#apply(...args)))
+    let results: UpdateResult[]
     try {
-      outcomes = this.repo.transaction(() => batch.map(({ args }) => {
-        try {
-          return { result: this.repo.transaction(() => this.#apply(...args)) }
-        } catch (error) {
-          return { error }
-        }
-      }))
+      results = this.#walSync ? this.#walSync.unsynced(commit) : commit()
     } catch (error) {
-      for (const item of batch) item.reject(error)
+      // The whole group rolled back. A locked database fails every update alike; anything else was one update's
+      // fault, so each goes again in a transaction of its own and only the faulty one fails (rare: no savepoints).
+      if (batch.length === 1 || isDatabaseBusy(error)) return batch.forEach((item) => item.reject(error))
+      for (const item of batch) {
+        try {
+          item.resolve(this.applyUpdate(...item.args))
+        } catch (err) {
+          item.reject(err)
+        }
+      }
       return
     }
     this.events.emit('dbWrite', { ms: performance.now() - started })
-    outcomes.forEach((outcome, index) => {
+    const settle = (error: unknown) => results.forEach((result, index) => {
       const item = batch[index]!
-      if ('error' in outcome) return item.reject(outcome.error)
-      this.#announce(outcome.result, item.args[3])
-      item.resolve(outcome.result)
+      if (error !== null) return item.reject(error)
+      this.#announce(result, item.args[3])
+      item.resolve(result)
     })
+    if (this.#walSync) this.#afterSync(settle)
+    else settle(null)
+  }
+
+  /** Settles a committed group after the next WAL sync; groups committed while one runs share the one after it. */
+  #afterSync (settle: (error: unknown) => void): void {
+    this.#unsynced.push(settle)
+    if (this.#syncing) return
+    this.#syncing = true
+    void (async () => {
+      while (this.#unsynced.length > 0) {
+        const waiting = this.#unsynced
+        this.#unsynced = []
+        // A failed fsync leaves the commit's durability unknown: its pushes are answered with an error, never a 200.
+        const error = await this.#walSync!.flush().then(() => null, (err: unknown) => err ?? new Error('WAL sync failed'))
+        for (const settleGroup of waiting) settleGroup(error)
+      }
+      this.#syncing = false
+    })()
   }
 
   /**
@@ -128,45 +164,46 @@ export class TaskStore {
     }
   }
 
-  /** The update itself; runs inside a transaction. */
+  /**
+   * The update itself; runs inside a transaction. The row it returns is the one it wrote, built from what it read
+   * and changed rather than read again (a push's hot path: one read, one or two writes, one insert).
+   */
   #apply (seq: number, taskId: string | null, update: StatusUpdate, source: EventSource, detail: Record<string, unknown> = {}): UpdateResult {
     const at = now()
-    let task = this.repo.bySeq(seq)!
+    const task = this.repo.bySeq(seq)!
+    let bound = false
     // taskId is null only for a create that was refused before any provider task existed
     if (taskId !== null && task.task_id === null) {
       if (this.repo.byTaskId(taskId)) return this.#refuse(task, 'task_id_taken', source, update, { ...detail, task_id: taskId }, at)
-      this.repo.bindTaskId(seq, taskId, at)
+      bound = this.repo.bindTaskId(seq, taskId, at)
     } else if (taskId !== null && task.task_id !== taskId) {
       return this.#refuse(task, 'task_id_mismatch', source, update, { ...detail, task_id: taskId }, at)
     }
     const current = stateOf(task)
     const decision = decide(current, update)
-    if (decision.next !== current) this.repo.saveState(seq, decision.next, at)
+    const changed = decision.next !== current
+    let after: TaskRow = changed || bound
+      ? { ...task, ...stateColumns(decision.next), task_id: bound ? taskId : task.task_id, updated_at: at }
+      : task
+    // Whatever the provider said (even a duplicate), it is alive and talking: polling starts over. The scheduler sees
+    // the new state and, for a failure of ours, when it was decided (updated_at): late verdicts are polled for a while.
+    if (taskId !== null || isTerminal(decision.next.status)) {
+      const nextPollAt = this.#scheduler(after, Date.parse(at))
+      if (changed) this.repo.saveStateWithNews(seq, decision.next, at, nextPollAt)
+      else this.repo.markNews(seq, at, nextPollAt)
+      after = { ...after, last_news_at: at, poll_attempts: 0, next_poll_at: nextPollAt }
+    } else if (changed) {
+      this.repo.saveState(seq, decision.next, at)
+    }
     this.repo.insertEvent(event(seq, at, source, decision.reported, update.providerStatus, decision.outcome, {
       ...detail,
       ...(update.fileId ? { file_id: update.fileId } : {}),
       ...(update.error ? { error: update.error } : {})
     }))
-    // Whatever the provider said (even a duplicate), it is alive and talking: polling starts over.
-    if (taskId !== null || isTerminal(decision.next.status)) {
-      // The row as it now is, without reading it again: the scheduler needs the new state and, for a failure of
-      // ours, when it was decided (updated_at), since late verdicts are polled for a while after it.
-      const changed = decision.next !== current
-      const after: TaskRow = {
-        ...task,
-        task_id: taskId ?? task.task_id,
-        status: decision.next.status,
-        error_code: decision.next.error?.code ?? null,
-        error_provisional: decision.next.error?.provisional ? 1 : 0,
-        updated_at: changed || task.task_id === null ? at : task.updated_at
-      }
-      this.repo.markNews(seq, at, this.#scheduler(after, Date.parse(at)))
+    if (after.status !== current.status) {
+      for (const write of this.#writers) write({ task: after, previous: current.status, source })
     }
-    task = this.repo.bySeq(seq)!
-    if (task.status !== current.status) {
-      for (const write of this.#writers) write({ task, previous: current.status, source })
-    }
-    return { ok: true, task, decision, previous: current.status }
+    return { ok: true, task: after, decision, previous: current.status }
   }
 
   /** A task created queued: its first status is announced to the status-change writers (notifications) like any change. */

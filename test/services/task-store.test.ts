@@ -1,4 +1,4 @@
-// Group commit: updates of one event-loop turn share a transaction, each isolated by its own savepoint.
+// Group commit: updates of one event-loop turn share a transaction; one that fails sends the others again alone.
 import t from 'tap'
 import { build, seedTask, taskId } from '../helper.js'
 
@@ -28,4 +28,25 @@ t.test('one update that fails rolls back alone', async (t) => {
   t.equal(broken.status, 'rejected')
   t.equal(store.repo.byId(good.id)!.status, 'success', 'the good update is committed')
   t.same(statuses, [good.id], 'only committed changes are announced')
+})
+
+t.test('the row an update returns is the row in the database (it is built, not read again)', async (t) => {
+  const app = await build(t)
+  const store = app.taskStore
+  const task = seedTask(store)
+  const providerTaskId = taskId()
+  const updates = [
+    { status: 'processing', providerStatus: 'Queueing' }, // binds the task_id
+    { status: 'processing', providerStatus: 'processing' }, // a duplicate: news only
+    { status: 'success', providerStatus: 'success', fileId: '123456789012345678' }, // a change with news
+    { status: 'success', providerStatus: 'Success', fileId: '123456789012345678' } // a duplicate of a terminal state
+  ] as const
+  for (const update of updates) {
+    const result = await store.applyUpdateSoon(task.seq, providerTaskId, update, 'callback')
+    t.ok(result.ok)
+    t.same(result.task, store.repo.bySeq(task.seq), `after ${update.providerStatus}`)
+  }
+  const failed = seedTask(store)
+  const result = store.applyUpdate(failed.seq, null, { status: 'failed', providerStatus: null, error: { code: 'timeout', message: 'x', provisional: true } }, 'reconciler')
+  t.same(result.task, store.repo.bySeq(failed.seq), 'our own failure, no task_id')
 })

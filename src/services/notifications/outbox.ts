@@ -27,10 +27,11 @@ export class NotificationOutbox {
   /**
    * The task store's status-change writer: runs inside the transaction that changes the status, so the delivery
    * rows commit or roll back with the change. The body is frozen now, so each message says what was true then.
+   * True when it wrote a delivery (the worker has something to do once the change is committed).
    */
-  enqueue ({ task }: StatusChange): void {
+  enqueue ({ task }: StatusChange): boolean {
     const urls = new Set([task.notify_url, this.options.globalUrl].filter((url): url is string => Boolean(url)))
-    if (urls.size === 0) return
+    if (urls.size === 0) return false
     const payload = JSON.stringify(taskSummary(task, this.options.signVideoLink))
     const at = now()
     for (const url of urls) {
@@ -51,6 +52,7 @@ export class NotificationOutbox {
         created_at: at
       })
     }
+    return true
   }
 
   /** A delivery, if the viewer may see its task (another caller's answers undefined, like a missing one). */

@@ -1,0 +1,83 @@
+// Group commits fsynced off the event loop: answered only after the WAL is on disk, groups formed while it syncs.
+import t from 'tap'
+import { join } from 'node:path'
+import { openDatabase } from '../../src/db/database.js'
+import { migrate } from '../../src/db/migrate.js'
+import { TasksRepository } from '../../src/db/tasks-repository.js'
+import { WalSync } from '../../src/db/wal-sync.js'
+import { TaskStore, type GroupSync } from '../../src/services/task-store.js'
+import { seedTask, taskId, tempDir } from '../helper.js'
+
+/** A WalSync whose flushes the test finishes by hand. */
+function heldSync (real: WalSync): GroupSync & { flushes: Array<{ finish: (error?: Error) => void }> } {
+  const flushes: Array<{ finish: (error?: Error) => void }> = []
+  return {
+    flushes,
+    unsynced: (fn) => real.unsynced(fn),
+    flush: () => new Promise<void>((resolve, reject) => { flushes.push({ finish: (error) => (error ? reject(error) : resolve()) }) })
+  }
+}
+
+function open (t: Tap.Test) {
+  const db = openDatabase(join(tempDir(t), 's2v.db'), { synchronous: 'FULL' })
+  migrate(db)
+  const walSync = new WalSync(db)
+  t.teardown(async () => { await walSync.close(); db.close() })
+  return { db, walSync }
+}
+
+t.test('a pushed update resolves, and is announced, only after the WAL sync that follows its commit', async (t) => {
+  const { db, walSync } = open(t)
+  const sync = heldSync(walSync)
+  const store = new TaskStore(new TasksRepository(db), undefined, sync)
+  const task = seedTask(store)
+  const announced: string[] = []
+  store.events.on('status', ({ task }) => announced.push(task.status))
+  let settled = false
+  const pending = store.applyUpdateSoon(task.seq, taskId(), { status: 'processing', providerStatus: 'processing' }, 'callback').finally(() => { settled = true })
+  await new Promise((resolve) => setImmediate(resolve))
+  await new Promise((resolve) => setImmediate(resolve))
+  t.equal(store.repo.bySeq(task.seq)!.status, 'processing', 'committed')
+  t.equal(sync.flushes.length, 1, 'one sync started')
+  t.notOk(settled, 'not answered before the sync')
+  t.same(announced, [], 'nor announced')
+  sync.flushes[0]!.finish()
+  const result = await pending
+  t.ok(result.ok)
+  t.same(announced, ['processing'])
+})
+
+t.test('updates committed while a sync runs wait for the next one; a failed sync fails its updates', async (t) => {
+  const { db, walSync } = open(t)
+  const sync = heldSync(walSync)
+  const store = new TaskStore(new TasksRepository(db), undefined, sync)
+  const [a, b, c] = [seedTask(store), seedTask(store), seedTask(store)]
+  const first = store.applyUpdateSoon(a.seq, taskId(), { status: 'processing', providerStatus: 'processing' }, 'callback')
+  await new Promise((resolve) => setImmediate(resolve))
+  // Two more groups commit while the first sync is still running: they share the second sync.
+  const second = store.applyUpdateSoon(b.seq, taskId(), { status: 'processing', providerStatus: 'processing' }, 'callback')
+  await new Promise((resolve) => setImmediate(resolve))
+  const third = store.applyUpdateSoon(c.seq, taskId(), { status: 'processing', providerStatus: 'processing' }, 'callback')
+  await new Promise((resolve) => setImmediate(resolve))
+  t.equal(sync.flushes.length, 1, 'no second sync while the first runs')
+  sync.flushes[0]!.finish()
+  await first
+  await new Promise((resolve) => setImmediate(resolve))
+  t.equal(sync.flushes.length, 2, 'the groups committed meanwhile get one sync together')
+  sync.flushes[1]!.finish(new Error('EIO'))
+  await t.rejects(second, /EIO/, 'a failed sync is never answered as durable')
+  await t.rejects(third, /EIO/)
+})
+
+t.test('WalSync commits without the fsync, restores FULL, and syncs the WAL file', async (t) => {
+  const { db, walSync } = open(t)
+  const during = walSync.unsynced(() => db.pragma('synchronous', { simple: true }))
+  t.equal(during, 1, 'NORMAL inside')
+  t.equal(db.pragma('synchronous', { simple: true }), 2, 'FULL again after')
+  t.throws(() => walSync.unsynced(() => { throw new Error('boom') }), /boom/)
+  t.equal(db.pragma('synchronous', { simple: true }), 2, 'FULL again after a failure too')
+  walSync.unsynced(() => db.exec("CREATE TABLE wal_sync_probe (x); INSERT INTO wal_sync_probe VALUES (1)"))
+  await walSync.flush()
+  await walSync.flush()
+  t.pass('flushed the WAL')
+})
