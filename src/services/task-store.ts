@@ -39,7 +39,7 @@ export class TaskStore {
   readonly #walSync: GroupSync | null
   // Committed groups waiting for the WAL sync in progress to finish and the next one to run.
   #unsynced: Array<(error: unknown) => void> = []
-  #syncing = false
+  #syncing: Promise<void> | null = null
 
   /** walSync: group commits are fsynced off the event loop (synchronous=FULL); null: durable at commit, as configured. */
   constructor (readonly repo: TasksRepository, readonly events: TaskEvents = new TaskEvents(), walSync: GroupSync | null = null) {
@@ -140,18 +140,18 @@ export class TaskStore {
   /** Settles a committed group after the next WAL sync; groups committed while one runs share the one after it. */
   #afterSync (settle: (error: unknown) => void): void {
     this.#unsynced.push(settle)
-    if (this.#syncing) return
-    this.#syncing = true
-    void (async () => {
-      while (this.#unsynced.length > 0) {
-        const waiting = this.#unsynced
-        this.#unsynced = []
-        // A failed fsync leaves the commit's durability unknown: its pushes are answered with an error, never a 200.
-        const error = await this.#walSync!.flush().then(() => null, (err: unknown) => err ?? new Error('WAL sync failed'))
-        for (const settleGroup of waiting) settleGroup(error)
-      }
-      this.#syncing = false
-    })()
+    this.#syncing ??= this.#syncAll()
+  }
+
+  async #syncAll (): Promise<void> {
+    while (this.#unsynced.length > 0) {
+      const waiting = this.#unsynced
+      this.#unsynced = []
+      // A failed fsync leaves the commit's durability unknown: its pushes are answered with an error, never a 200.
+      const error = await this.#walSync!.flush().then(() => null, (err: unknown) => err ?? new Error('WAL sync failed'))
+      for (const settleGroup of waiting) settleGroup(error)
+    }
+    this.#syncing = null
   }
 
   /**

@@ -76,7 +76,7 @@ t.test('WalSync commits without the fsync, restores FULL, and syncs the WAL file
   t.equal(db.pragma('synchronous', { simple: true }), 2, 'FULL again after')
   t.throws(() => walSync.unsynced(() => { throw new Error('boom') }), /boom/)
   t.equal(db.pragma('synchronous', { simple: true }), 2, 'FULL again after a failure too')
-  walSync.unsynced(() => db.exec("CREATE TABLE wal_sync_probe (x); INSERT INTO wal_sync_probe VALUES (1)"))
+  walSync.unsynced(() => db.exec('CREATE TABLE wal_sync_probe (x); INSERT INTO wal_sync_probe VALUES (1)'))
   await walSync.flush()
   await walSync.flush()
   t.pass('flushed the WAL')
