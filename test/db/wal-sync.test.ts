@@ -1,5 +1,5 @@
 // Group commits fsynced off the event loop: answered only after the WAL is on disk, groups formed while it syncs.
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { join } from 'node:path'
 import { openDatabase } from '../../src/db/database.js'
 import { migrate } from '../../src/db/migrate.js'
@@ -18,7 +18,7 @@ function heldSync (real: WalSync): GroupSync & { flushes: Array<{ finish: (error
   }
 }
 
-function open (t: Tap.Test) {
+function open (t: Test) {
   const db = openDatabase(join(tempDir(t), 's2v.db'), { synchronous: 'FULL' })
   migrate(db)
   const walSync = new WalSync(db)

@@ -47,6 +47,6 @@ t.test('the row an update returns is the row in the database (it is built, not r
     t.same(result.task, store.repo.bySeq(task.seq), `after ${update.providerStatus}`)
   }
   const failed = seedTask(store)
-  const result = store.applyUpdate(failed.seq, null, { status: 'failed', providerStatus: null, error: { code: 'timeout', message: 'x', provisional: true } }, 'reconciler')
+  const result = store.applyUpdate(failed.seq, null, { status: 'failed', providerStatus: null, error: { code: 'timeout', message: 'x', provisional: true } }, 'timeout')
   t.same(result.task, store.repo.bySeq(failed.seq), 'our own failure, no task_id')
 })
