@@ -66,6 +66,9 @@ export type EventRow = {
 
 export type NewEvent = Omit<EventRow, 'seq'>
 
+/** The columns of an event a lookup shows. */
+export type LookupEvent = Pick<EventRow, 'at' | 'source' | 'status' | 'provider_status' | 'outcome'>
+
 export type IdempotencyRow = {
   scope: string
   key: string
@@ -163,9 +166,10 @@ export class TasksRepository {
       INSERT INTO task_events (task_seq, at, source, status, provider_status, outcome, detail)
       VALUES (@task_seq, @at, @source, @status, @provider_status, @outcome, @detail)`)
     this.#eventsOf = db.prepare<[number], EventRow>('SELECT * FROM task_events WHERE task_seq = ? ORDER BY seq')
-    // The newest n, handed back oldest first; both walk the (task_seq, seq) index from its end.
-    this.#latestEvents = db.prepare<[number, number], EventRow>(
-      'SELECT * FROM (SELECT * FROM task_events WHERE task_seq = ? ORDER BY seq DESC LIMIT ?) ORDER BY seq')
+    // The newest n along the (task_seq, seq) index from its end, only what a lookup shows (turned oldest first in JS:
+    // SQLite would sort them again in a temporary b-tree).
+    this.#latestEvents = db.prepare<[number, number], LookupEvent>(
+      'SELECT at, source, status, provider_status, outcome FROM task_events WHERE task_seq = ? ORDER BY seq DESC LIMIT ?')
     this.#countEvents = db.prepare<[number], { n: number }>('SELECT count(*) AS n FROM task_events WHERE task_seq = ?')
     this.#eventsAfter = db.prepare<[number, number, number], EventRow>(
       'SELECT * FROM task_events WHERE task_seq = ? AND seq > ? ORDER BY seq LIMIT ?')
@@ -309,8 +313,8 @@ export class TasksRepository {
   insertEvent (event: NewEvent): void { this.#insertEvent.run(event) }
   /** The whole history: for internal use and tests; callers read it in pages (eventsAfter). */
   eventsOf (taskSeq: number): EventRow[] { return this.#eventsOf.all(taskSeq) }
-  /** The latest `limit` events, oldest first. */
-  latestEvents (taskSeq: number, limit: number): EventRow[] { return this.#latestEvents.all(taskSeq, limit) }
+  /** The latest `limit` events, oldest first, as a lookup shows them. */
+  latestEvents (taskSeq: number, limit: number): LookupEvent[] { return this.#latestEvents.all(taskSeq, limit).reverse() }
   countEvents (taskSeq: number): number { return this.#countEvents.get(taskSeq)!.n }
   /** One page of the history, oldest first: events after `afterSeq` (0 for the first page). */
   eventsAfter (taskSeq: number, afterSeq: number, limit: number): EventRow[] { return this.#eventsAfter.all(taskSeq, afterSeq, limit) }

@@ -37,9 +37,8 @@ export class TaskStore {
   // Updates waiting for the next group commit (see applyUpdateSoon).
   #queue: Queued[] = []
   readonly #walSync: GroupSync | null
-  // Committed groups waiting for the WAL sync in progress to finish and the next one to run.
-  #unsynced: Array<(error: unknown) => void> = []
-  #syncing: Promise<void> | null = null
+  // A group's WAL sync is running: the updates arriving meanwhile wait for it to finish, then commit together.
+  #syncing = false
 
   /** walSync: group commits are fsynced off the event loop (synchronous=FULL); null: durable at commit, as configured. */
   constructor (readonly repo: TasksRepository, readonly events: TaskEvents = new TaskEvents(), walSync: GroupSync | null = null) {
@@ -97,11 +96,11 @@ export class TaskStore {
    * The same as applyUpdate, but committed together with the other updates that arrive in the same turn of the
    * event loop: one transaction (one fsync) for a burst of pushes instead of one each. Resolves only after the commit
    * is on disk: an answer sent then is never ahead of it. With a WalSync the fsync runs off the event loop, and the
-   * updates that arrive meanwhile form the next group.
+   * updates that arrive while it runs wait to form the next group: one commit per fsync, however fast they come.
    */
   applyUpdateSoon (...args: UpdateArgs): Promise<UpdateResult> {
     return new Promise((resolve, reject) => {
-      if (this.#queue.push({ args, resolve, reject }) === 1) setImmediate(() => this.#commitQueued())
+      if (this.#queue.push({ args, resolve, reject }) === 1 && !this.#syncing) setImmediate(() => this.#commitQueued())
     })
   }
 
@@ -133,25 +132,14 @@ export class TaskStore {
       this.#announce(result, item.args[3])
       item.resolve(result)
     })
-    if (this.#walSync) this.#afterSync(settle)
-    else settle(null)
-  }
-
-  /** Settles a committed group after the next WAL sync; groups committed while one runs share the one after it. */
-  #afterSync (settle: (error: unknown) => void): void {
-    this.#unsynced.push(settle)
-    this.#syncing ??= this.#syncAll()
-  }
-
-  async #syncAll (): Promise<void> {
-    while (this.#unsynced.length > 0) {
-      const waiting = this.#unsynced
-      this.#unsynced = []
-      // A failed fsync leaves the commit's durability unknown: its pushes are answered with an error, never a 200.
-      const error = await this.#walSync!.flush().then(() => null, (err: unknown) => err ?? new Error('WAL sync failed'))
-      for (const settleGroup of waiting) settleGroup(error)
-    }
-    this.#syncing = null
+    if (!this.#walSync) return settle(null)
+    this.#syncing = true
+    // A failed fsync leaves the commit's durability unknown: its pushes are answered with an error, never a 200.
+    this.#walSync.flush().then(() => null, (err: unknown) => err ?? new Error('WAL sync failed')).then((error) => {
+      this.#syncing = false
+      settle(error)
+      if (this.#queue.length > 0) setImmediate(() => this.#commitQueued())
+    }, () => {})
   }
 
   /**

@@ -1,5 +1,5 @@
 // Turns task rows into what callers read: our lookup shape and MiniMax's query shape.
-import type { EventRow, TaskRow, TasksRepository } from '../db/tasks-repository.js'
+import type { LookupEvent, TaskRow, TasksRepository } from '../db/tasks-repository.js'
 import type { QueuePosition } from '../schemas/submit.js'
 import { LOOKUP_EVENTS, type MiniMaxQueryAnswer, type TaskDetail, type TaskEvent, type TaskSummary } from '../schemas/tasks.js'
 import type { SignedLink } from './download-links.js'
@@ -48,7 +48,7 @@ export function taskSummary (row: TaskRow, signVideoLink: VideoLinkSigner, queue
   }
 }
 
-export function taskEvent (event: EventRow): TaskEvent {
+export function taskEvent (event: LookupEvent): TaskEvent {
   return { at: event.at, source: event.source, status: event.status, provider_status: event.provider_status, outcome: event.outcome }
 }
 

@@ -47,23 +47,27 @@ t.test('a pushed update resolves, and is announced, only after the WAL sync that
   t.same(announced, ['processing'])
 })
 
-t.test('updates committed while a sync runs wait for the next one; a failed sync fails its updates', async (t) => {
+t.test('updates arriving while a sync runs commit together after it, in one group; a failed sync fails its updates', async (t) => {
   const { db, walSync } = open(t)
   const sync = heldSync(walSync)
   const store = new TaskStore(new TasksRepository(db), undefined, sync)
   const [a, b, c] = [seedTask(store), seedTask(store), seedTask(store)]
+  let writes = 0
+  store.events.on('dbWrite', () => { writes++ })
   const first = store.applyUpdateSoon(a.seq, taskId(), { status: 'processing', providerStatus: 'processing' }, 'callback')
   await new Promise((resolve) => setImmediate(resolve))
-  // Two more groups commit while the first sync is still running: they share the second sync.
+  // Two more arrive in later turns while the first group's sync is still running: they wait, and commit as one group.
   const second = store.applyUpdateSoon(b.seq, taskId(), { status: 'processing', providerStatus: 'processing' }, 'callback')
   await new Promise((resolve) => setImmediate(resolve))
   const third = store.applyUpdateSoon(c.seq, taskId(), { status: 'processing', providerStatus: 'processing' }, 'callback')
   await new Promise((resolve) => setImmediate(resolve))
-  t.equal(sync.flushes.length, 1, 'no second sync while the first runs')
+  t.equal(writes, 1, 'nothing else committed while the sync runs')
+  t.equal(store.repo.bySeq(b.seq)!.status, 'submitting')
   sync.flushes[0]!.finish()
   await first
   await new Promise((resolve) => setImmediate(resolve))
-  t.equal(sync.flushes.length, 2, 'the groups committed meanwhile get one sync together')
+  t.equal(writes, 2, 'then the two waiting updates commit in one transaction')
+  t.equal(sync.flushes.length, 2, 'with one sync')
   sync.flushes[1]!.finish(new Error('EIO'))
   await t.rejects(second, /EIO/, 'a failed sync is never answered as durable')
   await t.rejects(third, /EIO/)
