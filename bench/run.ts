@@ -48,7 +48,7 @@ const wanted = new Set<string>(['baseline', ...SCENARIOS.filter((scenario) => ch
 const selected = SCENARIOS.filter((scenario) => wanted.has(scenario.key))
 if (wanted.has('baseline_lookup')) {
   ctx.lookupSample = await sampleLookups(ctx)
-  log(`sampled ${ctx.lookupSample.answers.length.toLocaleString('en-US')} lookup answers (${Math.round(ctx.lookupSample.bytes / ctx.lookupSample.answers.length)} bytes each) for the lookup baseline`)
+  log(`sampled ${ctx.lookupSample.answers.length.toLocaleString('en-US')} lookup answers (${Math.round(ctx.lookupSample.bytes / ctx.lookupSample.answers.length)} bytes on average) for the lookup baseline`)
 }
 const runs: Partial<Record<ScenarioKey, RunResult[]>> = {}
 for (let rep = 1; rep <= settings.repetitions; rep++) {

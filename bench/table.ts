@@ -42,6 +42,10 @@ export function renderReport (report: Report): string {
       scenario.reference === null ? '–' : scenario.reference.ratio.toFixed(2)
     ]))
   ]
+  // Which baseline "vs own baseline" compares with, once per baseline.
+  const references = new Map<string, string[]>()
+  for (const scenario of report.scenarios) if (scenario.reference) references.set(scenario.reference.label, [...references.get(scenario.reference.label) ?? [], scenario.label])
+  if (references.size > 0) lines.push(`  vs own baseline: ${[...references].map(([reference, labels]) => `${labels.map((label) => `"${label}"`).join(', ')} against "${reference}"`).join('; ')}`)
   for (const scenario of report.scenarios) {
     for (const [name, load] of Object.entries(scenario.alongside ?? {})) {
       lines.push(`  during "${scenario.label}": ${name} ${int(load.rps)} req/s, p50 ${ms(load.p50)} ms, p99 ${ms(load.p99)} ms`)
@@ -51,7 +55,6 @@ export function renderReport (report: Report): string {
       lines.push(`  "${scenario.label}": ${answered.toLocaleString('en-US')} pushes answered 200, ${recorded.toLocaleString('en-US')} in the database afterwards ` +
         (recorded >= answered ? '(every acknowledged push; the rest were in flight when the load stopped)' : '— ACKNOWLEDGED PUSHES MISSING'))
     }
-    if (scenario.reference) lines.push(`  "${scenario.label}" vs own baseline: against "${scenario.reference.label}"`)
     if (scenario.failures > 0) lines.push(`  WARNING: "${scenario.label}" had ${scenario.failures} non-2xx answers, errors or timeouts: ${describeFailures(scenario)}`)
   }
   if (report.scaling.length > 1) {
