@@ -134,6 +134,11 @@ export function seedPushTasks (path: string, count: number, batch: number): Push
   return targets
 }
 
+/** Callback URLs shaped like seeded ones but in no database: the naive push baseline stores whatever it is sent. */
+export function unseededPushTargets (count: number, batch: number): PushTarget[] {
+  return Array.from({ length: count }, (_, i) => ({ token: newCallbackToken(randomUUID()).token, taskId: seededTaskId(batch, i) }))
+}
+
 /** How many pushes the tasks of one seeding have in their histories: every answered push must be there. */
 export function countPushEvents (path: string, batch: number): number {
   const db = openDatabase(path, { synchronous: 'NORMAL' })

@@ -3,12 +3,15 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { availableParallelism, loadavg, tmpdir, totalmem } from 'node:os'
 import { join } from 'node:path'
 import { fillTasks } from './fill.js'
+import { footprint } from './footprint.js'
+import { sampleLookups } from './lookup-sample.js'
 import { lookupRun, SCENARIOS, type BenchContext, type RunResult, type ScenarioKey } from './scenarios.js'
 import { ensureBuilt } from './servers.js'
 import { parseSettings, USAGE } from './settings.js'
 import { soak } from './soak.js'
 import { failuresOf, median, summariseLoads, summariseScenario, targets, type ScalingPoint, type ScenarioSummary } from './stats.js'
 import { renderReport, type Report } from './table.js'
+import { waiterFanout } from './waiters.js'
 
 const GB = 1024 ** 3
 
@@ -38,8 +41,15 @@ log(`filled in ${(fill.ms / 1000).toFixed(1)} s (${Math.round(fill.bytesPerTask)
 let seedBatch = 0
 const ctx: BenchContext = { settings, dir, mainDb, log, nextSeedBatch: () => ++seedBatch }
 
-const selected = SCENARIOS.filter((scenario) => settings.only.length === 0 || scenario.key === 'baseline' || settings.only.includes(scenario.key))
-const everything = selected.length === SCENARIOS.length
+// --only: the chosen scenarios, plus bare Fastify (every ratio) and each chosen one's reference baseline.
+const everything = settings.only.length === 0
+const chosen = (key: string) => everything || settings.only.includes(key)
+const wanted = new Set<string>(['baseline', ...SCENARIOS.filter((scenario) => chosen(scenario.key)).flatMap((scenario) => [scenario.key, ...(scenario.reference ? [scenario.reference] : [])])])
+const selected = SCENARIOS.filter((scenario) => wanted.has(scenario.key))
+if (wanted.has('baseline_lookup')) {
+  ctx.lookupSample = await sampleLookups(ctx)
+  log(`sampled ${ctx.lookupSample.answers.length.toLocaleString('en-US')} lookup answers (${Math.round(ctx.lookupSample.bytes / ctx.lookupSample.answers.length)} bytes on average) for the lookup baseline`)
+}
 const runs: Partial<Record<ScenarioKey, RunResult[]>> = {}
 for (let rep = 1; rep <= settings.repetitions; rep++) {
   for (const scenario of selected) {
@@ -50,11 +60,12 @@ for (let rep = 1; rep <= settings.repetitions; rep++) {
   }
 }
 
-const baselineRps = summariseLoads(runs.baseline!.map((run) => run.load)).rps
-const scenarios: Partial<Record<ScenarioKey, ScenarioSummary>> = Object.fromEntries(selected.map((scenario) => [
-  scenario.key,
-  summariseScenario(scenario.key, scenario.label, runs[scenario.key]!, scenario.key === 'baseline' ? null : baselineRps, scenario.key === 'challenge_saturated')
-]))
+const rpsOf = (key: ScenarioKey) => summariseLoads(runs[key]!.map((run) => run.load)).rps
+const baselineRps = rpsOf('baseline')
+const scenarios: Partial<Record<ScenarioKey, ScenarioSummary>> = Object.fromEntries(selected.map((scenario) => {
+  const reference = scenario.reference ? { key: scenario.reference, label: SCENARIOS.find((s) => s.key === scenario.reference)!.label, rps: rpsOf(scenario.reference) } : null
+  return [scenario.key, summariseScenario(scenario.key, scenario.label, runs[scenario.key]!, scenario.key === 'baseline' ? null : baselineRps, scenario.key === 'challenge_saturated', reference)]
+}))
 scenarios.baseline!.ratio = 1
 
 // Lookup scaling: smaller databases, interleaved like the rest; the main database (already measured) is the largest point.
@@ -76,8 +87,13 @@ const scaling: ScalingPoint[] = scalingPoints.map((point) => ({
   fillMs: point.fill.ms,
   bytesPerTask: point.fill.bytesPerTask,
   cpuUsPerRequest: median(point.runs.map((run) => run.cpuUsPerRequest)),
+  peakRssMb: median(point.runs.map((run) => run.peakRssBytes)) / (1024 * 1024),
   ...summariseLoads(point.runs.map((run) => run.load))
 }))
+
+// Not loads on one route: each runs once, with its own rounds inside.
+const waiters = chosen('waiters') ? await waiterFanout(ctx) : null
+const footprintResult = chosen('footprint') ? await footprint(ctx) : null
 
 let soakResult = null
 if (everything && settings.soakSeconds > 0) {
@@ -109,7 +125,9 @@ const report: Report = {
   scenarios: Object.values(scenarios),
   scaling,
   soak: soakResult,
-  targets: targets({ scenarios, rows: settings.rows, scaling, soak: soakResult })
+  waiters,
+  footprint: footprintResult,
+  targets: targets({ scenarios, rows: settings.rows, scaling, soak: soakResult, waiters, footprint: footprintResult })
 }
 
 console.log(renderReport(report))
@@ -119,7 +137,8 @@ log(`results written to ${settings.out}`)
 const broken = [
   ...report.scenarios.filter((scenario) => scenario.failures > 0).map((scenario) => scenario.label),
   ...report.scenarios.filter((scenario) => scenario.durability && scenario.durability.recorded < scenario.durability.answered).map((scenario) => `${scenario.label} (durability)`),
-  ...(soakResult && failuresOf(Object.values(soakResult.loads)) > 0 ? ['soak'] : [])
+  ...(soakResult && failuresOf(Object.values(soakResult.loads)) > 0 ? ['soak'] : []),
+  ...(waiters && waiters.failures > 0 ? ['waiter fan-out'] : [])
 ]
 if (broken.length > 0) {
   log(`failed requests in: ${broken.join(', ')}; the numbers above are suspect`)

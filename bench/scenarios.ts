@@ -1,7 +1,9 @@
 // The bench scenarios: which server runs, on which database, under which load; each run starts and stops its own processes.
 import { randomBytes, randomUUID } from 'node:crypto'
 import { runLoad, type LoadResult, type LoadSpec, type Request } from './load.js'
-import { countPushEvents, filledTaskId, seedPushTasks, type PushTarget } from './fill.js'
+import { join } from 'node:path'
+import { countPushEvents, filledTaskId, seedPushTasks, unseededPushTargets, type PushTarget } from './fill.js'
+import type { LookupSample } from './lookup-sample.js'
 import { BENCH_API_TOKEN, startBaseline, startFakeMiniMax, startService, withServer, type ServerProcess } from './servers.js'
 import type { Settings } from './settings.js'
 
@@ -13,6 +15,8 @@ export type BenchContext = {
   log: (line: string) => void
   /** A new number for each push seeding, so seeded task_ids never repeat. */
   nextSeedBatch: () => number
+  /** The service's answers for the in-memory lookup baseline; set before the scenarios run when that baseline is selected. */
+  lookupSample?: LookupSample
 }
 
 export type RunResult = {
@@ -26,10 +30,18 @@ export type RunResult = {
   durability?: { answered: number, recorded: number }
 }
 
-export const SCENARIO_KEYS = ['baseline', 'challenge', 'push', 'push_normal', 'lookup', 'submit', 'challenge_saturated'] as const
+export const SCENARIO_KEYS = ['baseline', 'baseline_push', 'baseline_lookup', 'challenge', 'push', 'push_normal', 'lookup', 'submit', 'challenge_saturated'] as const
 export type ScenarioKey = typeof SCENARIO_KEYS[number]
+/** The baselines: every ratio is to one of them, and they run whenever a scenario compared with them does. */
+export const isBaseline = (key: ScenarioKey): boolean => key.startsWith('baseline')
 
-export type Scenario = { key: ScenarioKey, label: string, run: (ctx: BenchContext) => Promise<RunResult> }
+export type Scenario = {
+  key: ScenarioKey
+  label: string
+  /** Besides bare Fastify ('baseline'), the baseline doing the same work naively or from memory, if any. */
+  reference?: ScenarioKey
+  run: (ctx: BenchContext) => Promise<RunResult>
+}
 
 const US_PER_S = 1_000_000
 // Server log lines shown when a load had failures.
@@ -56,7 +68,17 @@ export const SCENARIOS: readonly Scenario[] = [
   {
     key: 'baseline',
     label: 'baseline (bare Fastify)',
-    run: (ctx) => measure(ctx, () => startBaseline(ctx.settings.logLevel, ctx.dir), (url) => fixed(ctx, url, CHALLENGE))
+    run: (ctx) => measure(ctx, () => startBaseline('challenge', ctx.settings.logLevel, ctx.dir), (url) => fixed(ctx, url, CHALLENGE))
+  },
+  {
+    key: 'baseline_push',
+    label: 'baseline: naive push (FULL)',
+    run: naivePushRun
+  },
+  {
+    key: 'baseline_lookup',
+    label: 'baseline: lookup from memory',
+    run: lookupBaselineRun
   },
   {
     key: 'challenge',
@@ -66,16 +88,19 @@ export const SCENARIOS: readonly Scenario[] = [
   {
     key: 'push',
     label: 'status push (FULL)',
+    reference: 'baseline_push',
     run: (ctx) => pushRun(ctx, 'FULL')
   },
   {
     key: 'push_normal',
     label: 'status push (NORMAL)',
+    reference: 'baseline_push',
     run: (ctx) => pushRun(ctx, 'NORMAL')
   },
   {
     key: 'lookup',
     label: 'lookup',
+    reference: 'baseline_lookup',
     run: (ctx) => lookupRun(ctx, ctx.mainDb, ctx.settings.rows)
   },
   {
@@ -97,12 +122,20 @@ export function lookupRun (ctx: BenchContext, databasePath: string, rows: number
 }
 
 export function lookupLoad (url: string, rows: number, connections: number): LoadSpec {
-  return {
-    url,
-    connections,
-    headers: AUTH,
-    next: () => ({ method: 'GET', path: `/v1/tasks/${filledTaskId(1 + Math.floor(Math.random() * rows))}` })
-  }
+  return lookupsOf(url, () => filledTaskId(1 + Math.floor(Math.random() * rows)), connections)
+}
+
+/** Lookups of whichever ids `nextId` picks, with the bench's bearer token (the baselines get it too: the same request bytes). */
+function lookupsOf (url: string, nextId: () => string, connections: number): LoadSpec {
+  return { url, connections, headers: AUTH, next: () => ({ method: 'GET', path: `/v1/tasks/${nextId()}` }) }
+}
+
+/** One push of `status` on the target's own callback URL, in the body shape MiniMax sends. */
+export function pushRequest (target: PushTarget, status: string): Request {
+  const body = status === 'processing'
+    ? { task_id: target.taskId, status }
+    : { task_id: target.taskId, status, file_id: target.taskId.slice(3), base_resp: { status_code: 0, status_msg: 'success' } }
+  return { method: 'POST', path: `/get_callback/${target.token}`, body: JSON.stringify(body) }
 }
 
 /** Pushes cycling over `targets` on their own callback URLs. */
@@ -115,10 +148,7 @@ export function pushLoad (url: string, targets: PushTarget[], connections: numbe
       const target = targets[sent % targets.length]!
       const status = PUSH_CYCLE[Math.floor(sent / targets.length) % PUSH_CYCLE.length]!
       sent += 1
-      const body = status === 'processing'
-        ? { task_id: target.taskId, status }
-        : { task_id: target.taskId, status, file_id: target.taskId.slice(3), base_resp: { status_code: 0, status_msg: 'success' } }
-      return { method: 'POST', path: `/get_callback/${target.token}`, body: JSON.stringify(body) }
+      return pushRequest(target, status)
     }
   }
 }
@@ -151,6 +181,32 @@ async function pushRun (ctx: BenchContext, synchronous: 'FULL' | 'NORMAL'): Prom
   const result = await measure(ctx, () => service(ctx, { synchronous }), (url) => pushLoad(url, targets, ctx.settings.connections), (load) => { answered += load.ok })
   // Read after the service has stopped: a push answered 200 but not in the database would be a lost acknowledgement.
   return { ...result, durability: { answered, recorded: countPushEvents(ctx.mainDb, batch) } }
+}
+
+/** The naive receiver under the service's push load (same URLs, bodies and cycle), on a fresh database of its own. */
+function naivePushRun (ctx: BenchContext): Promise<RunResult> {
+  const batch = ctx.nextSeedBatch()
+  const targets = unseededPushTargets(ctx.settings.pushTasks, batch)
+  const env = { DATABASE_PATH: join(ctx.dir, `naive-push-${batch}.db`) }
+  return measure(ctx, () => startBaseline('push', ctx.settings.logLevel, ctx.dir, env), (url) => pushLoad(url, targets, ctx.settings.connections))
+}
+
+/** Bare Fastify serving the sampled answers; first checks it sends the service's bytes, or the ratio would compare different work. */
+function lookupBaselineRun (ctx: BenchContext): Promise<RunResult> {
+  const sample = ctx.lookupSample
+  if (!sample) throw new Error('the lookup baseline needs the lookup sample (bench/lookup-sample.ts) taken first')
+  const start = async () => {
+    const server = await startBaseline('lookup', ctx.settings.logLevel, ctx.dir, { LOOKUP_SAMPLE: sample.path })
+    const first = sample.answers[0]!
+    const text = await (await fetch(`${server.url}/v1/tasks/${first.id}`, { headers: AUTH })).text()
+    if (text !== first.text) {
+      await server.stop()
+      throw new Error(`the lookup baseline's answer differs from the service's:\n${text}\n${first.text}`)
+    }
+    return server
+  }
+  const ids = sample.answers.map((answer) => answer.id)
+  return measure(ctx, start, (url) => lookupsOf(url, () => ids[Math.floor(Math.random() * ids.length)]!, ctx.settings.connections))
 }
 
 async function saturatedRun (ctx: BenchContext): Promise<RunResult> {

@@ -1,13 +1,21 @@
-// Bench servers: the service (dist/server.js), the bare-Fastify baseline and the fake MiniMax, each in its own child process.
+// Bench servers: the service (dist/server.js), the three baselines and the fake MiniMax, each in its own child process.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs'
+import { get } from 'node:http'
 import { connect, createServer } from 'node:net'
 import { join, resolve } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 
 const ROOT = resolve(import.meta.dirname, '..')
 const SERVICE_ENTRY = join(ROOT, 'dist', 'server.js')
-const BASELINE_SCRIPT = join(ROOT, 'bench', 'baseline-server.mjs')
+// Plain JavaScript on the built code, like the service: bare Fastify echoing a challenge, the naive one-INSERT push
+// receiver, and bare Fastify serving sampled lookup answers from memory.
+const BASELINE_SCRIPTS = {
+  challenge: join(ROOT, 'bench', 'baseline-server.mjs'),
+  push: join(ROOT, 'bench', 'naive-push-server.mjs'),
+  lookup: join(ROOT, 'bench', 'lookup-baseline-server.mjs')
+}
+export type BaselineKind = keyof typeof BASELINE_SCRIPTS
 const FAKE_SCRIPT = join(ROOT, 'bench', 'fake-minimax-server.ts')
 // The fake is TypeScript: loaded through tsx's hooks inside the same node process (one pid to watch).
 const TSX_LOADER = import.meta.resolve('tsx')
@@ -19,8 +27,10 @@ export const BENCH_CALLER = 'bench'
 const FAKE_API_KEY = 'bench-minimax-key'
 // A server that is not listening after this long is broken, not slow.
 const START_TIMEOUT_MS = 20_000
-// How often to try the port while a server starts.
-const START_POLL_MS = 25
+// How often to try the port (or the readiness route) while a server starts: also the resolution of the ready time.
+const START_POLL_MS = 5
+// The service is ready when this answers 200: the process is up and the database answers (src/routes/health.ts).
+const SERVICE_READY_PATH = '/readyz'
 // After SIGTERM the service finishes in-flight requests (none: the load has stopped); then it is killed.
 const STOP_TIMEOUT_MS = 5_000
 // The service's own grace period on SIGTERM, well inside STOP_TIMEOUT_MS.
@@ -29,11 +39,15 @@ const SERVICE_GRACE_MS = 2_000
 const OUTPUT_TAIL_CHARS = 4_000
 // Every rate limit far above what the load can reach, so they count but never refuse.
 const UNLIMITED = String(1_000_000_000)
+// Waiter caps far above the fan-out's 1,000 waiters of one caller (the defaults are 100 per caller, 10,000 in all).
+const WAITER_CAP = String(100_000)
 
 export type ServerProcess = {
   readonly name: string
   readonly url: string
   readonly pid: number
+  /** From spawn until the server listened (the service: until GET /readyz answered 200), in ms. */
+  readonly readyMs: number
   /** VmHWM: the most resident memory the process has had since it started. */
   peakRssBytes (): number
   /** VmRSS: resident memory now. */
@@ -72,7 +86,7 @@ export async function startService (options: ServiceOptions): Promise<ServerProc
   const port = await freePort()
   const url = `http://127.0.0.1:${port}`
   const profile = options.cpuProfileDir ? ['--cpu-prof', '--cpu-prof-dir', options.cpuProfileDir] : []
-  return await startChild('service', [...profile, SERVICE_ENTRY], port, url, options.cwd, {
+  return await startChild('service', [...profile, SERVICE_ENTRY], port, url, options.cwd, SERVICE_READY_PATH, {
     NODE_ENV: 'production',
     HOST: '127.0.0.1',
     PORT: String(port),
@@ -86,21 +100,24 @@ export async function startService (options: ServiceOptions): Promise<ServerProc
     CALLBACK_RATE_LIMIT: UNLIMITED,
     // The bench measures our own cost of a submit, not MiniMax's 5 creates a minute (the fake has no limit).
     MINIMAX_SUBMIT_RPM: UNLIMITED,
+    MAX_WAITERS_PER_CALLER: WAITER_CAP,
+    MAX_WAITERS: WAITER_CAP,
     SHUTDOWN_GRACE_MS: String(SERVICE_GRACE_MS),
     ...(options.minimax ? { MINIMAX_BASE_URL: options.minimax.url, MINIMAX_API_KEY: options.minimax.apiKey } : {})
   })
 }
 
-export async function startBaseline (logLevel: string, cwd: string): Promise<ServerProcess> {
+/** A baseline; `env` carries what its kind needs (DATABASE_PATH for the naive push receiver, LOOKUP_SAMPLE for lookups). */
+export async function startBaseline (kind: BaselineKind, logLevel: string, cwd: string, env: Record<string, string> = {}): Promise<ServerProcess> {
   const port = await freePort()
-  return await startChild('baseline', [BASELINE_SCRIPT], port, `http://127.0.0.1:${port}`, cwd, {
-    NODE_ENV: 'production', PORT: String(port), LOG_LEVEL: logLevel
+  return await startChild(`${kind} baseline`, [BASELINE_SCRIPTS[kind]], port, `http://127.0.0.1:${port}`, cwd, null, {
+    NODE_ENV: 'production', PORT: String(port), LOG_LEVEL: logLevel, ...env
   })
 }
 
 export async function startFakeMiniMax (cwd: string): Promise<ServerProcess & { apiKey: string }> {
   const port = await freePort()
-  const server = await startChild('fake MiniMax', ['--import', TSX_LOADER, FAKE_SCRIPT], port, `http://127.0.0.1:${port}`, cwd, {
+  const server = await startChild('fake MiniMax', ['--import', TSX_LOADER, FAKE_SCRIPT], port, `http://127.0.0.1:${port}`, cwd, null, {
     NODE_ENV: 'production', PORT: String(port), FAKE_MINIMAX_API_KEY: FAKE_API_KEY
   })
   return Object.assign(server, { apiKey: FAKE_API_KEY })
@@ -133,7 +150,9 @@ function procCpuSeconds (pid: number): number {
   return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_SECOND
 }
 
-async function startChild (name: string, args: string[], port: number, url: string, cwd: string, env: Record<string, string>): Promise<ServerProcess> {
+/** Spawns a server and waits until it listens or, with readyPath, until that path answers 200. */
+async function startChild (name: string, args: string[], port: number, url: string, cwd: string, readyPath: string | null, env: Record<string, string>): Promise<ServerProcess> {
+  const spawnedAt = performance.now()
   // A clean environment: only what we set, so a developer's shell or .env cannot change what is measured.
   const child = spawn(process.execPath, args, {
     cwd,
@@ -148,7 +167,7 @@ async function startChild (name: string, args: string[], port: number, url: stri
   const exited = new Promise<void>((resolve) => child.once('exit', () => { running.delete(child); resolve() }))
 
   const deadline = Date.now() + START_TIMEOUT_MS
-  while (!await canConnect(port)) {
+  while (!await (readyPath === null ? canConnect(port) : answersOk(`${url}${readyPath}`))) {
     if (child.exitCode !== null || child.signalCode !== null) throw new Error(`${name} exited during start-up (${child.exitCode ?? child.signalCode}):\n${output}`)
     if (Date.now() > deadline) {
       child.kill('SIGKILL')
@@ -156,11 +175,13 @@ async function startChild (name: string, args: string[], port: number, url: stri
     }
     await sleep(START_POLL_MS)
   }
+  const readyMs = performance.now() - spawnedAt
   const pid = child.pid!
   return {
     name,
     url,
     pid,
+    readyMs,
     peakRssBytes: () => procStatusBytes(pid, 'VmHWM'),
     rssBytes: () => procStatusBytes(pid, 'VmRSS'),
     output: () => output,
@@ -188,6 +209,12 @@ function canConnect (port: number): Promise<boolean> {
     const socket = connect(port, '127.0.0.1')
     socket.once('connect', () => { socket.destroy(); resolve(true) })
     socket.once('error', () => resolve(false))
+  })
+}
+
+function answersOk (url: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    get(url, { agent: false }, (res) => { res.resume(); resolve(res.statusCode === 200) }).once('error', () => resolve(false))
   })
 }
 

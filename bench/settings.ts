@@ -3,14 +3,18 @@ import { parseArgs } from 'node:util'
 import { resolve } from 'node:path'
 import { SCENARIO_KEYS } from './scenarios.js'
 
+/** Checks that are not a load on one route: they run after the scenarios, and --only can pick them too. */
+export const CHECK_KEYS = ['waiters', 'footprint'] as const
+const SELECTABLE: readonly string[] = [...SCENARIO_KEYS, ...CHECK_KEYS]
+
 export type Settings = {
   mode: 'full' | 'quick'
   out: string
-  /** Run only these scenarios (the baseline always runs: every ratio needs it); empty = all. */
+  /** Run only these scenarios and checks (plus the baselines their ratios need); empty = all. */
   only: string[]
   /** Write a CPU profile of every service process into this folder. */
   cpuProfileDir: string | undefined
-  /** Both the service and the baseline log at this level, so request logs are not the cost being measured. */
+  /** The service and every baseline log at this level: the service's default (info), whose request logs are part of its cost. */
   logLevel: string
   repetitions: number
   warmupSeconds: number
@@ -23,15 +27,23 @@ export type Settings = {
   /** Fresh tasks seeded for each push run: the pushes cycle over them. */
   pushTasks: number
   saturation: { pushConnections: number, lookupConnections: number, probeConnections: number, probeRate: number }
+  /** Lookup answers the service gives, copied for the in-memory lookup baseline to serve. */
+  lookupSample: number
+  /** Long-polls, then event streams, open on one task when its push arrives; rounds of each, in one service process. */
+  waiters: number
+  waiterRounds: number
+  /** Service starts timed (spawn to the first 200 of GET /readyz) on an empty and on the main database, alternately. */
+  readyRepetitions: number
+  /** How long a started service sits without load before its idle VmRSS is read. */
+  idleSeconds: number
   /** 0 skips the soak. */
   soakSeconds: number
   soakWarmupSeconds: number
   soakSampleMs: number
 }
 
-const FULL: Omit<Settings, 'out' | 'only' | 'cpuProfileDir'> = {
+const FULL: Omit<Settings, 'out' | 'only' | 'cpuProfileDir' | 'logLevel'> = {
   mode: 'full',
-  logLevel: 'warn',
   // Three interleaved repetitions: the median shrugs off one disturbed run.
   repetitions: 3,
   // A fresh process needs a moment before V8 has optimised the hot paths.
@@ -53,13 +65,22 @@ const FULL: Omit<Settings, 'out' | 'only' | 'cpuProfileDir'> = {
     // MiniMax sends one challenge per create (a few per minute); 100/s gives 1000 samples per run and adds no load.
     probeRate: 100
   },
+  // Enough distinct answers that the baseline's lookups are not one cached string; small enough to fetch in a second.
+  lookupSample: 2_000,
+  // The issue's figure: one push releasing 1,000 waiters.
+  waiters: 1_000,
+  // Five rounds per kind: a median that one slow round (a checkpoint, the other core busy) does not move.
+  waiterRounds: 5,
+  readyRepetitions: 5,
+  // "A few seconds after start": start-up garbage collected, timers settled.
+  idleSeconds: 3,
   soakSeconds: 60,
   // The first seconds of a soak fill caches and JIT code; growth is measured from here.
   soakWarmupSeconds: 10,
   soakSampleMs: 1_000
 }
 
-const QUICK: Omit<Settings, 'out' | 'only' | 'cpuProfileDir'> = {
+const QUICK: Omit<Settings, 'out' | 'only' | 'cpuProfileDir' | 'logLevel'> = {
   ...FULL,
   mode: 'quick',
   // A smoke run: every scenario once, the same table, well under 30 s.
@@ -70,13 +91,21 @@ const QUICK: Omit<Settings, 'out' | 'only' | 'cpuProfileDir'> = {
   rows: 1_000,
   scalingRows: [100],
   pushTasks: 200,
+  lookupSample: 200,
+  waiterRounds: 1,
+  readyRepetitions: 1,
+  idleSeconds: 1,
   soakSeconds: 0
 }
 
-export const USAGE = `usage: npm run bench [-- --quick] [-- --out FILE] [-- --only push,lookup] [-- --cpu-prof DIR]
+// The service's default: the bench measures it as it runs in production.
+const DEFAULT_LOG_LEVEL = 'info'
+
+export const USAGE = `usage: npm run bench [-- --quick] [-- --out FILE] [-- --only push,lookup] [-- --log-level LEVEL] [-- --cpu-prof DIR]
   --quick           smoke mode: 1 s runs, 1 repetition, ${QUICK.rows} rows, no soak
   --out FILE        where to write the JSON results (default bench-results.json)
-  --only KEYS       only these scenarios (plus the baseline), no scaling or soak: ${SCENARIO_KEYS.join(', ')}
+  --only KEYS       only these (plus the baselines they are compared with), no scaling or soak: ${SELECTABLE.join(', ')}
+  --log-level LEVEL the service's and every baseline's LOG_LEVEL (default ${DEFAULT_LOG_LEVEL}, the service's default)
   --cpu-prof DIR    write a CPU profile of every service process into DIR (open it in Chrome DevTools)`
 
 export function parseSettings (argv: string[]): Settings | null {
@@ -86,6 +115,7 @@ export function parseSettings (argv: string[]): Settings | null {
       quick: { type: 'boolean', default: false },
       out: { type: 'string', default: 'bench-results.json' },
       only: { type: 'string', default: '' },
+      'log-level': { type: 'string', default: DEFAULT_LOG_LEVEL },
       'cpu-prof': { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false }
     },
@@ -93,12 +123,13 @@ export function parseSettings (argv: string[]): Settings | null {
   })
   if (values.help) return null
   const only = values.only.split(',').map((key) => key.trim()).filter(Boolean)
-  const unknown = only.filter((key) => !(SCENARIO_KEYS as readonly string[]).includes(key))
-  if (unknown.length > 0) throw new Error(`unknown scenario ${unknown.join(', ')}; known: ${SCENARIO_KEYS.join(', ')}`)
+  const unknown = only.filter((key) => !SELECTABLE.includes(key))
+  if (unknown.length > 0) throw new Error(`unknown scenario ${unknown.join(', ')}; known: ${SELECTABLE.join(', ')}`)
   return {
     ...(values.quick ? QUICK : FULL),
     out: resolve(values.out),
     only,
+    logLevel: values['log-level'],
     cpuProfileDir: values['cpu-prof'] === undefined ? undefined : resolve(values['cpu-prof'])
   }
 }

@@ -15,6 +15,8 @@ export type SoakResult = {
   rssAfterWarmupBytes: number
   rssEndBytes: number
   rssMaxBytes: number
+  /** VmHWM at the end: the most the process ever held, between samples too. */
+  peakRssBytes: number
   /** (end - after warm-up) / after warm-up. */
   growth: number
   loads: Record<string, LoadResult>
@@ -44,6 +46,7 @@ export async function soak (ctx: BenchContext): Promise<SoakResult> {
         rssAfterWarmupBytes: afterWarmup,
         rssEndBytes: end,
         rssMaxBytes: Math.max(...samples),
+        peakRssBytes: server.peakRssBytes(),
         growth: (end - afterWarmup) / afterWarmup,
         loads: { lookup, push, submit, challenge }
       }

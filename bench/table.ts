@@ -1,7 +1,9 @@
 // Bench output: the results as plain-text tables (stdout, and pasted into the README).
 import type { FillResult } from './fill.js'
+import type { FootprintResult } from './footprint.js'
 import type { SoakResult } from './soak.js'
 import { round, type ScalingPoint, type ScenarioSummary, type Target } from './stats.js'
+import type { WaitersResult } from './waiters.js'
 
 const MB = 1024 * 1024
 
@@ -13,6 +15,8 @@ export type Report = {
   scenarios: ScenarioSummary[]
   scaling: ScalingPoint[]
   soak: SoakResult | null
+  waiters: WaitersResult | null
+  footprint: FootprintResult | null
   targets: Target[]
 }
 
@@ -22,11 +26,11 @@ export function renderReport (report: Report): string {
     `s2v-callback bench (${settings.mode}${settings.only.length > 0 ? `, only ${settings.only.join(', ')}` : ''}) on ${machine.nproc} × ${machine.cpu}, ` +
       `${machine.memoryGb} GB, Node ${machine.node}, ${report.date}; load average ${machine.loadBefore.toFixed(1)} before, ${machine.loadAfter.toFixed(1)} after`,
     `${settings.repetitions} interleaved repetition(s) of ${settings.runSeconds} s after ${settings.warmupSeconds} s of warm-up, ` +
-      `${settings.connections} connections, medians; service and baseline both log at "${settings.logLevel}"`,
+      `${settings.connections} connections, medians; the service and every baseline log at "${settings.logLevel}"`,
     `fill: ${fill.rows.toLocaleString('en-US')} tasks + ${fill.events.toLocaleString('en-US')} events in ${(fill.ms / 1000).toFixed(1)} s, ` +
       `${(fill.bytes / MB).toFixed(0)} MB (${Math.round(fill.bytesPerTask)} bytes/task incl. history and indexes)`,
     '',
-    table(['scenario', 'req/s', 'p50 ms', 'p99 ms', 'p99.9 ms', 'peak RSS MB', 'CPU µs/req', 'vs baseline'], report.scenarios.map((scenario) => [
+    table(['scenario', 'req/s', 'p50 ms', 'p99 ms', 'p99.9 ms', 'peak RSS MB', 'CPU µs/req', 'vs bare Fastify', 'vs own baseline'], report.scenarios.map((scenario) => [
       scenario.label,
       int(scenario.rps),
       ms(scenario.p50),
@@ -34,9 +38,14 @@ export function renderReport (report: Report): string {
       ms(scenario.p999),
       scenario.peakRssMb.toFixed(0),
       int(scenario.cpuUsPerRequest),
-      scenario.ratio === null ? '–' : scenario.ratio.toFixed(2)
+      scenario.ratio === null ? '–' : scenario.ratio.toFixed(2),
+      scenario.reference === null ? '–' : scenario.reference.ratio.toFixed(2)
     ]))
   ]
+  // Which baseline "vs own baseline" compares with, once per baseline.
+  const references = new Map<string, string[]>()
+  for (const scenario of report.scenarios) if (scenario.reference) references.set(scenario.reference.label, [...references.get(scenario.reference.label) ?? [], scenario.label])
+  if (references.size > 0) lines.push(`  vs own baseline: ${[...references].map(([reference, labels]) => `${labels.map((label) => `"${label}"`).join(', ')} against "${reference}"`).join('; ')}`)
   for (const scenario of report.scenarios) {
     for (const [name, load] of Object.entries(scenario.alongside ?? {})) {
       lines.push(`  during "${scenario.label}": ${name} ${int(load.rps)} req/s, p50 ${ms(load.p50)} ms, p99 ${ms(load.p99)} ms`)
@@ -53,6 +62,21 @@ export function renderReport (report: Report): string {
       point.rows.toLocaleString('en-US'), int(point.rps), ms(point.mean), ms(point.p50), ms(point.p99), int(point.cpuUsPerRequest),
       String(Math.round(point.bytesPerTask)), (point.fillMs / 1000).toFixed(1)
     ])))
+  }
+  if (report.waiters) {
+    const { waiters } = report
+    lines.push('', `waiter fan-out: one push "success" releasing ${waiters.waiters.toLocaleString('en-US')} waiters on one task, ` +
+      `ms from sending the push until the last has its answer, median of ${waiters.rounds.length / Object.keys(waiters.releaseMs).length} round(s); ` +
+      `peak RSS ${mb(waiters.peakRssBytes)} MB` + (waiters.failures > 0 ? `; WARNING: ${waiters.failures} waiters or pushes not answered` : ''),
+    table(['waiters', 'median ms', 'rounds ms'], Object.entries(waiters.releaseMs).map(([kind, median]) => [
+      kind, ms(median), waiters.rounds.filter((r) => r.kind === kind).map((r) => ms(r.releaseMs)).join(' ')
+    ])))
+  }
+  if (report.footprint) {
+    const { footprint } = report
+    lines.push('', `footprint: ready (spawn to the first 200 of GET /readyz) in ${int(footprint.readyMs.empty)} ms on an empty database, ` +
+      `${int(footprint.readyMs.filled)} ms on ${settings.rows.toLocaleString('en-US')} tasks; idle RSS ${mb(footprint.idleRssBytes)} MB ` +
+      `(medians of ${footprint.runs.filledReadyMs.length})`)
   }
   if (report.soak) {
     const soak = report.soak
