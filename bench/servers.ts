@@ -100,6 +100,9 @@ export async function startService (options: ServiceOptions): Promise<ServerProc
     CALLBACK_RATE_LIMIT: UNLIMITED,
     // The bench measures our own cost of a submit, not MiniMax's 5 creates a minute (the fake has no limit).
     MINIMAX_SUBMIT_RPM: UNLIMITED,
+    // Creates still go out one at a time (one in flight per provider), ~50 a second against the fake: the submits the
+    // load sends beyond that are queued (202), and a queue capped at its default 1,000 would turn them into 429s.
+    MAX_QUEUED_PER_CALLER: UNLIMITED,
     MAX_WAITERS_PER_CALLER: WAITER_CAP,
     MAX_WAITERS: WAITER_CAP,
     SHUTDOWN_GRACE_MS: String(SERVICE_GRACE_MS),
