@@ -117,9 +117,10 @@ export async function buildApp (config: Config, dependencies: AppDependencies = 
   // Once closing, answers end their keep-alive connection, or a client's idle socket would hold the shutdown open.
   let closing = false
   app.addHook('preClose', async () => { closing = true })
-  app.addHook('onSend', async (request, reply) => {
+  app.addHook('onSend', (request, reply, payload, done) => {
     reply.header('x-request-id', request.id)
     if (closing) reply.header('connection', 'close')
+    done(null, payload)
   })
 
   app.decorate('config', config)
