@@ -24,8 +24,9 @@ const tasksRoutes: FastifyPluginAsyncTypebox<TasksRouteOptions> = async (app, op
   }
   // A long-poll's answer depends on the task alone (findFor has checked that the caller may see it), so the polls one
   // push releases share it: read, signed (one expiry, the same second) and serialised once, by this route's 200 schema.
+  // As bytes: each reply then neither measures nor encodes it again.
   let serializeDetail: ((detail: TaskDetail) => string) | undefined
-  const waitAnswer = async (found: TaskRow): Promise<string> => serializeDetail!(await lookup(found))
+  const waitAnswer = async (found: TaskRow): Promise<Buffer> => Buffer.from(serializeDetail!(await lookup(found)))
 
   app.get('/v1/tasks/:id', {
     onRequest: app.authenticate,
@@ -47,7 +48,7 @@ const tasksRoutes: FastifyPluginAsyncTypebox<TasksRouteOptions> = async (app, op
     // The same function for every request on this route (Fastify compiles one per route and status).
     serializeDetail ??= reply.getSerializationFunction('200') as (detail: TaskDetail) => string
     const json = await app.taskWatch.longPoll(found, { wait: request.query.wait, status: request.query.status, caller: callerKey(request) }, reply.raw, waitAnswer)
-    // Already serialised, so untyped: a string with a JSON content type is sent as it is (Fastify serialises objects).
+    // Already serialised, so untyped: bytes are sent as they are, with the JSON content type set here.
     return await (reply as FastifyReply).type('application/json; charset=utf-8').send(json)
   })
 
