@@ -11,6 +11,10 @@ import { canSee } from '../services/visibility.js'
 export type TaskFeedRouteOptions = { rateLimit: number, keepAliveMs: number }
 
 const taskFeedRoute: FastifyPluginAsyncTypebox<TaskFeedRouteOptions> = async (app, options) => {
+  // The same for every stream that may see the task: made once per change, whoever is watching.
+  const statusEvent = (row: TaskRow): Buffer =>
+    Buffer.from(`event: status\ndata: ${JSON.stringify(taskSummary(row, app.downloadLinks.forLookup, app.submitQueue.positionOf(row)))}\n\n`)
+
   app.get('/v1/events', {
     onRequest: app.authenticate,
     config: { rateLimit: { max: options.rateLimit, timeWindow: 60_000, keyGenerator: callerKey } },
@@ -40,7 +44,7 @@ const taskFeedRoute: FastifyPluginAsyncTypebox<TaskFeedRouteOptions> = async (ap
     }
     const send = (row: TaskRow) => {
       if (ended || !canSee(request, row)) return // another caller's task: not even its existence
-      res.write(`event: status\ndata: ${JSON.stringify(taskSummary(row, app.downloadLinks.forLookup, app.submitQueue.positionOf(row)))}\n\n`)
+      res.write(app.taskWatch.shared(row, statusEvent))
     }
     const keepAlive = setInterval(() => res.write(': keep-alive\n\n'), options.keepAliveMs)
     const unwatch = app.taskWatch.watchAll({ onChange: send, onClose: end })

@@ -26,6 +26,11 @@ const StreamHeaders = Type.Object({
 })
 
 const taskStreamRoute: FastifyPluginAsyncTypebox<TaskStreamRouteOptions> = async (app, options) => {
+  // The event of a status: the task as anyone who may see it reads it, so the streams one change reaches share it.
+  const statusEvent = (row: TaskRow): Buffer =>
+    Buffer.from(`id: ${row.status}\nevent: status\ndata: ${JSON.stringify(taskSummary(row, app.downloadLinks.forLookup, app.submitQueue.positionOf(row)))}\n\n`)
+  const sharedEvent = (change: TaskRow): Buffer => app.taskWatch.shared(change, statusEvent)
+
   app.get('/v1/tasks/:id/events', {
     onRequest: app.authenticate,
     config: { rateLimit: { max: options.rateLimit, timeWindow: 60_000, keyGenerator: callerKey } },
@@ -55,31 +60,34 @@ const taskStreamRoute: FastifyPluginAsyncTypebox<TaskStreamRouteOptions> = async
     const res = openEventStream(request, reply)
 
     let ended = false
-    const end = () => {
+    const end = (last?: Buffer) => {
       if (ended) return
       ended = true
       release()
       clearInterval(keepAlive)
       unwatch()
-      res.end()
+      res.end(last)
     }
     // A provisional failure sent, then replaced by the provider's own: news, though the status word is the same.
     let sentProvisional = false
-    const send = (row: TaskRow) => {
+    const send = (row: TaskRow, eventOf: (row: TaskRow) => Buffer) => {
       if (ended) return
+      let event: Buffer | undefined
       if (RANK[row.status] > seen || (sentProvisional && row.status === 'failed' && isFinal(row))) {
         seen = RANK[row.status]
         sentProvisional = !isFinal(row)
-        res.write(`id: ${row.status}\nevent: status\ndata: ${JSON.stringify(taskSummary(row, app.downloadLinks.forLookup, app.submitQueue.positionOf(row)))}\n\n`)
+        event = eventOf(row)
       }
-      if (isFinal(row)) end()
+      // The last event goes out with the end of the stream: one write.
+      if (isFinal(row)) end(event)
+      else if (event) res.write(event)
     }
     const keepAlive = setInterval(() => res.write(': keep-alive\n\n'), options.keepAliveMs)
     // Registered before the first write and with nothing awaited since the lookup: no change can slip between them.
     let unwatch = () => {}
-    unwatch = app.taskWatch.watch(task.seq, { onChange: send, onClose: end })
-    res.on('close', end)
-    send(task)
+    unwatch = app.taskWatch.watch(task.seq, { onChange: (row) => send(row, sharedEvent), onClose: end })
+    res.on('close', () => end())
+    send(task, statusEvent)
   })
 }
 

@@ -1,7 +1,9 @@
 // GET /v1/tasks/:id and GET /v1/tasks: the task, its history, and newest-first pages.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import type { FastifyReply } from 'fastify'
 import { errors } from '../errors.js'
 import { errorResponses } from '../schemas/common.js'
+import type { TaskRow } from '../db/tasks-repository.js'
 import { HistoryPage, HistoryQuery, ListQuery, TaskDetail, TaskPage, TaskParams, TaskWaitQuery } from '../schemas/tasks.js'
 import { taskDetail, taskEvent, taskSummary } from '../services/task-view.js'
 import { pageCursor } from './cursor.js'
@@ -16,6 +18,16 @@ const tasksRoutes: FastifyPluginAsyncTypebox<TasksRouteOptions> = async (app, op
   const routeConfig = { rateLimit: { max: options.rateLimit, timeWindow: 60_000, keyGenerator: callerKey } }
   const repo = app.taskStore.repo
 
+  const lookup = async (found: TaskRow): Promise<TaskDetail> => {
+    const task = await app.reconciler.freshVideoLink(found)
+    return taskDetail(task, repo, app.downloadLinks.forLookup, app.submitQueue.positionOf(task))
+  }
+  // A long-poll's answer depends on the task alone (findFor has checked that the caller may see it), so the polls one
+  // push releases share it: read, signed (one expiry, the same second) and serialised once, by this route's 200 schema.
+  // As bytes: each reply then neither measures nor encodes it again.
+  let serializeDetail: ((detail: TaskDetail) => string) | undefined
+  const waitAnswer = async (found: TaskRow): Promise<Buffer> => Buffer.from(serializeDetail!(await lookup(found)))
+
   app.get('/v1/tasks/:id', {
     onRequest: app.authenticate,
     config: routeConfig,
@@ -28,15 +40,16 @@ const tasksRoutes: FastifyPluginAsyncTypebox<TasksRouteOptions> = async (app, op
       response: { 200: TaskDetail, ...errorResponses(400, 401, 404, 429, 500) }
     }
   }, async (request, reply) => {
-    let found = app.taskStore.findFor(request, request.params.id)
+    const found = app.taskStore.findFor(request, request.params.id)
     if (!found) throw errors.notFound(`task ${request.params.id}`)
+    if (!request.query.wait) return await lookup(found)
     // Long-poll (?wait=N&status=S): answers once the status differs from S, after N s, or when the client leaves.
     // Capped per caller and in total (MAX_WAITERS_PER_CALLER, MAX_WAITERS): beyond, 429 too_many_waiters.
-    if (request.query.wait) {
-      found = await app.taskWatch.longPoll(found, { wait: request.query.wait, status: request.query.status, caller: callerKey(request) }, reply.raw)
-    }
-    const task = await app.reconciler.freshVideoLink(found)
-    return taskDetail(task, repo, app.downloadLinks.forLookup, app.submitQueue.positionOf(task))
+    // The same function for every request on this route (Fastify compiles one per route and status).
+    serializeDetail ??= reply.getSerializationFunction('200') as (detail: TaskDetail) => string
+    const json = await app.taskWatch.longPoll(found, { wait: request.query.wait, status: request.query.status, caller: callerKey(request) }, reply.raw, waitAnswer)
+    // Already serialised, so untyped: bytes are sent as they are, with the JSON content type set here.
+    return await (reply as FastifyReply).type('application/json; charset=utf-8').send(json)
   })
 
   app.get('/v1/tasks/:id/history', {

@@ -7,13 +7,25 @@ import { isTerminal, type TaskStatus } from './task-state.js'
 import type { TaskStore } from './task-store.js'
 
 export type Watcher = {
-  /** The task's status changed (committed). */
+  /**
+   * The task's status changed (committed). Every watcher of one change gets the same row object: pass it to
+   * TaskWatch.shared to compute what they all send once.
+   */
   onChange: (task: TaskRow) => void
   /** The service is closing: answer now and let go. */
   onClose: () => void
 }
 
 export type WaitOutcome = 'changed' | 'timeout' | 'closing' | 'disconnected'
+
+/** How a wait ended; `change` is the row of the status change that ended it (see Watcher.onChange). */
+export type WaitResult = { outcome: 'changed', change: TaskRow } | { outcome: Exclude<WaitOutcome, 'changed'>, change?: undefined }
+
+/**
+ * An answer every waiter of a change may share: it depends on the task alone, never on who waits (each waiter's right
+ * to see the task is checked before it waits, and event streams check it per change).
+ */
+export type SharedAnswer<T> = (task: TaskRow) => T
 
 /** Caps on open waits (long-polls and event streams): each holds a socket, a timer and a listener. */
 export type WaiterLimits = { perCaller: number, total: number }
@@ -27,6 +39,9 @@ export class TaskWatch {
   readonly #limits: WaiterLimits
   readonly #byCaller = new Map<string, number>()
   #admitted = 0
+  // What the waiters of one change share, by the change's row and the function that computes it. Weak: gone with the
+  // row once its last waiter has answered.
+  readonly #shared = new WeakMap<TaskRow, Map<SharedAnswer<unknown>, unknown>>()
 
   constructor (private readonly store: Pick<TaskStore, 'events' | 'repo'>, limits: WaiterLimits = { perCaller: Infinity, total: Infinity }) {
     this.#limits = limits
@@ -88,43 +103,56 @@ export class TaskWatch {
   }
 
   /**
+   * `answer(change)`, computed by the first of the change's waiters to ask and shared by the others: one push that
+   * releases 1,000 waiters serialises its answer once, not 1,000 times. Keyed by `answer` itself, so pass a function
+   * made once (per route), not one made per request.
+   */
+  shared<T> (change: TaskRow, answer: SharedAnswer<T>): T {
+    return this.#once(change, answer, () => answer(change))
+  }
+
+  /**
    * Resolves at the task's next status change, after timeoutMs, when the service closes, or when `connection`
    * (the client's response) closes first; the listener and the timer are gone once it resolves.
    */
-  async waitForChange (seq: number, timeoutMs: number, connection: EventEmitter): Promise<WaitOutcome> {
-    return await new Promise<WaitOutcome>((resolve) => {
+  async waitForChange (seq: number, timeoutMs: number, connection: EventEmitter): Promise<WaitResult> {
+    return await new Promise<WaitResult>((resolve) => {
       let unwatch = () => {}
       let settled = false
-      const finish = (outcome: WaitOutcome) => {
+      const finish = (result: WaitResult) => {
         if (settled) return
         settled = true
         clearTimeout(timer)
         unwatch()
         connection.off('close', onDisconnect)
-        resolve(outcome)
+        resolve(result)
       }
-      const onDisconnect = () => finish('disconnected')
-      const timer = setTimeout(() => finish('timeout'), timeoutMs)
+      const onDisconnect = () => finish({ outcome: 'disconnected' })
+      const timer = setTimeout(() => finish({ outcome: 'timeout' }), timeoutMs)
       connection.once('close', onDisconnect)
       // Last: a closed watch answers at once, synchronously.
-      unwatch = this.watch(seq, { onChange: () => finish('changed'), onClose: () => finish('closing') })
+      unwatch = this.watch(seq, { onChange: (change) => finish({ outcome: 'changed', change }), onClose: () => finish({ outcome: 'closing' }) })
     })
   }
 
   /**
    * The long-poll: when the task's status is `status` (default: its current one) and can still change, waits up to
-   * waitSeconds for a change; returns the task as it is then.
+   * waitSeconds for a change; answers with `answer` of the task as it is then. The polls one change releases share
+   * one answer (see shared): it is computed once, from the task as read after the change.
    */
-  async longPoll (task: TaskRow, { wait, status, caller }: { wait: number, status?: TaskStatus | undefined, caller: string }, connection: EventEmitter): Promise<TaskRow> {
-    if (wait <= 0 || task.status !== (status ?? task.status) || isTerminal(task.status)) return task
+  async longPoll<T> (task: TaskRow, { wait, status, caller }: { wait: number, status?: TaskStatus | undefined, caller: string }, connection: EventEmitter, answer: SharedAnswer<T>): Promise<T> {
+    if (wait <= 0 || task.status !== (status ?? task.status) || isTerminal(task.status)) return answer(task)
     // Only a poll that really waits takes a slot: one answered at once costs nothing to hold.
     const release = this.admit(caller)
+    let result: WaitResult
     try {
-      await this.waitForChange(task.seq, wait * 1000, connection)
+      result = await this.waitForChange(task.seq, wait * 1000, connection)
     } finally {
       release()
     }
-    return this.store.repo.bySeq(task.seq) ?? task
+    const current = () => answer(this.store.repo.bySeq(task.seq) ?? task)
+    // One read for all the polls of a change, made by the first to resume: they resume together, right after it.
+    return result.change ? this.#once(result.change, answer, current) : current()
   }
 
   /** Tells every waiting client the service is closing, so no open request holds the shutdown back. */
@@ -138,10 +166,29 @@ export class TaskWatch {
     for (const watcher of all) watcher.onClose()
   }
 
+  #once<T> (change: TaskRow, key: SharedAnswer<T>, compute: () => T): T {
+    let answers = this.#shared.get(change)
+    if (!answers) this.#shared.set(change, answers = new Map())
+    if (answers.has(key)) return answers.get(key) as T
+    const value = compute()
+    answers.set(key, value)
+    return value
+  }
+
   readonly #onStatus = ({ task }: StatusChange): void => {
-    for (const watcher of [...this.#everyTask]) watcher.onChange(task)
-    const watchers = this.#bySeq.get(task.seq)
-    if (!watchers) return
-    for (const watcher of [...watchers]) watcher.onChange(task)
+    // Who watches as the change commits: a watch that starts later has read the new state already, so it must not
+    // be told of this change (a long-poll would answer with no news).
+    const watchers = [...this.#everyTask, ...(this.#bySeq.get(task.seq) ?? [])]
+    if (watchers.length === 0) return
+    // After the write's own answer: the push that made the change is answered first (its waiters' thousand writes
+    // would otherwise hold it back), then every waiter, in one go.
+    setImmediate(() => {
+      for (const watcher of watchers) if (this.#watching(task.seq, watcher)) watcher.onChange(task)
+    })
+  }
+
+  /** Whether the watcher is still watching the task (it may have left, or the service closed, since the change). */
+  #watching (seq: number, watcher: Watcher): boolean {
+    return this.#everyTask.has(watcher) || this.#bySeq.get(seq)?.has(watcher) === true
   }
 }

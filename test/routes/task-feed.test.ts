@@ -81,6 +81,27 @@ t.test('a caller\'s stream carries its own tasks only; an operator\'s carries ev
   t.same(statusEvents(bob.events).map((task) => task.id), [bobs.id], 'bob never hears of alice\'s task')
 })
 
+t.test('the streams that may see a change share one event for it, made once', async (t) => {
+  const { app, base } = await listening(t, { API_TOKENS: 'alice:alice-token,bob:bob-token', ADMIN_TOKENS: 'ops:ops-token' })
+  const tid = taskId()
+  const { token } = seedTask(app.taskStore, { task_id: tid, caller: 'alice' })
+  const feeds = await Promise.all(['alice', 'alice', 'ops', 'bob'].map((who) => openFeed(`${base}/v1/events`, { authorization: `Bearer ${who}-token` })))
+  t.teardown(() => { for (const feed of feeds) feed.close() })
+  await waitUntil('all watching', () => app.taskWatch.size === 4)
+  const links = app.downloadLinks
+  const forLookup = links.forLookup
+  let signed = 0
+  links.forLookup = (row) => { signed += 1; return forLookup(row) }
+  t.teardown(() => { links.forLookup = forLookup })
+  await app.inject({ method: 'POST', url: `/get_callback/${token}`, payload: { task_id: tid, status: 'success', file_id: '7' } })
+  const [alice1, alice2, ops, bob] = feeds as [typeof feeds[0], typeof feeds[0], typeof feeds[0], typeof feeds[0]]
+  await waitUntil('three streams have it', () => [alice1, alice2, ops].every((feed) => feed.events.some((event) => event.event === 'status')))
+  t.equal(signed, 1, 'signed once for three streams')
+  const data = [alice1, alice2, ops].map((feed) => feed.events.find((event) => event.event === 'status')!.data)
+  t.ok(data.every((one) => one === data[0]), 'the same bytes on each')
+  t.equal(statusEvents(bob.events).length, 0, 'bob\'s stream never hears of alice\'s task')
+})
+
 t.test('the stream needs the token, and ends when the service closes', async (t) => {
   const { app, base } = await listening(t, { API_TOKENS: 'feed-token' })
   const refused = await fetch(`${base}/v1/events`)

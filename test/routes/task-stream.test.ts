@@ -94,6 +94,29 @@ t.test('keep-alive comments flow while nothing happens; Last-Event-ID resumes af
   }
 })
 
+t.test('the streams one change reaches share one event: signed and serialised once, the same bytes for all', async (t) => {
+  const { app, base } = await listening(t, { API_TOKENS: 'alice:alice-token', ADMIN_TOKENS: 'ops:ops-token', MAX_WAITERS_PER_CALLER: '200' })
+  const tid = taskId()
+  const { id, token } = seedTask(app.taskStore, { task_id: tid, caller: 'alice' })
+  const streams = await Promise.all(Array.from({ length: 200 }, (_, i) =>
+    openStream(`${base}/v1/tasks/${id}/events`, { authorization: `Bearer ${i % 2 === 0 ? 'alice' : 'ops'}-token` })))
+  t.teardown(() => { for (const stream of streams) stream.close() })
+  await waitUntil('every stream has the current status', () => streams.every((stream) => statusEvents(stream.events).length === 1))
+
+  const links = app.downloadLinks
+  const forLookup = links.forLookup
+  let signed = 0
+  links.forLookup = (row) => { signed += 1; return forLookup(row) }
+  t.teardown(() => { links.forLookup = forLookup })
+  await push(app, token, tid, 'success')
+  await Promise.all(streams.map((stream) => stream.ended))
+  t.equal(signed, 1, 'one signed link for 200 streams')
+  const finals = streams.map((stream) => statusEvents(stream.events)[1])
+  t.ok(finals.every((event) => event?.id === 'success' && event.data === finals[0]!.data), 'the same success event on every stream')
+  t.match(JSON.parse(finals[0]!.data!), { id, status: 'success', video: { download_url: String } })
+  t.equal(app.taskWatch.size, 0, 'every stream ended')
+})
+
 t.test('errors come as JSON before the stream starts', async (t) => {
   const { app, base } = await listening(t, { API_TOKENS: 'token-1' })
   const { id } = seedTask(app.taskStore, { task_id: taskId() })

@@ -155,6 +155,41 @@ t.test('1,000 concurrent long-polls hold, challenges stay fast, and one push ans
   t.equal(app.taskWatch.size, 0)
 })
 
+t.test('1,000 long-polls of one push are answered from one serialisation: one history read, one signed link, the same bytes', async (t) => {
+  const app = await build(t, { API_TOKENS: 'alice:alice-token,bob:bob-token', ADMIN_TOKENS: 'ops:ops-token', MAX_WAITERS_PER_CALLER: '1000' })
+  const tid = taskId()
+  const { id, token } = seedTask(app.taskStore, { task_id: tid, caller: 'alice' })
+  const as = (who: string) => ({ authorization: `Bearer ${who}-token` })
+  const url = `/v1/tasks/${id}?wait=30&status=processing`
+  // The owner and an operator: both may see the task, so both are answered with what the task is.
+  const polls = Array.from({ length: 1000 }, (_, i) => app.inject({ url, headers: as(i % 2 === 0 ? 'alice' : 'ops') }))
+  await waitUntil('1,000 long-polls wait', () => app.taskWatch.size === 1000)
+  t.equal((await app.inject({ url, headers: as('bob') })).statusCode, 404, 'another caller does not even learn the task exists')
+
+  const repo = app.taskStore.repo
+  const latestEvents = repo.latestEvents.bind(repo)
+  let historyReads = 0
+  repo.latestEvents = (...args) => { historyReads += 1; return latestEvents(...args) }
+  const links = app.downloadLinks
+  const forLookup = links.forLookup
+  let signed = 0
+  links.forLookup = (row) => { signed += 1; return forLookup(row) }
+  t.teardown(() => { repo.latestEvents = latestEvents; links.forLookup = forLookup })
+
+  await push(app, token, tid, 'success')
+  const answers = await Promise.all(polls)
+  t.equal(historyReads, 1, 'the events were read once')
+  t.equal(signed, 1, 'the download link was signed once (one expiry for all)')
+  t.ok(answers.every((res) => res.statusCode === 200 && res.body === answers[0]!.body), 'every poll got the same bytes')
+  t.equal(new Set(answers.map((res) => res.headers['x-request-id'])).size, 1000, 'each with its own request id')
+  t.match(answers[0]!.headers['content-type'], /^application\/json; charset=utf-8$/)
+  // The route's own response schema made them: the same fields as a plain lookup's.
+  const plain = await app.inject({ url: `/v1/tasks/${id}`, headers: as('alice') })
+  const shared = JSON.parse(answers[0]!.body)
+  t.same(Object.keys(shared), Object.keys(plain.json()))
+  t.match(shared, { id, status: 'success', file_id: '205258526306433', video: { download_url: String }, events_total: plain.json().events_total })
+})
+
 t.test('waits are capped per caller and in total: beyond, 429 too_many_waiters with Retry-After', async (t) => {
   // Operators, so the seeded tasks are visible to all three; each is still its own caller for the caps.
   const app = await build(t, { API_TOKENS: 'nobody:unused-token', ADMIN_TOKENS: 'alice:alice-token,bob:bob-token,carol:carol-token', MAX_WAITERS_PER_CALLER: '3', MAX_WAITERS: '5' })
