@@ -1,6 +1,6 @@
 // Secrets never reach the logs: API key, bearer tokens, callback tokens, image data.
 import t from 'tap'
-import { LogCapture, postJson, startStack, submitBody } from './helper.js'
+import { build, LogCapture, postJson, seedTask, startStack, submitBody, taskId } from './helper.js'
 import { redactUrl } from '../src/logger.js'
 
 t.test('a whole flow logs request ids and no secret', async (t) => {
@@ -57,4 +57,23 @@ t.test('a callback token is not logged however the path is spelt', async (t) => 
   const secret = token.split('.')[1]!
   t.notOk(logs.raw.includes(secret), 'the token\'s secret is in no log line')
   t.notOk(logs.raw.includes(encoded.slice(120)), 'nor its percent-encoded form')
+})
+
+t.test('at info, one access-log line per request, carrying what the handler learned', async (t) => {
+  const logs = new LogCapture()
+  logs.logger.level = 'info'
+  const app = await build(t, { API_TOKENS: 'alice:alice-token' }, logs)
+  const task = seedTask(app.taskStore, { caller: 'alice' })
+  const providerTaskId = taskId()
+  const push = await app.inject({ method: 'POST', url: `/get_callback/${task.token}`, payload: { task_id: providerTaskId, status: 'processing' }, headers: { 'x-request-id': 'push-1' } })
+  t.equal(push.statusCode, 200)
+  const refused = await app.inject({ method: 'GET', url: '/v1/tasks/nope', headers: { authorization: 'Bearer alice-token', 'x-request-id': 'lookup-1' } })
+  t.equal(refused.statusCode, 404)
+  const of = (reqId: string) => logs.lines.filter((line) => line.reqId === reqId)
+  t.match(of('push-1'), [{ level: 30, msg: 'request completed', req: { method: 'POST', url: '/get_callback/[redacted]' }, res: { statusCode: 200 }, responseTime: Number, push: { id: task.id, task_id: providerTaskId, provider_status: 'processing', outcome: 'applied', status: 'processing' } }], 'the push: one line with its outcome')
+  t.equal(of('push-1').length, 1)
+  t.match(of('lookup-1'), [{ msg: 'request completed', res: { statusCode: 404 }, refused: { code: 'not_found', message: String } }], 'a refusal: one line with its code')
+  t.equal(of('lookup-1').length, 1)
+  t.notOk(logs.raw.includes(task.token.split('.')[1]!), 'the token is not on the line')
+  t.notOk(logs.lines.some((line) => line.msg === 'incoming request'), 'no request line at info')
 })
