@@ -3,8 +3,9 @@
 // dependencies (YAML, a second @fastify/static) are loaded then, not at start-up (~0.1 s of it).
 import { readFileSync } from 'node:fs'
 import fp from 'fastify-plugin'
-import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest, type RouteOptions } from 'fastify'
+import Fastify, { type FastifyInstance, type RouteOptions } from 'fastify'
 import { Type } from 'typebox'
+import { forwardTo, lazyApp } from '../lib/lazy-app.js'
 
 const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }
 
@@ -81,8 +82,6 @@ export function finishDocument<T> (generated: T): T {
 }
 
 const DOCS_PREFIX = '/docs'
-// Hop-by-hop and length headers of the docs app's answer: our own reply sets its own.
-const NOT_FORWARDED = new Set(['connection', 'keep-alive', 'transfer-encoding', 'content-length', 'date'])
 
 export default fp(async (app) => {
   // Security is read off the route itself (does it run app.authenticate?), so the document cannot drift from the code.
@@ -94,15 +93,7 @@ export default fp(async (app) => {
     if (route.method !== 'HEAD' && !route.url.startsWith(DOCS_PREFIX)) routes.push(route)
   })
 
-  let docs: Promise<FastifyInstance> | undefined
-  // Once built it stays (a few MB, only in a process whose docs were asked for); a failed build is tried again.
-  const docsApp = (): Promise<FastifyInstance> => {
-    docs ??= buildDocsApp(routes, isProtected).catch((err: unknown) => {
-      docs = undefined
-      throw err
-    })
-    return docs
-  }
+  const docsApp = lazyApp(() => buildDocsApp(routes, isProtected))
 
   app.get('/openapi.json', {
     schema: {
@@ -113,14 +104,7 @@ export default fp(async (app) => {
   }, async () => (await docsApp()).swagger() as unknown as Record<string, unknown>)
 
   // The interactive reference: answered by the docs app, its status, headers and bytes passed on as they are.
-  const forward = async (request: FastifyRequest, reply: FastifyReply) => {
-    const answer = await (await docsApp()).inject({ method: request.method as 'GET' | 'HEAD', url: request.url, headers: request.headers })
-    if (answer.statusCode === 404) return reply.callNotFound()
-    for (const [name, value] of Object.entries(answer.headers)) {
-      if (value !== undefined && !NOT_FORWARDED.has(name)) reply.header(name, value)
-    }
-    return reply.code(answer.statusCode).send(answer.rawPayload)
-  }
+  const forward = forwardTo(docsApp)
   app.get(DOCS_PREFIX, { schema: { hide: true } }, forward)
   app.get(`${DOCS_PREFIX}/*`, { schema: { hide: true } }, forward)
 }, { name: 'openapi', dependencies: ['auth'] })
