@@ -30,12 +30,9 @@ export const buildValidator: BuildCompilerFromPool = (externalSchemas, options) 
 
 function compileOnFirstCall (compile: () => Validate): Validate {
   let validate: Validate | undefined
-  // Fastify reads the errors off the function it was given, after each call: copied from the compiled one.
-  const lazy = ((data: unknown) => {
-    validate ??= compile()
-    const valid = validate(data)
-    lazy.errors = validate.errors
-    return valid
-  }) as Validate
+  const lazy = ((data: unknown) => (validate ??= compile())(data)) as Validate
+  // Fastify reads the errors off the function it was given, after each call: those of the compiled one (a getter, so
+  // a request writes nothing on this function).
+  Object.defineProperty(lazy, 'errors', { get: () => validate?.errors ?? null })
   return lazy
 }
