@@ -15,9 +15,10 @@ COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY src/ ./src/
-# The dashboard's front end, bundled into dist/ui by npm run build (esbuild, a dev dependency: builder only)
+# The dashboard's front end, bundled into dist/ui by npm run build (esbuild, a dev dependency: builder only), and the
+# service itself, bundled into dist/server.js by the same esbuild
 COPY ui/ ./ui/
-COPY scripts/build-ui.ts ./scripts/
+COPY scripts/build-server.ts scripts/build-ui.ts ./scripts/
 COPY migrations/ ./migrations/
 RUN npm run build \
   && npm prune --omit=dev --no-audit --no-fund

@@ -10,6 +10,7 @@ import { AppError, errorBody, errors, validationMessage, type ErrorCode } from '
 import { loggerOptions, redactUrl } from './logger.js'
 import { AccessLog, addToAccessLog } from './lib/access-log.js'
 import { buildValidator } from './lib/validators.js'
+import { buildSerializer } from './lib/serializers.js'
 import { fileURLToPath } from 'node:url'
 import auth from './plugins/auth.js'
 import database from './plugins/database.js'
@@ -108,8 +109,9 @@ export async function buildApp (config: Config, dependencies: AppDependencies = 
     requestTimeout: config.REQUEST_TIMEOUT_MS,
     keepAliveTimeout: config.KEEP_ALIVE_TIMEOUT_MS,
     http: { headersTimeout: config.HEADERS_TIMEOUT_MS, connectionsCheckingInterval: CONNECTIONS_CHECKING_INTERVAL_MS },
-    // Bodies are validated exactly as sent: no "prompt": 123 silently turned into a string.
-    schemaController: { compilersFactory: { buildValidator } }
+    // Bodies are validated exactly as sent: no "prompt": 123 silently turned into a string. Validators and serialisers
+    // are compiled on first use (start-up time), each response schema once (the error shape is on every route).
+    schemaController: { compilersFactory: { buildValidator, buildSerializer } }
   }
   const app = Fastify(options).withTypeProvider<TypeBoxTypeProvider>()
   if (dependencies.onRoute) app.addHook('onRoute', dependencies.onRoute)

@@ -22,7 +22,7 @@ const CONFIG_KEYS = new Set(Object.keys(ConfigSchema.properties))
 const NODE_ENV_KEY = 'NODE_ENV' // read by Node libraries, not by our config
 const EXPECTED_CMD = ['node', 'dist/server.js']
 const RUNTIME_FILES = new Map([['package.json', 'file'], ['node_modules', 'folder'], ['dist', 'folder'], ['migrations', 'folder']]) // what runs, from the builder
-const BUILD_INPUTS = ['package.json', 'package-lock.json', 'tsconfig.json', 'tsconfig.build.json', 'src'] // what `npm run build` reads
+const BUILD_INPUTS = ['package.json', 'package-lock.json', 'tsconfig.json', 'tsconfig.build.json', 'src', 'scripts/build-server.ts', 'scripts/build-ui.ts', 'ui'] // what `npm run build` reads
 // The Node versions this repository promises: the image's LTS line, the oldest Node that runs the service, and the
 // oldest that runs its development tools (tap's c8, neostandard and yargs ask for 20.19).
 const LTS_MAJOR = 24

@@ -126,3 +126,20 @@ t.test('the interactive reference is served from the package, without a CDN', as
     t.equal((await app.inject({ url: asset })).statusCode, 200, asset)
   }
 })
+
+t.test('/docs (swagger-ui, loaded on first use) serves its page, assets and the same document; an unknown file is our 404', async (t) => {
+  const { app } = await documented(t)
+  const page = await app.inject({ url: '/docs/' })
+  t.equal(page.statusCode, 200)
+  t.match(page.headers['content-type'], /text\/html/)
+  t.match(page.headers['x-request-id'], /./, 'answered by our app, with its request id')
+  const css = await app.inject({ url: '/docs/static/swagger-ui.css' })
+  t.equal(css.statusCode, 200)
+  t.match(css.headers['content-type'], /text\/css/)
+  t.ok(css.rawPayload.length > 10_000, 'the asset, whole')
+  const json = await app.inject({ url: '/docs/json' })
+  t.same(json.json(), (await app.inject({ url: '/openapi.json' })).json(), '/docs/json is /openapi.json')
+  const missing = await app.inject({ url: '/docs/no-such-file.js' })
+  t.equal(missing.statusCode, 404)
+  t.match(missing.json(), { code: 'not_found' }, 'the one error shape')
+})

@@ -8,6 +8,10 @@ export type Db = Database.Database
 
 // Before the app listens nothing else waits on the loop, so migrations may wait this long for another process's lock.
 export const STARTUP_BUSY_TIMEOUT_MS = 5000
+// SQLite's page cache per connection, in KiB (SQLite's own default is 2 MiB; better-sqlite3 builds it with 16 MiB).
+// 4 MiB keeps the B-tree interior pages of a 1,000,000-task database; leaf pages of random lookups miss in either, and
+// the OS page cache serves them. Measured: same lookup CPU per request as 16 MiB, 12 MB less peak RSS.
+const PAGE_CACHE_KIB = 4096
 
 export type OpenOptions = {
   synchronous: 'FULL' | 'NORMAL'
@@ -25,6 +29,7 @@ export function openDatabase (path: string, options: OpenOptions): Db {
   db.pragma('journal_mode = WAL')
   db.pragma(`synchronous = ${options.synchronous}`)
   db.pragma('foreign_keys = ON')
+  db.pragma(`cache_size = -${PAGE_CACHE_KIB}`)
   setBusyTimeout(db, options.busyTimeoutMs ?? STARTUP_BUSY_TIMEOUT_MS)
   return db
 }

@@ -2,7 +2,6 @@
 import { mkdirSync } from 'node:fs'
 import { resolve } from 'node:path'
 import fp from 'fastify-plugin'
-import fastifyStatic from '@fastify/static'
 import { VideoArchiver } from '../services/video-archive.js'
 import { removeStaleParts } from '../services/video-download.js'
 import { assessUrl } from '../services/notifications/url-guard.js'
@@ -19,6 +18,8 @@ export default fp(async (app) => {
   mkdirSync(dir, { recursive: true })
   const removed = removeStaleParts(dir, STALE_PART_MS)
   if (removed > 0) app.log.info({ removed }, 'removed unfinished video downloads')
+  // Loaded only when archiving is on (the dashboard's files load their own copy on first use).
+  const { default: fastifyStatic } = await import('@fastify/static')
   await app.register(fastifyStatic, { root: dir, serve: false })
   const archiver = new VideoArchiver({
     store: app.taskStore,

@@ -93,6 +93,9 @@ export class RetentionJob {
   }
 
   async #run (intervalMs: number): Promise<void> {
+    // start() runs before the app listens (onReady): the first batch waits a turn of the loop, so a backlog of
+    // expired tasks on a large database never delays being ready.
+    await pause(0)
     while (!this.#stopped) {
       await this.#drain()
       await this.#sleep(intervalMs)

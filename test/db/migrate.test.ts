@@ -16,6 +16,7 @@ t.test('a fresh database gets every migration once, with the recommended setting
   t.equal(db.pragma('journal_mode', { simple: true }), 'wal')
   t.equal(db.pragma('foreign_keys', { simple: true }), 1)
   t.equal(db.pragma('synchronous', { simple: true }), 2, 'FULL')
+  t.equal(db.pragma('cache_size', { simple: true }), -4096, 'a 4 MiB page cache (better-sqlite3 would keep 16 MiB)')
   const tables = db.prepare("SELECT name, sql FROM sqlite_schema WHERE type = 'table'").all() as Array<{ name: string, sql: string }>
   for (const name of ['idempotency_keys', 'task_events', 'tasks']) t.ok(tables.some((table) => table.name === name), `${name} exists`)
   for (const table of tables) t.match(table.sql, /STRICT/, `${table.name} is STRICT`)
