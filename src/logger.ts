@@ -27,6 +27,7 @@ export function redactUrl (url: string): string {
 }
 
 function decoded (url: string): string {
+  if (!url.includes('%')) return url // nothing to decode: most URLs, every request's line
   try {
     return decodeURIComponent(url)
   } catch {

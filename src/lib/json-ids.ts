@@ -22,6 +22,7 @@ const BARE_CHALLENGE = /("challenge"\s*:\s*)(-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+
  * with one "challenge" key counts, so a nested one can never be taken for it.
  */
 export function quoteBareChallenge (json: string): { json: string, literal: string | null } {
+  if (!json.includes('"challenge"')) return { json, literal: null } // a push: no challenge to look for
   const matches = [...json.matchAll(BARE_CHALLENGE)]
   if (matches.length !== 1 || json.split('"challenge"').length !== 2) return { json, literal: null }
   return { json: json.replace(BARE_CHALLENGE, '$1"$2"'), literal: matches[0]![2]! }
