@@ -1,7 +1,7 @@
 // Issue 8, proof: 20 cycles of kill -9 under mixed load (pushes, submits through the fake MiniMax, lookups), then a
 // restart: no acknowledged push or submit missing, PRAGMA integrity_check ok, every task in a legal state.
 import t from 'tap'
-import { spawn, type ChildProcess } from 'node:child_process'
+import type { ChildProcess } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
@@ -11,7 +11,7 @@ import { TasksRepository, type EventRow, type TaskRow } from '../src/db/tasks-re
 import { TaskStore } from '../src/services/task-store.js'
 import { TASK_STATUSES } from '../src/services/task-state.js'
 import { startFakeMiniMax } from './fixtures/fake-minimax.js'
-import { freePort, seedTask, submitBody, taskId, tempDir } from './helper.js'
+import { freePort, seedTask, startBuiltServer, submitBody, taskId, tempDir } from './helper.js'
 
 const SERVER = join(import.meta.dirname, '..', 'dist', 'server.js')
 const CYCLES = Number(process.env.CRASH_LOOP_CYCLES ?? 20)
@@ -27,23 +27,6 @@ const LOOKUP_WORKERS = 2
 const WORDS = ['processing', 'Processing', 'Queueing', 'Preparing', 'processing', 'Processing', 'success', 'Success', 'Fail', 'failed']
 
 type Seeded = { id: string, token: string, seq: number, providerTaskId: string }
-
-async function startServer (t: { teardown: (fn: () => void) => void }, env: Record<string, string>): Promise<ChildProcess> {
-  const child = spawn(process.execPath, [SERVER], { env: { ...process.env, ...env, LOG_LEVEL: 'error' }, stdio: ['ignore', 'ignore', 'pipe'] })
-  let stderr = ''
-  child.stderr!.on('data', (chunk) => { stderr = (stderr + chunk).slice(-4000) })
-  t.teardown(() => { if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL') })
-  // a start takes ~0.5 s on an idle machine, measured 6-19 s at load average 20
-  const deadline = Date.now() + 60_000
-  for (;;) {
-    try {
-      if ((await fetch(`http://127.0.0.1:${env.PORT}/readyz`)).ok) return child
-    } catch {}
-    if (child.exitCode !== null) throw new Error(`the server exited (${child.exitCode}): ${stderr}`)
-    if (Date.now() > deadline) throw new Error(`the server did not become ready: ${stderr}`)
-    await sleep(25)
-  }
-}
 
 const exited = (child: ChildProcess) => new Promise((resolve) => child.exitCode !== null || child.signalCode !== null ? resolve(null) : child.once('exit', resolve))
 const pick = <T>(items: readonly T[]): T => items[Math.floor(Math.random() * items.length)]!
@@ -74,7 +57,8 @@ t.test(`${CYCLES} cycles of kill -9 under mixed load lose nothing acknowledged a
     SUBMIT_RATE_LIMIT: '1000000',
     READ_RATE_LIMIT: '1000000',
     // Creates go out at once, as the submitters expect; the queue's own restart safety has its test (test/queue.test.ts).
-    MINIMAX_SUBMIT_RPM: '1000000'
+    MINIMAX_SUBMIT_RPM: '1000000',
+    LOG_LEVEL: 'error'
   }
 
   // What the service acknowledged: pushes (ours and the fake's) by task and word, submits by id.
@@ -84,7 +68,7 @@ t.test(`${CYCLES} cycles of kill -9 under mixed load lose nothing acknowledged a
 
   for (let cycle = 0; cycle < CYCLES; cycle++) {
     const cycleStart = Date.now()
-    const server = await startServer(t, env)
+    const server = await startBuiltServer(t, SERVER, env)
     const readyMs = Date.now() - cycleStart
     const cycleLoad = { running: true }
     const worker = async (work: () => Promise<void>) => {
@@ -142,7 +126,7 @@ t.test(`${CYCLES} cycles of kill -9 under mixed load lose nothing acknowledged a
   }
 
   // The last restart: the fake's late pushes for creates cut short by a kill find the service again.
-  const last = await startServer(t, env)
+  const last = await startBuiltServer(t, SERVER, env)
   await sleep(500)
   const stopped = exited(last)
   last.kill('SIGTERM')

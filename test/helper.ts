@@ -162,16 +162,23 @@ export async function waitForTask (stack: Stack, id: string, done: (task: any) =
   }
 }
 
-/** The built server (dist/server.js) in a child process, ready; killed with SIGKILL when the test ends if still alive. */
+/**
+ * The built server (dist/server.js) in a child process, ready; killed with SIGKILL when the test ends if still alive.
+ * Logs at warn unless env says otherwise; the end of its stderr is in the error when it exits or never gets ready.
+ */
 export async function startBuiltServer (t: Test, server: string, env: Record<string, string>): Promise<ChildProcess> {
-  const child = spawn(process.execPath, [server], { env: { ...process.env, ...env, LOG_LEVEL: 'warn' }, stdio: ['ignore', 'ignore', 'inherit'] })
+  const child = spawn(process.execPath, [server], { env: { ...process.env, LOG_LEVEL: 'warn', ...env }, stdio: ['ignore', 'ignore', 'pipe'] })
+  let stderr = ''
+  child.stderr!.on('data', (chunk) => { stderr = (stderr + chunk).slice(-4000) })
   t.teardown(() => { if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL') })
-  const deadline = Date.now() + 15_000
+  // a start takes ~0.5 s on an idle machine, measured 6-19 s at load average 20
+  const deadline = Date.now() + 60_000
   for (;;) {
     try {
       if ((await fetch(`http://127.0.0.1:${env.PORT}/readyz`)).ok) return child
     } catch {}
-    if (Date.now() > deadline) throw new Error('the server did not become ready')
-    await sleep(50)
+    if (child.exitCode !== null) throw new Error(`the server exited (${child.exitCode}): ${stderr}`)
+    if (Date.now() > deadline) throw new Error(`the server did not become ready: ${stderr}`)
+    await sleep(25)
   }
 }

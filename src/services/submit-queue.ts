@@ -3,6 +3,7 @@
 import type { TaskRow } from '../db/tasks-repository.js'
 import { Ticker } from '../lib/ticker.js'
 import type { ProviderName, SubmitRequest } from '../providers/provider.js'
+import type { QueuePosition } from '../schemas/submit.js'
 import type { Log, TaskStore } from './task-store.js'
 
 /** What a queued task needs to be sent: the provider's request (with the image) and the task's callback token. */
@@ -11,7 +12,7 @@ export type QueuedRequest = { request: SubmitRequest, token: string }
 /** Sends a dispatched task's create; resolves once the provider answered (or failed), never rejects. */
 export type QueueSender = (task: TaskRow, queued: QueuedRequest) => Promise<void>
 
-export type QueuePosition = { position: number, eta_s: number }
+export type { QueuePosition }
 
 export type SubmitQueueOptions = {
   store: TaskStore
