@@ -5,7 +5,9 @@ import { join } from 'node:path'
 import pino from 'pino'
 import { openDatabase } from '../src/db/database.js'
 import { migrate } from '../src/db/migrate.js'
+import { TasksRepository } from '../src/db/tasks-repository.js'
 import { RetentionJob } from '../src/services/retention.js'
+import { TaskStore } from '../src/services/task-store.js'
 
 const TASKS = Number(process.argv[2] ?? 100_000)
 const BATCH = Number(process.argv[3] ?? 500)
@@ -44,7 +46,7 @@ db.transaction(() => {
 })()
 console.log(`${TASKS} tasks, ${TASKS * EVENTS_PER_TASK} events, ${TASKS} idempotency keys written in ${Math.round(performance.now() - filling)} ms`)
 
-const job = new RetentionJob({ db, retentionDays: RETENTION_DAYS, batchSize: BATCH, log: pino({ level: 'silent' }), removeFile: () => {} })
+const job = new RetentionJob({ store: new TaskStore(new TasksRepository(db)), retentionDays: RETENTION_DAYS, batchSize: BATCH, log: pino({ level: 'silent' }), removeFile: () => {} })
 const now = new Date(start + TASKS * 1000 + (RETENTION_DAYS + 30) * DAY_MS)
 const times: number[] = []
 for (let b = 0; b < BATCHES; b++) {

@@ -25,6 +25,7 @@ import retention from './plugins/retention.js'
 import services from './plugins/services.js'
 import notifications from './plugins/notifications.js'
 import taskWatch from './plugins/task-watch.js'
+import taskEffects from './plugins/task-effects.js'
 import callbackRoutes from './routes/callback.js'
 import healthRoutes from './routes/health.js'
 import queryRoute from './routes/query.js'
@@ -182,6 +183,8 @@ export async function buildApp (config: Config, dependencies: AppDependencies = 
   // Observability and the API contract: after the handlers (their routes use them), before the routes (they watch them).
   await app.register(openapi)
   await app.register(metrics, { expose: config.METRICS_PORT === undefined })
+  // What every change to a task sets off, subscribed in one place once all of it exists.
+  await app.register(taskEffects)
 
   await app.register(healthRoutes)
   await app.register(callbackRoutes, { rateLimit: config.CALLBACK_RATE_LIMIT, bodyLimit: config.CALLBACK_BODY_LIMIT })

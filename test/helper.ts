@@ -110,8 +110,7 @@ export async function getJson (url: string, headers: Record<string, string> = {}
 export function seedTask (store: TaskStore, extra: { task_id?: string, metadata?: Record<string, unknown>, caller?: string, notify_url?: string } = {}): { id: string, token: string, seq: number } {
   const id = randomUUID()
   const { token, hash } = newCallbackToken(id)
-  const repo = store.repo
-  const row = repo.insertTask({
+  const row = store.create({
     id,
     provider: 'minimax',
     model: 'S2V-01',

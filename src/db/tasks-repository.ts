@@ -1,5 +1,7 @@
-// All SQL on tasks, their events and idempotency keys: statements prepared once, synchronous methods.
+// All SQL on tasks, their events and idempotency keys: statements prepared once, synchronous methods. Only the task
+// module (services/task-store.ts) holds one: every write goes through its commands.
 import type { Db } from './database.js'
+import type { VideoLink } from '../providers/provider.js'
 import type { TaskError, TaskState, TaskStatus } from '../services/task-state.js'
 
 export type TaskRow = {
@@ -49,6 +51,21 @@ export type NewTask = Pick<TaskRow, 'id' | 'provider' | 'model' | 'status' | 'pr
 
 /** What a status push on a task's own callback URL is checked and applied with: no more is read for it. */
 export type CallbackTarget = Pick<TaskRow, 'seq' | 'id' | 'task_id' | 'callback_token_hash'>
+
+/** Where our own copy of a task's video stands. */
+export type ArchiveRecord = { state: 'pending' | 'stored' | 'failed', path: string | null, bytes: number | null, sha256: string | null, attempts: number, nextAt: string | null }
+
+// Left to itself the planner picks tasks_by_status and sorts every terminal task to find one batch; the partial
+// index hands over the oldest terminal rows already in order (its WHERE is repeated word for word, as SQLite
+// requires to use it). Events, idempotency keys and any other table referencing tasks go by ON DELETE CASCADE in
+// the same statement: each such table needs an index on its task_seq, or every deleted task scans it whole.
+export const PURGE_SQL = `
+  DELETE FROM tasks WHERE seq IN (
+    SELECT seq FROM tasks INDEXED BY tasks_terminal_by_age
+    WHERE status IN ('success', 'failed') AND updated_at < ?
+    ORDER BY updated_at LIMIT ?
+  )
+  RETURNING archive_path`
 
 /** Each caller's oldest queued task for one provider. */
 export type QueueHead = { caller: string, seq: number }
@@ -120,6 +137,7 @@ export class TasksRepository {
   readonly #saveKeyResponse
   readonly #markNews
   readonly #reschedule
+  readonly #pollAt
   readonly #duePolls
   readonly #stuckSubmitting
   readonly #pastDeadline
@@ -136,6 +154,8 @@ export class TasksRepository {
   readonly #expiredQueued
   readonly #setQueued
   readonly #submittedSince
+  readonly #countsByStatus
+  readonly #purgeFinished
 
   constructor (readonly db: Db) {
     this.#transaction = db.transaction((fn: () => unknown) => fn())
@@ -197,6 +217,7 @@ export class TasksRepository {
       'UPDATE tasks SET last_news_at = @at, poll_attempts = 0, next_poll_at = @next_poll_at WHERE seq = @seq')
     this.#reschedule = db.prepare<{ seq: number, next_poll_at: string | null, poll_attempts: number }>(
       'UPDATE tasks SET next_poll_at = @next_poll_at, poll_attempts = @poll_attempts WHERE seq = @seq')
+    this.#pollAt = db.prepare<[string, number]>('UPDATE tasks SET next_poll_at = ? WHERE seq = ?')
     this.#duePolls = db.prepare<[string, string, number], TaskRow>(
       'SELECT * FROM tasks WHERE provider = ? AND next_poll_at IS NOT NULL AND next_poll_at <= ? ORDER BY next_poll_at LIMIT ?')
     this.#stuckSubmitting = db.prepare<[string, number], TaskRow>(
@@ -232,7 +253,14 @@ export class TasksRepository {
     // Cancelled tasks were never sent, so they give their place in the quota back.
     this.#submittedSince = db.prepare<[string, string], { n: number }>(
       "SELECT count(*) AS n FROM tasks WHERE caller = ? AND created_at >= ? AND (error_code IS NULL OR error_code <> 'cancelled')")
+    this.#countsByStatus = db.prepare<[], { status: TaskStatus, n: number }>('SELECT status, n FROM task_counts')
+    this.#purgeFinished = db.prepare<[string, number], { archive_path: string | null }>(PURGE_SQL)
   }
+
+  /** Tasks by status, kept exact by triggers (migrations/005-task-counts.sql): four rows, whatever the table size. */
+  countsByStatus (): Array<{ status: TaskStatus, n: number }> { return this.#countsByStatus.all() }
+  /** Deletes finished tasks (their events by cascade); see PURGE_SQL. */
+  purgeFinished (updatedBefore: string, limit: number): Array<{ archive_path: string | null }> { return this.#purgeFinished.all(updatedBefore, limit) }
 
   /** Each caller's oldest queued task for the provider, by caller name. */
   queueHeads (provider: string): QueueHead[] { return this.#queueHeads.all(provider) }
@@ -258,12 +286,14 @@ export class TasksRepository {
   markNews (seq: number, at: string, nextPollAt: string | null): void { this.#markNews.run({ seq, at, next_poll_at: nextPollAt }) }
   /** A poll brought no news (or failed): ask again later. */
   reschedule (seq: number, nextPollAt: string | null, attempts: number): void { this.#reschedule.run({ seq, next_poll_at: nextPollAt, poll_attempts: attempts }) }
+  /** Moves the next poll, its count of polls without news kept. */
+  pollAt (seq: number, at: string): void { this.#pollAt.run(at, seq) }
   duePolls (provider: string, now: string, limit: number): TaskRow[] { return this.#duePolls.all(provider, now, limit) }
   /** Tasks whose create outcome stayed unknown (no task_id) since before the cutoff. */
   stuckSubmitting (createdBefore: string, limit: number): TaskRow[] { return this.#stuckSubmitting.all(createdBefore, limit) }
   /** Processing tasks created before the cutoff. */
   pastDeadline (createdBefore: string, limit: number): TaskRow[] { return this.#pastDeadline.all(createdBefore, limit) }
-  saveVideo (seq: number, video: { url: string, expiresAt: string, width: number | null, height: number | null, bytes?: number | null | undefined }, archive: 'pending' | null, at: string): void {
+  saveVideo (seq: number, video: VideoLink, archive: 'pending' | null, at: string): void {
     this.#saveVideo.run({ seq, url: video.url, expires_at: video.expiresAt, width: video.width, height: video.height, bytes: video.bytes ?? null, archive, at })
   }
 
@@ -272,7 +302,7 @@ export class TasksRepository {
 
   dueArchives (now: string, limit: number): TaskRow[] { return this.#dueArchives.all(now, limit) }
   /** False when the task is gone (purged meanwhile). */
-  saveArchive (seq: number, archive: { state: 'pending' | 'stored' | 'failed', path: string | null, bytes: number | null, sha256: string | null, attempts: number, nextAt: string | null }): boolean {
+  saveArchive (seq: number, archive: ArchiveRecord): boolean {
     return this.#saveArchive.run({ seq, ...archive }).changes === 1
   }
 

@@ -1,16 +1,18 @@
 // Prometheus metrics: one registry per app, fed by request hooks and the task events; GET /metrics unless METRICS_PORT moves it.
 import fp from 'fastify-plugin'
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import type { FastifyReply, FastifyRequest } from 'fastify'
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client'
 import { Type } from 'typebox'
 import { errorResponses } from '../schemas/common.js'
-import { TASK_STATUSES, type TaskStatus } from '../services/task-state.js'
-import type { TaskEventMap } from '../services/task-events.js'
+import { TASK_STATUSES } from '../services/task-state.js'
+import type { TaskEventListeners } from '../services/task-events.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
     /** This app's metrics (and the process's); other plugins may register their own metrics in it. */
     metrics: Registry
+    /** What the metrics count of the task module's events (subscribed in plugins/task-effects.ts). */
+    metricsListeners: TaskEventListeners
   }
 }
 
@@ -113,7 +115,7 @@ export default fp<MetricsPluginOptions>(async (app, options) => {
   const dbWrites = new Histogram({ name: 's2v_db_write_duration_seconds', help: 'Duration of one task write transaction', buckets: DB_WRITE_BUCKETS, registers })
 
   // The submit queue: depth per caller and provider, time queued, creates sent, rate-limit refusals.
-  const queueDepths = app.taskStore.repo
+  const queueDepths = app.taskStore.queries
   // eslint-disable-next-line no-new -- registered in the registry, which owns it
   new Gauge({
     name: 's2v_queue_depth',
@@ -149,8 +151,8 @@ export default fp<MetricsPluginOptions>(async (app, options) => {
   sampler.unref()
   app.addHook('onClose', async () => { clearInterval(sampler) })
 
-  // Kept exact by triggers (migrations/005-task-counts.sql): a scrape reads four rows, whatever the table size.
-  const countByStatus = app.db.prepare<[], { status: TaskStatus, n: number }>('SELECT status, n FROM task_counts')
+  // Kept exact by triggers: a scrape reads four rows, whatever the table size.
+  const tasks = app.taskStore.queries
   // eslint-disable-next-line no-new -- registered in the registry, which owns it
   new Gauge({
     name: 's2v_tasks',
@@ -158,7 +160,7 @@ export default fp<MetricsPluginOptions>(async (app, options) => {
     labelNames: ['status'] as const,
     registers,
     collect () {
-      const counts = new Map(countByStatus.all().map((row) => [row.status, row.n]))
+      const counts = new Map(tasks.countsByStatus().map((row) => [row.status, row.n]))
       for (const status of TASK_STATUSES) this.set({ status }, counts.get(status) ?? 0)
     }
   })
@@ -182,7 +184,8 @@ export default fp<MetricsPluginOptions>(async (app, options) => {
     done()
   })
 
-  const listeners: Listeners = {
+  // Subscribed to the task module's events with every other effect of a change (plugins/task-effects.ts).
+  const listeners: TaskEventListeners = {
     push: ({ outcome }) => pushes.inc({ outcome }),
     submit: ({ outcome, code }) => submits.inc({ outcome, code: code ?? '' }),
     providerCall: ({ provider, operation, ok, ms, traceId }) => {
@@ -197,11 +200,8 @@ export default fp<MetricsPluginOptions>(async (app, options) => {
     },
     rateLimited: ({ provider, code }) => rateLimited.inc({ provider, code })
   }
-  const events = app.taskStore.events
-  attach(events, listeners)
-  app.addHook('onClose', async () => { detach(events, listeners) })
-
   app.decorate('metrics', registry)
+  app.decorate('metricsListeners', listeners)
 
   if (options.expose) {
     app.get('/metrics', { onRequest: app.authenticate, schema: metricsRouteSchema }, async (_request, reply) => sendMetrics(registry, reply))
@@ -210,15 +210,4 @@ export default fp<MetricsPluginOptions>(async (app, options) => {
 
 function hasChallenge (body: unknown): boolean {
   return typeof body === 'object' && body !== null && typeof (body as { challenge?: unknown }).challenge === 'string'
-}
-
-type Listeners = { [K in keyof TaskEventMap]?: (...args: TaskEventMap[K]) => void }
-type Events = FastifyInstance['taskStore']['events']
-
-function attach (events: Events, listeners: Listeners): void {
-  for (const [name, listener] of Object.entries(listeners)) events.on(name as keyof TaskEventMap, listener as () => void)
-}
-
-function detach (events: Events, listeners: Listeners): void {
-  for (const [name, listener] of Object.entries(listeners)) events.off(name as keyof TaskEventMap, listener as () => void)
 }

@@ -35,7 +35,7 @@ export default fp(async (app) => {
   const secrets = loadSigningSecrets(repo, config.NOTIFY_SECRET, app.log)
   const sender = new NotificationSender({ timeoutMs: config.NOTIFY_TIMEOUT_MS, allowPrivate, userAgent: USER_AGENT })
   const callerSecrets = new CallerSecrets(new CallerSecretsRepository(app.db), app.log)
-  const tasks = app.taskStore.repo
+  const tasks = app.taskStore.queries
   const signer = signerFor({
     callers: callerSecrets,
     operator: secrets.secrets,
@@ -46,17 +46,7 @@ export default fp(async (app) => {
   const worker = new DeliveryWorker({ repo, sender, signerFor: signer, scheduleMs, allowPrivate, log: app.log })
   const outbox = new NotificationOutbox(repo, { globalUrl: config.NOTIFY_URL, onPending: () => worker.wake(), signVideoLink: app.downloadLinks.forNotification })
   if (allowPrivate) app.log.warn('NOTIFY_ALLOW_PRIVATE is true: notifications may go to loopback and private addresses')
-
-  // The outbox row commits with the status change; the worker wakes once it is committed, and only if a row was
-  // written (most changes notify nobody: a query per push for nothing was 2 % of a push).
-  let enqueued = false
-  app.taskStore.onStatusChange((change) => { if (outbox.enqueue(change)) enqueued = true })
-  const wake = () => {
-    if (!enqueued) return
-    enqueued = false
-    worker.wake()
-  }
-  app.taskStore.events.on('status', wake)
+  // The outbox writes its rows with each status change, and the worker wakes after the commit (plugins/task-effects.ts).
   app.decorate('notifications', { outbox, worker, secrets, callerSecrets })
 
   // Deliveries left pending by a previous run (or a crash) go out as soon as the app is ready.
@@ -65,7 +55,6 @@ export default fp(async (app) => {
   app.addHook('preClose', async () => { stopping = worker.stop(config.SHUTDOWN_GRACE_MS * WORKER_SHARE_OF_GRACE) })
   // onClose hooks run in reverse order, so the database (registered earlier) is still open here.
   app.addHook('onClose', async () => {
-    app.taskStore.events.off('status', wake)
     await (stopping ?? worker.stop(0))
     sender.close()
   })

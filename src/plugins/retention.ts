@@ -9,7 +9,7 @@ const INTERVAL_MS = 3600_000
 
 export default fp(async (app) => {
   if (app.config.RETENTION_DAYS === 0) return
-  const job = new RetentionJob({ db: app.db, retentionDays: app.config.RETENTION_DAYS, batchSize: BATCH_SIZE, log: app.log })
+  const job = new RetentionJob({ store: app.taskStore, retentionDays: app.config.RETENTION_DAYS, batchSize: BATCH_SIZE, log: app.log })
   app.addHook('onReady', async () => job.start(INTERVAL_MS))
   app.addHook('preClose', async () => job.stop())
 }, { name: 'retention', dependencies: ['database'] })

@@ -26,7 +26,7 @@ export default fp(async (app) => {
     maxWaitMs: config.QUEUE_MAX_WAIT_MS,
     log: app.log
   })
-  const quota = new SubmitQuota(app.taskStore.repo, config.SUBMIT_DAILY_QUOTA, config.CALLER_QUOTAS)
+  const quota = new SubmitQuota(app.taskStore.queries, config.SUBMIT_DAILY_QUOTA, config.CALLER_QUOTAS)
   app.decorate('submitQueue', queue)
   app.decorate('submitQuota', quota)
   app.addHook('onReady', async () => queue.start(app.providers.keys()))

@@ -58,7 +58,7 @@ const filesRoutes: FastifyPluginAsyncTypebox<{ rateLimit: number }> = async (app
     const check = app.downloadLinks.links.check(id, 'video', request.query.expires, request.query.signature)
     if (check === 'invalid') throw errors.downloadLinkInvalid()
     if (check === 'expired') throw errors.downloadLinkExpired()
-    const task = store.repo.byId(id)
+    const task = store.queries.byId(id)
     // Signed for a task that retention has purged since.
     if (!task) throw errors.notFound(`task ${id}`)
     return sendVideo(app, task, reply)

@@ -43,9 +43,9 @@ const queueRoutes: FastifyPluginAsyncTypebox<QueueRoutesOptions> = async (app, o
       error: { code: 'cancelled', message: 'cancelled by the caller before it was sent' },
       detail: { by: request.caller }
     })
-    if (!cancelled) throw errors.notCancellable(task.id, app.taskStore.repo.bySeq(task.seq)?.status ?? task.status)
+    if (!cancelled) throw errors.notCancellable(task.id, app.taskStore.queries.bySeq(task.seq)?.status ?? task.status)
     request.log.info({ id: task.id, caller: request.caller }, 'queued task cancelled')
-    return taskDetail(cancelled, app.taskStore.repo, app.downloadLinks.forLookup)
+    return taskDetail(cancelled, app.taskStore.queries, app.downloadLinks.forLookup)
   })
 
   app.get('/v1/quota', {
@@ -59,7 +59,7 @@ const queueRoutes: FastifyPluginAsyncTypebox<QueueRoutesOptions> = async (app, o
     }
   }, async (request) => ({
     ...app.submitQuota.status(request.caller),
-    queued: app.taskStore.repo.queuedOfCaller(request.caller),
+    queued: app.taskStore.queries.queuedOfCaller(request.caller),
     max_queued: app.config.MAX_QUEUED_PER_CALLER
   }))
 }

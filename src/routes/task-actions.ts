@@ -29,7 +29,7 @@ const taskActions: FastifyPluginAsyncTypebox<TaskActionsOptions> = async (app, o
     }
   }, async (request) => {
     const task = await app.reconciler.pollNow(find(request, request.params.id))
-    return taskDetail(task, app.taskStore.repo, app.downloadLinks.forLookup, app.submitQueue.positionOf(task))
+    return taskDetail(task, app.taskStore.queries, app.downloadLinks.forLookup, app.submitQueue.positionOf(task))
   })
 
   app.get('/v1/tasks/:id/video', {

@@ -16,7 +16,7 @@ const eventCursor = pageCursor('event')
 
 const tasksRoutes: FastifyPluginAsyncTypebox<TasksRouteOptions> = async (app, options) => {
   const routeConfig = { rateLimit: { max: options.rateLimit, timeWindow: 60_000, keyGenerator: callerKey } }
-  const repo = app.taskStore.repo
+  const repo = app.taskStore.queries
 
   const lookup = async (found: TaskRow): Promise<TaskDetail> => {
     const task = await app.reconciler.freshVideoLink(found)

@@ -39,7 +39,7 @@ export class CallbackService {
    */
   authenticate (token: string | null): CallbackTarget | null {
     const parsed = token === null ? null : parseCallbackToken(token)
-    const task = parsed ? this.store.repo.callbackTarget(parsed.id) : undefined
+    const task = parsed ? this.store.queries.callbackTarget(parsed.id) : undefined
     return parsed && task && secretMatches(parsed.secret, task.callback_token_hash) ? task : null
   }
 
@@ -67,7 +67,7 @@ export class CallbackService {
    */
   refuse (reason: RefusalReason, push: StatusPush, context: Record<string, unknown> = {}): AppError {
     this.store.events.emit('push', { outcome: 'refused' })
-    const named = this.store.repo.byTaskId(push.task_id)
+    const named = this.store.queries.byTaskId(push.task_id)
     const admission = this.#logThrottle.admit()
     if (admission.log) {
       this.log.warn({ ...context, task_id: push.task_id, status: push.status, reason, known_task: Boolean(named), suppressed: admission.suppressed }, 'refused a status push')

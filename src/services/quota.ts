@@ -1,6 +1,6 @@
 // The daily submit quota per caller: SUBMIT_DAILY_QUOTA, overridden per caller by CALLER_QUOTAS; days are UTC.
 import { errors } from '../errors.js'
-import type { TasksRepository } from '../db/tasks-repository.js'
+import type { TaskQueries } from './task-store.js'
 
 export type QuotaStatus = {
   caller: string
@@ -16,7 +16,7 @@ const DAY_MS = 86_400_000
 
 export class SubmitQuota {
   constructor (
-    private readonly repo: TasksRepository,
+    private readonly repo: Pick<TaskQueries, 'submittedSince'>,
     private readonly daily: number,
     private readonly perCaller: Readonly<Record<string, number>>
   ) {}

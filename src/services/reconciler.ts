@@ -51,8 +51,6 @@ export class Reconciler {
   constructor (options: ReconcilerOptions) {
     this.#options = options
     this.#ticker = new Ticker(() => this.runOnce(), options.tickMs, (err) => options.log.error({ err }, 'reconciler pass failed'))
-    options.store.setPollScheduler((task, now) => this.nextPollAfterNews(task, now))
-    options.store.events.on('refusedPush', ({ taskSeq }) => this.nudge(taskSeq))
   }
 
   /**
@@ -87,17 +85,17 @@ export class Reconciler {
   /** One pass: sweep what timed out, then poll what is due, oldest first, as far as the budgets allow. */
   async runOnce (now: number = Date.now()): Promise<void> {
     const { store, submittingTimeoutMs, deadlineMs } = this.#options
-    for (const task of store.repo.stuckSubmitting(iso(now - submittingTimeoutMs), MAX_SWEEP_PER_TICK)) {
+    for (const task of store.queries.stuckSubmitting(iso(now - submittingTimeoutMs), MAX_SWEEP_PER_TICK)) {
       this.#fail(task, 'submit_outcome_unknown', `neither an answer nor a callback came from the provider within ${submittingTimeoutMs} ms of the submit; the task may exist there, but this service stopped waiting`)
     }
-    for (const task of store.repo.pastDeadline(iso(now - deadlineMs), MAX_SWEEP_PER_TICK)) {
+    for (const task of store.queries.pastDeadline(iso(now - deadlineMs), MAX_SWEEP_PER_TICK)) {
       if (!this.#takeBudget(task)) continue
       const after = await this.#poll(task) // one last poll before giving up on it
       if (after.status === 'processing') this.#fail(after, 'timeout', `the task did not finish within ${deadlineMs} ms`)
     }
     // Each provider has its own queue and budget, so one provider's backlog never starves another's tasks.
     for (const [name, policy] of this.#configured()) {
-      for (const task of store.repo.duePolls(name, iso(now), Math.min(MAX_POLLS_PER_TICK, policy.budget.remaining()))) {
+      for (const task of store.queries.duePolls(name, iso(now), Math.min(MAX_POLLS_PER_TICK, policy.budget.remaining()))) {
         if (!policy.budget.tryTake()) break
         await this.#poll(task)
       }
@@ -142,14 +140,14 @@ export class Reconciler {
   /** Moves a task to the front of the queue (a refused push named it), at most once per backoff interval. */
   nudge (taskSeq: number | null): void {
     if (taskSeq === null) return
-    const task = this.#options.store.repo.bySeq(taskSeq)
+    const task = this.#options.store.queries.bySeq(taskSeq)
     const policy = task && this.#policyOf(task)
     if (!task || !policy || task.status !== 'processing' || task.task_id === null) return
     const now = Date.now()
     if ((this.#nudged.get(taskSeq) ?? 0) > now - policy.backoffMs) return
     this.#nudged.set(taskSeq, now)
     for (const [seq, at] of this.#nudged) if (at <= now - policy.backoffMs) this.#nudged.delete(seq)
-    this.#options.store.repo.reschedule(taskSeq, iso(now), task.poll_attempts)
+    this.#options.store.pollAt(taskSeq, iso(now))
   }
 
   #configured (): Array<[ProviderName, PollPolicy]> {
@@ -175,16 +173,16 @@ export class Reconciler {
         status: normaliseStatus(state.providerStatus), providerStatus: state.providerStatus, fileId: state.fileId, error: state.error
       }, 'poll', state.traceId ? { trace_id: state.traceId } : {})
       if (!result.ok) return result.task
-      if (state.video) store.repo.saveVideo(task.seq, state.video, this.#options.archive ? 'pending' : null, new Date().toISOString())
+      if (state.video) store.saveVideoLink(task.seq, state.video, { archive: this.#options.archive, pollingDone: false })
       const news = result.task.status !== task.status || result.task.provider_status !== task.provider_status
       if (!news) this.#backOff(task)
-      return store.repo.bySeq(task.seq)!
+      return store.queries.bySeq(task.seq)!
     } catch (err) {
       // Nothing can be written while another process holds the lock: the pass ends, the task stays due.
       if (isDatabaseBusy(err)) throw err
       log.warn({ err, id: task.id, task_id: task.task_id, provider: task.provider }, 'poll failed; backing off')
       this.#backOff(task, err instanceof ProviderError ? err.retryAfterMs : null)
-      return store.repo.bySeq(task.seq)!
+      return store.queries.bySeq(task.seq)!
     }
   }
 
@@ -193,16 +191,13 @@ export class Reconciler {
     const provider = this.#options.providers.get(task.provider as ProviderName)!
     try {
       const link = await provider.videoLink(task.task_id!, task.file_id)
-      store.repo.transaction(() => {
-        store.repo.saveVideo(task.seq, link, this.#options.archive ? 'pending' : null, new Date().toISOString())
-        store.repo.reschedule(task.seq, null, 0)
-      })
+      store.saveVideoLink(task.seq, link, { archive: this.#options.archive, pollingDone: true })
     } catch (err) {
       if (isDatabaseBusy(err)) throw err
       log.warn({ err, id: task.id, task_id: task.task_id, provider: task.provider }, 'could not get the video link; backing off')
       this.#backOff(task, err instanceof ProviderError ? err.retryAfterMs : null)
     }
-    return store.repo.bySeq(task.seq)!
+    return store.queries.bySeq(task.seq)!
   }
 
   /**
@@ -213,16 +208,11 @@ export class Reconciler {
   #backOff (task: TaskRow, atLeastMs: number | null = null): void {
     const policy = this.#policyOf(task)
     if (!policy) return
-    const { repo } = this.#options.store
-    repo.transaction(() => {
-      const fresh = repo.bySeq(task.seq)
-      if (!fresh || fresh.status !== task.status) return
+    this.#options.store.backOff(task.seq, task.status, (fresh) => {
       const now = Date.now()
-      let next: string | null
-      if (fresh.status === 'failed') next = this.#latePollAt(fresh, now)
-      else if (fresh.status === 'success' && fresh.video_url && !expired(fresh)) next = null
-      else next = iso(now + Math.max(Math.min(policy.backoffMs * 2 ** task.poll_attempts, policy.backoffMaxMs), atLeastMs ?? 0))
-      repo.reschedule(task.seq, next, task.poll_attempts + 1)
+      if (fresh.status === 'failed') return this.#latePollAt(fresh, now)
+      if (fresh.status === 'success' && fresh.video_url && !expired(fresh)) return null
+      return iso(now + Math.max(Math.min(policy.backoffMs * 2 ** fresh.poll_attempts, policy.backoffMaxMs), atLeastMs ?? 0))
     })
   }
 

@@ -1,28 +1,14 @@
 // Purges terminal tasks older than the retention period, with their history (by cascade) and archived videos.
 import { rmSync } from 'node:fs'
 import { setTimeout as pause } from 'node:timers/promises'
-import type { Statement } from 'better-sqlite3'
-import type { Db } from '../db/database.js'
-import type { Log } from './task-store.js'
+import type { Log, TaskStore } from './task-store.js'
 
 const DAY_MS = 24 * 60 * 60 * 1000
 // Pause between two batches of one drain: lets pushes and lookups queued meanwhile run (and write) first.
 const BATCH_PAUSE_MS = 10
 
-// Left to itself the planner picks tasks_by_status and sorts every terminal task to find one batch; the partial
-// index hands over the oldest terminal rows already in order (its WHERE is repeated word for word, as SQLite
-// requires to use it). Events, idempotency keys and any other table referencing tasks go by ON DELETE CASCADE in
-// the same statement: each such table needs an index on its task_seq, or every deleted task scans it whole.
-export const PURGE_SQL = `
-  DELETE FROM tasks WHERE seq IN (
-    SELECT seq FROM tasks INDEXED BY tasks_terminal_by_age
-    WHERE status IN ('success', 'failed') AND updated_at < ?
-    ORDER BY updated_at LIMIT ?
-  )
-  RETURNING archive_path`
-
 export type RetentionOptions = {
-  db: Db
+  store: Pick<TaskStore, 'purgeFinished'>
   /** Terminal tasks last updated longer ago than this are purged. */
   retentionDays: number
   /** Most tasks deleted per transaction: keeps each write lock short. */
@@ -36,12 +22,11 @@ export type RetentionOptions = {
 export type PurgeResult = { tasks: number, files: number }
 
 export class RetentionJob {
-  readonly #db: Db
+  readonly #store: Pick<TaskStore, 'purgeFinished'>
   readonly #retentionMs: number
   readonly #batchSize: number
   readonly #log: Log
   readonly #removeFile: (path: string) => void
-  readonly #purge: Statement<[string, number], { archive_path: string | null }>
   #loop: Promise<void> | undefined
   #stopped = false
   #wake: (() => void) | undefined
@@ -50,18 +35,17 @@ export class RetentionJob {
   constructor (options: RetentionOptions) {
     if (!(options.retentionDays > 0)) throw new RangeError('retentionDays must be a positive number')
     if (!Number.isSafeInteger(options.batchSize) || options.batchSize < 1) throw new RangeError('batchSize must be a positive integer')
-    this.#db = options.db
+    this.#store = options.store
     this.#retentionMs = options.retentionDays * DAY_MS
     this.#batchSize = options.batchSize
     this.#log = options.log
     this.#removeFile = options.removeFile ?? ((path) => rmSync(path, { force: true }))
-    this.#purge = this.#db.prepare<[string, number], { archive_path: string | null }>(PURGE_SQL)
   }
 
   /** Deletes one batch of expired tasks in one transaction, then their archived files; returns what went. */
   purgeOnce (now: Date = new Date()): PurgeResult {
     const cutoff = new Date(now.getTime() - this.#retentionMs).toISOString()
-    const rows = this.#db.transaction(() => this.#purge.all(cutoff, this.#batchSize))()
+    const rows = this.#store.purgeFinished(cutoff, this.#batchSize)
     let files = 0
     // only after the commit: a rolled-back delete must not lose a video that is still referenced
     for (const { archive_path: path } of rows) {

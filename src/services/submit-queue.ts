@@ -143,7 +143,7 @@ export class SubmitQueue {
    * and the slot is free; then the slot is taken, and release() must follow the provider's answer.
    */
   tryDirect (provider: ProviderName, caller: string): boolean {
-    if (!this.#running || this.#options.store.repo.anyQueued(provider)) return false
+    if (!this.#running || this.#options.store.queries.anyQueued(provider)) return false
     if (!this.pacer(provider).tryTake(Date.now())) return false
     // It took a turn: the rotation goes on from this caller, so the queue that forms behind it starts with another.
     this.#lastServed.set(provider, caller)
@@ -168,7 +168,7 @@ export class SubmitQueue {
     if (!this.#running || this.#timers.has(provider) || !this.#pacers.has(provider)) return
     const wait = this.pacer(provider).waitMs(Date.now())
     if (wait === Infinity) return // the create in flight wakes the queue when it is answered
-    if (!this.#options.store.repo.anyQueued(provider)) return
+    if (!this.#options.store.queries.anyQueued(provider)) return
     const timer = setTimeout(() => {
       this.#timers.delete(provider)
       this.#dispatchNext(provider)
@@ -186,7 +186,7 @@ export class SubmitQueue {
     const provider = task.provider as ProviderName
     const pacer = this.#pacers.get(provider)
     if (!pacer) return null
-    const repo = this.#options.store.repo
+    const repo = this.#options.store.queries
     const ahead = repo.queuedAhead(provider, task.caller, task.seq)
     const last = this.#lastServed.get(provider)
     const rotation = (caller: string): number => (last === undefined || caller > last ? 0 : 1)
@@ -206,7 +206,7 @@ export class SubmitQueue {
   expireOnce (now: number = Date.now()): number {
     const { store, maxWaitMs, log } = this.#options
     let expired = 0
-    for (const task of store.repo.expiredQueued(new Date(now - maxWaitMs).toISOString(), EXPIRY_BATCH)) {
+    for (const task of store.queries.expiredQueued(new Date(now - maxWaitMs).toISOString(), EXPIRY_BATCH)) {
       const error = { code: 'queue_timeout', message: `the task waited in the submit queue longer than ${maxWaitMs} ms (QUEUE_MAX_WAIT_MS) and was never sent` }
       if (store.moveInQueue(task.seq, 'expire', { error })) {
         expired += 1
@@ -218,11 +218,11 @@ export class SubmitQueue {
 
   /** The next task by round-robin over callers (each caller's oldest first). */
   #next (provider: ProviderName): TaskRow | undefined {
-    const heads = this.#options.store.repo.queueHeads(provider)
+    const heads = this.#options.store.queries.queueHeads(provider)
     if (heads.length === 0) return undefined
     const last = this.#lastServed.get(provider)
     const head = (last === undefined ? undefined : heads.find(({ caller }) => caller > last)) ?? heads[0]!
-    return this.#options.store.repo.bySeq(head.seq)
+    return this.#options.store.queries.bySeq(head.seq)
   }
 
   #dispatchNext (provider: ProviderName): void {
@@ -257,7 +257,7 @@ export class SubmitQueue {
       .catch((err: unknown) => { log.error({ err, id: task.id }, 'dispatching a queued create failed') })
       .finally(() => {
         this.#inFlight.delete(sending)
-        const after = store.repo.bySeq(task.seq)
+        const after = store.queries.bySeq(task.seq)
         const refused = after?.status === 'queued'
         // A refused create goes back to the head: the same caller's turn comes again first.
         if (refused) {

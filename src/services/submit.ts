@@ -70,7 +70,7 @@ export class SubmitService {
     const requestHash = createHash('sha256').update(stringify(body) ?? '').digest('hex')
     const flightKey = `${caller}\n${idempotencyKey}`
     if (idempotencyKey) {
-      const seen = store.repo.idempotencyKey(caller, idempotencyKey)
+      const seen = store.queries.idempotencyKey(caller, idempotencyKey)
       if (seen) {
         if (seen.request_hash !== requestHash) throw errors.idempotencyKeyReused()
         const pending = this.#inFlight.get(flightKey)
@@ -78,7 +78,7 @@ export class SubmitService {
         const stored = seen.response_status !== null && seen.response_body !== null
           ? { statusCode: seen.response_status, body: JSON.parse(seen.response_body) as SubmitAnswer | ErrorBody }
           : null
-        const task = store.repo.bySeq(seen.task_seq)!
+        const task = store.queries.bySeq(seen.task_seq)!
         // An answer that said "outcome unknown" (or none, after a restart mid-submit) is replaced by the task as it is
         // now, once a push, a poll or our deadline resolved it: the key never answers 409 or a stale 504 for ever.
         const stale = stored === null || (stored.body as ErrorBody).code === OUTCOME_UNKNOWN
@@ -93,58 +93,49 @@ export class SubmitService {
     quota.check(caller)
     const direct = queue.tryDirect(providerName, caller)
     if (!direct) {
-      const queued = store.repo.queuedOfCaller(caller)
+      const queued = store.queries.queuedOfCaller(caller)
       if (queued >= maxQueuedPerCaller) throw errors.queueFull(queued, maxQueuedPerCaller)
     }
     const id = randomUUID()
     const { token, hash } = newCallbackToken(id)
     const created = now()
     const request = providerRequest(body)
-    const task = store.repo.transaction(() => {
-      const row = store.repo.insertTask({
-        id,
-        provider: providerName,
-        model: body.model ?? 'S2V-01',
-        status: direct ? 'submitting' : 'queued',
-        prompt: body.prompt ?? null,
-        prompt_optimizer: body.prompt_optimizer === undefined ? null : body.prompt_optimizer ? 1 : 0,
-        image_ref: imageRef(body.subject_reference[0]!.image[0]!),
-        metadata: body.metadata ? JSON.stringify(body.metadata) : null,
-        callback_token_hash: hash,
-        caller,
-        created_at: created,
-        notify_url: body.notify_url ?? null,
-        next_poll_at: null,
-        // A queued task keeps what it needs to be sent after a restart: the request (with the image) and its token.
-        queued_request: direct ? null : JSON.stringify({ request, token } satisfies QueuedRequest),
-        queued_at: direct ? null : created,
-        sent_at: direct ? created : null
-      })
-      store.recordEvent(row.seq, 'submit', 'created', {}, null)
-      if (!direct) {
-        store.recordEvent(row.seq, 'submit', 'queued', {}, null)
-        store.announceNew(row)
-      }
-      if (idempotencyKey) store.repo.insertIdempotencyKey({ scope: caller, key: idempotencyKey, request_hash: requestHash, task_seq: row.seq, created_at: created })
-      return row
-    })
+    const task = store.create({
+      id,
+      provider: providerName,
+      model: body.model ?? 'S2V-01',
+      status: direct ? 'submitting' : 'queued',
+      prompt: body.prompt ?? null,
+      prompt_optimizer: body.prompt_optimizer === undefined ? null : body.prompt_optimizer ? 1 : 0,
+      image_ref: imageRef(body.subject_reference[0]!.image[0]!),
+      metadata: body.metadata ? JSON.stringify(body.metadata) : null,
+      callback_token_hash: hash,
+      caller,
+      created_at: created,
+      notify_url: body.notify_url ?? null,
+      next_poll_at: null,
+      // A queued task keeps what it needs to be sent after a restart: the request (with the image) and its token.
+      queued_request: direct ? null : JSON.stringify({ request, token } satisfies QueuedRequest),
+      queued_at: direct ? null : created,
+      sent_at: direct ? created : null
+    }, idempotencyKey ? { scope: caller, key: idempotencyKey, requestHash } : null)
 
     if (!direct) {
       const answer = this.#queuedAnswer(task)
-      if (idempotencyKey) store.repo.saveIdempotentResponse(caller, idempotencyKey, answer.statusCode, JSON.stringify(answer.body))
+      if (idempotencyKey) store.saveIdempotentResponse(caller, idempotencyKey, answer.statusCode, JSON.stringify(answer.body))
       queue.wake(providerName)
       return answer
     }
 
     store.events.emit('queueDispatch', { provider: providerName, waitedMs: 0 })
     const forwarding = this.#forward(provider, task.seq, task.id, token, request).finally(() => {
-      queue.release(providerName, store.repo.bySeq(task.seq)?.status !== 'queued')
+      queue.release(providerName, store.queries.bySeq(task.seq)?.status !== 'queued')
     })
     if (!idempotencyKey) return forwarding
     this.#inFlight.set(flightKey, forwarding)
     try {
       const result = await forwarding
-      await retryWhileBusy(() => store.repo.saveIdempotentResponse(caller, idempotencyKey, result.statusCode, JSON.stringify(result.body)), RECORD_ANSWER_RETRY)
+      await retryWhileBusy(() => store.saveIdempotentResponse(caller, idempotencyKey, result.statusCode, JSON.stringify(result.body)), RECORD_ANSWER_RETRY)
       return result
     } finally {
       this.#inFlight.delete(flightKey)

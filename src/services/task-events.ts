@@ -30,10 +30,20 @@ export type TaskEventMap = {
   dbWrite: [{ ms: number }]
 }
 
+/** Listeners for any of the events, by name (metrics listens to most). */
+export type TaskEventListeners = { [K in keyof TaskEventMap]?: (...args: TaskEventMap[K]) => void }
+
 export class TaskEvents extends EventEmitter<TaskEventMap> {
   constructor () {
     super()
     // Every waiting client (long-poll, SSE) may listen; the default cap of 10 would warn for no reason.
     this.setMaxListeners(0)
+  }
+
+  /** Subscribes every listener; returns what unsubscribes them. */
+  subscribe (listeners: TaskEventListeners): () => void {
+    const entries = Object.entries(listeners) as Array<[keyof TaskEventMap, () => void]>
+    for (const [name, listener] of entries) this.on(name, listener)
+    return () => { for (const [name, listener] of entries) this.off(name, listener) }
   }
 }

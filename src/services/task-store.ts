@@ -1,6 +1,8 @@
-// Writes to a task go through here: each update is one transaction that runs the state machine and records the event.
+// The task module: the one gate to tasks. Named commands (each one transaction, the state machine inside) and queries;
+// the repository behind them is private, and observers learn of changes through `events` once they are committed.
 import type { BaseLogger } from 'pino'
-import type { ListFilter, NewEvent, TaskRow, TasksRepository } from '../db/tasks-repository.js'
+import type { ArchiveRecord, ListFilter, NewEvent, NewTask, TaskRow, TasksRepository } from '../db/tasks-repository.js'
+import type { VideoLink } from '../providers/provider.js'
 import { stateColumns, stateOf } from '../db/tasks-repository.js'
 import { isDatabaseBusy } from '../db/database.js'
 import type { WalSync } from '../db/wal-sync.js'
@@ -12,6 +14,15 @@ export type { EventSource }
 
 /** What the group commit needs of a WalSync (tests hold the flush back with their own). */
 export type GroupSync = Pick<WalSync, 'unsynced' | 'flush'>
+
+/** What the task module answers questions with: the repository's reads, and none of its writes. */
+export type TaskQueries = Pick<TasksRepository,
+  'bySeq' | 'byId' | 'byTaskId' | 'callbackTarget' | 'eventsOf' | 'latestEvents' | 'countEvents' | 'eventsAfter' | 'idempotencyKey' |
+  'queueHeads' | 'queuedByCaller' | 'queuedAhead' | 'anyQueued' | 'queuedOfCaller' | 'queueDepths' | 'expiredQueued' | 'submittedSince' |
+  'duePolls' | 'stuckSubmitting' | 'pastDeadline' | 'dueArchives' | 'countsByStatus'>
+
+/** A submit's Idempotency-Key, written with the task it created. */
+export type IdempotencyClaim = { scope: string, key: string, requestHash: string }
 
 export type UpdateResult =
   | { ok: true, task: TaskRow, decision: Decision, previous: TaskStatus }
@@ -32,6 +43,7 @@ type UpdateArgs = [seq: number, taskId: string | null, update: StatusUpdate, sou
 type Queued = { args: UpdateArgs, resolve: (result: UpdateResult) => void, reject: (err: unknown) => void }
 
 export class TaskStore {
+  readonly #repo: TasksRepository
   readonly #writers: StatusChangeWriter[] = []
   #scheduler: PollScheduler = () => null
   // Updates waiting for the next group commit (see applyUpdateSoon).
@@ -41,9 +53,13 @@ export class TaskStore {
   #syncing = false
 
   /** walSync: group commits are fsynced off the event loop (synchronous=FULL); null: durable at commit, as configured. */
-  constructor (readonly repo: TasksRepository, readonly events: TaskEvents = new TaskEvents(), walSync: GroupSync | null = null) {
+  constructor (repo: TasksRepository, readonly events: TaskEvents = new TaskEvents(), walSync: GroupSync | null = null) {
+    this.#repo = repo
     this.#walSync = walSync
   }
+
+  /** Reads: anything may ask; nothing outside this module writes. */
+  get queries (): TaskQueries { return this.#repo }
 
   /** Sets the reconciler's policy for the next poll after news. */
   setPollScheduler (scheduler: PollScheduler): void {
@@ -60,7 +76,7 @@ export class TaskStore {
    * exactly like a missing one (so its existence does not leak). Routes look tasks up only through here.
    */
   findFor (viewer: Viewer, idOrTaskId: string): TaskRow | undefined {
-    const task = this.repo.byId(idOrTaskId) ?? this.repo.byTaskId(idOrTaskId)
+    const task = this.#repo.byId(idOrTaskId) ?? this.#repo.byTaskId(idOrTaskId)
     return task && canSee(viewer, task) ? task : undefined
   }
 
@@ -68,7 +84,7 @@ export class TaskStore {
   listFor (viewer: Viewer, filter: ListFilter): TaskRow[] {
     const scope = callerScope(viewer)
     if (scope !== undefined && filter.caller !== undefined && filter.caller !== scope) return [] // another caller's: none visible
-    return this.repo.list({ ...filter, caller: scope ?? filter.caller })
+    return this.#repo.list({ ...filter, caller: scope ?? filter.caller })
   }
 
   /**
@@ -76,7 +92,7 @@ export class TaskStore {
    * (providers without file ids), if the viewer may see it; another caller's is undefined like a missing one.
    */
   findByFileIdFor (viewer: Viewer, fileId: string): TaskRow | undefined {
-    const task = this.repo.byFileId(fileId) ?? this.repo.byId(fileId)
+    const task = this.#repo.byFileId(fileId) ?? this.#repo.byId(fileId)
     return task && canSee(viewer, task) ? task : undefined
   }
 
@@ -86,7 +102,7 @@ export class TaskStore {
    */
   applyUpdate (...args: UpdateArgs): UpdateResult {
     const started = performance.now()
-    const result = this.repo.transaction(() => this.#apply(...args))
+    const result = this.#repo.transaction(() => this.#apply(...args))
     this.events.emit('dbWrite', { ms: performance.now() - started })
     this.#announce(result, args[3])
     return result
@@ -108,7 +124,7 @@ export class TaskStore {
     const batch = this.#queue
     this.#queue = []
     const started = performance.now()
-    const commit = () => this.repo.transaction(() => batch.map(({ args }) => this.#apply(...args)))
+    const commit = () => this.#repo.transaction(() => batch.map(({ args }) => this.#apply(...args)))
     let results: UpdateResult[]
     try {
       results = this.#walSync ? this.#walSync.unsynced(commit) : commit()
@@ -158,12 +174,12 @@ export class TaskStore {
    */
   #apply (seq: number, taskId: string | null, update: StatusUpdate, source: EventSource, detail: Record<string, unknown> = {}): UpdateResult {
     const at = now()
-    const task = this.repo.bySeq(seq)!
+    const task = this.#repo.bySeq(seq)!
     let bound = false
     // taskId is null only for a create that was refused before any provider task existed
     if (taskId !== null && task.task_id === null) {
-      if (this.repo.byTaskId(taskId)) return this.#refuse(task, 'task_id_taken', source, update, { ...detail, task_id: taskId }, at)
-      bound = this.repo.bindTaskId(seq, taskId, at)
+      if (this.#repo.byTaskId(taskId)) return this.#refuse(task, 'task_id_taken', source, update, { ...detail, task_id: taskId }, at)
+      bound = this.#repo.bindTaskId(seq, taskId, at)
     } else if (taskId !== null && task.task_id !== taskId) {
       return this.#refuse(task, 'task_id_mismatch', source, update, { ...detail, task_id: taskId }, at)
     }
@@ -177,13 +193,13 @@ export class TaskStore {
     // the new state and, for a failure of ours, when it was decided (updated_at): late verdicts are polled for a while.
     if (taskId !== null || isTerminal(decision.next.status)) {
       const nextPollAt = this.#scheduler(after, Date.parse(at))
-      if (changed) this.repo.saveStateWithNews(seq, decision.next, at, nextPollAt)
-      else this.repo.markNews(seq, at, nextPollAt)
+      if (changed) this.#repo.saveStateWithNews(seq, decision.next, at, nextPollAt)
+      else this.#repo.markNews(seq, at, nextPollAt)
       after = { ...after, last_news_at: at, poll_attempts: 0, next_poll_at: nextPollAt }
     } else if (changed) {
-      this.repo.saveState(seq, decision.next, at)
+      this.#repo.saveState(seq, decision.next, at)
     }
-    this.repo.insertEvent(event(seq, at, source, decision.reported, update.providerStatus, decision.outcome, {
+    this.#repo.insertEvent(event(seq, at, source, decision.reported, update.providerStatus, decision.outcome, {
       ...detail,
       ...(update.fileId ? { file_id: update.fileId } : {}),
       ...(update.error ? { error: update.error } : {})
@@ -194,9 +210,70 @@ export class TaskStore {
     return { ok: true, task: after, decision, previous: current.status }
   }
 
-  /** A task created queued: its first status is announced to the status-change writers (notifications) like any change. */
-  announceNew (task: TaskRow): void {
-    for (const write of this.#writers) write({ task, previous: task.status, source: 'submit' })
+  /**
+   * A new task with its "created" event (and "queued" for a task that waits in the submit queue), and the submit's
+   * Idempotency-Key, in one transaction. A queued task's first status is announced to the status-change writers
+   * (notifications) like any change.
+   */
+  create (task: NewTask, idempotency: IdempotencyClaim | null = null): TaskRow {
+    return this.#repo.transaction(() => {
+      const row = this.#repo.insertTask(task)
+      this.#repo.insertEvent(event(row.seq, task.created_at, 'submit', null, null, 'created', {}))
+      if (row.status === 'queued') {
+        this.#repo.insertEvent(event(row.seq, task.created_at, 'submit', null, null, 'queued', {}))
+        for (const write of this.#writers) write({ task: row, previous: row.status, source: 'submit' })
+      }
+      if (idempotency) {
+        this.#repo.insertIdempotencyKey({ scope: idempotency.scope, key: idempotency.key, request_hash: idempotency.requestHash, task_seq: row.seq, created_at: task.created_at })
+      }
+      return row
+    })
+  }
+
+  /** The answer an Idempotency-Key replays from now on. */
+  saveIdempotentResponse (scope: string, key: string, status: number, body: string): void {
+    this.#repo.saveIdempotentResponse(scope, key, status, body)
+  }
+
+  /**
+   * The provider's download link for a finished task (archive: queue it for our own copy, once). `pollingDone`: the
+   * link was what the polls were for, so none is due any more; the task as it is now is returned.
+   */
+  saveVideoLink (seq: number, link: VideoLink, { archive, pollingDone }: { archive: boolean, pollingDone: boolean }): TaskRow | undefined {
+    return this.#repo.transaction(() => {
+      this.#repo.saveVideo(seq, link, archive ? 'pending' : null, now())
+      if (pollingDone) this.#repo.reschedule(seq, null, 0)
+      return this.#repo.bySeq(seq)
+    })
+  }
+
+  /** The download link stopped working before its time (a 403 from the CDN): the next use fetches a fresh one. */
+  expireVideoLink (seq: number): void { this.#repo.expireVideoLink(seq) }
+
+  /** When to poll the task next (a refused push named it: soon), its count of polls without news kept. */
+  pollAt (seq: number, at: string): void { this.#repo.pollAt(seq, at) }
+
+  /**
+   * A poll brought no news (or failed): the next one is `next(task)` of the task as it is now, counted as one more
+   * poll without news. Nothing happens when the task is gone or its status is no longer `seenStatus` (a push changed
+   * it meanwhile, and that news set the schedule).
+   */
+  backOff (seq: number, seenStatus: TaskStatus, next: (task: TaskRow) => string | null): void {
+    this.#repo.transaction(() => {
+      const fresh = this.#repo.bySeq(seq)
+      if (fresh && fresh.status === seenStatus) this.#repo.reschedule(seq, next(fresh), fresh.poll_attempts + 1)
+    })
+  }
+
+  /** Our own copy of the task's video: stored, to try again, or given up. False when the task is gone (purged meanwhile). */
+  recordArchive (seq: number, archive: ArchiveRecord): boolean { return this.#repo.saveArchive(seq, archive) }
+
+  /**
+   * Deletes up to `limit` finished tasks last updated before the cutoff, oldest first, with their history; returns
+   * their archived files, to be removed once this has committed.
+   */
+  purgeFinished (updatedBefore: string, limit: number): Array<{ archive_path: string | null }> {
+    return this.#repo.transaction(() => this.#repo.purgeFinished(updatedBefore, limit))
   }
 
   /**
@@ -206,21 +283,21 @@ export class TaskStore {
    */
   moveInQueue (seq: number, move: QueueMove, options: { queuedRequest?: string, error?: TaskError, detail?: Record<string, unknown> } = {}): TaskRow | null {
     const source: EventSource = move === 'cancel' ? 'cancel' : move === 'expire' ? 'timeout' : 'queue'
-    const result = this.repo.transaction((): UpdateResult | null => {
-      const task = this.repo.bySeq(seq)
+    const result = this.#repo.transaction((): UpdateResult | null => {
+      const task = this.#repo.bySeq(seq)
       if (!task) return null
       const next = queueMove(task.status, move, task.task_id !== null)
       if (next === null) return null
       const at = now()
       const current = stateOf(task)
-      this.repo.saveState(seq, { ...current, status: next, error: options.error ?? current.error }, at)
+      this.#repo.saveState(seq, { ...current, status: next, error: options.error ?? current.error }, at)
       // The image and token are kept only while the task waits; sent_at starts the reconciler's deadlines.
-      if (move === 'dispatch') this.repo.setQueued(seq, null, at)
-      else if (move === 'requeue') this.repo.setQueued(seq, options.queuedRequest ?? null, null, at)
-      else this.repo.setQueued(seq, null, null)
+      if (move === 'dispatch') this.#repo.setQueued(seq, null, at)
+      else if (move === 'requeue') this.#repo.setQueued(seq, options.queuedRequest ?? null, null, at)
+      else this.#repo.setQueued(seq, null, null)
       const outcome = { dispatch: 'dispatched', requeue: 'rate_limited', cancel: 'cancelled', expire: 'queue_timeout' }[move]
-      this.repo.insertEvent(event(seq, at, source, next, null, outcome, { ...options.detail, ...(options.error ? { error: options.error } : {}) }))
-      const after = this.repo.bySeq(seq)!
+      this.#repo.insertEvent(event(seq, at, source, next, null, outcome, { ...options.detail, ...(options.error ? { error: options.error } : {}) }))
+      const after = this.#repo.bySeq(seq)!
       for (const write of this.#writers) write({ task: after, previous: current.status, source })
       return { ok: true, task: after, decision: { outcome: 'applied', reported: null, next: stateOf(after) }, previous: current.status }
     })
@@ -231,12 +308,12 @@ export class TaskStore {
 
   /** Records something that happened to a task without changing its status (a refused push, an unknown outcome). */
   recordEvent (seq: number, source: EventSource, outcome: string, detail: Record<string, unknown>, providerStatus: string | null = null): void {
-    this.repo.insertEvent(event(seq, now(), source, null, providerStatus, outcome, detail))
+    this.#repo.insertEvent(event(seq, now(), source, null, providerStatus, outcome, detail))
   }
 
   #refuse (task: TaskRow, reason: 'task_id_mismatch' | 'task_id_taken', source: EventSource, update: StatusUpdate, detail: Record<string, unknown>, at: string): UpdateResult {
     // A refused push writes nothing (anyone can send one, so it must cost nothing durable); the caller counts and logs it.
-    if (source !== 'callback') this.repo.insertEvent(event(task.seq, at, source, null, update.providerStatus, 'refused', { ...detail, reason }))
+    if (source !== 'callback') this.#repo.insertEvent(event(task.seq, at, source, null, update.providerStatus, 'refused', { ...detail, reason }))
     return { ok: false, reason, task }
   }
 }

@@ -1,5 +1,6 @@
 // Turns task rows into what callers read: our lookup shape and MiniMax's query shape.
-import type { LookupEvent, TaskRow, TasksRepository } from '../db/tasks-repository.js'
+import type { LookupEvent, TaskRow } from '../db/tasks-repository.js'
+import type { TaskQueries } from './task-store.js'
 import type { QueuePosition } from '../schemas/submit.js'
 import { LOOKUP_EVENTS, type MiniMaxQueryAnswer, type TaskDetail, type TaskEvent, type TaskSummary } from '../schemas/tasks.js'
 import type { SignedLink } from './download-links.js'
@@ -53,7 +54,7 @@ export function taskEvent (event: LookupEvent): TaskEvent {
 }
 
 /** The task with its latest LOOKUP_EVENTS events and the size of its whole history; the history is counted only when it is longer. */
-export function taskDetail (row: TaskRow, repo: Pick<TasksRepository, 'latestEvents' | 'countEvents'>, signVideoLink: VideoLinkSigner, queue: QueuePosition | null = null): TaskDetail {
+export function taskDetail (row: TaskRow, repo: Pick<TaskQueries, 'latestEvents' | 'countEvents'>, signVideoLink: VideoLinkSigner, queue: QueuePosition | null = null): TaskDetail {
   const events = repo.latestEvents(row.seq, LOOKUP_EVENTS)
   return {
     ...taskSummary(row, signVideoLink, queue),

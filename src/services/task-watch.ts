@@ -43,9 +43,8 @@ export class TaskWatch {
   // row once its last waiter has answered.
   readonly #shared = new WeakMap<TaskRow, Map<SharedAnswer<unknown>, unknown>>()
 
-  constructor (private readonly store: Pick<TaskStore, 'events' | 'repo'>, limits: WaiterLimits = { perCaller: Infinity, total: Infinity }) {
+  constructor (private readonly store: Pick<TaskStore, 'queries'>, limits: WaiterLimits = { perCaller: Infinity, total: Infinity }) {
     this.#limits = limits
-    store.events.on('status', this.#onStatus)
   }
 
   /** How many clients are waiting, over all tasks. */
@@ -150,7 +149,7 @@ export class TaskWatch {
     } finally {
       release()
     }
-    const current = () => answer(this.store.repo.bySeq(task.seq) ?? task)
+    const current = () => answer(this.store.queries.bySeq(task.seq) ?? task)
     // One read for all the polls of a change, made by the first to resume: they resume together, right after it.
     return result.change ? this.#once(result.change, answer, current) : current()
   }
@@ -158,7 +157,6 @@ export class TaskWatch {
   /** Tells every waiting client the service is closing, so no open request holds the shutdown back. */
   close (): void {
     this.#closed = true
-    this.store.events.off('status', this.#onStatus)
     const all = [...this.#bySeq.values(), this.#everyTask].flatMap((watchers) => [...watchers])
     this.#bySeq.clear()
     this.#everyTask.clear()
@@ -175,7 +173,8 @@ export class TaskWatch {
     return value
   }
 
-  readonly #onStatus = ({ task }: StatusChange): void => {
+  /** A committed status change (subscribed to the task module's `status` event): its watchers are told. */
+  readonly changed = ({ task }: StatusChange): void => {
     // Who watches as the change commits: a watch that starts later has read the new state already, so it must not
     // be told of this change (a long-poll would answer with no news).
     const watchers = [...this.#everyTask, ...(this.#bySeq.get(task.seq) ?? [])]

@@ -37,7 +37,7 @@ t.test('a pushed update resolves, and is announced, only after the WAL sync that
   const pending = store.applyUpdateSoon(task.seq, taskId(), { status: 'processing', providerStatus: 'processing' }, 'callback').finally(() => { settled = true })
   await new Promise((resolve) => setImmediate(resolve))
   await new Promise((resolve) => setImmediate(resolve))
-  t.equal(store.repo.bySeq(task.seq)!.status, 'processing', 'committed')
+  t.equal(store.queries.bySeq(task.seq)!.status, 'processing', 'committed')
   t.equal(sync.flushes.length, 1, 'one sync started')
   t.notOk(settled, 'not answered before the sync')
   t.same(announced, [], 'nor announced')
@@ -62,7 +62,7 @@ t.test('updates arriving while a sync runs commit together after it, in one grou
   const third = store.applyUpdateSoon(c.seq, taskId(), { status: 'processing', providerStatus: 'processing' }, 'callback')
   await new Promise((resolve) => setImmediate(resolve))
   t.equal(writes, 1, 'nothing else committed while the sync runs')
-  t.equal(store.repo.bySeq(b.seq)!.status, 'submitting')
+  t.equal(store.queries.bySeq(b.seq)!.status, 'submitting')
   sync.flushes[0]!.finish()
   await first
   await new Promise((resolve) => setImmediate(resolve))

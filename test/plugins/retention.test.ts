@@ -17,11 +17,11 @@ t.test('with RETENTION_DAYS set, finished tasks older than that are purged with 
   app.db.prepare('UPDATE tasks SET updated_at = ?, created_at = ? WHERE seq IN (?, ?)').run(longAgo, longAgo, old.seq, running.seq)
 
   await app.ready()
-  for (let i = 0; i < 50 && store.repo.byId(old.id); i++) await sleep(10)
-  t.notOk(store.repo.byId(old.id), 'old finished task purged')
-  t.same(store.repo.eventsOf(old.seq), [], 'its history went with it')
-  t.ok(store.repo.byId(running.id), 'an unfinished task stays, however old')
-  t.ok(store.repo.byId(recent.id), 'a recent finished task stays')
+  for (let i = 0; i < 50 && store.queries.byId(old.id); i++) await sleep(10)
+  t.notOk(store.queries.byId(old.id), 'old finished task purged')
+  t.same(store.queries.eventsOf(old.seq), [], 'its history went with it')
+  t.ok(store.queries.byId(running.id), 'an unfinished task stays, however old')
+  t.ok(store.queries.byId(recent.id), 'a recent finished task stays')
 })
 
 t.test('without RETENTION_DAYS nothing is purged', async (t) => {
@@ -32,5 +32,5 @@ t.test('without RETENTION_DAYS nothing is purged', async (t) => {
   app.db.prepare("UPDATE tasks SET updated_at = '2000-01-01T00:00:00.000Z' WHERE seq = ?").run(old.seq)
   await app.ready()
   await sleep(50)
-  t.ok(app.taskStore.repo.byId(old.id))
+  t.ok(app.taskStore.queries.byId(old.id))
 })

@@ -50,7 +50,7 @@ t.test('Idempotency-Key replays a queued answer without queueing twice', async (
   t.equal(again.status, 202)
   t.equal(again.headers.get('idempotent-replayed'), 'true')
   t.equal(again.body.id, first.body.id)
-  t.equal(stack.app.taskStore.repo.queuedOfCaller(stack.app.taskStore.repo.byId(first.body.id)!.caller), 1, 'one task queued')
+  t.equal(stack.app.taskStore.queries.queuedOfCaller(stack.app.taskStore.queries.byId(first.body.id)!.caller), 1, 'one task queued')
 })
 
 t.test('cancel: a queued task fails with cancelled and is never sent; a task already sent answers 409 not_cancellable', async (t) => {

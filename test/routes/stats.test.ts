@@ -10,7 +10,7 @@ const HOUR = 3_600_000
 /** A task created `agoMs` before now, then moved to `status` now (so success takes agoMs). */
 function taskCreatedAgo (app: App, agoMs: number, status: 'submitting' | 'processing' | 'success' | 'failed', caller = 'anonymous') {
   const id = randomUUID()
-  const row = app.taskStore.repo.insertTask({
+  const row = app.taskStore.create({
     id,
     provider: 'minimax',
     model: 'S2V-01',

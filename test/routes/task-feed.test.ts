@@ -74,7 +74,7 @@ t.test('a caller\'s stream carries its own tasks only; an operator\'s carries ev
   await waitUntil('both watching', () => app.taskWatch.size === 2)
   const alices = seedTask(app.taskStore, { task_id: taskId() })
   app.db.prepare("UPDATE tasks SET caller = 'bob' WHERE seq = ?").run(seedTask(app.taskStore).seq)
-  const bobs = app.taskStore.repo.list({ caller: 'bob', limit: 1 })[0]!
+  const bobs = app.taskStore.listFor({ caller: 'bob', isAdmin: false }, { limit: 1 })[0]!
   app.taskStore.applyUpdate(bobs.seq, taskId(), { status: 'processing', providerStatus: null }, 'submit')
   await waitUntil('the operator saw both', () => statusEvents(ops.events).length === 2)
   t.same(statusEvents(ops.events).map((task) => task.id), [alices.id, bobs.id])

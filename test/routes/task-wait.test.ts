@@ -166,7 +166,7 @@ t.test('1,000 long-polls of one push are answered from one serialisation: one hi
   await waitUntil('1,000 long-polls wait', () => app.taskWatch.size === 1000)
   t.equal((await app.inject({ url, headers: as('bob') })).statusCode, 404, 'another caller does not even learn the task exists')
 
-  const repo = app.taskStore.repo
+  const repo = app.taskStore.queries
   const latestEvents = repo.latestEvents.bind(repo)
   let historyReads = 0
   repo.latestEvents = (...args) => { historyReads += 1; return latestEvents(...args) }
@@ -196,7 +196,7 @@ t.test('waits are capped per caller and in total: beyond, 429 too_many_waiters w
   const tid = taskId()
   const { id, token } = seedTask(app.taskStore, { task_id: tid })
   const done = seedTask(app.taskStore, { task_id: taskId() })
-  await push(app, done.token, app.taskStore.repo.byId(done.id)!.task_id!, 'success')
+  await push(app, done.token, app.taskStore.queries.byId(done.id)!.task_id!, 'success')
   const as = (who: string) => ({ authorization: `Bearer ${who}-token` })
   const longPoll = (who: string) => app.inject({ url: `/v1/tasks/${id}?wait=30&status=processing`, headers: as(who) })
 

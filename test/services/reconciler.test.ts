@@ -120,7 +120,7 @@ t.test('an expired download URL is refreshed on lookup; /video redirects to a fr
   const { body } = await postJson(`${stack.url}/v1/video_generation`, submitBody())
   const done = await waitForTask(stack, body.id, (task) => Boolean(task.video?.url))
   const before = retrieves(stack)
-  stack.app.taskStore.repo.expireVideoLink(stack.app.taskStore.repo.byId(body.id)!.seq)
+  stack.app.taskStore.expireVideoLink(stack.app.taskStore.queries.byId(body.id)!.seq)
   const looked = (await getJson(`${stack.url}/v1/tasks/${body.id}`)).body
   t.equal(retrieves(stack), before + 1, 'one file look-up')
   t.ok(Date.parse(looked.video.expires_at) > Date.now(), 'fresh expiry')
@@ -144,10 +144,10 @@ t.test('a restart in the middle of polling loses nothing', async (t) => {
   t.teardown(() => again.close())
   await again.ready()
   const deadline = Date.now() + 5000
-  let task = again.taskStore.repo.byId(body.id)!
+  let task = again.taskStore.queries.byId(body.id)!
   while (task.video_url === null && Date.now() < deadline) {
     await sleep(30)
-    task = again.taskStore.repo.byId(body.id)!
+    task = again.taskStore.queries.byId(body.id)!
   }
   t.equal(task.status, 'success')
   t.ok(task.video_url, 'and its video link')
@@ -187,7 +187,7 @@ t.test('query errors (1002, HTTP 5xx, timeouts) back off instead of hammering', 
   await sleep(1500)
   // 20 ms ticks would allow ~75 polls; doubling from 100 ms (capped at 400 ms) allows about 6.
   t.ok(queriesSeen >= 3 && queriesSeen <= 8, `${queriesSeen} queries in 1.5 s`)
-  const row = stack.app.taskStore.repo.byId(task.id)!
+  const row = stack.app.taskStore.queries.byId(task.id)!
   t.equal(row.status, 'processing', 'a failing question changes no status')
   t.ok(row.poll_attempts >= 3, `backoff grew (${row.poll_attempts} attempts)`)
 })

@@ -11,7 +11,7 @@ t.test('updates queued in one turn commit in one transaction and resolve after i
   const results = await Promise.all(tasks.map((task) => store.applyUpdateSoon(task.seq, taskId(), { status: 'processing', providerStatus: 'processing' }, 'callback')))
   t.equal(writes, 1, 'one transaction for five updates')
   t.ok(results.every((result) => result.ok && result.task.status === 'processing'))
-  for (const task of tasks) t.equal(store.repo.byId(task.id)!.status, 'processing', 'committed')
+  for (const task of tasks) t.equal(store.queries.byId(task.id)!.status, 'processing', 'committed')
 })
 
 t.test('one update that fails rolls back alone', async (t) => {
@@ -26,7 +26,7 @@ t.test('one update that fails rolls back alone', async (t) => {
   ])
   t.equal(fine.status, 'fulfilled')
   t.equal(broken.status, 'rejected')
-  t.equal(store.repo.byId(good.id)!.status, 'success', 'the good update is committed')
+  t.equal(store.queries.byId(good.id)!.status, 'success', 'the good update is committed')
   t.same(statuses, [good.id], 'only committed changes are announced')
 })
 
@@ -44,9 +44,9 @@ t.test('the row an update returns is the row in the database (it is built, not r
   for (const update of updates) {
     const result = await store.applyUpdateSoon(task.seq, providerTaskId, update, 'callback')
     t.ok(result.ok)
-    t.same(result.task, store.repo.bySeq(task.seq), `after ${update.providerStatus}`)
+    t.same(result.task, store.queries.bySeq(task.seq), `after ${update.providerStatus}`)
   }
   const failed = seedTask(store)
   const result = store.applyUpdate(failed.seq, null, { status: 'failed', providerStatus: null, error: { code: 'timeout', message: 'x', provisional: true } }, 'timeout')
-  t.same(result.task, store.repo.bySeq(failed.seq), 'our own failure, no task_id')
+  t.same(result.task, store.queries.bySeq(failed.seq), 'our own failure, no task_id')
 })

@@ -10,14 +10,14 @@ const success = { status: 'success', providerStatus: 'success', fileId: '2052585
 t.test('the long-polls one change releases share one answer, computed once from one read', async (t) => {
   const app = await build(t, { MAX_WAITERS_PER_CALLER: '1000' })
   const { seq } = seedTask(app.taskStore, { task_id: taskId() })
-  const task = app.taskStore.repo.bySeq(seq)!
+  const task = app.taskStore.queries.bySeq(seq)!
   const seen: TaskRow[] = []
   const answer = (row: TaskRow) => { seen.push(row); return { status: row.status } }
   const polls = Array.from({ length: 1000 }, () =>
     app.taskWatch.longPoll(task, { wait: 30, status: 'processing', caller: 'c' }, new EventEmitter(), answer))
   t.equal(app.taskWatch.size, 1000)
 
-  const repo = app.taskStore.repo
+  const repo = app.taskStore.queries
   const bySeq = repo.bySeq.bind(repo)
   let reads = 0
   repo.bySeq = (s) => { if (s === seq) reads += 1; return bySeq(s) }
@@ -39,7 +39,7 @@ t.test('the long-polls one change releases share one answer, computed once from 
 t.test('polls that end without a change (the service closing) are answered from their own read', async (t) => {
   const app = await build(t)
   const { seq } = seedTask(app.taskStore, { task_id: taskId() })
-  const task = app.taskStore.repo.bySeq(seq)!
+  const task = app.taskStore.queries.bySeq(seq)!
   let computed = 0
   const answer = (row: TaskRow) => { computed += 1; return row.status }
   const polls = Array.from({ length: 3 }, () => app.taskWatch.longPoll(task, { wait: 30, caller: 'c' }, new EventEmitter(), answer))
