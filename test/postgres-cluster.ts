@@ -59,7 +59,11 @@ export function havePostgres (t: Test, what: string): boolean {
   return false
 }
 
-/** Starts a cluster for this test file; it is stopped and its folder removed in t.teardown. */
+/**
+ * Starts a cluster for this test file; it is stopped and its folder removed in t.teardown. Await it before the file's
+ * first t.test: tap ends a file whose queued tests have all run while the top level still awaits, and the tests
+ * registered after that await would silently not run.
+ */
 export async function startPostgres (t: Test): Promise<PostgresCluster> {
   const bin = postgresBinDir()
   if (bin === null) throw new Error('PostgreSQL is not installed: call havePostgres(t) first')
