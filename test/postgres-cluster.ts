@@ -1,9 +1,9 @@
 // A throwaway PostgreSQL cluster for one test file: initdb into a temporary folder, started on 127.0.0.1, removed after.
 import { execFileSync, spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { appendFileSync, chownSync, existsSync, readdirSync, readFileSync } from 'node:fs'
+import { appendFileSync, chownSync, existsSync, readdirSync, readFileSync, realpathSync } from 'node:fs'
 import type { Socket } from 'node:net'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
 import pg from 'pg'
 import type { Test } from 'tap'
 import { openPool, type PoolOptions } from '../src/db/postgres/pool.js'
@@ -23,7 +23,8 @@ const DEBIAN_ROOT = '/usr/lib/postgresql'
 // A cluster start is checked this long before the test fails: a second or two on an idle machine, far more on a
 // 2-core machine running other tests.
 const START_TIMEOUT_S = 60
-// Two test pools of a few connections each, the admin client and room to spare; less shared memory than the default 100.
+// A test's pools open connections only as queries need them (a few each), plus the admin client: room to spare, and
+// less shared memory than the default 100.
 const MAX_CONNECTIONS = 30
 // The chosen free port may be taken by another process before the server binds it: pick another so many times.
 const START_ATTEMPTS = 3
@@ -44,7 +45,15 @@ export function postgresBinDir (): string | null {
     candidates.push(...versions.map((version) => join(DEBIAN_ROOT, version, 'bin')))
   }
   candidates.push(...(process.env.PATH ?? '').split(':').filter(Boolean))
-  return candidates.find((dir) => BINARIES.every((name) => existsSync(join(dir, name)))) ?? null
+  for (const dir of candidates) {
+    // A PATH entry may hold symlinks to some of the programs (/usr/local/bin/initdb): the folder they point into is
+    // the one holding them all, as pg_ctl itself assumes when it looks for postgres beside its own real path.
+    const initdb = join(dir, 'initdb')
+    if (!existsSync(initdb)) continue
+    const real = dirname(realpathSync(initdb))
+    if (BINARIES.every((name) => existsSync(join(real, name)))) return real
+  }
+  return null
 }
 
 /**
