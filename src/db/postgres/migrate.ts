@@ -28,15 +28,18 @@ export async function migratePostgres (pool: pg.Pool, options: PostgresMigrateOp
   const dir = options.dir ?? POSTGRES_MIGRATIONS_DIR
   const migrations = listMigrations(dir)
   const latest = migrations.at(-1)?.version ?? 0
+  const lockWaitMs = Math.max(1, Math.floor(options.lockWaitMs ?? DEFAULT_LOCK_WAIT_MS))
   const client = await pool.connect()
   let broken: Error | undefined
   try {
     // statement_timeout bounds the wait for the lock, then is lifted: a migration may rightly run for minutes.
-    await client.query(`SET statement_timeout = ${Math.max(1, Math.floor(options.lockWaitMs ?? DEFAULT_LOCK_WAIT_MS))}`)
+    await client.query(`SET statement_timeout = ${lockWaitMs}`)
     try {
       await client.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK_KEY.toString()])
     } catch (err) {
-      throw new MigrationError(`gave up waiting for another process's migrations (advisory lock ${MIGRATION_LOCK_KEY}): ${(err as Error).message}`, { cause: err })
+      // 57014 query_canceled: the statement timeout ran out while another session held the lock.
+      if ((err as { code?: string }).code !== '57014') throw err
+      throw new MigrationError(`gave up waiting for another process's migrations (advisory lock ${MIGRATION_LOCK_KEY}) after ${lockWaitMs} ms`, { cause: err })
     }
     try {
       await client.query('SET statement_timeout = 0')

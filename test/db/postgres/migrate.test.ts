@@ -176,7 +176,7 @@ if (havePostgres(t, 'PostgreSQL migrations')) {
     t.teardown(() => held.release())
     await held.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK_KEY.toString()])
     const error = await rejectionOf(migratePostgres(openTestPool(t, url), { lockWaitMs: 200 }), MigrationError)
-    t.match(error.message, /gave up waiting for another process's migrations \(advisory lock \d+\)/)
+    t.match(error.message, /gave up waiting for another process's migrations \(advisory lock \d+\) after 200 ms/)
     await held.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK_KEY.toString()])
     const pool = openTestPool(t, url)
     t.ok((await migratePostgres(pool, { lockWaitMs: 200 })).length >= 1)
