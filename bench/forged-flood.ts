@@ -30,8 +30,8 @@ await app.listen({ port: 0, host: '127.0.0.1' })
 const { port } = app.server.address() as { port: number }
 const base = `http://127.0.0.1:${port}`
 const taskId = '399760801914032555'
-const { id, token, seq } = seedTask(app.taskStore, { task_id: taskId })
-const eventsBefore = app.taskStore.queries.countEvents(seq)
+const { id, token, seq } = await seedTask(app.taskStore, { task_id: taskId })
+const eventsBefore = await app.taskStore.queries.countEvents(seq)
 
 const forged = JSON.stringify({ task_id: taskId, status: 'failed' })
 const forgeries = ['/get_callback', `/get_callback/${id}.${'A'.repeat(43)}`, `/get_callback/${token.slice(0, -3)}xyz`, '/get_callback/not-a-token']
@@ -55,6 +55,6 @@ const lookupBytes = (await lookup.arrayBuffer()).byteLength
 const statuses = Object.entries(result.statusCodeStats ?? {}).map(([code, { count }]) => `${count} × ${code}`).join(', ')
 console.log(`forged pushes: ${result.requests.total} in ${seconds} s (${Math.round(result.requests.average)}/s; ${statuses}; ${result.non2xx} non-2xx, ${result.errors} errors)`)
 console.log(`genuine pushes meanwhile: ${genuine.length}, answered ${[...new Set(genuine)].join('/')} (${genuine.filter((status) => status === 200).length} × 200)`)
-console.log(`events written to the task: ${app.taskStore.queries.countEvents(seq) - eventsBefore} (the genuine pushes only); status ${app.taskStore.queries.byId(id)!.status}`)
+console.log(`events written to the task: ${await app.taskStore.queries.countEvents(seq) - eventsBefore} (the genuine pushes only); status ${(await app.taskStore.queries.byId(id))!.status}`)
 console.log(`"refused a status push" log lines: ${refusalLines} for ${result.requests.total} refusals; lookup afterwards: ${lookupBytes} bytes`)
 await app.close()

@@ -6,6 +6,7 @@ import pino from 'pino'
 import { openDatabase } from '../src/db/database.js'
 import { migrate } from '../src/db/migrate.js'
 import { TasksRepository } from '../src/db/tasks-repository.js'
+import { SqliteTaskStorage } from '../src/db/sqlite-task-storage.js'
 import { RetentionJob } from '../src/services/retention.js'
 import { TaskStore } from '../src/services/task-store.js'
 
@@ -46,12 +47,12 @@ db.transaction(() => {
 })()
 console.log(`${TASKS} tasks, ${TASKS * EVENTS_PER_TASK} events, ${TASKS} idempotency keys written in ${Math.round(performance.now() - filling)} ms`)
 
-const job = new RetentionJob({ store: new TaskStore(new TasksRepository(db)), retentionDays: RETENTION_DAYS, batchSize: BATCH, log: pino({ level: 'silent' }), removeFile: () => {} })
+const job = new RetentionJob({ store: new TaskStore(new SqliteTaskStorage(new TasksRepository(db))), retentionDays: RETENTION_DAYS, batchSize: BATCH, log: pino({ level: 'silent' }), removeFile: () => {} })
 const now = new Date(start + TASKS * 1000 + (RETENTION_DAYS + 30) * DAY_MS)
 const times: number[] = []
 for (let b = 0; b < BATCHES; b++) {
   const began = performance.now()
-  const { tasks } = job.purgeOnce(now)
+  const { tasks } = await job.purgeOnce(now)
   times.push(performance.now() - began)
   if (tasks !== BATCH) throw new Error(`batch ${b} deleted ${tasks} tasks, expected ${BATCH}`)
 }

@@ -5,7 +5,6 @@ import rateLimit from '@fastify/rate-limit'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import type { Logger } from 'pino'
 import type { Config } from './config.js'
-import { isDatabaseBusy } from './db/database.js'
 import { AppError, errorBody, errors, validationMessage, type ErrorCode } from './errors.js'
 import { loggerOptions, redactUrl } from './logger.js'
 import { AccessLog, addToAccessLog } from './lib/access-log.js'
@@ -148,7 +147,7 @@ export async function buildApp (config: Config, dependencies: AppDependencies = 
 
   // Set before the routes are registered: a route plugin keeps the handlers in force when it was registered.
   app.setErrorHandler((thrown: FastifyError | AppError, request, reply) => {
-    const err = isDatabaseBusy(thrown) ? errors.databaseBusy(DATABASE_BUSY_RETRY_AFTER_S) : thrown
+    const err = app.taskStore.isBusy(thrown) ? errors.databaseBusy(DATABASE_BUSY_RETRY_AFTER_S) : thrown
     if (err instanceof AppError) reply.headers(err.headers)
     const statusCode = err instanceof AppError ? err.statusCode : err.statusCode ?? 500
     const details: Record<string, unknown> = err instanceof AppError ? { ...err.details } : {}

@@ -85,7 +85,7 @@ t.test('a slow request that arrives within the timeout is served; an idle keep-a
 
 t.test('a long-poll longer than REQUEST_TIMEOUT_MS is not cut: the timeout is for receiving the request', async (t) => {
   const { app, port } = await listening(t)
-  const { id } = seedTask(app.taskStore, { task_id: taskId() })
+  const { id } = await seedTask(app.taskStore, { task_id: taskId() })
   const started = performance.now()
   const res = await fetch(`http://127.0.0.1:${port}/v1/tasks/${id}?wait=3&status=processing`)
   const ms = performance.now() - started

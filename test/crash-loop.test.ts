@@ -8,6 +8,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { openDatabase } from '../src/db/database.js'
 import { migrate } from '../src/db/migrate.js'
 import { TasksRepository, type EventRow, type TaskRow } from '../src/db/tasks-repository.js'
+import { SqliteTaskStorage } from '../src/db/sqlite-task-storage.js'
 import { TaskStore } from '../src/services/task-store.js'
 import { TASK_STATUSES } from '../src/services/task-state.js'
 import { startFakeMiniMax } from './fixtures/fake-minimax.js'
@@ -35,11 +36,11 @@ t.test(`${CYCLES} cycles of kill -9 under mixed load lose nothing acknowledged a
   const databasePath = join(tempDir(t), 's2v.db')
   const db = openDatabase(databasePath, { synchronous: 'FULL' })
   migrate(db)
-  const seedStore = new TaskStore(new TasksRepository(db))
-  const seeded: Seeded[] = Array.from({ length: TASKS }, () => {
+  const seedStore = new TaskStore(new SqliteTaskStorage(new TasksRepository(db)))
+  const seeded: Seeded[] = await Promise.all(Array.from({ length: TASKS }, async () => {
     const providerTaskId = taskId()
-    return { ...seedTask(seedStore, { task_id: providerTaskId }), providerTaskId }
-  })
+    return { ...await seedTask(seedStore, { task_id: providerTaskId }), providerTaskId }
+  }))
   db.close()
 
   const fake = await startFakeMiniMax({ behaviour: { pushDelayMs: 40 } })

@@ -5,6 +5,7 @@ import { join } from 'node:path'
 import { openDatabase } from '../src/db/database.js'
 import { migrate } from '../src/db/migrate.js'
 import { TasksRepository } from '../src/db/tasks-repository.js'
+import { SqliteTaskStorage } from '../src/db/sqlite-task-storage.js'
 import { TaskStore } from '../src/services/task-store.js'
 import { freePort, getJson, seedTask, taskId, tempDir, startBuiltServer } from './helper.js'
 
@@ -18,8 +19,8 @@ t.test('an answered callback survives kill -9', { skip: existsSync(SERVER) ? fal
   // Seed tasks as a submit would leave them, with their callback tokens.
   const db = openDatabase(databasePath, { synchronous: 'FULL' })
   migrate(db)
-  const store = new TaskStore(new TasksRepository(db))
-  const tasks = Array.from({ length: TASKS }, () => ({ ...seedTask(store), taskId: taskId() }))
+  const store = new TaskStore(new SqliteTaskStorage(new TasksRepository(db)))
+  const tasks = await Promise.all(Array.from({ length: TASKS }, async () => ({ ...await seedTask(store), taskId: taskId() })))
   db.close()
 
   const port = String(await freePort())

@@ -107,10 +107,10 @@ export async function getJson (url: string, headers: Record<string, string> = {}
 }
 
 /** A task row as a submit would leave it, with its callback token (for callback tests without MiniMax). */
-export function seedTask (store: TaskStore, extra: { task_id?: string, metadata?: Record<string, unknown>, caller?: string, notify_url?: string } = {}): { id: string, token: string, seq: number } {
+export async function seedTask (store: TaskStore, extra: { task_id?: string, metadata?: Record<string, unknown>, caller?: string, notify_url?: string } = {}): Promise<{ id: string, token: string, seq: number }> {
   const id = randomUUID()
   const { token, hash } = newCallbackToken(id)
-  const row = store.create({
+  const row = await store.create({
     id,
     provider: 'minimax',
     model: 'S2V-01',
@@ -125,7 +125,7 @@ export function seedTask (store: TaskStore, extra: { task_id?: string, metadata?
     notify_url: extra.notify_url ?? null,
     next_poll_at: null
   })
-  if (extra.task_id) store.applyUpdate(row.seq, extra.task_id, { status: 'processing', providerStatus: null }, 'submit')
+  if (extra.task_id) await store.applyUpdate(row.seq, extra.task_id, { status: 'processing', providerStatus: null }, 'submit')
   return { id, token, seq: row.seq }
 }
 

@@ -63,7 +63,7 @@ t.test('at info, one access-log line per request, carrying what the handler lear
   const logs = new LogCapture()
   logs.logger.level = 'info'
   const app = await build(t, { API_TOKENS: 'alice:alice-token' }, logs)
-  const task = seedTask(app.taskStore, { caller: 'alice' })
+  const task = await seedTask(app.taskStore, { caller: 'alice' })
   const providerTaskId = taskId()
   const push = await app.inject({ method: 'POST', url: `/get_callback/${task.token}`, payload: { task_id: providerTaskId, status: 'processing' }, headers: { 'x-request-id': 'push-1' } })
   t.equal(push.statusCode, 200)

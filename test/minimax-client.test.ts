@@ -17,7 +17,7 @@ const client = (stack: Stack, apiKey: string, resourceMode: 'url' | 'local' = 'u
 async function finishedTask (stack: Stack): Promise<{ id: string, task_id: string }> {
   const res = await postJson(`${stack.url}/v1/video_generation`, submitBody(), { authorization: 'Bearer token-a' })
   const deadline = Date.now() + 5000
-  while (stack.app.taskStore.queries.byId(res.body.id)?.status !== 'success') {
+  while ((await stack.app.taskStore.queries.byId(res.body.id))?.status !== 'success') {
     if (Date.now() > deadline) throw new Error('the task did not finish')
     await sleep(20)
   }
@@ -31,7 +31,7 @@ t.test('URL mode: queryVideoGeneration gets a link of this service, which downlo
   t.match(result, { status: 'Success', task_id: taskId, video_url: `${stack.url}/v1/files/download/` })
   const video = await fetch(result.video_url!)
   t.equal(video.status, 200)
-  const fileId = stack.app.taskStore.queries.byTaskId(taskId)!.file_id!
+  const fileId = (await stack.app.taskStore.queries.byTaskId(taskId))!.file_id!
   t.same(Buffer.from(await video.arrayBuffer()), fakeVideoBytes(fileId), 'the provider\'s bytes')
   const calls = stack.fake.requests.filter((r) => !r.path.startsWith('/download/')).map((r) => r.path)
   t.notOk(calls.includes('/v1/query/video_generation'), 'the client\'s query was answered from our database')
@@ -46,7 +46,7 @@ t.test('local mode: the client itself follows the link and saves the video', asy
   t.teardown(() => { if (saved === undefined) delete process.env.MINIMAX_MCP_BASE_PATH; else process.env.MINIMAX_MCP_BASE_PATH = saved })
   const result = await client(stack, 'token-a', 'local').queryVideoGeneration({ taskId })
   t.match(result, { status: 'Success', task_id: taskId, video_path: process.env.MINIMAX_MCP_BASE_PATH })
-  t.same(readFileSync(result.video_path!), fakeVideoBytes(stack.app.taskStore.queries.byTaskId(taskId)!.file_id!))
+  t.same(readFileSync(result.video_path!), fakeVideoBytes((await stack.app.taskStore.queries.byTaskId(taskId))!.file_id!))
 })
 
 t.test('a missing or wrong key surfaces as the client\'s authentication error', async (t) => {

@@ -90,7 +90,7 @@ t.test('a caller with 500 queued tasks does not delay another caller\'s single s
   for (let batch = 0; batch < 10; batch++) {
     flood.push(...await Promise.all(Array.from({ length: 50 }, () => postJson(`${stack.url}/v1/video_generation`, submitBody(), auth(TOKENS[0]!)))))
   }
-  const queuedBefore = stack.app.taskStore.queries.queuedOfCaller(flood[0]!.body.id ? stack.app.taskStore.queries.byId(flood[0]!.body.id)!.caller : '')
+  const queuedBefore = await stack.app.taskStore.queries.queuedOfCaller(flood[0]!.body.id ? (await stack.app.taskStore.queries.byId(flood[0]!.body.id))!.caller : '')
   t.ok(queuedBefore >= 495, `${queuedBefore} of the first caller's 500 tasks queued`)
   const createsBefore = stack.fake.tasks.size
   const single = await postJson(`${stack.url}/v1/video_generation`, submitBody(), auth(TOKENS[1]!))

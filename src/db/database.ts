@@ -49,11 +49,11 @@ export function isDatabaseBusy (err: unknown): boolean {
  * while the database is locked by another connection. Between tries the loop is free: each try blocks it for at
  * most the busy timeout, never the whole wait.
  */
-export async function retryWhileBusy<T> (write: () => T, options: { forMs: number, pauseMs: number }): Promise<T> {
+export async function retryWhileBusy<T> (write: () => T | Promise<T>, options: { forMs: number, pauseMs: number }): Promise<T> {
   const deadline = Date.now() + options.forMs
   for (;;) {
     try {
-      return write()
+      return await write()
     } catch (err) {
       if (!isDatabaseBusy(err) || Date.now() + options.pauseMs > deadline) throw err
     }

@@ -4,6 +4,7 @@ import { openDatabase, setBusyTimeout, type Db } from '../db/database.js'
 import { migrate } from '../db/migrate.js'
 import { WalSync } from '../db/wal-sync.js'
 import { TasksRepository } from '../db/tasks-repository.js'
+import { SqliteTaskStorage } from '../db/sqlite-task-storage.js'
 import { TaskStore } from '../services/task-store.js'
 
 declare module 'fastify' {
@@ -29,7 +30,7 @@ export default fp<DatabasePluginOptions>(async (app, options) => {
   app.decorate('db', db)
   // FULL: pushes wait for an fsync of their group commit, run off the event loop (src/db/wal-sync.ts).
   const walSync = options.synchronous === 'FULL' && options.path !== ':memory:' ? new WalSync(db) : null
-  app.decorate('taskStore', new TaskStore(new TasksRepository(db), undefined, walSync))
+  app.decorate('taskStore', new TaskStore(new SqliteTaskStorage(new TasksRepository(db), walSync)))
   app.addHook('onClose', async () => {
     await walSync?.close()
     db.close()

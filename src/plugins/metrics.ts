@@ -112,7 +112,7 @@ export default fp<MetricsPluginOptions>(async (app, options) => {
     buckets: PROVIDER_BUCKETS,
     registers
   })
-  const dbWrites = new Histogram({ name: 's2v_db_write_duration_seconds', help: 'Duration of one task write transaction', buckets: DB_WRITE_BUCKETS, registers })
+  const dbWrites = new Histogram({ name: 's2v_db_write_duration_seconds', help: 'Duration of one group commit of task updates, until durable (its fsync included)', buckets: DB_WRITE_BUCKETS, registers })
 
   // The submit queue: depth per caller and provider, time queued, creates sent, rate-limit refusals.
   const queueDepths = app.taskStore.queries
@@ -122,9 +122,10 @@ export default fp<MetricsPluginOptions>(async (app, options) => {
     help: 'Tasks waiting in the submit queue, by provider and caller',
     labelNames: ['provider', 'caller'] as const,
     registers,
-    collect () {
+    async collect () {
+      const depths = await queueDepths.queueDepths()
       this.reset() // a caller whose queue emptied drops out instead of showing its last depth
-      for (const { provider, caller, n } of queueDepths.queueDepths()) this.set({ provider, caller }, n)
+      for (const { provider, caller, n } of depths) this.set({ provider, caller }, n)
     }
   })
   const queueWait = new Histogram({
@@ -159,8 +160,8 @@ export default fp<MetricsPluginOptions>(async (app, options) => {
     help: 'Tasks by status',
     labelNames: ['status'] as const,
     registers,
-    collect () {
-      const counts = new Map(tasks.countsByStatus().map((row) => [row.status, row.n]))
+    async collect () {
+      const counts = new Map((await tasks.countsByStatus()).map((row) => [row.status, row.n]))
       for (const status of TASK_STATUSES) this.set({ status }, counts.get(status) ?? 0)
     }
   })

@@ -41,7 +41,7 @@ export default fp(async (app) => {
     operator: secrets.secrets,
     everywhere: secrets.source === 'config' ? secrets.secrets : [],
     globalUrl: config.NOTIFY_URL,
-    notifyUrlOf: (taskSeq) => tasks.bySeq(taskSeq)?.notify_url
+    notifyUrlOf: async (taskSeq) => (await tasks.bySeq(taskSeq))?.notify_url
   })
   const worker = new DeliveryWorker({ repo, sender, signerFor: signer, scheduleMs, allowPrivate, log: app.log })
   const outbox = new NotificationOutbox(repo, { globalUrl: config.NOTIFY_URL, onPending: () => worker.wake(), signVideoLink: app.downloadLinks.forNotification })

@@ -25,7 +25,11 @@ export default fp(async (app) => {
     // 4. Long-polls and event streams waiting on the task answer (after the write's own answer).
     tasks.events.subscribe({ status: taskWatch.changed }),
     // 5. A push refused for its token names a task: it is polled soon (at most once per interval), in case it is real.
-    tasks.events.subscribe({ refusedPush: ({ taskSeq }) => reconciler.nudge(taskSeq) }),
+    tasks.events.subscribe({
+      refusedPush: ({ taskSeq }) => {
+        reconciler.nudge(taskSeq).catch((err: unknown) => { app.log.warn({ err, task_seq: taskSeq }, 'could not move a task named by a refused push to the front of the polls') })
+      }
+    }),
     // 6. Metrics count pushes, submits, provider calls, queue dispatches and write times.
     tasks.events.subscribe(app.metricsListeners)
   ]

@@ -99,7 +99,7 @@ const callbackRoutes: FastifyPluginAsyncTypebox<CallbackRouteOptions> = async (a
   const authenticate = async (request: FastifyRequest) => {
     const body = request.body as CallbackBody
     const { token } = request.params as { token: string }
-    if (body.challenge === undefined || pushOf(body)) request.callbackTask = app.callbackService.authenticate(token)
+    if (body.challenge === undefined || pushOf(body)) request.callbackTask = await app.callbackService.authenticate(token)
   }
 
   app.post('/get_callback/:token', { ...routeOptions, preHandler: authenticate, schema: { ...routeOptions.schema, params: CallbackParams, ...TOKEN_PATH_DOCS } },

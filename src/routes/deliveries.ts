@@ -33,7 +33,7 @@ const deliveriesRoutes: FastifyPluginAsyncTypebox<DeliveriesRouteOptions> = asyn
     const { state, task, limit, cursor } = request.query
     let taskSeq: number | undefined
     if (task !== undefined) {
-      const found = app.taskStore.findFor(request, task)
+      const found = await app.taskStore.findFor(request, task)
       if (!found) throw errors.notFound(`task ${task}`)
       taskSeq = found.seq
     }

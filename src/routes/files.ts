@@ -23,7 +23,7 @@ const filesRoutes: FastifyPluginAsyncTypebox<{ rateLimit: number }> = async (app
   }, async (request) => {
     const { file_id: fileId } = request.query
     // Modellix tasks have no file_id: the query answer gives our task id in its place.
-    const task = store.findByFileIdFor(request, fileId)
+    const task = await store.findByFileIdFor(request, fileId)
     if (!task || !hasVideo(task)) throw errors.minimaxFileNotFound(fileId)
     const link = app.downloadLinks.forLookup(task)
     return {
@@ -58,7 +58,7 @@ const filesRoutes: FastifyPluginAsyncTypebox<{ rateLimit: number }> = async (app
     const check = app.downloadLinks.links.check(id, 'video', request.query.expires, request.query.signature)
     if (check === 'invalid') throw errors.downloadLinkInvalid()
     if (check === 'expired') throw errors.downloadLinkExpired()
-    const task = store.queries.byId(id)
+    const task = await store.queries.byId(id)
     // Signed for a task that retention has purged since.
     if (!task) throw errors.notFound(`task ${id}`)
     return sendVideo(app, task, reply)

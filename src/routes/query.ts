@@ -20,7 +20,7 @@ const queryRoute: FastifyPluginAsyncTypebox<{ rateLimit: number }> = async (app,
     }
   }, async (request) => {
     // Another caller's task reads as unknown (findFor), so its existence is not revealed.
-    const task = app.taskStore.findFor(request, request.query.task_id)
+    const task = await app.taskStore.findFor(request, request.query.task_id)
     if (!task) throw errors.minimaxTaskNotFound(request.query.task_id)
     return miniMaxQueryAnswer(task)
   })

@@ -37,15 +37,15 @@ const queueRoutes: FastifyPluginAsyncTypebox<QueueRoutesOptions> = async (app, o
       response: { 200: TaskDetail, ...errorResponses(400, 401, 404, 409, 429, 500) }
     }
   }, async (request) => {
-    const task = app.taskStore.findFor(request, request.params.id)
+    const task = await app.taskStore.findFor(request, request.params.id)
     if (!task) throw errors.notFound(`task ${request.params.id}`)
-    const cancelled = app.taskStore.moveInQueue(task.seq, 'cancel', {
+    const cancelled = await app.taskStore.moveInQueue(task.seq, 'cancel', {
       error: { code: 'cancelled', message: 'cancelled by the caller before it was sent' },
       detail: { by: request.caller }
     })
-    if (!cancelled) throw errors.notCancellable(task.id, app.taskStore.queries.bySeq(task.seq)?.status ?? task.status)
+    if (!cancelled) throw errors.notCancellable(task.id, (await app.taskStore.queries.bySeq(task.seq))?.status ?? task.status)
     request.log.info({ id: task.id, caller: request.caller }, 'queued task cancelled')
-    return taskDetail(cancelled, app.taskStore.queries, app.downloadLinks.forLookup)
+    return await taskDetail(cancelled, app.taskStore.queries, app.downloadLinks.forLookup)
   })
 
   app.get('/v1/quota', {
@@ -58,8 +58,8 @@ const queueRoutes: FastifyPluginAsyncTypebox<QueueRoutesOptions> = async (app, o
       response: { 200: QuotaAnswer, ...errorResponses(401, 429, 500) }
     }
   }, async (request) => ({
-    ...app.submitQuota.status(request.caller),
-    queued: app.taskStore.queries.queuedOfCaller(request.caller),
+    ...await app.submitQuota.status(request.caller),
+    queued: await app.taskStore.queries.queuedOfCaller(request.caller),
     max_queued: app.config.MAX_QUEUED_PER_CALLER
   }))
 }

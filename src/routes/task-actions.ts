@@ -11,8 +11,8 @@ import { sendVideo } from './video-reply.js'
 export type TaskActionsOptions = { refreshRateLimit: number, readRateLimit: number }
 
 const taskActions: FastifyPluginAsyncTypebox<TaskActionsOptions> = async (app, options) => {
-  const find = (request: FastifyRequest, id: string) => {
-    const task = app.taskStore.findFor(request, id)
+  const find = async (request: FastifyRequest, id: string) => {
+    const task = await app.taskStore.findFor(request, id)
     if (!task) throw errors.notFound(`task ${id}`)
     return task
   }
@@ -28,8 +28,8 @@ const taskActions: FastifyPluginAsyncTypebox<TaskActionsOptions> = async (app, o
       response: { 200: TaskDetail, ...errorResponses(400, 401, 404, 429, 500, 503) }
     }
   }, async (request) => {
-    const task = await app.reconciler.pollNow(find(request, request.params.id))
-    return taskDetail(task, app.taskStore.queries, app.downloadLinks.forLookup, app.submitQueue.positionOf(task))
+    const task = await app.reconciler.pollNow(await find(request, request.params.id))
+    return await taskDetail(task, app.taskStore.queries, app.downloadLinks.forLookup, await app.submitQueue.positionOf(task))
   })
 
   app.get('/v1/tasks/:id/video', {
@@ -42,7 +42,7 @@ const taskActions: FastifyPluginAsyncTypebox<TaskActionsOptions> = async (app, o
       params: TaskParams,
       response: { ...errorResponses(400, 401, 404, 409, 429, 500, 502) }
     }
-  }, async (request, reply) => sendVideo(app, find(request, request.params.id), reply))
+  }, async (request, reply) => sendVideo(app, await find(request, request.params.id), reply))
 }
 
 export default taskActions

@@ -12,8 +12,8 @@ export type TaskFeedRouteOptions = { rateLimit: number, keepAliveMs: number }
 
 const taskFeedRoute: FastifyPluginAsyncTypebox<TaskFeedRouteOptions> = async (app, options) => {
   // The same for every stream that may see the task: made once per change, whoever is watching.
-  const statusEvent = (row: TaskRow): Buffer =>
-    Buffer.from(`event: status\ndata: ${JSON.stringify(taskSummary(row, app.downloadLinks.forLookup, app.submitQueue.positionOf(row)))}\n\n`)
+  const statusEvent = async (row: TaskRow): Promise<Buffer> =>
+    Buffer.from(`event: status\ndata: ${JSON.stringify(taskSummary(row, app.downloadLinks.forLookup, await app.submitQueue.positionOf(row)))}\n\n`)
 
   app.get('/v1/events', {
     onRequest: app.authenticate,
@@ -42,9 +42,15 @@ const taskFeedRoute: FastifyPluginAsyncTypebox<TaskFeedRouteOptions> = async (ap
       unwatch()
       res.end()
     }
+    // Frames go out in the order of the changes, each once it is made.
+    let writing: Promise<void> = Promise.resolve()
     const send = (row: TaskRow) => {
       if (ended || !canSee(request, row)) return // another caller's task: not even its existence
-      res.write(app.taskWatch.shared(row, statusEvent))
+      const frame = app.taskWatch.shared(row, statusEvent)
+      writing = writing.then(async () => { const bytes = await frame; if (!ended) res.write(bytes) }).catch((err: unknown) => {
+        request.log.error({ err }, 'could not make an event of a status change; the stream ends')
+        end()
+      })
     }
     const keepAlive = setInterval(() => res.write(': keep-alive\n\n'), options.keepAliveMs)
     const unwatch = app.taskWatch.watchAll({ onChange: send, onClose: end })

@@ -27,9 +27,9 @@ const StreamHeaders = Type.Object({
 
 const taskStreamRoute: FastifyPluginAsyncTypebox<TaskStreamRouteOptions> = async (app, options) => {
   // The event of a status: the task as anyone who may see it reads it, so the streams one change reaches share it.
-  const statusEvent = (row: TaskRow): Buffer =>
-    Buffer.from(`id: ${row.status}\nevent: status\ndata: ${JSON.stringify(taskSummary(row, app.downloadLinks.forLookup, app.submitQueue.positionOf(row)))}\n\n`)
-  const sharedEvent = (change: TaskRow): Buffer => app.taskWatch.shared(change, statusEvent)
+  const statusEvent = async (row: TaskRow): Promise<Buffer> =>
+    Buffer.from(`id: ${row.status}\nevent: status\ndata: ${JSON.stringify(taskSummary(row, app.downloadLinks.forLookup, await app.submitQueue.positionOf(row)))}\n\n`)
+  const sharedEvent = async (change: TaskRow): Promise<Buffer> => await app.taskWatch.shared(change, statusEvent)
 
   app.get('/v1/tasks/:id/events', {
     onRequest: app.authenticate,
@@ -49,7 +49,7 @@ const taskStreamRoute: FastifyPluginAsyncTypebox<TaskStreamRouteOptions> = async
       }
     }
   }, async (request, reply) => {
-    const task = app.taskStore.findFor(request, request.params.id)
+    const task = await app.taskStore.findFor(request, request.params.id)
     if (!task) throw errors.notFound(`task ${request.params.id}`)
     const lastEventId = request.headers['last-event-id']
     let seen = lastEventId === undefined ? -1 : RANK[lastEventId]
@@ -70,24 +70,36 @@ const taskStreamRoute: FastifyPluginAsyncTypebox<TaskStreamRouteOptions> = async
     }
     // A provisional failure sent, then replaced by the provider's own: news, though the status word is the same.
     let sentProvisional = false
-    const send = (row: TaskRow, eventOf: (row: TaskRow) => Buffer) => {
-      if (ended) return
-      let event: Buffer | undefined
+    let finished = false
+    // Frames go out in the order of the changes, each once it is made.
+    let writing: Promise<void> = Promise.resolve()
+    const send = (row: TaskRow, eventOf: (row: TaskRow) => Promise<Buffer>) => {
+      if (finished) return
+      let event: Promise<Buffer> | undefined
       if (RANK[row.status] > seen || (sentProvisional && row.status === 'failed' && isFinal(row))) {
         seen = RANK[row.status]
         sentProvisional = !isFinal(row)
         event = eventOf(row)
       }
-      // The last event goes out with the end of the stream: one write.
-      if (isFinal(row)) end(event)
-      else if (event) res.write(event)
+      const last = isFinal(row)
+      finished = last
+      writing = writing.then(async () => {
+        const bytes = event && await event
+        // The last event goes out with the end of the stream: one write.
+        if (last) end(bytes)
+        else if (bytes && !ended) res.write(bytes)
+      }).catch((err: unknown) => {
+        request.log.error({ err }, 'could not make an event of a status change; the stream ends')
+        end()
+      })
     }
     const keepAlive = setInterval(() => res.write(': keep-alive\n\n'), options.keepAliveMs)
-    // Registered before the first write and with nothing awaited since the lookup: no change can slip between them.
+    // Watched before the task is read again for the first event: a change committed after the lookup is either in that
+    // read or announced to the watch (and sent once: a status is sent only when it ranks above the last one sent).
     let unwatch = () => {}
-    unwatch = app.taskWatch.watch(task.seq, { onChange: (row) => send(row, sharedEvent), onClose: end })
+    unwatch = app.taskWatch.watch(task.seq, { onChange: (row) => send(row, sharedEvent), onClose: () => end() })
     res.on('close', () => end())
-    send(task, statusEvent)
+    send(await app.taskStore.queries.bySeq(task.seq) ?? task, statusEvent)
   })
 }
 

@@ -20,7 +20,7 @@ const tasksRoutes: FastifyPluginAsyncTypebox<TasksRouteOptions> = async (app, op
 
   const lookup = async (found: TaskRow): Promise<TaskDetail> => {
     const task = await app.reconciler.freshVideoLink(found)
-    return taskDetail(task, repo, app.downloadLinks.forLookup, app.submitQueue.positionOf(task))
+    return await taskDetail(task, repo, app.downloadLinks.forLookup, await app.submitQueue.positionOf(task))
   }
   // A long-poll's answer depends on the task alone (findFor has checked that the caller may see it), so the polls one
   // push releases share it: read, signed (one expiry, the same second) and serialised once, by this route's 200 schema.
@@ -40,7 +40,7 @@ const tasksRoutes: FastifyPluginAsyncTypebox<TasksRouteOptions> = async (app, op
       response: { 200: TaskDetail, ...errorResponses(400, 401, 404, 429, 500) }
     }
   }, async (request, reply) => {
-    const found = app.taskStore.findFor(request, request.params.id)
+    const found = await app.taskStore.findFor(request, request.params.id)
     if (!found) throw errors.notFound(`task ${request.params.id}`)
     if (!request.query.wait) return await lookup(found)
     // Long-poll (?wait=N&status=S): answers once the status differs from S, after N s, or when the client leaves.
@@ -63,10 +63,10 @@ const tasksRoutes: FastifyPluginAsyncTypebox<TasksRouteOptions> = async (app, op
       response: { 200: HistoryPage, ...errorResponses(400, 401, 404, 429, 500) }
     }
   }, async (request) => {
-    const task = app.taskStore.findFor(request, request.params.id)
+    const task = await app.taskStore.findFor(request, request.params.id)
     if (!task) throw errors.notFound(`task ${request.params.id}`)
     const { limit, cursor } = request.query
-    const rows = repo.eventsAfter(task.seq, cursor === undefined ? 0 : eventCursor.decode(cursor), limit + 1)
+    const rows = await repo.eventsAfter(task.seq, cursor === undefined ? 0 : eventCursor.decode(cursor), limit + 1)
     const page = rows.slice(0, limit)
     return { items: page.map(taskEvent), next_cursor: rows.length > limit ? eventCursor.encode(page.at(-1)!.seq) : null }
   })
@@ -83,9 +83,10 @@ const tasksRoutes: FastifyPluginAsyncTypebox<TasksRouteOptions> = async (app, op
     }
   }, async (request) => {
     const { status, provider, caller, q, limit, cursor } = request.query
-    const rows = app.taskStore.listFor(request, { status, provider, caller, search: q, limit: limit + 1, beforeSeq: cursor === undefined ? undefined : taskCursor.decode(cursor) })
+    const rows = await app.taskStore.listFor(request, { status, provider, caller, search: q, limit: limit + 1, beforeSeq: cursor === undefined ? undefined : taskCursor.decode(cursor) })
     const page = rows.slice(0, limit)
-    return { items: page.map((row) => taskSummary(row, app.downloadLinks.forLookup, app.submitQueue.positionOf(row))), next_cursor: rows.length > limit ? taskCursor.encode(page.at(-1)!.seq) : null }
+    const items = await Promise.all(page.map(async (row) => taskSummary(row, app.downloadLinks.forLookup, await app.submitQueue.positionOf(row))))
+    return { items, next_cursor: rows.length > limit ? taskCursor.encode(page.at(-1)!.seq) : null }
   })
 }
 

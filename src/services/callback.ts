@@ -37,9 +37,9 @@ export class CallbackService {
    * The task whose own callback URL this token is, or null. Reads one row by primary key and writes nothing, so it
    * can run before any rate limit: a forged token never counts against what a genuine one needs.
    */
-  authenticate (token: string | null): CallbackTarget | null {
+  async authenticate (token: string | null): Promise<CallbackTarget | null> {
     const parsed = token === null ? null : parseCallbackToken(token)
-    const task = parsed ? this.store.queries.callbackTarget(parsed.id) : undefined
+    const task = parsed ? await this.store.queries.callbackTarget(parsed.id) : undefined
     return parsed && task && secretMatches(parsed.secret, task.callback_token_hash) ? task : null
   }
 
@@ -49,7 +49,7 @@ export class CallbackService {
    * ahead of the disk. Throws a 401 AppError when the push names another task_id than the token's.
    */
   async push (task: CallbackTarget, push: StatusPush): Promise<{ outcome: Outcome, task: TaskRow }> {
-    const result = await this.store.applyUpdateSoon(task.seq, push.task_id, {
+    const result = await this.store.applyUpdate(task.seq, push.task_id, {
       status: normaliseStatus(push.status),
       providerStatus: push.status,
       fileId: push.file_id ?? null,
@@ -63,16 +63,17 @@ export class CallbackService {
   /**
    * A refused push changes and writes nothing: it is counted, logged (at most a few lines a second, with the count of
    * lines suppressed), and the task it names is nudged towards a poll (the reconciler allows one per interval).
-   * Returns the 401 to answer.
+   * Returns the 401 to answer at once; the look-up of the task it names follows on its own.
    */
   refuse (reason: RefusalReason, push: StatusPush, context: Record<string, unknown> = {}): AppError {
     this.store.events.emit('push', { outcome: 'refused' })
-    const named = this.store.queries.byTaskId(push.task_id)
     const admission = this.#logThrottle.admit()
-    if (admission.log) {
-      this.log.warn({ ...context, task_id: push.task_id, status: push.status, reason, known_task: Boolean(named), suppressed: admission.suppressed }, 'refused a status push')
-    }
-    this.store.events.emit('refusedPush', { taskSeq: named?.seq ?? null })
+    this.store.queries.byTaskId(push.task_id).then((named) => {
+      if (admission.log) {
+        this.log.warn({ ...context, task_id: push.task_id, status: push.status, reason, known_task: Boolean(named), suppressed: admission.suppressed }, 'refused a status push')
+      }
+      this.store.events.emit('refusedPush', { taskSeq: named?.seq ?? null })
+    }, (err: unknown) => { this.log.error({ err, task_id: push.task_id }, 'could not look up the task a refused push named') })
     return REFUSALS[reason]()
   }
 }

@@ -27,17 +27,17 @@ export class SubmitQuota {
     return limit > 0 ? limit : null
   }
 
-  status (caller: string, now: number = Date.now()): QuotaStatus {
+  async status (caller: string, now: number = Date.now()): Promise<QuotaStatus> {
     const dayStart = Math.floor(now / DAY_MS) * DAY_MS
     const limit = this.limitOf(caller)
-    const used = this.repo.submittedSince(caller, new Date(dayStart).toISOString())
+    const used = await this.repo.submittedSince(caller, new Date(dayStart).toISOString())
     return { caller, limit, used, remaining: limit === null ? null : Math.max(0, limit - used), reset_at: new Date(dayStart + DAY_MS).toISOString() }
   }
 
   /** Throws 429 quota_exceeded when one more submit would pass the caller's quota. */
-  check (caller: string, now: number = Date.now()): void {
+  async check (caller: string, now: number = Date.now()): Promise<void> {
     if (this.limitOf(caller) === null) return
-    const status = this.status(caller, now)
+    const status = await this.status(caller, now)
     if (status.remaining === 0) throw errors.quotaExceeded(status.limit!, status.used, status.reset_at, Math.max(1, Math.ceil((Date.parse(status.reset_at) - now) / 1000)))
   }
 }

@@ -6,7 +6,6 @@ import type { TaskRow } from '../db/tasks-repository.js'
 import { ProviderError } from '../providers/provider-error.js'
 import type { ProviderName, VideoProvider } from '../providers/provider.js'
 import type { CallBudget } from './call-budget.js'
-import { isDatabaseBusy } from '../db/database.js'
 import { errorOf } from '../db/tasks-repository.js'
 import { isProvisional, normaliseStatus } from './task-state.js'
 import type { Log, TaskStore } from './task-store.js'
@@ -85,17 +84,17 @@ export class Reconciler {
   /** One pass: sweep what timed out, then poll what is due, oldest first, as far as the budgets allow. */
   async runOnce (now: number = Date.now()): Promise<void> {
     const { store, submittingTimeoutMs, deadlineMs } = this.#options
-    for (const task of store.queries.stuckSubmitting(iso(now - submittingTimeoutMs), MAX_SWEEP_PER_TICK)) {
-      this.#fail(task, 'submit_outcome_unknown', `neither an answer nor a callback came from the provider within ${submittingTimeoutMs} ms of the submit; the task may exist there, but this service stopped waiting`)
+    for (const task of await store.queries.stuckSubmitting(iso(now - submittingTimeoutMs), MAX_SWEEP_PER_TICK)) {
+      await this.#fail(task, 'submit_outcome_unknown', `neither an answer nor a callback came from the provider within ${submittingTimeoutMs} ms of the submit; the task may exist there, but this service stopped waiting`)
     }
-    for (const task of store.queries.pastDeadline(iso(now - deadlineMs), MAX_SWEEP_PER_TICK)) {
+    for (const task of await store.queries.pastDeadline(iso(now - deadlineMs), MAX_SWEEP_PER_TICK)) {
       if (!this.#takeBudget(task)) continue
       const after = await this.#poll(task) // one last poll before giving up on it
-      if (after.status === 'processing') this.#fail(after, 'timeout', `the task did not finish within ${deadlineMs} ms`)
+      if (after.status === 'processing') await this.#fail(after, 'timeout', `the task did not finish within ${deadlineMs} ms`)
     }
     // Each provider has its own queue and budget, so one provider's backlog never starves another's tasks.
     for (const [name, policy] of this.#configured()) {
-      for (const task of store.queries.duePolls(name, iso(now), Math.min(MAX_POLLS_PER_TICK, policy.budget.remaining()))) {
+      for (const task of await store.queries.duePolls(name, iso(now), Math.min(MAX_POLLS_PER_TICK, policy.budget.remaining()))) {
         if (!policy.budget.tryTake()) break
         await this.#poll(task)
       }
@@ -121,7 +120,7 @@ export class Reconciler {
     try {
       return await this.#fetchVideoLink(task)
     } catch (err) {
-      if (isDatabaseBusy(err)) return task // a lookup is a read: the old link rather than no answer
+      if (this.#options.store.isBusy(err)) return task // a lookup is a read: the old link rather than no answer
       throw err
     }
   }
@@ -138,16 +137,16 @@ export class Reconciler {
   }
 
   /** Moves a task to the front of the queue (a refused push named it), at most once per backoff interval. */
-  nudge (taskSeq: number | null): void {
+  async nudge (taskSeq: number | null): Promise<void> {
     if (taskSeq === null) return
-    const task = this.#options.store.queries.bySeq(taskSeq)
+    const task = await this.#options.store.queries.bySeq(taskSeq)
     const policy = task && this.#policyOf(task)
     if (!task || !policy || task.status !== 'processing' || task.task_id === null) return
     const now = Date.now()
     if ((this.#nudged.get(taskSeq) ?? 0) > now - policy.backoffMs) return
     this.#nudged.set(taskSeq, now)
     for (const [seq, at] of this.#nudged) if (at <= now - policy.backoffMs) this.#nudged.delete(seq)
-    this.#options.store.pollAt(taskSeq, iso(now))
+    await this.#options.store.pollAt(taskSeq, iso(now))
   }
 
   #configured (): Array<[ProviderName, PollPolicy]> {
@@ -169,20 +168,20 @@ export class Reconciler {
     const provider = this.#options.providers.get(task.provider as ProviderName)!
     try {
       const state = await provider.query(task.task_id!)
-      const result = store.applyUpdate(task.seq, task.task_id, {
+      const result = await store.applyUpdate(task.seq, task.task_id, {
         status: normaliseStatus(state.providerStatus), providerStatus: state.providerStatus, fileId: state.fileId, error: state.error
       }, 'poll', state.traceId ? { trace_id: state.traceId } : {})
       if (!result.ok) return result.task
-      if (state.video) store.saveVideoLink(task.seq, state.video, { archive: this.#options.archive, pollingDone: false })
+      if (state.video) await store.saveVideoLink(task.seq, state.video, { archive: this.#options.archive, pollingDone: false })
       const news = result.task.status !== task.status || result.task.provider_status !== task.provider_status
-      if (!news) this.#backOff(task)
-      return store.queries.bySeq(task.seq)!
+      if (!news) await this.#backOff(task)
+      return await store.queries.bySeq(task.seq) ?? result.task
     } catch (err) {
       // Nothing can be written while another process holds the lock: the pass ends, the task stays due.
-      if (isDatabaseBusy(err)) throw err
+      if (store.isBusy(err)) throw err
       log.warn({ err, id: task.id, task_id: task.task_id, provider: task.provider }, 'poll failed; backing off')
-      this.#backOff(task, err instanceof ProviderError ? err.retryAfterMs : null)
-      return store.queries.bySeq(task.seq)!
+      await this.#backOff(task, err instanceof ProviderError ? err.retryAfterMs : null)
+      return await store.queries.bySeq(task.seq) ?? task
     }
   }
 
@@ -191,13 +190,13 @@ export class Reconciler {
     const provider = this.#options.providers.get(task.provider as ProviderName)!
     try {
       const link = await provider.videoLink(task.task_id!, task.file_id)
-      store.saveVideoLink(task.seq, link, { archive: this.#options.archive, pollingDone: true })
+      await store.saveVideoLink(task.seq, link, { archive: this.#options.archive, pollingDone: true })
     } catch (err) {
-      if (isDatabaseBusy(err)) throw err
+      if (store.isBusy(err)) throw err
       log.warn({ err, id: task.id, task_id: task.task_id, provider: task.provider }, 'could not get the video link; backing off')
-      this.#backOff(task, err instanceof ProviderError ? err.retryAfterMs : null)
+      await this.#backOff(task, err instanceof ProviderError ? err.retryAfterMs : null)
     }
-    return store.queries.bySeq(task.seq)!
+    return await store.queries.bySeq(task.seq) ?? task
   }
 
   /**
@@ -205,10 +204,10 @@ export class Reconciler {
    * from before the call, and a push may have finished the task meanwhile (re-arming from the stale row would poll a
    * finished task forever); when its status changed, the news already set the schedule.
    */
-  #backOff (task: TaskRow, atLeastMs: number | null = null): void {
+  async #backOff (task: TaskRow, atLeastMs: number | null = null): Promise<void> {
     const policy = this.#policyOf(task)
     if (!policy) return
-    this.#options.store.backOff(task.seq, task.status, (fresh) => {
+    await this.#options.store.backOff(task.seq, task.status, (fresh) => {
       const now = Date.now()
       if (fresh.status === 'failed') return this.#latePollAt(fresh, now)
       if (fresh.status === 'success' && fresh.video_url && !expired(fresh)) return null
@@ -217,8 +216,8 @@ export class Reconciler {
   }
 
   /** Our own give-up: provisional, so the provider's verdict still applies if it comes (and is polled for a while). */
-  #fail (task: TaskRow, code: string, message: string): void {
-    this.#options.store.applyUpdate(task.seq, null, { status: 'failed', providerStatus: null, error: { code, message, provisional: true } }, 'timeout')
+  async #fail (task: TaskRow, code: string, message: string): Promise<void> {
+    await this.#options.store.applyUpdate(task.seq, null, { status: 'failed', providerStatus: null, error: { code, message, provisional: true } }, 'timeout')
     this.#options.log.warn({ id: task.id, task_id: task.task_id, code }, 'gave up on a task')
   }
 }

@@ -43,9 +43,9 @@ export class RetentionJob {
   }
 
   /** Deletes one batch of expired tasks in one transaction, then their archived files; returns what went. */
-  purgeOnce (now: Date = new Date()): PurgeResult {
+  async purgeOnce (now: Date = new Date()): Promise<PurgeResult> {
     const cutoff = new Date(now.getTime() - this.#retentionMs).toISOString()
-    const rows = this.#store.purgeFinished(cutoff, this.#batchSize)
+    const rows = await this.#store.purgeFinished(cutoff, this.#batchSize)
     let files = 0
     // only after the commit: a rolled-back delete must not lose a video that is still referenced
     for (const { archive_path: path } of rows) {
@@ -93,7 +93,7 @@ export class RetentionJob {
     while (!this.#stopped) {
       let batch: PurgeResult
       try {
-        batch = this.purgeOnce()
+        batch = await this.purgeOnce()
       } catch (err) {
         // e.g. SQLITE_BUSY from another connection: nothing was deleted, the next interval tries again
         this.#log.error({ err }, 'retention: purge failed; retrying at the next interval')

@@ -110,7 +110,11 @@ export class SubmitQueue {
   constructor (options: SubmitQueueOptions) {
     this.#options = options
     for (const [name, rpm] of Object.entries(options.rpm) as Array<[ProviderName, number]>) this.#pacers.set(name, new Pacer(rpm, options.windowMs))
-    this.#expiry = new Ticker(async () => { this.expireOnce() }, EXPIRY_TICK_MS, (err) => options.log.error({ err }, 'queue expiry pass failed'))
+    // Each pass also wakes every provider's dispatch, so a dispatch that failed (a locked database) resumes within a tick.
+    this.#expiry = new Ticker(async () => {
+      await this.expireOnce()
+      for (const provider of this.#pacers.keys()) this.wake(provider)
+    }, EXPIRY_TICK_MS, (err) => options.log.error({ err }, 'queue expiry pass failed'))
   }
 
   /** Who sends a dispatched create (the submit service); set once, before start. */
@@ -142,8 +146,8 @@ export class SubmitQueue {
    * A submit's own question: may it go to the provider at once? Only when nobody is queued ahead for that provider
    * and the slot is free; then the slot is taken, and release() must follow the provider's answer.
    */
-  tryDirect (provider: ProviderName, caller: string): boolean {
-    if (!this.#running || this.#options.store.queries.anyQueued(provider)) return false
+  async tryDirect (provider: ProviderName, caller: string): Promise<boolean> {
+    if (!this.#running || await this.#options.store.queries.anyQueued(provider)) return false
     if (!this.pacer(provider).tryTake(Date.now())) return false
     // It took a turn: the rotation goes on from this caller, so the queue that forms behind it starts with another.
     this.#lastServed.set(provider, caller)
@@ -168,10 +172,12 @@ export class SubmitQueue {
     if (!this.#running || this.#timers.has(provider) || !this.#pacers.has(provider)) return
     const wait = this.pacer(provider).waitMs(Date.now())
     if (wait === Infinity) return // the create in flight wakes the queue when it is answered
-    if (!this.#options.store.queries.anyQueued(provider)) return
+    // An empty queue is found so when the timer fires (one read), not asked about on every wake.
     const timer = setTimeout(() => {
       this.#timers.delete(provider)
-      this.#dispatchNext(provider)
+      this.#dispatchNext(provider).catch((err: unknown) => {
+        this.#options.log.error({ err, provider }, 'dispatching from the submit queue failed; trying again at the next wake')
+      })
     }, wait)
     timer.unref()
     this.#timers.set(provider, timer)
@@ -181,18 +187,18 @@ export class SubmitQueue {
    * Where a queued task stands: 1 = sent next. Round-robin means each other caller gets as many turns before it as
    * the caller has tasks ahead of it (plus one if that caller comes earlier in the rotation), up to what they queued.
    */
-  positionOf (task: TaskRow): QueuePosition | null {
+  async positionOf (task: TaskRow): Promise<QueuePosition | null> {
     if (task.status !== 'queued') return null
     const provider = task.provider as ProviderName
     const pacer = this.#pacers.get(provider)
     if (!pacer) return null
     const repo = this.#options.store.queries
-    const ahead = repo.queuedAhead(provider, task.caller, task.seq)
+    const ahead = await repo.queuedAhead(provider, task.caller, task.seq)
     const last = this.#lastServed.get(provider)
     const rotation = (caller: string): number => (last === undefined || caller > last ? 0 : 1)
     const mine = rotation(task.caller)
     let position = 1 + ahead
-    for (const { caller, n } of repo.queuedByCaller(provider)) {
+    for (const { caller, n } of await repo.queuedByCaller(provider)) {
       if (caller === task.caller) continue
       const earlier = rotation(caller) < mine || (rotation(caller) === mine && caller < task.caller)
       position += Math.min(n, ahead + (earlier ? 1 : 0))
@@ -203,12 +209,12 @@ export class SubmitQueue {
   }
 
   /** Fails queued tasks that waited longer than QUEUE_MAX_WAIT_MS (never sent). */
-  expireOnce (now: number = Date.now()): number {
+  async expireOnce (now: number = Date.now()): Promise<number> {
     const { store, maxWaitMs, log } = this.#options
     let expired = 0
-    for (const task of store.queries.expiredQueued(new Date(now - maxWaitMs).toISOString(), EXPIRY_BATCH)) {
+    for (const task of await store.queries.expiredQueued(new Date(now - maxWaitMs).toISOString(), EXPIRY_BATCH)) {
       const error = { code: 'queue_timeout', message: `the task waited in the submit queue longer than ${maxWaitMs} ms (QUEUE_MAX_WAIT_MS) and was never sent` }
-      if (store.moveInQueue(task.seq, 'expire', { error })) {
+      if (await store.moveInQueue(task.seq, 'expire', { error })) {
         expired += 1
         log.warn({ id: task.id, caller: task.caller, provider: task.provider }, 'queued task timed out')
       }
@@ -217,19 +223,19 @@ export class SubmitQueue {
   }
 
   /** The next task by round-robin over callers (each caller's oldest first). */
-  #next (provider: ProviderName): TaskRow | undefined {
-    const heads = this.#options.store.queries.queueHeads(provider)
+  async #next (provider: ProviderName): Promise<TaskRow | undefined> {
+    const heads = await this.#options.store.queries.queueHeads(provider)
     if (heads.length === 0) return undefined
     const last = this.#lastServed.get(provider)
     const head = (last === undefined ? undefined : heads.find(({ caller }) => caller > last)) ?? heads[0]!
-    return this.#options.store.queries.bySeq(head.seq)
+    return await this.#options.store.queries.bySeq(head.seq)
   }
 
-  #dispatchNext (provider: ProviderName): void {
+  async #dispatchNext (provider: ProviderName): Promise<void> {
     if (!this.#running || !this.#sender) return
     const pacer = this.pacer(provider)
-    const task = this.#next(provider)
-    if (!task) return
+    const task = await this.#next(provider)
+    if (!task || !this.#running) return
     if (!pacer.tryTake(Date.now())) return this.wake(provider)
     const { store, log } = this.#options
     let queued: QueuedRequest
@@ -239,12 +245,18 @@ export class SubmitQueue {
     } catch (err) {
       // Cannot happen through the service (the request is written with the row); fail the task rather than block the queue.
       pacer.release(Date.now())
-      store.moveInQueue(task.seq, 'expire', { error: { code: 'queue_request_lost', message: 'the queued request could not be read back; the task was never sent' } })
+      await store.moveInQueue(task.seq, 'expire', { error: { code: 'queue_request_lost', message: 'the queued request could not be read back; the task was never sent' } })
       log.error({ err, id: task.id }, 'queued task has no readable request')
       return this.wake(provider)
     }
     // Committed before the create goes out: after a crash the task is "submitting" (outcome unknown), never sent twice.
-    const moved = store.moveInQueue(task.seq, 'dispatch')
+    let moved: TaskRow | null
+    try {
+      moved = await store.moveInQueue(task.seq, 'dispatch')
+    } catch (err) {
+      pacer.release(Date.now()) // nothing was sent: the slot is free again
+      throw err
+    }
     if (!moved) {
       pacer.release(Date.now())
       return this.wake(provider)
@@ -255,9 +267,10 @@ export class SubmitQueue {
     store.events.emit('queueDispatch', { provider, waitedMs })
     const sending = this.#sender(moved, queued)
       .catch((err: unknown) => { log.error({ err, id: task.id }, 'dispatching a queued create failed') })
-      .finally(() => {
+      .then(async () => await store.queries.bySeq(task.seq))
+      .catch(() => undefined)
+      .then((after) => {
         this.#inFlight.delete(sending)
-        const after = store.queries.bySeq(task.seq)
         const refused = after?.status === 'queued'
         // A refused create goes back to the head: the same caller's turn comes again first.
         if (refused) {

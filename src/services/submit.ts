@@ -4,6 +4,7 @@ import stringify from 'safe-stable-stringify'
 import { retryWhileBusy } from '../db/database.js'
 import { AppError, ERROR_CODES, errorBody, errors, type ErrorCode } from '../errors.js'
 import { newCallbackToken } from '../lib/callback-token.js'
+import { KeyedLock } from '../lib/keyed-lock.js'
 import type { TaskRow } from '../db/tasks-repository.js'
 import type { ProviderName, SubmitRequest, VideoProvider } from '../providers/provider.js'
 import { ProviderError } from '../providers/provider-error.js'
@@ -53,6 +54,9 @@ export class SubmitService {
   readonly #options: SubmitServiceOptions
   // First requests of an Idempotency-Key still waiting for MiniMax, so concurrent duplicates share their answer.
   readonly #inFlight = new Map<string, Promise<SubmitResult>>()
+  // One caller's submits are admitted one at a time (key check, quota, queue cap, the task written): a concurrent
+  // duplicate then finds the key's row, and two submits never both take the quota's last place.
+  readonly #admission = new KeyedLock()
 
   constructor (options: SubmitServiceOptions) {
     this.#options = options
@@ -61,46 +65,56 @@ export class SubmitService {
 
   async submit (body: SubmitBody, caller: string, idempotencyKey?: string): Promise<SubmitResult> {
     checkRequest(body)
-    const { providers, store, defaultProvider, checkNotifyUrl } = this.#options
+    const { providers, defaultProvider, checkNotifyUrl } = this.#options
     const providerName = body.provider ?? defaultProvider
     const provider = providers.get(providerName)
     if (!provider) throw errors.providerNotConfigured(providerName)
     if (body.notify_url && checkNotifyUrl) await checkNotifyUrl(body.notify_url)
 
     const requestHash = createHash('sha256').update(stringify(body) ?? '').digest('hex')
+    const admitted = await this.#admission.run(caller, async () => this.#admit(body, caller, provider, requestHash, idempotencyKey))
+    return await admitted.answer
+  }
+
+  /**
+   * One submit's admission, under the caller's lock: an Idempotency-Key seen before is replayed; else the quota and
+   * the queue's cap are checked, the task is written and either queued (answered at once) or its create started. A
+   * create in flight is registered under its key before the lock is let go, so a duplicate right after shares it.
+   */
+  async #admit (body: SubmitBody, caller: string, provider: VideoProvider, requestHash: string, idempotencyKey: string | undefined): Promise<{ answer: Promise<SubmitResult> }> {
+    const { store, queue, quota, maxQueuedPerCaller } = this.#options
+    const providerName = provider.name
     const flightKey = `${caller}\n${idempotencyKey}`
     if (idempotencyKey) {
-      const seen = store.queries.idempotencyKey(caller, idempotencyKey)
+      const seen = await store.queries.idempotencyKey(caller, idempotencyKey)
       if (seen) {
         if (seen.request_hash !== requestHash) throw errors.idempotencyKeyReused()
         const pending = this.#inFlight.get(flightKey)
-        if (pending) return { ...await pending, replayed: true }
+        if (pending) return { answer: pending.then((result) => ({ ...result, replayed: true })) }
         const stored = seen.response_status !== null && seen.response_body !== null
           ? { statusCode: seen.response_status, body: JSON.parse(seen.response_body) as SubmitAnswer | ErrorBody }
           : null
-        const task = store.queries.bySeq(seen.task_seq)!
+        const task = (await store.queries.bySeq(seen.task_seq))!
         // An answer that said "outcome unknown" (or none, after a restart mid-submit) is replaced by the task as it is
         // now, once a push, a poll or our deadline resolved it: the key never answers 409 or a stale 504 for ever.
         const stale = stored === null || (stored.body as ErrorBody).code === OUTCOME_UNKNOWN
-        if (stale && isResolved(task)) return { ...answerOf(task), replayed: true }
-        if (stored) return { ...stored, replayed: true }
+        if (stale && isResolved(task)) return { answer: Promise.resolve({ ...answerOf(task), replayed: true }) }
+        if (stored) return { answer: Promise.resolve({ ...stored, replayed: true }) }
         throw errors.idempotencyKeyInProgress(task.id)
       }
     }
 
-    // From the key check to here nothing awaits, so a concurrent duplicate sees this key's row.
-    const { queue, quota, maxQueuedPerCaller } = this.#options
-    quota.check(caller)
-    const direct = queue.tryDirect(providerName, caller)
+    await quota.check(caller)
+    const direct = await queue.tryDirect(providerName, caller)
     if (!direct) {
-      const queued = store.queries.queuedOfCaller(caller)
+      const queued = await store.queries.queuedOfCaller(caller)
       if (queued >= maxQueuedPerCaller) throw errors.queueFull(queued, maxQueuedPerCaller)
     }
     const id = randomUUID()
     const { token, hash } = newCallbackToken(id)
     const created = now()
     const request = providerRequest(body)
-    const task = store.create({
+    const task = await store.create({
       id,
       provider: providerName,
       model: body.model ?? 'S2V-01',
@@ -121,30 +135,33 @@ export class SubmitService {
     }, idempotencyKey ? { scope: caller, key: idempotencyKey, requestHash } : null)
 
     if (!direct) {
-      const answer = this.#queuedAnswer(task)
-      if (idempotencyKey) store.saveIdempotentResponse(caller, idempotencyKey, answer.statusCode, JSON.stringify(answer.body))
+      const answer = await this.#queuedAnswer(task)
+      if (idempotencyKey) await store.saveIdempotentResponse(caller, idempotencyKey, answer.statusCode, JSON.stringify(answer.body))
       queue.wake(providerName)
-      return answer
+      return { answer: Promise.resolve(answer) }
     }
 
     store.events.emit('queueDispatch', { provider: providerName, waitedMs: 0 })
-    const forwarding = this.#forward(provider, task.seq, task.id, token, request).finally(() => {
-      queue.release(providerName, store.queries.bySeq(task.seq)?.status !== 'queued')
+    const forwarding = this.#forward(provider, task.seq, task.id, token, request).finally(async () => {
+      queue.release(providerName, (await store.queries.bySeq(task.seq))?.status !== 'queued')
     })
-    if (!idempotencyKey) return forwarding
+    if (!idempotencyKey) return { answer: forwarding }
     this.#inFlight.set(flightKey, forwarding)
-    try {
-      const result = await forwarding
-      await retryWhileBusy(() => store.saveIdempotentResponse(caller, idempotencyKey, result.statusCode, JSON.stringify(result.body)), RECORD_ANSWER_RETRY)
-      return result
-    } finally {
-      this.#inFlight.delete(flightKey)
-    }
+    const answer = (async () => {
+      try {
+        const result = await forwarding
+        await retryWhileBusy(() => store.saveIdempotentResponse(caller, idempotencyKey, result.statusCode, JSON.stringify(result.body)), RECORD_ANSWER_RETRY)
+        return result
+      } finally {
+        this.#inFlight.delete(flightKey)
+      }
+    })()
+    return { answer }
   }
 
   /** The 202 of a queued submit; task_id is our id until the provider gives its own, so MiniMax clients can poll with it. */
-  #queuedAnswer (task: TaskRow): SubmitResult {
-    const queue = this.#options.queue.positionOf(task) ?? { position: 1, eta_s: 0 }
+  async #queuedAnswer (task: TaskRow): Promise<SubmitResult> {
+    const queue = await this.#options.queue.positionOf(task) ?? { position: 1, eta_s: 0 }
     return { statusCode: 202, body: { id: task.id, task_id: task.id, status: 'queued', queue, base_resp: { status_code: 0, status_msg: 'queued' } }, replayed: false }
   }
 
@@ -153,7 +170,7 @@ export class SubmitService {
     const provider = this.#options.providers.get(task.provider as ProviderName)
     if (!provider) {
       // The key was removed while the task waited: it cannot be sent; say so rather than keep it forever.
-      this.#options.store.applyUpdate(task.seq, null, { status: 'failed', providerStatus: null, error: { code: 'provider_not_configured', message: `${task.provider} is no longer configured on this service` } }, 'queue')
+      await this.#options.store.applyUpdate(task.seq, null, { status: 'failed', providerStatus: null, error: { code: 'provider_not_configured', message: `${task.provider} is no longer configured on this service` } }, 'queue')
       return
     }
     const result = await this.#forward(provider, task.seq, task.id, queued.token, queued.request)
@@ -184,7 +201,7 @@ export class SubmitService {
         }), RECORD_ANSWER_RETRY)
         store.events.emit('rateLimited', { provider: provider.name, code })
         log.warn({ id, provider: provider.name, code, trace_id: err.traceId, pause_ms: Math.round(pauseMs) }, 'provider rate limit: the task waits in the queue')
-        if (requeued) return this.#queuedAnswer(requeued)
+        if (requeued) return await this.#queuedAnswer(requeued)
       }
       const failure = submitFailure(err, publicBaseUrl)
       const error = { code: failure.outcomeUnknown ? failure.code : String(err.providerCode ?? failure.code), message: failure.message }

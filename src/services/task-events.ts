@@ -26,7 +26,7 @@ export type TaskEventMap = {
   queueDispatch: [{ provider: string, waitedMs: number }]
   /** A create was refused by the provider's rate limit (1002, 2045, 1039, HTTP 429): the task went back to the queue. */
   rateLimited: [{ provider: string, code: string }]
-  /** One write transaction on tasks took this long. */
+  /** One group commit of status updates took this long, until durable. */
   dbWrite: [{ ms: number }]
 }
 

@@ -54,12 +54,12 @@ export function taskEvent (event: LookupEvent): TaskEvent {
 }
 
 /** The task with its latest LOOKUP_EVENTS events and the size of its whole history; the history is counted only when it is longer. */
-export function taskDetail (row: TaskRow, repo: Pick<TaskQueries, 'latestEvents' | 'countEvents'>, signVideoLink: VideoLinkSigner, queue: QueuePosition | null = null): TaskDetail {
-  const events = repo.latestEvents(row.seq, LOOKUP_EVENTS)
+export async function taskDetail (row: TaskRow, repo: Pick<TaskQueries, 'latestEvents' | 'countEvents'>, signVideoLink: VideoLinkSigner, queue: QueuePosition | null = null): Promise<TaskDetail> {
+  const events = await repo.latestEvents(row.seq, LOOKUP_EVENTS)
   return {
     ...taskSummary(row, signVideoLink, queue),
     events: events.map(taskEvent),
-    events_total: events.length < LOOKUP_EVENTS ? events.length : repo.countEvents(row.seq)
+    events_total: events.length < LOOKUP_EVENTS ? events.length : await repo.countEvents(row.seq)
   }
 }
 

@@ -112,9 +112,11 @@ export class TaskWatch {
 
   /**
    * Resolves at the task's next status change, after timeoutMs, when the service closes, or when `connection`
-   * (the client's response) closes first; the listener and the timer are gone once it resolves.
+   * (the client's response) closes first; the listener and the timer are gone once it resolves. With `seenStatus`
+   * (the status the waiter last read), a change committed between that read and this watch is not missed: the task
+   * is read again once the watch is in place, and a different status ends the wait at once.
    */
-  async waitForChange (seq: number, timeoutMs: number, connection: EventEmitter): Promise<WaitResult> {
+  async waitForChange (seq: number, timeoutMs: number, connection: EventEmitter, seenStatus?: TaskStatus): Promise<WaitResult> {
     return await new Promise<WaitResult>((resolve) => {
       let unwatch = () => {}
       let settled = false
@@ -131,6 +133,10 @@ export class TaskWatch {
       connection.once('close', onDisconnect)
       // Last: a closed watch answers at once, synchronously.
       unwatch = this.watch(seq, { onChange: (change) => finish({ outcome: 'changed', change }), onClose: () => finish({ outcome: 'closing' }) })
+      if (seenStatus === undefined || settled) return
+      this.store.queries.bySeq(seq).then((fresh) => {
+        if (fresh && fresh.status !== seenStatus) finish({ outcome: 'changed', change: fresh })
+      }, () => {}) // unreadable now: the watch still answers at the next change
     })
   }
 
@@ -139,17 +145,17 @@ export class TaskWatch {
    * waitSeconds for a change; answers with `answer` of the task as it is then. The polls one change releases share
    * one answer (see shared): it is computed once, from the task as read after the change.
    */
-  async longPoll<T> (task: TaskRow, { wait, status, caller }: { wait: number, status?: TaskStatus | undefined, caller: string }, connection: EventEmitter, answer: SharedAnswer<T>): Promise<T> {
-    if (wait <= 0 || task.status !== (status ?? task.status) || isTerminal(task.status)) return answer(task)
+  async longPoll<T> (task: TaskRow, { wait, status, caller }: { wait: number, status?: TaskStatus | undefined, caller: string }, connection: EventEmitter, answer: SharedAnswer<Promise<T>>): Promise<T> {
+    if (wait <= 0 || task.status !== (status ?? task.status) || isTerminal(task.status)) return await answer(task)
     // Only a poll that really waits takes a slot: one answered at once costs nothing to hold.
     const release = this.admit(caller)
     let result: WaitResult
     try {
-      result = await this.waitForChange(task.seq, wait * 1000, connection)
+      result = await this.waitForChange(task.seq, wait * 1000, connection, task.status)
     } finally {
       release()
     }
-    const current = () => answer(this.store.queries.bySeq(task.seq) ?? task)
+    const current = async () => await answer(await this.store.queries.bySeq(task.seq) ?? task)
     // One read for all the polls of a change, made by the first to resume: they resume together, right after it.
     return result.change ? this.#once(result.change, answer, current) : current()
   }

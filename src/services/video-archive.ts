@@ -45,7 +45,7 @@ export class VideoArchiver {
 
   /** Downloads what is due (pending rows survive restarts: they are simply due again). */
   async runOnce (now: number = Date.now()): Promise<void> {
-    for (const task of this.#options.store.queries.dueArchives(new Date(now).toISOString(), DOWNLOADS_PER_TICK)) {
+    for (const task of await this.#options.store.queries.dueArchives(new Date(now).toISOString(), DOWNLOADS_PER_TICK)) {
       if (this.#abort.signal.aborted) return
       await this.#archive(task)
     }
@@ -60,7 +60,7 @@ export class VideoArchiver {
       const file = await downloadVideo({
         url: task.video_url, dir, name: task.id, maxBytes, timeoutMs: downloadTimeoutMs, signal: this.#abort.signal, ...(this.#options.fetch ? { fetch: this.#options.fetch } : {}), ...(this.#options.guard ? { guard: this.#options.guard } : {})
       })
-      if (!store.recordArchive(task.seq, { state: 'stored', path: file.path, bytes: file.bytes, sha256: file.sha256, attempts, nextAt: null })) {
+      if (!await store.recordArchive(task.seq, { state: 'stored', path: file.path, bytes: file.bytes, sha256: file.sha256, attempts, nextAt: null })) {
         rmSync(file.path, { force: true }) // retention purged the task during the download
         return
       }
@@ -69,9 +69,9 @@ export class VideoArchiver {
       if (this.#abort.signal.aborted) return // shutting down: the row stays pending and is resumed at the next start
       const retryable = !(err instanceof DownloadError) || err.retryable || err.expiredLink
       const giveUp = !retryable || attempts >= MAX_ATTEMPTS
-      if (err instanceof DownloadError && err.expiredLink) store.expireVideoLink(task.seq)
+      if (err instanceof DownloadError && err.expiredLink) await store.expireVideoLink(task.seq)
       const nextAt = giveUp ? null : new Date(Date.now() + FIRST_RETRY_MS * 2 ** (attempts - 1)).toISOString()
-      store.recordArchive(task.seq, { state: giveUp ? 'failed' : 'pending', path: null, bytes: null, sha256: null, attempts, nextAt })
+      await store.recordArchive(task.seq, { state: giveUp ? 'failed' : 'pending', path: null, bytes: null, sha256: null, attempts, nextAt })
       log.warn({ err, id: task.id, attempts, gave_up: giveUp }, 'video download failed')
     }
   }

@@ -35,10 +35,10 @@ async function holdWriteLock (t: { teardown: (fn: () => void) => void }, path: s
 t.test('a write lock held by another process for 10 s: challenges within 1 s, pushes 503 then recorded on retry', async (t) => {
   const stack = await startStack(t, { env: { CALLBACK_RATE_LIMIT: '100000', SUBMIT_RATE_LIMIT: '1000', RECONCILE_AFTER_MS: '600000' }, behaviour: { pushes: 'none', createDelayMs: 1500 } })
   const { app, url, fake, config } = stack
-  const tasks = Array.from({ length: 200 }, () => {
+  const tasks = await Promise.all(Array.from({ length: 200 }, async () => {
     const providerTaskId = taskId()
-    return { ...seedTask(app.taskStore, { task_id: providerTaskId }), providerTaskId }
-  })
+    return { ...await seedTask(app.taskStore, { task_id: providerTaskId }), providerTaskId }
+  }))
   // A submit whose create MiniMax answers while the lock is held: the task it paid for must still be bound.
   const inFlight = postJson(`${url}/v1/video_generation`, submitBody())
   await fake.waitFor(() => fake.challenges.length === 1)
@@ -93,19 +93,22 @@ t.test('a write lock held by another process for 10 s: challenges within 1 s, pu
   t.match(submitDuringLock.body, { code: 'database_busy', base_resp: { status_code: 1000 } })
   t.equal(submitDuringLock.headers.get('retry-after'), '1')
   t.equal(fake.tasks.size, createsBefore, 'a submit refused by the lock sent nothing to MiniMax')
-  t.same(app.taskStore.queries.eventsOf(tasks[0]!.seq).filter((event) => event.source === 'callback'), [], 'nothing written during the lock')
+  t.same((await app.taskStore.queries.eventsOf(tasks[0]!.seq)).filter((event) => event.source === 'callback'), [], 'nothing written during the lock')
 
   await lock.released
   const paid = await inFlight
   t.equal(paid.status, 200, 'the create answered during the lock was bound once the lock went')
-  t.equal(app.taskStore.queries.byId(paid.body.id)!.task_id, paid.body.task_id)
+  t.equal((await app.taskStore.queries.byId(paid.body.id))!.task_id, paid.body.task_id)
 
   // MiniMax (or anyone) retries the refused pushes: each is now recorded.
   for (const task of new Set(refused)) {
     const res = await postJson(`${url}/get_callback/${task.token}`, { task_id: task.providerTaskId, status: 'Processing' })
     t.equal(res.status, 200)
   }
-  const missing = [...new Set(refused)].filter((task) => !app.taskStore.queries.eventsOf(task.seq).some((event) => event.source === 'callback' && event.provider_status === 'Processing'))
+  const missing = []
+  for (const task of new Set(refused)) {
+    if (!(await app.taskStore.queries.eventsOf(task.seq)).some((event) => event.source === 'callback' && event.provider_status === 'Processing')) missing.push(task)
+  }
   t.equal(missing.length, 0, 'every retried push is in the database')
   t.comment(`lock ${HOLD_MS} ms: ${challengeMs.length} challenges, worst ${worst.toFixed(0)} ms, p50 ${median(challengeMs).toFixed(1)} ms; ${pushes} pushes all 503; ${lookups} lookups 200`)
 })

@@ -5,6 +5,7 @@ import { join } from 'node:path'
 import { openDatabase } from '../../src/db/database.js'
 import { migrate, MIGRATIONS_DIR } from '../../src/db/migrate.js'
 import { TasksRepository } from '../../src/db/tasks-repository.js'
+import { SqliteTaskStorage } from '../../src/db/sqlite-task-storage.js'
 import { TaskStore } from '../../src/services/task-store.js'
 import { seedTask, taskId, tempDir } from '../helper.js'
 
@@ -60,7 +61,7 @@ t.test('the migration that adds queued keeps every row, column, index, trigger a
   t.same(db.pragma('integrity_check'), [{ integrity_check: 'ok' }])
 
   // The new status works, and the triggers still keep the counts.
-  const queued = seedTask(new TaskStore(new TasksRepository(db)))
+  const queued = await seedTask(new TaskStore(new SqliteTaskStorage(new TasksRepository(db))))
   db.prepare("UPDATE tasks SET status = 'queued' WHERE seq = ?").run(queued.seq)
   t.same(snapshot("SELECT n FROM task_counts WHERE status = 'queued'"), [{ n: 1 }])
   t.throws(() => db.prepare("UPDATE tasks SET status = 'bogus' WHERE seq = ?").run(queued.seq), /CHECK constraint/)

@@ -8,11 +8,11 @@ t.test('task_counts follows inserts, status changes and deletes', async (t) => {
   const counted = () => Object.fromEntries((app.db.prepare('SELECT status, n FROM task_counts ORDER BY status').all() as Array<{ status: string, n: number }>).map((row) => [row.status, row.n]))
   const real = () => Object.fromEntries(['failed', 'processing', 'queued', 'submitting', 'success'].map((status) => [status, (app.db.prepare('SELECT count(*) AS n FROM tasks WHERE status = ?').get(status) as { n: number }).n]))
 
-  const tasks = Array.from({ length: 6 }, (_, i) => seedTask(store, i < 4 ? { task_id: taskId() } : {}))
+  const tasks = await Promise.all(Array.from({ length: 6 }, async (_, i) => await seedTask(store, i < 4 ? { task_id: taskId() } : {})))
   t.same(counted(), real())
-  store.applyUpdate(tasks[0]!.seq, null, { status: 'success', providerStatus: 'Success' }, 'poll')
-  store.applyUpdate(tasks[1]!.seq, null, { status: 'failed', providerStatus: 'Fail' }, 'poll')
-  store.applyUpdate(tasks[1]!.seq, null, { status: 'success', providerStatus: 'Success' }, 'poll') // a conflict changes nothing
+  await store.applyUpdate(tasks[0]!.seq, null, { status: 'success', providerStatus: 'Success' }, 'poll')
+  await store.applyUpdate(tasks[1]!.seq, null, { status: 'failed', providerStatus: 'Fail' }, 'poll')
+  await store.applyUpdate(tasks[1]!.seq, null, { status: 'success', providerStatus: 'Success' }, 'poll') // a conflict changes nothing
   t.same(counted(), real())
   t.same(counted(), { failed: 1, processing: 2, queued: 0, submitting: 2, success: 1 })
   app.db.prepare('DELETE FROM tasks WHERE seq IN (?, ?)').run(tasks[0]!.seq, tasks[5]!.seq)

@@ -4,18 +4,21 @@ import { join } from 'node:path'
 import { openDatabase } from '../../src/db/database.js'
 import { migrate } from '../../src/db/migrate.js'
 import { TasksRepository } from '../../src/db/tasks-repository.js'
+import { SqliteTaskStorage, type GroupSync } from '../../src/db/sqlite-task-storage.js'
 import { WalSync } from '../../src/db/wal-sync.js'
-import { TaskStore, type GroupSync } from '../../src/services/task-store.js'
+import { TaskStore } from '../../src/services/task-store.js'
 import { seedTask, taskId, tempDir } from '../helper.js'
 
 /** A WalSync whose flushes the test finishes by hand. */
-function heldSync (real: WalSync): GroupSync & { flushes: Array<{ finish: (error?: Error) => void }> } {
+function heldSync (real: WalSync): GroupSync & { flushes: Array<{ finish: (error?: Error) => void }>, commits: number } {
   const flushes: Array<{ finish: (error?: Error) => void }> = []
-  return {
+  const held = {
     flushes,
-    unsynced: (fn) => real.unsynced(fn),
-    flush: () => new Promise<void>((resolve, reject) => { flushes.push({ finish: (error) => (error ? reject(error) : resolve()) }) })
+    commits: 0,
+    unsynced: <T>(fn: () => T): T => { held.commits += 1; return real.unsynced(fn) },
+    flush: () => new Promise<void>((resolve, reject) => { flushes.push({ finish: (error?: Error) => (error ? reject(error) : resolve()) }) })
   }
+  return held
 }
 
 function open (t: Test) {
@@ -29,15 +32,15 @@ function open (t: Test) {
 t.test('a pushed update resolves, and is announced, only after the WAL sync that follows its commit', async (t) => {
   const { db, walSync } = open(t)
   const sync = heldSync(walSync)
-  const store = new TaskStore(new TasksRepository(db), undefined, sync)
-  const task = seedTask(store)
+  const store = new TaskStore(new SqliteTaskStorage(new TasksRepository(db), sync))
+  const task = await seedTask(store)
   const announced: string[] = []
   store.events.on('status', ({ task }) => announced.push(task.status))
   let settled = false
-  const pending = store.applyUpdateSoon(task.seq, taskId(), { status: 'processing', providerStatus: 'processing' }, 'callback').finally(() => { settled = true })
+  const pending = store.applyUpdate(task.seq, taskId(), { status: 'processing', providerStatus: 'processing' }, 'callback').finally(() => { settled = true })
   await new Promise((resolve) => setImmediate(resolve))
   await new Promise((resolve) => setImmediate(resolve))
-  t.equal(store.queries.bySeq(task.seq)!.status, 'processing', 'committed')
+  t.equal((await store.queries.bySeq(task.seq))!.status, 'processing', 'committed')
   t.equal(sync.flushes.length, 1, 'one sync started')
   t.notOk(settled, 'not answered before the sync')
   t.same(announced, [], 'nor announced')
@@ -50,23 +53,21 @@ t.test('a pushed update resolves, and is announced, only after the WAL sync that
 t.test('updates arriving while a sync runs commit together after it, in one group; a failed sync fails its updates', async (t) => {
   const { db, walSync } = open(t)
   const sync = heldSync(walSync)
-  const store = new TaskStore(new TasksRepository(db), undefined, sync)
-  const [a, b, c] = [seedTask(store), seedTask(store), seedTask(store)]
-  let writes = 0
-  store.events.on('dbWrite', () => { writes++ })
-  const first = store.applyUpdateSoon(a.seq, taskId(), { status: 'processing', providerStatus: 'processing' }, 'callback')
+  const store = new TaskStore(new SqliteTaskStorage(new TasksRepository(db), sync))
+  const [a, b, c] = [await seedTask(store), await seedTask(store), await seedTask(store)]
+  const first = store.applyUpdate(a.seq, taskId(), { status: 'processing', providerStatus: 'processing' }, 'callback')
   await new Promise((resolve) => setImmediate(resolve))
   // Two more arrive in later turns while the first group's sync is still running: they wait, and commit as one group.
-  const second = store.applyUpdateSoon(b.seq, taskId(), { status: 'processing', providerStatus: 'processing' }, 'callback')
+  const second = store.applyUpdate(b.seq, taskId(), { status: 'processing', providerStatus: 'processing' }, 'callback')
   await new Promise((resolve) => setImmediate(resolve))
-  const third = store.applyUpdateSoon(c.seq, taskId(), { status: 'processing', providerStatus: 'processing' }, 'callback')
+  const third = store.applyUpdate(c.seq, taskId(), { status: 'processing', providerStatus: 'processing' }, 'callback')
   await new Promise((resolve) => setImmediate(resolve))
-  t.equal(writes, 1, 'nothing else committed while the sync runs')
-  t.equal(store.queries.bySeq(b.seq)!.status, 'submitting')
+  t.equal(sync.commits, 1, 'nothing else committed while the sync runs')
+  t.equal((await store.queries.bySeq(b.seq))!.status, 'submitting')
   sync.flushes[0]!.finish()
   await first
   await new Promise((resolve) => setImmediate(resolve))
-  t.equal(writes, 2, 'then the two waiting updates commit in one transaction')
+  t.equal(sync.commits, 2, 'then the two waiting updates commit in one transaction')
   t.equal(sync.flushes.length, 2, 'with one sync')
   sync.flushes[1]!.finish(new Error('EIO'))
   await t.rejects(second, /EIO/, 'a failed sync is never answered as durable')

@@ -50,7 +50,7 @@ t.test('a followed link leaves neither the key nor its signature in the logs', a
   const logs = new LogCapture()
   const stack = await startStack(t, { logs, env: { LOG_LEVEL: 'debug', DOWNLOAD_LINK_SECRET: SECRET, RECONCILE_TICK_MS: '20' } })
   const { body } = await postJson(`${stack.url}/v1/video_generation`, submitBody())
-  while (stack.app.taskStore.queries.byId(body.id)?.status !== 'success') await sleep(20)
+  while ((await stack.app.taskStore.queries.byId(body.id))?.status !== 'success') await sleep(20)
   const url = (await (await fetch(`${stack.url}/v1/tasks/${body.id}`)).json() as any).video.download_url as string
   t.equal((await fetch(url)).status, 200)
   const signature = new URL(url).searchParams.get('signature')!

@@ -3,8 +3,8 @@ import { build, seedTask, submitBody, taskId } from '../helper.js'
 
 t.test('a body-less POST accepts an empty body sent as application/json; a route that needs a body still refuses it', async (t) => {
   const app = await build(t, { MINIMAX_API_KEY: 'k', MINIMAX_BASE_URL: 'http://127.0.0.1:9' })
-  const { id, token } = seedTask(app.taskStore, { task_id: taskId() })
-  const tid = app.taskStore.queries.byId(id)!.task_id!
+  const { id, token } = await seedTask(app.taskStore, { task_id: taskId() })
+  const tid = (await app.taskStore.queries.byId(id))!.task_id!
   await app.inject({ method: 'POST', url: `/get_callback/${token}`, payload: { task_id: tid, status: 'failed' } })
   // A failed task is answered without calling the provider.
   for (const headers of [{ 'content-type': 'application/json' }, { 'content-type': 'application/json; charset=utf-8', 'content-length': '0' }]) {

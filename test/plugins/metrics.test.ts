@@ -100,10 +100,10 @@ t.test('requests that match no route are labelled unmatched, never with their UR
 
 t.test('tasks by status are counted at scrape time with one grouped query over the status index', async (t) => {
   const app = await build(t)
-  const processing = seedTask(app.taskStore, { task_id: taskId() })
-  seedTask(app.taskStore, { task_id: taskId() })
-  seedTask(app.taskStore)
-  app.taskStore.applyUpdate(processing.seq, null, { status: 'failed', providerStatus: 'Fail', error: { code: '1027', message: 'sensitive' } }, 'callback')
+  const processing = await seedTask(app.taskStore, { task_id: taskId() })
+  await seedTask(app.taskStore, { task_id: taskId() })
+  await seedTask(app.taskStore)
+  await app.taskStore.applyUpdate(processing.seq, null, { status: 'failed', providerStatus: 'Fail', error: { code: '1027', message: 'sensitive' } }, 'callback')
   const { text } = await scrape(app)
   t.same(['submitting', 'processing', 'success', 'failed'].map((s) => sample(text, 's2v_tasks', { status: s })), [1, 1, 0, 1])
 

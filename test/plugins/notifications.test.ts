@@ -27,8 +27,8 @@ t.test('a restart in the middle of retries loses nothing and repeats nothing but
 
   const first = await appOn(t, path, env)
   const tid = taskId()
-  const task = seedTask(first.taskStore, { task_id: tid })
-  first.taskStore.applyUpdate(task.seq, tid, { status: 'success', providerStatus: 'success', fileId: '1' }, 'callback')
+  const task = await seedTask(first.taskStore, { task_id: tid })
+  await first.taskStore.applyUpdate(task.seq, tid, { status: 'success', providerStatus: 'success', fileId: '1' }, 'callback')
   await consumer.waitFor(2)
   await first.close()
   const seenBefore = consumer.received.length
@@ -57,7 +57,7 @@ t.test('closing abandons an attempt that outlives the grace period; it is sent a
   // The worker gets half of SHUTDOWN_GRACE_MS.
   const env = { NOTIFY_URL: consumer.url, NOTIFY_SECRET: SECRET, SHUTDOWN_GRACE_MS: '300', NOTIFY_TIMEOUT_MS: '10000' }
   const first = await appOn(t, path, env)
-  seedTask(first.taskStore, { task_id: taskId() })
+  await seedTask(first.taskStore, { task_id: taskId() })
   await waitUntil('the attempt is under way', () => first.notifications.worker.inFlight === 1)
   const closing = Date.now()
   await first.close()
@@ -93,7 +93,7 @@ t.test('without NOTIFY_SECRET one is generated once, logged once (never its valu
   t.match(secret, /^whsec_/)
   t.notOk(logs.raw.includes(secret.slice(6)), 'the secret itself never reaches the logs')
   t.equal(generated[0]!.notify_secret_sha256, createHash('sha256').update(secret).digest('hex').slice(0, 12), 'only its fingerprint')
-  seedTask(first.taskStore, { task_id: taskId() })
+  await seedTask(first.taskStore, { task_id: taskId() })
   const [message] = await consumer.waitFor(1)
   t.ok(new Webhook(secret).verify(message!.body, message!.headers as Record<string, string>), 'it signs')
   await first.close()

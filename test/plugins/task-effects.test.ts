@@ -16,12 +16,12 @@ t.test('a status change wakes its waiters, schedules its next poll and is counte
   t.equal(events.listenerCount('refusedPush'), 1, 'the reconciler listens for refused pushes')
   t.equal(events.listenerCount('push'), 1, 'metrics count pushes')
 
-  const { seq } = seedTask(app.taskStore)
+  const { seq } = await seedTask(app.taskStore)
   const answered = app.taskWatch.waitForChange(seq, 5000, new EventEmitter())
-  const result = await app.taskStore.applyUpdateSoon(seq, taskId(), { status: 'processing', providerStatus: 'Processing' }, 'callback')
+  const result = await app.taskStore.applyUpdate(seq, taskId(), { status: 'processing', providerStatus: 'Processing' }, 'callback')
   t.equal((await answered).outcome, 'changed', 'a waiter on the task was told')
   t.ok(result.ok && result.task.next_poll_at !== null, 'the reconciler\'s policy set the next poll, in the same transaction')
-  t.equal(app.taskStore.queries.bySeq(seq)!.next_poll_at, result.ok ? result.task.next_poll_at : null, 'and it is on disk')
+  t.equal((await app.taskStore.queries.bySeq(seq))!.next_poll_at, result.ok ? result.task.next_poll_at : null, 'and it is on disk')
 
   await app.close()
   for (const name of events.eventNames()) t.equal(events.listenerCount(name), 0, `no listener left on ${String(name)}`)

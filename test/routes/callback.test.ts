@@ -6,7 +6,7 @@ const push = (app: Awaited<ReturnType<typeof build>>, url: string, payload: unkn
 
 t.test('a challenge is echoed on both paths, for any token, touching no task', async (t) => {
   const app = await build(t)
-  for (const url of ['/get_callback', '/get_callback/anything', `/get_callback/${seedTask(app.taskStore).token}`]) {
+  for (const url of ['/get_callback', '/get_callback/anything', `/get_callback/${(await seedTask(app.taskStore)).token}`]) {
     const res = await push(app, url, { challenge: 'c-123' })
     t.equal(res.statusCode, 200, url)
     t.same(res.json(), { challenge: 'c-123' })
@@ -17,36 +17,36 @@ t.test('a challenge is echoed on both paths, for any token, touching no task', a
 
 t.test('a push on the task\'s token path is applied and on disk before the 200', async (t) => {
   const app = await build(t)
-  const { id, token } = seedTask(app.taskStore)
+  const { id, token } = await seedTask(app.taskStore)
   const tid = taskId()
   const processing = await push(app, `/get_callback/${token}`, { task_id: tid, status: 'Processing', base_resp: { status_code: 0, status_msg: 'success' } })
   t.equal(processing.statusCode, 200)
   t.same(processing.json(), { status: 'success' })
-  const row = app.taskStore.queries.byId(id)!
+  const row = (await app.taskStore.queries.byId(id))!
   t.equal(row.task_id, tid, 'a push that beats the create answer binds the task_id')
   t.equal(row.status, 'processing')
 
   await push(app, `/get_callback/${token}`, { task_id: tid, status: 'success', file_id: '205258526306433' })
-  const done = app.taskStore.queries.byId(id)!
+  const done = (await app.taskStore.queries.byId(id))!
   t.equal(done.status, 'success')
   t.equal(done.file_id, '205258526306433')
-  t.same(app.taskStore.queries.eventsOf(done.seq).map((event) => [event.source, event.outcome]), [['submit', 'created'], ['callback', 'applied'], ['callback', 'applied']])
+  t.same((await app.taskStore.queries.eventsOf(done.seq)).map((event) => [event.source, event.outcome]), [['submit', 'created'], ['callback', 'applied'], ['callback', 'applied']])
 })
 
 t.test('a task_id sent as a bare JSON number keeps all its digits', async (t) => {
   const app = await build(t)
-  const { id, token } = seedTask(app.taskStore)
+  const { id, token } = await seedTask(app.taskStore)
   const res = await push(app, `/get_callback/${token}`, '{"task_id":115334141465231361,"status":"processing"}')
   t.equal(res.statusCode, 200)
-  t.equal(app.taskStore.queries.byId(id)!.task_id, '115334141465231361')
+  t.equal((await app.taskStore.queries.byId(id))!.task_id, '115334141465231361')
 })
 
 t.test('forged pushes are refused with 401, logged, and change and write nothing', async (t) => {
   const logs = new LogCapture()
   const app = await build(t, {}, logs)
   const tid = taskId()
-  const { id, token } = seedTask(app.taskStore, { task_id: tid })
-  const other = seedTask(app.taskStore, { task_id: taskId() })
+  const { id, token } = await seedTask(app.taskStore, { task_id: tid })
+  const other = await seedTask(app.taskStore, { task_id: taskId() })
   const attempts: Array<[string, string]> = [
     ['/get_callback', 'callback_token_required'],
     ['/get_callback/not-a-token', 'unknown_callback_token'],
@@ -60,10 +60,10 @@ t.test('forged pushes are refused with 401, logged, and change and write nothing
     t.equal(res.statusCode, 401, url.slice(0, 40))
     t.equal(res.json().code, code)
   }
-  const row = app.taskStore.queries.byId(id)!
+  const row = (await app.taskStore.queries.byId(id))!
   t.equal(row.status, 'processing', 'status untouched')
   t.equal(eventCount(), before, 'no event written anywhere')
-  t.equal(app.taskStore.queries.byId(other.id)!.status, 'processing', 'the other task is untouched too')
+  t.equal((await app.taskStore.queries.byId(other.id))!.status, 'processing', 'the other task is untouched too')
   const logged = logs.lines.filter((line) => line.msg === 'refused a status push')
   t.same(logged.map((line) => line.reason), ['bare_path', 'unknown_token', 'unknown_token', 'token_task_mismatch'], 'each logged with its reason')
   t.notOk(logs.raw.includes(token), 'the real token never reaches the log')
@@ -74,9 +74,9 @@ t.test('a flood of forged pushes writes nothing, logs a few lines, and never sta
   const logs = new LogCapture()
   const app = await build(t, { CALLBACK_RATE_LIMIT: '5' }, logs)
   const tid = taskId()
-  const { id, token, seq } = seedTask(app.taskStore, { task_id: tid })
-  const other = seedTask(app.taskStore, { task_id: taskId() })
-  const eventsBefore = app.taskStore.queries.countEvents(seq)
+  const { id, token, seq } = await seedTask(app.taskStore, { task_id: tid })
+  const other = await seedTask(app.taskStore, { task_id: taskId() })
+  const eventsBefore = await app.taskStore.queries.countEvents(seq)
   const forgeries = [
     '/get_callback', '/get_callback/not-a-token', `/get_callback/${id}.${'A'.repeat(43)}`, `/get_callback/${token.slice(0, -2)}xx`
   ]
@@ -93,8 +93,8 @@ t.test('a flood of forged pushes writes nothing, logs a few lines, and never sta
 
   const genuine = await push(app, `/get_callback/${token}`, { task_id: tid, status: 'success', file_id: '205258526306433' })
   t.equal(genuine.statusCode, 200, 'the genuine push after the flood is taken')
-  t.equal(app.taskStore.queries.byId(id)!.status, 'success')
-  t.equal(app.taskStore.queries.countEvents(seq), eventsBefore + 1, 'the history grew by the genuine push alone')
+  t.equal((await app.taskStore.queries.byId(id))!.status, 'success')
+  t.equal(await app.taskStore.queries.countEvents(seq), eventsBefore + 1, 'the history grew by the genuine push alone')
   const lines = logs.lines.filter((line) => line.msg === 'refused a status push')
   t.ok(lines.length >= 5 && lines.length <= 5 * (Math.ceil(ms / 1000) + 1), `${lines.length} log lines for ${FLOOD} refusals`)
   t.ok(lines.some((line) => (line.suppressed as number) > 0), 'a later line counts what was suppressed')
@@ -103,7 +103,7 @@ t.test('a flood of forged pushes writes nothing, logs a few lines, and never sta
   const answers = []
   for (let i = 0; i < 6; i++) answers.push((await push(app, `/get_callback/${token}`, { task_id: tid, status: 'success' })).statusCode)
   t.same(answers, [200, 200, 200, 200, 429, 429], 'this task\'s own budget (one was spent above)')
-  t.equal((await push(app, `/get_callback/${other.token}`, { task_id: app.taskStore.queries.byId(other.id)!.task_id, status: 'processing' })).statusCode, 200, 'another task is not limited')
+  t.equal((await push(app, `/get_callback/${other.token}`, { task_id: (await app.taskStore.queries.byId(other.id))!.task_id, status: 'processing' })).statusCode, 200, 'another task is not limited')
   t.equal((await push(app, '/get_callback/not-a-token', { task_id: tid, status: 'processing' })).statusCode, 401, 'a forgery is still a 401, not a 429')
 })
 
@@ -122,25 +122,25 @@ t.test('a numeric challenge is echoed exactly as sent', async (t) => {
 t.test('a body with both a challenge and a push: echoed, and its push applied only on the task\'s own URL', async (t) => {
   const app = await build(t)
   const tid = taskId()
-  const { id, token, seq } = seedTask(app.taskStore, { task_id: tid })
+  const { id, token, seq } = await seedTask(app.taskStore, { task_id: tid })
   const both = await push(app, `/get_callback/${token}`, { challenge: 'c-9', task_id: tid, status: 'success', file_id: '205258526306433' })
   t.equal(both.statusCode, 200)
   t.same(both.json(), { challenge: 'c-9', status: 'success' }, 'the answer says the push was taken')
-  t.equal(app.taskStore.queries.byId(id)!.status, 'success', 'the push was not dropped')
-  const events = app.taskStore.queries.countEvents(seq)
+  t.equal((await app.taskStore.queries.byId(id))!.status, 'success', 'the push was not dropped')
+  const events = await app.taskStore.queries.countEvents(seq)
   for (const url of ['/get_callback', '/get_callback/not-a-token']) {
     const forged = await push(app, url, { challenge: 'c-10', task_id: tid, status: 'failed' })
     t.same(forged.json(), { challenge: 'c-10' }, `${url}: the handshake still answers, without status`)
   }
-  t.equal(app.taskStore.queries.byId(id)!.status, 'success', 'the forged part changed nothing')
-  t.equal(app.taskStore.queries.countEvents(seq), events, 'and wrote nothing')
+  t.equal((await app.taskStore.queries.byId(id))!.status, 'success', 'the forged part changed nothing')
+  t.equal(await app.taskStore.queries.countEvents(seq), events, 'and wrote nothing')
   const numeric = await push(app, `/get_callback/${token}`, `{"challenge": 98765432109876543210, "task_id": "${tid}", "status": "success"}`)
   t.equal(numeric.body, '{"challenge":98765432109876543210,"status":"success"}')
 })
 
 t.test('bad callback bodies get a clear 4xx JSON error', async (t) => {
   const app = await build(t, { CALLBACK_BODY_LIMIT: '1024' })
-  const { token } = seedTask(app.taskStore)
+  const { token } = await seedTask(app.taskStore)
   const cases: Array<[string, unknown, number, string]> = [
     ['malformed JSON', '{"task_id": ', 400, 'bad_request'],
     ['neither challenge nor push', { hello: 1 }, 400, 'invalid_push'],
@@ -157,7 +157,7 @@ t.test('bad callback bodies get a clear 4xx JSON error', async (t) => {
 
 t.test('status pushes are rate limited per task; challenges never are', async (t) => {
   const app = await build(t, { CALLBACK_RATE_LIMIT: '3' })
-  const { token } = seedTask(app.taskStore)
+  const { token } = await seedTask(app.taskStore)
   const tid = taskId()
   const statuses = []
   for (let i = 0; i < 5; i++) statuses.push((await push(app, `/get_callback/${token}`, { task_id: tid, status: 'processing' })).statusCode)

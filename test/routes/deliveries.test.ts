@@ -7,7 +7,7 @@ const DEAD_END = { NOTIFY_ALLOW_PRIVATE: 'true', NOTIFY_URL: 'http://127.0.0.1:9
 
 t.test('deliveries page newest first with a cursor, and filter by state and task', async (t) => {
   const app = await build(t, DEAD_END)
-  const tasks = Array.from({ length: 3 }, () => seedTask(app.taskStore, { task_id: taskId() }))
+  const tasks = await Promise.all(Array.from({ length: 3 }, async () => await seedTask(app.taskStore, { task_id: taskId() })))
   await waitUntil('all dead', () => app.notifications.outbox.repo.list({ state: 'failed', limit: 5 }).length === 3)
 
   const first = (await app.inject('/v1/deliveries?limit=2')).json()
@@ -55,7 +55,7 @@ t.test('bad input on the deliveries routes answers 4xx JSON', async (t) => {
 t.test('a pending delivery cannot be replayed', async (t) => {
   // A far-off first retry keeps the delivery pending.
   const app = await build(t, { ...DEAD_END, NOTIFY_RETRY_SCHEDULE: '3600' })
-  seedTask(app.taskStore, { task_id: taskId() })
+  await seedTask(app.taskStore, { task_id: taskId() })
   await waitUntil('attempted once', () => (app.notifications.outbox.repo.list({ limit: 1 })[0]?.round_attempts ?? 0) === 1)
   const [pending] = (await app.inject('/v1/deliveries?state=pending')).json().items
   t.ok(Date.parse(pending.next_attempt_at) > Date.now() + 2000_000, 'next attempt in about an hour')

@@ -19,13 +19,13 @@ type Seeded = { id: string, task_id: string, seq: number }
 /** Per caller: one task still processing and one that failed (a finished task answers refresh and SSE at once). */
 async function world (t: Test): Promise<{ app: App, tasks: Record<'a' | 'b', { open: Seeded, done: Seeded }> }> {
   const app = await build(t, ENV)
-  const seed = (caller: string, finished: boolean): Seeded => {
+  const seed = async (caller: string, finished: boolean): Promise<Seeded> => {
     const id = taskId()
-    const task = seedTask(app.taskStore, { task_id: id, caller })
-    if (finished) app.taskStore.applyUpdate(task.seq, id, { status: 'failed', providerStatus: 'Fail', error: { code: '1027', message: 'sensitive' } }, 'callback')
+    const task = await seedTask(app.taskStore, { task_id: id, caller })
+    if (finished) await app.taskStore.applyUpdate(task.seq, id, { status: 'failed', providerStatus: 'Fail', error: { code: '1027', message: 'sensitive' } }, 'callback')
     return { id: task.id, task_id: id, seq: task.seq }
   }
-  const tasks = { a: { open: seed('team-a', false), done: seed('team-a', true) }, b: { open: seed('team-b', false), done: seed('team-b', true) } }
+  const tasks = { a: { open: await seed('team-a', false), done: await seed('team-a', true) }, b: { open: await seed('team-b', false), done: await seed('team-b', true) } }
   // 2 tasks × (processing, failed) + 2 × processing: 6 deliveries, all dead.
   await waitUntil('deliveries dead', () => app.notifications.outbox.repo.list({ state: 'failed', limit: 10 }).length === 6)
   return { app, tasks }

@@ -45,7 +45,7 @@ t.test('a task\'s notify_url messages verify with its caller\'s secret only; NOT
   t.teardown(() => global.close())
   const app = await build(t, { ...TOKENS, NOTIFY_URL: global.url })
   const [a, b, ops] = [await secretOf(app, 'tok-a'), await secretOf(app, 'tok-b'), await secretOf(app, 'tok-ops')]
-  seedTask(app.taskStore, { task_id: taskId(), caller: 'team-a', notify_url: own.url })
+  await seedTask(app.taskStore, { task_id: taskId(), caller: 'team-a', notify_url: own.url })
   const [mine] = await own.waitFor(1)
   const [all] = await global.waitFor(1)
   t.ok(verifiedBy(mine!, a.secrets[0]), 'team-a verifies its message')
@@ -63,7 +63,7 @@ t.test('NOTIFY_SECRET, when set, adds its signature to every message and is read
   const a = await secretOf(app, 'tok-a')
   t.notOk(JSON.stringify(a).includes(configured), 'a caller cannot read NOTIFY_SECRET')
   t.same((await secretOf(app, 'tok-ops')).operator, { source: 'config', secrets: [configured] })
-  seedTask(app.taskStore, { task_id: taskId(), caller: 'team-a', notify_url: own.url })
+  await seedTask(app.taskStore, { task_id: taskId(), caller: 'team-a', notify_url: own.url })
   const [message] = await own.waitFor(1)
   t.ok(verifiedBy(message!, a.secrets[0]))
   t.ok(verifiedBy(message!, configured), 'existing consumers keep verifying')
@@ -86,7 +86,7 @@ t.test('rotating: the new secret signs at once, the old one beside it for 24 h; 
   t.same(await secretOf(app, 'tok-a'), rotated, 'GET shows the same')
   t.same(await secretOf(app, 'tok-b'), b, 'team-b is untouched')
 
-  seedTask(app.taskStore, { task_id: taskId(), caller: 'team-a', notify_url: own.url })
+  await seedTask(app.taskStore, { task_id: taskId(), caller: 'team-a', notify_url: own.url })
   const [message] = await own.waitFor(1)
   t.ok(verifiedBy(message!, rotated.secrets[0]), 'the new secret verifies')
   t.ok(verifiedBy(message!, before.secrets[0]), 'and the old one, during the grace period')

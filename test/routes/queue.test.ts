@@ -50,7 +50,7 @@ t.test('Idempotency-Key replays a queued answer without queueing twice', async (
   t.equal(again.status, 202)
   t.equal(again.headers.get('idempotent-replayed'), 'true')
   t.equal(again.body.id, first.body.id)
-  t.equal(stack.app.taskStore.queries.queuedOfCaller(stack.app.taskStore.queries.byId(first.body.id)!.caller), 1, 'one task queued')
+  t.equal(await stack.app.taskStore.queries.queuedOfCaller((await stack.app.taskStore.queries.byId(first.body.id))!.caller), 1, 'one task queued')
 })
 
 t.test('cancel: a queued task fails with cancelled and is never sent; a task already sent answers 409 not_cancellable', async (t) => {
@@ -107,8 +107,8 @@ t.test('QUEUE_MAX_WAIT_MS: a task queued too long fails with queue_timeout, neve
   const stack = await queuedStack(t, { QUEUE_MAX_WAIT_MS: '1000' })
   await postJson(`${stack.url}/v1/video_generation`, submitBody(), auth(TOKENS[0]!))
   const queued = await postJson(`${stack.url}/v1/video_generation`, submitBody(), auth(TOKENS[0]!))
-  t.equal(stack.app.submitQueue.expireOnce(Date.now()), 0, 'not yet')
-  t.equal(stack.app.submitQueue.expireOnce(Date.now() + 1500), 1, 'expired once past the wait')
+  t.equal(await stack.app.submitQueue.expireOnce(Date.now()), 0, 'not yet')
+  t.equal(await stack.app.submitQueue.expireOnce(Date.now() + 1500), 1, 'expired once past the wait')
   const task = (await getJson(`${stack.url}/v1/tasks/${queued.body.id}`, auth(TOKENS[0]!))).body
   t.match(task, { status: 'failed', error: { code: 'queue_timeout' } })
   t.equal(stack.fake.tasks.size, 1)

@@ -8,9 +8,9 @@ import { build, taskId } from '../helper.js'
 const HOUR = 3_600_000
 
 /** A task created `agoMs` before now, then moved to `status` now (so success takes agoMs). */
-function taskCreatedAgo (app: App, agoMs: number, status: 'submitting' | 'processing' | 'success' | 'failed', caller = 'anonymous') {
+async function taskCreatedAgo (app: App, agoMs: number, status: 'submitting' | 'processing' | 'success' | 'failed', caller = 'anonymous') {
   const id = randomUUID()
-  const row = app.taskStore.create({
+  const row = await app.taskStore.create({
     id,
     provider: 'minimax',
     model: 'S2V-01',
@@ -27,9 +27,9 @@ function taskCreatedAgo (app: App, agoMs: number, status: 'submitting' | 'proces
   })
   if (status === 'submitting') return row
   const tid = taskId()
-  app.taskStore.applyUpdate(row.seq, tid, { status: 'processing', providerStatus: 'processing' }, 'submit')
-  if (status === 'success') app.taskStore.applyUpdate(row.seq, tid, { status: 'success', providerStatus: 'success', fileId: '1' }, 'callback')
-  if (status === 'failed') app.taskStore.applyUpdate(row.seq, tid, { status: 'failed', providerStatus: 'failed', error: { code: '1027', message: 'sensitive' } }, 'callback')
+  await app.taskStore.applyUpdate(row.seq, tid, { status: 'processing', providerStatus: 'processing' }, 'submit')
+  if (status === 'success') await app.taskStore.applyUpdate(row.seq, tid, { status: 'success', providerStatus: 'success', fileId: '1' }, 'callback')
+  if (status === 'failed') await app.taskStore.applyUpdate(row.seq, tid, { status: 'failed', providerStatus: 'failed', error: { code: '1027', message: 'sensitive' } }, 'callback')
   return row
 }
 
@@ -54,12 +54,12 @@ t.test('an empty service: zeros and nulls, 24 empty hours, the budgets', async (
 
 t.test('tasks by status and by hour of submission, success rate, median and p95 to success', async (t) => {
   const app = await build(t)
-  for (const ago of [10 * 60_000, 20 * 60_000, 30 * 60_000]) taskCreatedAgo(app, ago, 'success')
-  taskCreatedAgo(app, 5 * HOUR, 'success')
-  taskCreatedAgo(app, 5 * HOUR, 'failed')
-  taskCreatedAgo(app, 60_000, 'processing')
-  taskCreatedAgo(app, 1000, 'submitting')
-  taskCreatedAgo(app, 30 * HOUR, 'success') // outside the window: counted now, not in the 24 hours
+  for (const ago of [10 * 60_000, 20 * 60_000, 30 * 60_000]) await taskCreatedAgo(app, ago, 'success')
+  await taskCreatedAgo(app, 5 * HOUR, 'success')
+  await taskCreatedAgo(app, 5 * HOUR, 'failed')
+  await taskCreatedAgo(app, 60_000, 'processing')
+  await taskCreatedAgo(app, 1000, 'submitting')
+  await taskCreatedAgo(app, 30 * HOUR, 'success') // outside the window: counted now, not in the 24 hours
   const stats = (await app.inject({ url: '/v1/stats' })).json()
   t.same(stats.tasks.by_status, { queued: 0, submitting: 1, processing: 1, success: 5, failed: 1 })
   t.equal(stats.tasks.total, 8)
@@ -80,7 +80,7 @@ t.test('tasks by status and by hour of submission, success rate, median and p95 
 
 t.test('deliveries failing, retrying and pending', async (t) => {
   const app = await build(t)
-  const task = taskCreatedAgo(app, 1000, 'processing')
+  const task = await taskCreatedAgo(app, 1000, 'processing')
   const repo = app.notifications.outbox.repo
   const now = new Date().toISOString()
   const delivery = (state: 'pending' | 'failed' | 'delivered') => ({
@@ -112,9 +112,9 @@ t.test('the overview needs the token', async (t) => {
 
 t.test('a caller who is not an operator gets its own tasks\' numbers', async (t) => {
   const app = await build(t, { API_TOKENS: 'alice:alice-token,bob:bob-token', ADMIN_TOKENS: 'ops:ops-token' })
-  taskCreatedAgo(app, 60_000, 'success', 'alice')
-  taskCreatedAgo(app, 60_000, 'failed', 'bob')
-  taskCreatedAgo(app, 60_000, 'processing', 'bob')
+  await taskCreatedAgo(app, 60_000, 'success', 'alice')
+  await taskCreatedAgo(app, 60_000, 'failed', 'bob')
+  await taskCreatedAgo(app, 60_000, 'processing', 'bob')
   const stats = async (token: string) => (await app.inject({ url: '/v1/stats', headers: { authorization: `Bearer ${token}` } })).json()
   const alice = await stats('alice-token')
   t.equal(alice.scope, 'caller')

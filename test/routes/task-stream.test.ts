@@ -53,7 +53,7 @@ const statusEvents = (events: SseEvent[]) => events.filter((event) => event.even
 t.test('an SSE client sees processing, then success, then the stream closes', async (t) => {
   const { app, base } = await listening(t)
   const tid = taskId()
-  const { id, token } = seedTask(app.taskStore, { task_id: tid })
+  const { id, token } = await seedTask(app.taskStore, { task_id: tid })
   const stream = await openStream(`${base}/v1/tasks/${id}/events`)
   t.equal(stream.response.status, 200)
   t.match(stream.response.headers.get('content-type'), /^text\/event-stream/)
@@ -74,7 +74,7 @@ t.test('an SSE client sees processing, then success, then the stream closes', as
 t.test('keep-alive comments flow while nothing happens; Last-Event-ID resumes after what was seen', async (t) => {
   const { app, base } = await listening(t, { SSE_KEEPALIVE_MS: '20' })
   const tid = taskId()
-  const { id, token } = seedTask(app.taskStore, { task_id: tid })
+  const { id, token } = await seedTask(app.taskStore, { task_id: tid })
   const resumed = await openStream(`${base}/v1/tasks/${tid}/events`, { 'last-event-id': 'processing' })
   await waitUntil('keep-alives', () => resumed.events.filter((event) => event.comment === 'keep-alive').length >= 3, 2000)
   t.equal(statusEvents(resumed.events).length, 0, 'processing was seen already: not sent again')
@@ -97,7 +97,7 @@ t.test('keep-alive comments flow while nothing happens; Last-Event-ID resumes af
 t.test('the streams one change reaches share one event: signed and serialised once, the same bytes for all', async (t) => {
   const { app, base } = await listening(t, { API_TOKENS: 'alice:alice-token', ADMIN_TOKENS: 'ops:ops-token', MAX_WAITERS_PER_CALLER: '200' })
   const tid = taskId()
-  const { id, token } = seedTask(app.taskStore, { task_id: tid, caller: 'alice' })
+  const { id, token } = await seedTask(app.taskStore, { task_id: tid, caller: 'alice' })
   const streams = await Promise.all(Array.from({ length: 200 }, (_, i) =>
     openStream(`${base}/v1/tasks/${id}/events`, { authorization: `Bearer ${i % 2 === 0 ? 'alice' : 'ops'}-token` })))
   t.teardown(() => { for (const stream of streams) stream.close() })
@@ -119,7 +119,7 @@ t.test('the streams one change reaches share one event: signed and serialised on
 
 t.test('errors come as JSON before the stream starts', async (t) => {
   const { app, base } = await listening(t, { API_TOKENS: 'token-1' })
-  const { id } = seedTask(app.taskStore, { task_id: taskId() })
+  const { id } = await seedTask(app.taskStore, { task_id: taskId() })
   const unauthorised = await fetch(`${base}/v1/tasks/${id}/events`)
   t.equal(unauthorised.status, 401)
   t.equal(((await unauthorised.json()) as { code: string }).code, 'unauthorized')
@@ -132,7 +132,7 @@ t.test('errors come as JSON before the stream starts', async (t) => {
 
 t.test('a client that leaves releases its watch; closing the app ends the streams at once', async (t) => {
   const { app, base } = await listening(t)
-  const { id } = seedTask(app.taskStore, { task_id: taskId() })
+  const { id } = await seedTask(app.taskStore, { task_id: taskId() })
   const leaving = await openStream(`${base}/v1/tasks/${id}/events`)
   await waitUntil('watching', () => app.taskWatch.size === 1)
   leaving.close()

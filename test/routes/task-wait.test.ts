@@ -16,7 +16,7 @@ t.test('a long-poll answers within 100 ms of the push that changes the status', 
   const rounds: number[] = []
   for (let round = 0; round < 5; round++) {
     const tid = taskId()
-    const { id, token } = seedTask(app.taskStore, { task_id: tid })
+    const { id, token } = await seedTask(app.taskStore, { task_id: tid })
     let answeredAt = 0
     const waiting = app.inject(`/v1/tasks/${id}?wait=30&status=processing`).then((res) => { answeredAt = performance.now(); return res })
     await waitUntil('the long-poll waits', () => app.taskWatch.size === 1)
@@ -38,7 +38,7 @@ t.test('a long-poll answers within 100 ms of the push that changes the status', 
 t.test('a long-poll times out with the current state; a different or final status answers at once', async (t) => {
   const app = await build(t)
   const tid = taskId()
-  const { id, token } = seedTask(app.taskStore, { task_id: tid })
+  const { id, token } = await seedTask(app.taskStore, { task_id: tid })
   let started = performance.now()
   const timedOut = await app.inject(`/v1/tasks/${id}?wait=1&status=processing`)
   const waited = performance.now() - started
@@ -61,7 +61,7 @@ t.test('a long-poll times out with the current state; a different or final statu
 
 t.test('long-poll parameters are validated', async (t) => {
   const app = await build(t)
-  const { id } = seedTask(app.taskStore, { task_id: taskId() })
+  const { id } = await seedTask(app.taskStore, { task_id: taskId() })
   for (const query of ['wait=61', 'wait=-1', 'wait=abc', 'wait=1.5', 'status=done', 'extra=1']) {
     const res = await app.inject(`/v1/tasks/${id}?${query}`)
     t.equal(res.statusCode, 400, query)
@@ -75,7 +75,7 @@ t.test('a client that leaves stops waiting; closing the app answers the waiting 
   const app = await build(t)
   const port = await freePort()
   await app.listen({ port, host: '127.0.0.1' })
-  const { id } = seedTask(app.taskStore, { task_id: taskId() })
+  const { id } = await seedTask(app.taskStore, { task_id: taskId() })
   // node:http without keep-alive: a client that really goes away (undici would keep a spare connection open).
   const get = (path: string) => {
     const request = http.get({ host: '127.0.0.1', port, path, agent: false })
@@ -113,7 +113,7 @@ t.test('1,000 concurrent long-polls hold, challenges stay fast, and one push ans
   const port = await freePort()
   await app.listen({ port, host: '127.0.0.1' })
   const tid = taskId()
-  const { id, token } = seedTask(app.taskStore, { task_id: tid })
+  const { id, token } = await seedTask(app.taskStore, { task_id: tid })
   const agent = new http.Agent({ keepAlive: true, maxSockets: Infinity })
   t.teardown(() => agent.destroy())
   const request = (method: string, path: string, body?: string) => new Promise<{ status: number, body: string }>((resolve, reject) => {
@@ -158,7 +158,7 @@ t.test('1,000 concurrent long-polls hold, challenges stay fast, and one push ans
 t.test('1,000 long-polls of one push are answered from one serialisation: one history read, one signed link, the same bytes', async (t) => {
   const app = await build(t, { API_TOKENS: 'alice:alice-token,bob:bob-token', ADMIN_TOKENS: 'ops:ops-token', MAX_WAITERS_PER_CALLER: '1000' })
   const tid = taskId()
-  const { id, token } = seedTask(app.taskStore, { task_id: tid, caller: 'alice' })
+  const { id, token } = await seedTask(app.taskStore, { task_id: tid, caller: 'alice' })
   const as = (who: string) => ({ authorization: `Bearer ${who}-token` })
   const url = `/v1/tasks/${id}?wait=30&status=processing`
   // The owner and an operator: both may see the task, so both are answered with what the task is.
@@ -194,9 +194,9 @@ t.test('waits are capped per caller and in total: beyond, 429 too_many_waiters w
   // Operators, so the seeded tasks are visible to all three; each is still its own caller for the caps.
   const app = await build(t, { API_TOKENS: 'nobody:unused-token', ADMIN_TOKENS: 'alice:alice-token,bob:bob-token,carol:carol-token', MAX_WAITERS_PER_CALLER: '3', MAX_WAITERS: '5' })
   const tid = taskId()
-  const { id, token } = seedTask(app.taskStore, { task_id: tid })
-  const done = seedTask(app.taskStore, { task_id: taskId() })
-  await push(app, done.token, app.taskStore.queries.byId(done.id)!.task_id!, 'success')
+  const { id, token } = await seedTask(app.taskStore, { task_id: tid })
+  const done = await seedTask(app.taskStore, { task_id: taskId() })
+  await push(app, done.token, (await app.taskStore.queries.byId(done.id))!.task_id!, 'success')
   const as = (who: string) => ({ authorization: `Bearer ${who}-token` })
   const longPoll = (who: string) => app.inject({ url: `/v1/tasks/${id}?wait=30&status=processing`, headers: as(who) })
 
@@ -227,7 +227,7 @@ t.test('waits are capped per caller and in total: beyond, 429 too_many_waiters w
   const answers = await Promise.all([...alice, ...bob])
   t.ok(answers.every((res) => res.statusCode === 200 && res.json().status === 'success'), 'every wait answered by the push')
   t.equal(app.taskWatch.admitted, 0, 'every slot given back')
-  const next = seedTask(app.taskStore, { task_id: taskId() })
+  const next = await seedTask(app.taskStore, { task_id: taskId() })
   const again = app.inject({ url: `/v1/tasks/${next.id}?wait=1&status=processing`, headers: as('carol') })
   await waitUntil('carol may wait now', () => app.taskWatch.size === 1)
   t.equal((await again).statusCode, 200)

@@ -5,8 +5,8 @@ import { build, seedTask, taskId } from '../helper.js'
 t.test('search finds a task by our id, its first characters, MiniMax\'s task_id or a metadata value', async (t) => {
   const app = await build(t)
   const tid = taskId()
-  const wanted = seedTask(app.taskStore, { task_id: tid, metadata: { ticket: 'T-42', attempt: 3, nested: { ticket: 'deep' } } })
-  const other = seedTask(app.taskStore, { metadata: { ticket: 'T-43' } })
+  const wanted = await seedTask(app.taskStore, { task_id: tid, metadata: { ticket: 'T-42', attempt: 3, nested: { ticket: 'deep' } } })
+  const other = await seedTask(app.taskStore, { metadata: { ticket: 'T-43' } })
   const ids = async (query: string) => (await app.inject({ url: `/v1/tasks?${query}` })).json().items.map((task: { id: string }) => task.id)
   t.same(await ids(`q=${wanted.id}`), [wanted.id], 'our id')
   t.same(await ids(`q=${wanted.id.slice(0, 8)}`), [wanted.id], 'its first 8 characters, as the table shows them')
@@ -22,7 +22,7 @@ t.test('search finds a task by our id, its first characters, MiniMax\'s task_id 
 
 t.test('provider and (an operator\'s) caller filters, with cursor paging over the filtered list', async (t) => {
   const app = await build(t, { ADMIN_TOKENS: 'ops:ops-token' })
-  const seeded = Array.from({ length: 5 }, () => seedTask(app.taskStore))
+  const seeded = await Promise.all(Array.from({ length: 5 }, async () => await seedTask(app.taskStore)))
   app.db.prepare("UPDATE tasks SET provider = 'modellix' WHERE seq IN (?, ?, ?)").run(seeded[0]!.seq, seeded[2]!.seq, seeded[4]!.seq)
   app.db.prepare("UPDATE tasks SET caller = 'team-a' WHERE seq = ?").run(seeded[1]!.seq)
   const page = async (query: string) => (await app.inject({ url: `/v1/tasks?${query}`, headers: { authorization: 'Bearer ops-token' } })).json()
@@ -39,8 +39,8 @@ t.test('provider and (an operator\'s) caller filters, with cursor paging over th
 
 t.test('a caller\'s search and filters stay within its own tasks; only an operator filters by caller', async (t) => {
   const app = await build(t, { API_TOKENS: 'alice:alice-token,bob:bob-token', ADMIN_TOKENS: 'ops:ops-token' })
-  const alices = seedTask(app.taskStore, { metadata: { ticket: 'T-1' } })
-  const bobs = seedTask(app.taskStore, { metadata: { ticket: 'T-1' } })
+  const alices = await seedTask(app.taskStore, { metadata: { ticket: 'T-1' } })
+  const bobs = await seedTask(app.taskStore, { metadata: { ticket: 'T-1' } })
   app.db.prepare("UPDATE tasks SET caller = 'alice' WHERE seq = ?").run(alices.seq)
   app.db.prepare("UPDATE tasks SET caller = 'bob' WHERE seq = ?").run(bobs.seq)
   const ids = async (token: string, query: string) =>

@@ -5,7 +5,7 @@ import { build, seedTask, taskId } from '../helper.js'
 t.test('a task is found by our id or MiniMax\'s task_id, with its full history oldest first', async (t) => {
   const app = await build(t)
   const tid = taskId()
-  const { id, token } = seedTask(app.taskStore, { task_id: tid, metadata: { order: 42 } })
+  const { id, token } = await seedTask(app.taskStore, { task_id: tid, metadata: { order: 42 } })
   await app.inject({ method: 'POST', url: `/get_callback/${token}`, payload: { task_id: tid, status: 'Success', file_id: '205258526306433' } })
 
   for (const key of [id, tid]) {
@@ -34,7 +34,7 @@ t.test('a task is found by our id or MiniMax\'s task_id, with its full history o
 
 t.test('a lookup carries the latest 100 events and events_total; /history pages through all of them, oldest first', async (t) => {
   const app = await build(t)
-  const { id, seq } = seedTask(app.taskStore, { task_id: taskId() })
+  const { id, seq } = await seedTask(app.taskStore, { task_id: taskId() })
   // Written straight into the table: no command writes a history this long in one go.
   const repo = new TasksRepository(app.db)
   // A history as long as a flood used to make one (refused pushes no longer write any): 150,000 events, the first two
@@ -103,7 +103,7 @@ t.test('unknown ids answer 404 JSON', async (t) => {
 t.test('the list pages newest first with an opaque cursor and a status filter', async (t) => {
   const app = await build(t)
   const ids = []
-  for (let i = 0; i < 5; i++) ids.push(seedTask(app.taskStore, i % 2 === 0 ? { task_id: taskId() } : {}).id)
+  for (let i = 0; i < 5; i++) ids.push((await seedTask(app.taskStore, i % 2 === 0 ? { task_id: taskId() } : {})).id)
   const newestFirst = [...ids].reverse()
 
   const first = (await app.inject('/v1/tasks?limit=2')).json()
@@ -129,7 +129,7 @@ t.test('the MiniMax-compatible query answers in MiniMax\'s vocabulary', async (t
   const app = await build(t)
   const query = async (key: string) => (await app.inject(`/v1/query/video_generation?task_id=${key}`)).json()
   const tid = taskId()
-  const { id, token } = seedTask(app.taskStore, { task_id: tid })
+  const { id, token } = await seedTask(app.taskStore, { task_id: tid })
   t.same(await query(tid), { task_id: tid, status: 'Processing', file_id: '', base_resp: { status_code: 0, status_msg: 'success' } })
   await app.inject({ method: 'POST', url: `/get_callback/${token}`, payload: { task_id: tid, status: 'Queueing' } })
   t.equal((await query(tid)).status, 'Queueing')
@@ -137,7 +137,7 @@ t.test('the MiniMax-compatible query answers in MiniMax\'s vocabulary', async (t
   t.same(await query(id), { task_id: tid, status: 'Success', file_id: '7', base_resp: { status_code: 0, status_msg: 'success' } }, 'our id works too')
 
   const failedId = taskId()
-  const failed = seedTask(app.taskStore, { task_id: failedId })
+  const failed = await seedTask(app.taskStore, { task_id: failedId })
   await app.inject({ method: 'POST', url: `/get_callback/${failed.token}`, payload: { task_id: failedId, status: 'failed', base_resp: { status_code: 1027, status_msg: 'sensitive' } } })
   t.equal((await query(failedId)).status, 'Fail')
   t.same((await app.inject(`/v1/tasks/${failedId}`)).json().error, { code: '1027', message: 'sensitive' })

@@ -6,6 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { openDatabase } from '../../src/db/database.js'
 import { migrate } from '../../src/db/migrate.js'
 import { TasksRepository } from '../../src/db/tasks-repository.js'
+import { SqliteTaskStorage } from '../../src/db/sqlite-task-storage.js'
 import { ProviderError } from '../../src/providers/provider-error.js'
 import type { ProviderTaskState, VideoProvider } from '../../src/providers/provider.js'
 import { CallBudget } from '../../src/services/call-budget.js'
@@ -100,7 +101,7 @@ t.test('after our timeout the reconciler keeps asking slowly, and a late success
   const stack = await startStack(t, { env: { ...FAST, LATE_RESULT_POLL_MS: '1000' }, behaviour: STALLED })
   const { body } = await postJson(`${stack.url}/v1/video_generation`, submitBody())
   await waitForTask(stack, body.id, (task) => task.status === 'failed')
-  const row = stack.app.taskStore.queries.byId(body.id)!
+  const row = (await stack.app.taskStore.queries.byId(body.id))!
   const wait = Date.parse(row.next_poll_at!) - Date.parse(row.updated_at)
   t.ok(wait >= 900 && wait <= 1100, `the next poll is LATE_RESULT_POLL_MS after the give-up (${wait} ms), not the usual backoff`)
 
@@ -112,7 +113,7 @@ t.test('after our timeout the reconciler keeps asking slowly, and a late success
   t.match(done, { status: 'success', error: null, file_id: stack.fake.tasks.get(body.task_id)!.file_id })
   t.ok(done.events.some((event: any) => event.source === 'poll' && event.status === 'success' && event.outcome === 'applied'), 'applied from a poll')
 
-  t.equal(stack.app.taskStore.queries.byId(body.id)!.next_poll_at, null, 'finished: nothing scheduled')
+  t.equal((await stack.app.taskStore.queries.byId(body.id))!.next_poll_at, null, 'finished: nothing scheduled')
   const settled = stack.fake.requests.length
   await sleep(400)
   t.equal(stack.fake.requests.length, settled, 'a finished task is never polled again')
@@ -126,14 +127,14 @@ t.test('late polling ends with LATE_RESULT_WINDOW_MS; a still-running task then 
   await stack.fake.waitFor(() => queries(stack) >= gaveUp + 2, 3000)
   await sleep(600)
   t.equal(queries(stack), gaveUp + 2, 'one late poll after 1 s, the last at the window\'s end (1.5 s), then none')
-  const row = stack.app.taskStore.queries.byId(body.id)!
+  const row = (await stack.app.taskStore.queries.byId(body.id))!
   t.equal(row.next_poll_at, null)
   t.match(row, { status: 'failed', error_code: 'timeout', error_provisional: 1 }, 'still provisional: a push would still resolve it')
 
   const off = await startStack(t, { env: { ...FAST, LATE_RESULT_WINDOW_MS: '0' }, behaviour: STALLED })
   const other = (await postJson(`${off.url}/v1/video_generation`, submitBody())).body
   await waitForTask(off, other.id, (task) => task.status === 'failed')
-  t.equal(off.app.taskStore.queries.byId(other.id)!.next_poll_at, null, 'LATE_RESULT_WINDOW_MS=0: no late polls')
+  t.equal((await off.app.taskStore.queries.byId(other.id))!.next_poll_at, null, 'LATE_RESULT_WINDOW_MS=0: no late polls')
 })
 
 t.test('a create whose outcome stayed unknown keeps a working callback URL: a late push resolves it with MiniMax\'s own code', async (t) => {
@@ -154,7 +155,7 @@ t.test('a create whose outcome stayed unknown keeps a working callback URL: a la
   t.match(resolved, { task_id: providerTaskId, status: 'failed', error: { code: '1026', message: 'input sensitive' } })
   t.notOk('provisional' in resolved.error, 'no longer provisional')
   t.equal(resolved.events.at(-1).outcome, 'applied', 'the provider\'s verdict replaced ours')
-  t.equal(stack.app.taskStore.queries.byId(submitted.body.id)!.next_poll_at, null, 'the provider\'s failure is final: no late polls')
+  t.equal((await stack.app.taskStore.queries.byId(submitted.body.id))!.next_poll_at, null, 'the provider\'s failure is final: no late polls')
 
   const after = await pushAsMiniMax(stack, providerTaskId!, { status: 'success', file_id: '1' })
   t.equal(after.status, 200)
@@ -168,7 +169,7 @@ function harness (t: { teardown: (fn: () => unknown) => void }) {
   const db = openDatabase(join(tempDir(t), 's2v.db'), { synchronous: 'NORMAL' })
   t.teardown(() => db.close())
   migrate(db)
-  const store = new TaskStore(new TasksRepository(db))
+  const store = new TaskStore(new SqliteTaskStorage(new TasksRepository(db)))
   const calls: string[] = []
   let onQuery: (taskId: string) => Promise<ProviderTaskState> = async () => ({ providerStatus: 'Processing', fileId: null, error: null, video: null, traceId: null })
   const provider: VideoProvider = {
@@ -193,47 +194,47 @@ function harness (t: { teardown: (fn: () => unknown) => void }) {
   })
   // As plugins/task-effects.ts wires it in the app.
   store.setPollScheduler((task, now) => reconciler.nextPollAfterNews(task, now))
-  const due = (seq: number) => store.pollAt(seq, new Date(Date.now() - 1000).toISOString())
+  const due = async (seq: number) => await store.pollAt(seq, new Date(Date.now() - 1000).toISOString())
   return { store, calls, reconciler, due, setQuery: (fn: typeof onQuery) => { onQuery = fn } }
 }
 
 t.test('a poll that fails while a terminal push commits does not re-arm the finished task', async (t) => {
   const { store, calls, reconciler, due, setQuery } = harness(t)
-  const failedTask = seedTask(store, { task_id: taskId() })
-  const succeededTask = seedTask(store, { task_id: taskId() })
-  const providerIds = new Map([[failedTask.seq, store.queries.bySeq(failedTask.seq)!.task_id!], [succeededTask.seq, store.queries.bySeq(succeededTask.seq)!.task_id!]])
+  const failedTask = await seedTask(store, { task_id: taskId() })
+  const succeededTask = await seedTask(store, { task_id: taskId() })
+  const providerIds = new Map([[failedTask.seq, (await store.queries.bySeq(failedTask.seq))!.task_id!], [succeededTask.seq, (await store.queries.bySeq(succeededTask.seq))!.task_id!]])
   setQuery(async (id) => {
     // While the question is out, the task's final push arrives and commits; then the question fails.
     const seq = [...providerIds].find(([, providerId]) => providerId === id)![0]
-    if (seq === failedTask.seq) store.applyUpdate(seq, id, { status: 'failed', providerStatus: 'Fail', error: { code: '1027', message: 'x' } }, 'callback')
-    else store.applyUpdate(seq, id, { status: 'success', providerStatus: 'Success', fileId: 'f1' }, 'callback')
+    if (seq === failedTask.seq) await store.applyUpdate(seq, id, { status: 'failed', providerStatus: 'Fail', error: { code: '1027', message: 'x' } }, 'callback')
+    else await store.applyUpdate(seq, id, { status: 'success', providerStatus: 'Success', fileId: 'f1' }, 'callback')
     throw new ProviderError('http', 'HTTP 503', { httpStatus: 503 })
   })
-  due(failedTask.seq)
-  due(succeededTask.seq)
+  await due(failedTask.seq)
+  await due(succeededTask.seq)
   await reconciler.runOnce()
   t.equal(calls.filter((call) => call.startsWith('query')).length, 2)
-  t.equal(store.queries.bySeq(failedTask.seq)!.next_poll_at, null, 'the failed task is not re-armed by the stale poll')
-  const success = store.queries.bySeq(succeededTask.seq)!
+  t.equal((await store.queries.bySeq(failedTask.seq))!.next_poll_at, null, 'the failed task is not re-armed by the stale poll')
+  const success = (await store.queries.bySeq(succeededTask.seq))!
   t.ok(success.next_poll_at !== null && Date.parse(success.next_poll_at) <= Date.now(), 'the success keeps its schedule for the video link, not a backoff')
 
   await reconciler.runOnce()
   t.same(calls.slice(2), [`link ${providerIds.get(succeededTask.seq)}`], 'only the link is fetched')
-  t.equal(store.queries.bySeq(succeededTask.seq)!.next_poll_at, null)
+  t.equal((await store.queries.bySeq(succeededTask.seq))!.next_poll_at, null)
   for (let i = 0; i < 3; i++) await reconciler.runOnce(Date.now() + (i + 1) * 86_400_000)
   t.equal(calls.length, 3, 'finished tasks are never polled again, however long we wait')
 })
 
 t.test('refresh asks the provider about our own failure, never about the provider\'s', async (t) => {
   const { store, calls, reconciler } = harness(t)
-  const ours = seedTask(store, { task_id: taskId() })
-  store.applyUpdate(ours.seq, null, { status: 'failed', providerStatus: null, error: { code: 'timeout', message: 'x', provisional: true } }, 'timeout')
-  const theirs = seedTask(store, { task_id: taskId() })
-  store.applyUpdate(theirs.seq, null, { status: 'failed', providerStatus: 'Fail', error: { code: '1027', message: 'x' } }, 'callback')
+  const ours = await seedTask(store, { task_id: taskId() })
+  await store.applyUpdate(ours.seq, null, { status: 'failed', providerStatus: null, error: { code: 'timeout', message: 'x', provisional: true } }, 'timeout')
+  const theirs = await seedTask(store, { task_id: taskId() })
+  await store.applyUpdate(theirs.seq, null, { status: 'failed', providerStatus: 'Fail', error: { code: '1027', message: 'x' } }, 'callback')
 
-  t.equal((await reconciler.pollNow(store.queries.bySeq(theirs.seq)!)).status, 'failed')
+  t.equal((await reconciler.pollNow((await store.queries.bySeq(theirs.seq))!)).status, 'failed')
   t.equal(calls.length, 0, 'the provider\'s failure is final: no call')
-  const stillRunning = await reconciler.pollNow(store.queries.bySeq(ours.seq)!)
+  const stillRunning = await reconciler.pollNow((await store.queries.bySeq(ours.seq))!)
   t.same(calls, [`query ${stillRunning.task_id}`], 'our own failure is worth a question')
   t.match(stillRunning, { status: 'failed', error_provisional: 1 }, '"Processing" keeps it failed')
   const next = Date.parse(stillRunning.next_poll_at!) - Date.now()

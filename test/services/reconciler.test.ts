@@ -81,7 +81,7 @@ t.test('a submit whose outcome stayed unknown is failed after its deadline', asy
 t.test('a task that never finishes is failed with a timeout after one last poll; query errors back off', async (t) => {
   const stack = await startStack(t, { env: { ...FAST, TASK_DEADLINE_MS: '1500' } })
   // A task MiniMax does not know: every query answers 2013, so it never finishes.
-  const ghost = seedTask(stack.app.taskStore, { task_id: taskId() })
+  const ghost = await seedTask(stack.app.taskStore, { task_id: taskId() })
   await sleep(1000)
   const during = queries(stack)
   t.ok(during >= 2 && during <= 6, `errors back off instead of hammering: ${during} queries in 1 s with 20 ms ticks`)
@@ -93,7 +93,7 @@ t.test('a task that never finishes is failed with a timeout after one last poll;
 t.test('the reconciler never exceeds its call budget, and shares it between tasks', async (t) => {
   const stack = await startStack(t, { env: { ...FAST, RECONCILE_AFTER_MS: '0', MINIMAX_POLL_BUDGET: '5' } })
   // Eight quiet tasks, all due at once.
-  const submitted = Array.from({ length: 8 }, () => seedTask(stack.app.taskStore, { task_id: taskId() }))
+  const submitted = await Promise.all(Array.from({ length: 8 }, async () => await seedTask(stack.app.taskStore, { task_id: taskId() })))
   await sleep(800)
   const polled = stack.fake.requests.filter((r) => r.path === '/v1/query/video_generation')
   t.equal(polled.length + retrieves(stack), 5, 'exactly the budget of 5 calls in the first minute')
@@ -120,7 +120,7 @@ t.test('an expired download URL is refreshed on lookup; /video redirects to a fr
   const { body } = await postJson(`${stack.url}/v1/video_generation`, submitBody())
   const done = await waitForTask(stack, body.id, (task) => Boolean(task.video?.url))
   const before = retrieves(stack)
-  stack.app.taskStore.expireVideoLink(stack.app.taskStore.queries.byId(body.id)!.seq)
+  await stack.app.taskStore.expireVideoLink((await stack.app.taskStore.queries.byId(body.id))!.seq)
   const looked = (await getJson(`${stack.url}/v1/tasks/${body.id}`)).body
   t.equal(retrieves(stack), before + 1, 'one file look-up')
   t.ok(Date.parse(looked.video.expires_at) > Date.now(), 'fresh expiry')
@@ -131,7 +131,7 @@ t.test('an expired download URL is refreshed on lookup; /video redirects to a fr
   t.equal(video.status, 302)
   t.equal(video.headers.get('cache-control'), 'private, no-store', 'a signed link is not kept by any cache')
   t.equal(video.headers.get('location'), looked.video.url)
-  const notReady = seedTask(stack.app.taskStore, { task_id: taskId() })
+  const notReady = await seedTask(stack.app.taskStore, { task_id: taskId() })
   t.equal((await fetch(`${stack.url}/v1/tasks/${notReady.id}/video`)).status, 409)
 })
 
@@ -144,10 +144,10 @@ t.test('a restart in the middle of polling loses nothing', async (t) => {
   t.teardown(() => again.close())
   await again.ready()
   const deadline = Date.now() + 5000
-  let task = again.taskStore.queries.byId(body.id)!
+  let task = (await again.taskStore.queries.byId(body.id))!
   while (task.video_url === null && Date.now() < deadline) {
     await sleep(30)
-    task = again.taskStore.queries.byId(body.id)!
+    task = (await again.taskStore.queries.byId(body.id))!
   }
   t.equal(task.status, 'success')
   t.ok(task.video_url, 'and its video link')
@@ -183,11 +183,11 @@ t.test('query errors (1002, HTTP 5xx, timeouts) back off instead of hammering', 
     else res.writeHead(404).end()
   })
   const stack = await startStack(t, { env: { ...FAST, MINIMAX_BASE_URL: broken, PROVIDER_REQUEST_TIMEOUT_MS: '100' } })
-  const task = seedTask(stack.app.taskStore, { task_id: taskId() })
+  const task = await seedTask(stack.app.taskStore, { task_id: taskId() })
   await sleep(1500)
   // 20 ms ticks would allow ~75 polls; doubling from 100 ms (capped at 400 ms) allows about 6.
   t.ok(queriesSeen >= 3 && queriesSeen <= 8, `${queriesSeen} queries in 1.5 s`)
-  const row = stack.app.taskStore.queries.byId(task.id)!
+  const row = (await stack.app.taskStore.queries.byId(task.id))!
   t.equal(row.status, 'processing', 'a failing question changes no status')
   t.ok(row.poll_attempts >= 3, `backoff grew (${row.poll_attempts} attempts)`)
 })

@@ -6,6 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { openDatabase, type Db } from '../../src/db/database.js'
 import { migrate } from '../../src/db/migrate.js'
 import { PURGE_SQL, TasksRepository } from '../../src/db/tasks-repository.js'
+import { SqliteTaskStorage } from '../../src/db/sqlite-task-storage.js'
 import { RetentionJob } from '../../src/services/retention.js'
 import { TaskStore } from '../../src/services/task-store.js'
 import type { TaskStatus } from '../../src/services/task-state.js'
@@ -82,9 +83,9 @@ t.test('only terminal tasks older than the retention go, with their events, keys
     addTask(repo, 'success', daysAgo(29), keptVideo),
     addTask(repo, 'failed', daysAgo(30)) // exactly at the cutoff: not older than it
   ]
-  const job = new RetentionJob({ store: new TaskStore(new TasksRepository(db)), retentionDays: 30, batchSize: 100, log: new LogCapture().logger })
+  const job = new RetentionJob({ store: new TaskStore(new SqliteTaskStorage(new TasksRepository(db))), retentionDays: 30, batchSize: 100, log: new LogCapture().logger })
 
-  t.same(job.purgeOnce(NOW), { tasks: 2, files: 2 })
+  t.same(await job.purgeOnce(NOW), { tasks: 2, files: 2 })
   t.same(ids(db), kept)
   t.notOk(repo.byId(oldSuccess))
   t.notOk(repo.byId(oldFailed))
@@ -92,7 +93,7 @@ t.test('only terminal tasks older than the retention go, with their events, keys
   t.equal(count(db, 'idempotency_keys'), kept.length, 'so did their idempotency keys')
   t.notOk(existsSync(oldVideo), 'the archived video of a purged task is removed')
   t.ok(existsSync(keptVideo), 'a kept task keeps its video')
-  t.same(job.purgeOnce(NOW), { tasks: 0, files: 0 }, 'nothing more to do')
+  t.same(await job.purgeOnce(NOW), { tasks: 0, files: 0 }, 'nothing more to do')
 })
 
 t.test('a file that cannot be removed is logged and does not undo the purge', async (t) => {
@@ -102,7 +103,7 @@ t.test('a file that cannot be removed is logged and does not undo the purge', as
   const logs = new LogCapture()
   const removed: string[] = []
   const job = new RetentionJob({
-    store: new TaskStore(new TasksRepository(db)),
+    store: new TaskStore(new SqliteTaskStorage(new TasksRepository(db))),
     retentionDays: 7,
     batchSize: 10,
     log: logs.logger,
@@ -111,7 +112,7 @@ t.test('a file that cannot be removed is logged and does not undo the purge', as
       removed.push(path)
     }
   })
-  t.same(job.purgeOnce(NOW), { tasks: 2, files: 1 })
+  t.same(await job.purgeOnce(NOW), { tasks: 2, files: 1 })
   t.same(removed, ['/videos/b.mp4'])
   t.equal(count(db, 'tasks'), 0)
   t.match(logs.lines, [{ level: 40, path: '/videos/a.mp4', err: { message: /EACCES/ } }])
@@ -120,12 +121,12 @@ t.test('a file that cannot be removed is logged and does not undo the purge', as
 t.test('each purge deletes at most batchSize tasks, oldest first', async (t) => {
   const { db, repo } = freshDb(t)
   const old = addOld(repo, 25) // each one a little older than the one before
-  const job = new RetentionJob({ store: new TaskStore(new TasksRepository(db)), retentionDays: 30, batchSize: 10, log: new LogCapture().logger })
-  t.same(job.purgeOnce(NOW), { tasks: 10, files: 0 })
+  const job = new RetentionJob({ store: new TaskStore(new SqliteTaskStorage(new TasksRepository(db))), retentionDays: 30, batchSize: 10, log: new LogCapture().logger })
+  t.same(await job.purgeOnce(NOW), { tasks: 10, files: 0 })
   t.same(ids(db), old.slice(0, 15), 'the ten oldest went first')
-  t.equal(job.purgeOnce(NOW).tasks, 10)
-  t.equal(job.purgeOnce(NOW).tasks, 5)
-  t.equal(job.purgeOnce(NOW).tasks, 0)
+  t.equal((await job.purgeOnce(NOW)).tasks, 10)
+  t.equal((await job.purgeOnce(NOW)).tasks, 5)
+  t.equal((await job.purgeOnce(NOW)).tasks, 0)
   t.equal(count(db, 'task_events'), 0)
 })
 
@@ -133,7 +134,7 @@ t.test('the loop drains every batch at once, then waits for the next interval', 
   const { db, repo } = freshDb(t)
   addOld(repo, 35, 400)
   const logs = new LogCapture()
-  const job = new RetentionJob({ store: new TaskStore(new TasksRepository(db)), retentionDays: 30, batchSize: 10, log: logs.logger })
+  const job = new RetentionJob({ store: new TaskStore(new SqliteTaskStorage(new TasksRepository(db))), retentionDays: 30, batchSize: 10, log: logs.logger })
   t.teardown(() => job.stop())
   job.start(60_000)
   await until(() => count(db, 'tasks') === 0)
@@ -150,7 +151,7 @@ t.test('the loop drains every batch at once, then waits for the next interval', 
 
 t.test('a short interval picks up tasks that expired after the previous drain', async (t) => {
   const { db, repo } = freshDb(t)
-  const job = new RetentionJob({ store: new TaskStore(new TasksRepository(db)), retentionDays: 30, batchSize: 10, log: new LogCapture().logger })
+  const job = new RetentionJob({ store: new TaskStore(new SqliteTaskStorage(new TasksRepository(db))), retentionDays: 30, batchSize: 10, log: new LogCapture().logger })
   t.teardown(() => job.stop())
   job.start(30)
   await sleep(50)
@@ -162,7 +163,7 @@ t.test('a short interval picks up tasks that expired after the previous drain', 
 t.test('between batches the event loop runs other work (callbacks are never blocked for a whole drain)', async (t) => {
   const { db, repo } = freshDb(t)
   addOld(repo, 60, 400)
-  const job = new RetentionJob({ store: new TaskStore(new TasksRepository(db)), retentionDays: 30, batchSize: 5, log: new LogCapture().logger })
+  const job = new RetentionJob({ store: new TaskStore(new SqliteTaskStorage(new TasksRepository(db))), retentionDays: 30, batchSize: 5, log: new LogCapture().logger })
   t.teardown(() => job.stop())
   const seen: number[] = []
   const probe = setInterval(() => seen.push(count(db, 'tasks')), 1)
@@ -177,7 +178,7 @@ t.test('between batches the event loop runs other work (callbacks are never bloc
 t.test('stop() during a drain waits for the batch in progress and nothing is deleted after it', async (t) => {
   const { db, repo } = freshDb(t)
   addOld(repo, 200, 400)
-  const job = new RetentionJob({ store: new TaskStore(new TasksRepository(db)), retentionDays: 30, batchSize: 2, log: new LogCapture().logger })
+  const job = new RetentionJob({ store: new TaskStore(new SqliteTaskStorage(new TasksRepository(db))), retentionDays: 30, batchSize: 2, log: new LogCapture().logger })
   job.start(60_000)
   await until(() => count(db, 'tasks') < 200)
   await job.stop()
@@ -198,7 +199,7 @@ t.test('a failing purge is logged and retried at the next interval', async (t) =
   t.teardown(() => other.close())
   other.exec('BEGIN IMMEDIATE') // another writer holds the lock
   const logs = new LogCapture()
-  const job = new RetentionJob({ store: new TaskStore(new TasksRepository(db)), retentionDays: 30, batchSize: 10, log: logs.logger })
+  const job = new RetentionJob({ store: new TaskStore(new SqliteTaskStorage(new TasksRepository(db))), retentionDays: 30, batchSize: 10, log: logs.logger })
   t.teardown(() => job.stop())
   job.start(40)
   await until(() => logs.lines.some((line) => line.level === 50))
@@ -219,10 +220,10 @@ t.test('a purge reads only through indexes: the age index for tasks, a task_seq 
 t.test('options are checked when the job is built and started', async (t) => {
   const { db } = freshDb(t)
   const log = new LogCapture().logger
-  t.throws(() => new RetentionJob({ store: new TaskStore(new TasksRepository(db)), retentionDays: 0, batchSize: 10, log }), RangeError)
-  t.throws(() => new RetentionJob({ store: new TaskStore(new TasksRepository(db)), retentionDays: 30, batchSize: 0, log }), RangeError)
-  t.throws(() => new RetentionJob({ store: new TaskStore(new TasksRepository(db)), retentionDays: 30, batchSize: 1.5, log }), RangeError)
-  const job = new RetentionJob({ store: new TaskStore(new TasksRepository(db)), retentionDays: 30, batchSize: 10, log })
+  t.throws(() => new RetentionJob({ store: new TaskStore(new SqliteTaskStorage(new TasksRepository(db))), retentionDays: 0, batchSize: 10, log }), RangeError)
+  t.throws(() => new RetentionJob({ store: new TaskStore(new SqliteTaskStorage(new TasksRepository(db))), retentionDays: 30, batchSize: 0, log }), RangeError)
+  t.throws(() => new RetentionJob({ store: new TaskStore(new SqliteTaskStorage(new TasksRepository(db))), retentionDays: 30, batchSize: 1.5, log }), RangeError)
+  const job = new RetentionJob({ store: new TaskStore(new SqliteTaskStorage(new TasksRepository(db))), retentionDays: 30, batchSize: 10, log })
   t.throws(() => job.start(0), RangeError)
   job.start(60_000)
   t.throws(() => job.start(60_000), /already started/)

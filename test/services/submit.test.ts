@@ -10,11 +10,11 @@ t.test('a key whose first answer was "outcome unknown" replays the task once a p
   const first = await send()
   t.equal(first.body.code, 'submit_outcome_unknown')
   const id = first.body.id as string
-  await waitUntil('a push bound the task', () => stack.app.taskStore.queries.byId(id)!.task_id !== null)
+  await waitUntil('a push bound the task', async () => (await stack.app.taskStore.queries.byId(id))!.task_id !== null)
   const replay = await send()
   t.equal(replay.status, 200, 'the stale "unknown" is replaced by what is known now')
   t.equal(replay.headers.get('idempotent-replayed'), 'true')
-  t.match(replay.body, { id, task_id: stack.app.taskStore.queries.byId(id)!.task_id, status: /processing|success/, base_resp: { status_code: 0 } })
+  t.match(replay.body, { id, task_id: (await stack.app.taskStore.queries.byId(id))!.task_id, status: /processing|success/, base_resp: { status_code: 0 } })
   t.equal(stack.fake.tasks.size, 1, 'still one paid generation')
 })
 
@@ -30,14 +30,14 @@ t.test('a key whose first request never answered (a restart) is 409 until its ta
   t.equal(inProgress.status, 409, 'unresolved: in progress')
   t.match(inProgress.body, { code: 'idempotency_key_in_progress', id: bound })
   const providerTaskId = [...stack.fake.tasks.keys()][0]!
-  stack.app.taskStore.applyUpdate(stack.app.taskStore.queries.byId(bound)!.seq, providerTaskId, { status: 'processing', providerStatus: 'Processing' }, 'poll')
+  await stack.app.taskStore.applyUpdate((await stack.app.taskStore.queries.byId(bound))!.seq, providerTaskId, { status: 'processing', providerStatus: 'Processing' }, 'poll')
   const replay = await send('bound')
   t.equal(replay.status, 200, 'bound by a poll: replayed as the create answer')
   t.same(replay.body, { task_id: providerTaskId, id: bound, status: 'processing', base_resp: { status_code: 0, status_msg: 'success' } })
 
   const failed = (await send('failed')).body.id as string
   forget('failed')
-  stack.app.taskStore.applyUpdate(stack.app.taskStore.queries.byId(failed)!.seq, null, { status: 'failed', providerStatus: null, error: { code: 'submit_outcome_unknown', message: 'gave up' } }, 'timeout')
+  await stack.app.taskStore.applyUpdate((await stack.app.taskStore.queries.byId(failed))!.seq, null, { status: 'failed', providerStatus: null, error: { code: 'submit_outcome_unknown', message: 'gave up' } }, 'timeout')
   const failure = await send('failed')
   t.equal(failure.status, 502, 'failed before it had a task_id: replayed as the failure')
   t.match(failure.body, { code: 'submit_outcome_unknown', id: failed, task_id: null, status: 'failed', base_resp: { status_code: 1000 } })

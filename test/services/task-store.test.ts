@@ -5,35 +5,35 @@ import { build, seedTask, taskId } from '../helper.js'
 t.test('updates queued in one turn commit in one transaction and resolve after it', async (t) => {
   const app = await build(t)
   const store = app.taskStore
-  const tasks = Array.from({ length: 5 }, () => seedTask(store))
+  const tasks = await Promise.all(Array.from({ length: 5 }, async () => await seedTask(store)))
   let writes = 0
   store.events.on('dbWrite', () => { writes++ })
-  const results = await Promise.all(tasks.map((task) => store.applyUpdateSoon(task.seq, taskId(), { status: 'processing', providerStatus: 'processing' }, 'callback')))
+  const results = await Promise.all(tasks.map(async (task) => await store.applyUpdate(task.seq, taskId(), { status: 'processing', providerStatus: 'processing' }, 'callback')))
   t.equal(writes, 1, 'one transaction for five updates')
   t.ok(results.every((result) => result.ok && result.task.status === 'processing'))
-  for (const task of tasks) t.equal(store.queries.byId(task.id)!.status, 'processing', 'committed')
+  for (const task of tasks) t.equal((await store.queries.byId(task.id))!.status, 'processing', 'committed')
 })
 
 t.test('one update that fails rolls back alone', async (t) => {
   const app = await build(t)
   const store = app.taskStore
-  const good = seedTask(store)
+  const good = await seedTask(store)
   const statuses: string[] = []
   store.events.on('status', ({ task }) => statuses.push(task.id))
   const [fine, broken] = await Promise.allSettled([
-    store.applyUpdateSoon(good.seq, taskId(), { status: 'success', providerStatus: 'success', fileId: '1' }, 'callback'),
-    store.applyUpdateSoon(987654, taskId(), { status: 'success', providerStatus: 'success' }, 'callback') // no such task
+    store.applyUpdate(good.seq, taskId(), { status: 'success', providerStatus: 'success', fileId: '1' }, 'callback'),
+    store.applyUpdate(987654, taskId(), { status: 'success', providerStatus: 'success' }, 'callback') // no such task
   ])
   t.equal(fine.status, 'fulfilled')
   t.equal(broken.status, 'rejected')
-  t.equal(store.queries.byId(good.id)!.status, 'success', 'the good update is committed')
+  t.equal((await store.queries.byId(good.id))!.status, 'success', 'the good update is committed')
   t.same(statuses, [good.id], 'only committed changes are announced')
 })
 
 t.test('the row an update returns is the row in the database (it is built, not read again)', async (t) => {
   const app = await build(t)
   const store = app.taskStore
-  const task = seedTask(store)
+  const task = await seedTask(store)
   const providerTaskId = taskId()
   const updates = [
     { status: 'processing', providerStatus: 'Queueing' }, // binds the task_id
@@ -42,11 +42,11 @@ t.test('the row an update returns is the row in the database (it is built, not r
     { status: 'success', providerStatus: 'Success', fileId: '123456789012345678' } // a duplicate of a terminal state
   ] as const
   for (const update of updates) {
-    const result = await store.applyUpdateSoon(task.seq, providerTaskId, update, 'callback')
+    const result = await store.applyUpdate(task.seq, providerTaskId, update, 'callback')
     t.ok(result.ok)
-    t.same(result.task, store.queries.bySeq(task.seq), `after ${update.providerStatus}`)
+    t.same(result.task, await store.queries.bySeq(task.seq), `after ${update.providerStatus}`)
   }
-  const failed = seedTask(store)
-  const result = store.applyUpdate(failed.seq, null, { status: 'failed', providerStatus: null, error: { code: 'timeout', message: 'x', provisional: true } }, 'timeout')
-  t.same(result.task, store.queries.bySeq(failed.seq), 'our own failure, no task_id')
+  const failed = await seedTask(store)
+  const result = await store.applyUpdate(failed.seq, null, { status: 'failed', providerStatus: null, error: { code: 'timeout', message: 'x', provisional: true } }, 'timeout')
+  t.same(result.task, await store.queries.bySeq(failed.seq), 'our own failure, no task_id')
 })

@@ -9,10 +9,10 @@ const success = { status: 'success', providerStatus: 'success', fileId: '2052585
 
 t.test('the long-polls one change releases share one answer, computed once from one read', async (t) => {
   const app = await build(t, { MAX_WAITERS_PER_CALLER: '1000' })
-  const { seq } = seedTask(app.taskStore, { task_id: taskId() })
-  const task = app.taskStore.queries.bySeq(seq)!
+  const { seq } = await seedTask(app.taskStore, { task_id: taskId() })
+  const task = (await app.taskStore.queries.bySeq(seq))!
   const seen: TaskRow[] = []
-  const answer = (row: TaskRow) => { seen.push(row); return { status: row.status } }
+  const answer = async (row: TaskRow) => { seen.push(row); return { status: row.status } }
   const polls = Array.from({ length: 1000 }, () =>
     app.taskWatch.longPoll(task, { wait: 30, status: 'processing', caller: 'c' }, new EventEmitter(), answer))
   t.equal(app.taskWatch.size, 1000)
@@ -22,7 +22,7 @@ t.test('the long-polls one change releases share one answer, computed once from 
   let reads = 0
   repo.bySeq = (s) => { if (s === seq) reads += 1; return bySeq(s) }
   t.teardown(() => { repo.bySeq = bySeq })
-  const updated = await app.taskStore.applyUpdateSoon(seq, task.task_id, success, 'callback')
+  const updated = await app.taskStore.applyUpdate(seq, task.task_id, success, 'callback')
   // Resolved before the waiters are told (they hear after the write's own answer): what follows is theirs.
   reads = 0
   const answers = await Promise.all(polls)
@@ -38,10 +38,10 @@ t.test('the long-polls one change releases share one answer, computed once from 
 
 t.test('polls that end without a change (the service closing) are answered from their own read', async (t) => {
   const app = await build(t)
-  const { seq } = seedTask(app.taskStore, { task_id: taskId() })
-  const task = app.taskStore.queries.bySeq(seq)!
+  const { seq } = await seedTask(app.taskStore, { task_id: taskId() })
+  const task = (await app.taskStore.queries.bySeq(seq))!
   let computed = 0
-  const answer = (row: TaskRow) => { computed += 1; return row.status }
+  const answer = async (row: TaskRow) => { computed += 1; return row.status }
   const polls = Array.from({ length: 3 }, () => app.taskWatch.longPoll(task, { wait: 30, caller: 'c' }, new EventEmitter(), answer))
   app.taskWatch.close()
   t.same(await Promise.all(polls), ['processing', 'processing', 'processing'])
@@ -51,13 +51,13 @@ t.test('polls that end without a change (the service closing) are answered from 
 t.test('shared computes once per change and function; the next change computes anew', async (t) => {
   const app = await build(t)
   const tid = taskId()
-  const { seq } = seedTask(app.taskStore) // submitting: the provider has not named it yet
+  const { seq } = await seedTask(app.taskStore) // submitting: the provider has not named it yet
   const changes: TaskRow[] = []
   const unwatch = app.taskWatch.watch(seq, { onChange: (row) => changes.push(row), onClose: () => {} })
   const other = app.taskWatch.watch(seq, { onChange: (row) => changes.push(row), onClose: () => {} })
   t.teardown(() => { unwatch(); other() })
-  app.taskStore.applyUpdate(seq, tid, { status: 'processing', providerStatus: 'Preparing' }, 'poll')
-  app.taskStore.applyUpdate(seq, tid, { status: 'failed', providerStatus: 'failed', error: { code: '1026', message: 'no' } }, 'callback')
+  await app.taskStore.applyUpdate(seq, tid, { status: 'processing', providerStatus: 'Preparing' }, 'poll')
+  await app.taskStore.applyUpdate(seq, tid, { status: 'failed', providerStatus: 'failed', error: { code: '1026', message: 'no' } }, 'callback')
   await nextTurn()
   t.equal(changes.length, 4, 'two watchers, two changes')
   t.equal(changes[0], changes[1], 'the watchers of one change get the same row')
@@ -75,14 +75,14 @@ t.test('shared computes once per change and function; the next change computes a
 t.test('watchers hear of a change after the writer has gone on, and only those watching as it committed', async (t) => {
   const app = await build(t)
   const tid = taskId()
-  const { seq } = seedTask(app.taskStore, { task_id: tid })
+  const { seq } = await seedTask(app.taskStore, { task_id: tid })
   const order: string[] = []
   const leaving = app.taskWatch.watch(seq, { onChange: () => order.push('left, yet told'), onClose: () => {} })
   const staying = app.taskWatch.watch(seq, { onChange: (row) => order.push(`watcher: ${row.status}`), onClose: () => {} })
   const everyTask = app.taskWatch.watchAll({ onChange: (row) => order.push(`all: ${row.status}`), onClose: () => {} })
   t.teardown(() => { staying(); everyTask() })
 
-  app.taskStore.applyUpdate(seq, tid, { status: 'success', providerStatus: 'success', fileId: '7' }, 'callback')
+  await app.taskStore.applyUpdate(seq, tid, { status: 'success', providerStatus: 'success', fileId: '7' }, 'callback')
   // Started after the commit: it has the new state from its own read, and must not take this change for news.
   const late = app.taskWatch.watch(seq, { onChange: () => order.push('late, yet told'), onClose: () => {} })
   t.teardown(late)

@@ -66,8 +66,8 @@ t.test('a download interrupted by a restart is finished by the next process', as
   t.teardown(() => again.close())
   await again.ready()
   const deadline = Date.now() + 5000
-  while (again.taskStore.queries.byId(body.id)?.archive_state !== 'stored' && Date.now() < deadline) await sleep(20)
-  const row = again.taskStore.queries.byId(body.id)!
+  while ((await again.taskStore.queries.byId(body.id))?.archive_state !== 'stored' && Date.now() < deadline) await sleep(20)
+  const row = (await again.taskStore.queries.byId(body.id))!
   t.equal(row.archive_state, 'stored', 'archived by the next process')
   t.equal(row.archive_bytes, fakeVideoBytes(row.file_id!).length)
 })

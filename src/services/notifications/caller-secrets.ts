@@ -63,7 +63,7 @@ export type SigningPolicy = {
   /** NOTIFY_URL: a task whose notify_url is the same URL gets one message, signed for both. */
   globalUrl?: string | undefined
   /** The task's own notify_url (undefined once the task is gone). */
-  notifyUrlOf: (taskSeq: number) => string | null | undefined
+  notifyUrlOf: (taskSeq: number) => Promise<string | null | undefined>
 }
 
 /**
@@ -72,9 +72,9 @@ export type SigningPolicy = {
  * NOTIFY_SECRET, when set, signs every message besides. Decided at each attempt, so a retry after a rotation carries
  * the new secret's signature.
  */
-export function signerFor (policy: SigningPolicy): (delivery: { task_seq: number, caller: string, url: string }) => Signer {
-  return (delivery) => {
-    const own = policy.notifyUrlOf(delivery.task_seq) === delivery.url
+export function signerFor (policy: SigningPolicy): (delivery: { task_seq: number, caller: string, url: string }) => Promise<Signer> {
+  return async (delivery) => {
+    const own = await policy.notifyUrlOf(delivery.task_seq) === delivery.url
     const global = !own || delivery.url === policy.globalUrl
     const secrets = [...(own ? policy.callers.signing(delivery.caller) : []), ...policy.everywhere, ...(global ? policy.operator : [])]
     return new Signer([...new Set(secrets)])

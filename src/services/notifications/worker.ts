@@ -16,7 +16,7 @@ export type WorkerOptions = {
   repo: DeliveriesRepository
   sender: NotificationSender
   /** The signer of one delivery's message (which secrets depends on where it goes), asked at each attempt. */
-  signerFor: (delivery: DeliveryRow) => Signer
+  signerFor: (delivery: DeliveryRow) => Promise<Signer>
   /** Pauses after the 1st, 2nd, ... failed attempt, in ms; after the last one a delivery is dead. */
   scheduleMs: number[]
   allowPrivate: boolean
@@ -122,7 +122,7 @@ export class DeliveryWorker {
     if (!verdict.ok) {
       result = { statusCode: null, latencyMs: 0, error: verdict.message, retryAfter: undefined, notAllowed: verdict.reason !== 'unresolvable', abandoned: false }
     } else {
-      const headers = this.#options.signerFor(row).headers(row.id, new Date(), row.payload)
+      const headers = (await this.#options.signerFor(row)).headers(row.id, new Date(), row.payload)
       result = await this.#options.sender.send(row.url, headers, row.payload, shutdown)
     }
     if (result.abandoned) return

@@ -63,28 +63,28 @@ t.test('which secrets sign a message: the caller\'s for its notify_url, the oper
   const own = 'https://hooks.team-a.example/s2v'
   const global = 'https://ops.example/all'
   const signing = (everywhere: string[], globalUrl = global) =>
-    signerFor({ callers: secrets, operator: everywhere.length ? everywhere : [operator], everywhere, globalUrl, notifyUrlOf: () => own })
+    signerFor({ callers: secrets, operator: everywhere.length ? everywhere : [operator], everywhere, globalUrl, notifyUrlOf: async () => own })
   const [a] = secrets.signing('team-a')
   const [b] = secrets.signing('team-b')
-  const verifies = (signer: ReturnType<ReturnType<typeof signerFor>>, secret: string) => {
+  const verifies = (signer: Awaited<ReturnType<ReturnType<typeof signerFor>>>, secret: string) => {
     const body = '{"status":"success"}'
     const headers = signer.headers('msg_x', new Date(), body)
     try { new Webhook(secret).verify(body, headers); return true } catch { return false }
   }
-  const toOwn = signing([])({ task_seq: 1, caller: 'team-a', url: own })
+  const toOwn = await signing([])({ task_seq: 1, caller: 'team-a', url: own })
   t.ok(verifies(toOwn, a!), 'the task\'s caller verifies its own')
   t.notOk(verifies(toOwn, b!), 'another caller\'s secret does not verify it')
   t.notOk(verifies(toOwn, operator), 'nor the generated operator secret (every caller could read it before isolation)')
-  const toGlobal = signing([])({ task_seq: 1, caller: 'team-a', url: global })
+  const toGlobal = await signing([])({ task_seq: 1, caller: 'team-a', url: global })
   t.ok(verifies(toGlobal, operator))
   t.notOk(verifies(toGlobal, a!), 'the operator\'s NOTIFY_URL is not signed with a caller\'s secret')
 
-  const shared = signing([], own)({ task_seq: 1, caller: 'team-a', url: own })
+  const shared = await signing([], own)({ task_seq: 1, caller: 'team-a', url: own })
   t.ok(verifies(shared, a!) && verifies(shared, operator), 'a notify_url that is also NOTIFY_URL gets one message both can verify')
 
   const configured = generateSecret()
-  const both = signing([configured])({ task_seq: 1, caller: 'team-a', url: own })
+  const both = await signing([configured])({ task_seq: 1, caller: 'team-a', url: own })
   t.ok(verifies(both, a!))
   t.ok(verifies(both, configured), 'NOTIFY_SECRET still signs every message')
-  t.ok(verifies(signing([configured])({ task_seq: 1, caller: 'team-a', url: global }), configured))
+  t.ok(verifies(await signing([configured])({ task_seq: 1, caller: 'team-a', url: global }), configured))
 })

@@ -16,10 +16,10 @@ async function consumerFor (t: { teardown: (fn: () => unknown) => void }): Promi
 }
 
 /** A task moved to processing, then (unless told otherwise) to success: two notifications. */
-function runTask (app: App, finish: 'success' | 'failed' | null = 'success'): { id: string, seq: number } {
+async function runTask (app: App, finish: 'success' | 'failed' | null = 'success'): Promise<{ id: string, seq: number }> {
   const tid = taskId()
-  const task = seedTask(app.taskStore, { task_id: tid })
-  if (finish) app.taskStore.applyUpdate(task.seq, tid, { status: finish, providerStatus: finish, fileId: finish === 'success' ? '205258526306433' : null }, 'callback')
+  const task = await seedTask(app.taskStore, { task_id: tid })
+  if (finish) await app.taskStore.applyUpdate(task.seq, tid, { status: finish, providerStatus: finish, fileId: finish === 'success' ? '205258526306433' : null }, 'callback')
   return task
 }
 
@@ -32,7 +32,7 @@ t.test('a consumer that is down for a while gets every notification once it is b
   const consumer = await consumerFor(t)
   await consumer.down()
   const app = await build(t, { ...FAST, NOTIFY_URL: consumer.url })
-  const tasks = [runTask(app), runTask(app), runTask(app, 'failed')]
+  const tasks = [await runTask(app), await runTask(app), await runTask(app, 'failed')]
 
   await waitUntil('some attempts were refused', () => (app.notifications.outbox.repo.db.prepare('SELECT COUNT(*) AS n FROM notification_attempts').get() as { n: number }).n >= 6)
   await consumer.up()
@@ -75,7 +75,7 @@ t.test('deliveries of one task wait for the earlier one: processing retried, suc
   const consumer = await consumerFor(t)
   consumer.script = [{ status: 503 }, { status: 502 }]
   const app = await build(t, { ...FAST, NOTIFY_URL: consumer.url })
-  runTask(app)
+  await runTask(app)
   await consumer.waitFor(4)
   t.same(consumer.received.map(statusOf), ['processing', 'processing', 'processing', 'success'])
 })
@@ -85,7 +85,7 @@ t.test('a later message queues without a due time while an earlier one is pendin
   consumer.fallback = { status: 500 }
   // One retry, an hour away: the processing message stays pending.
   const app = await build(t, { ...FAST, NOTIFY_URL: consumer.url, NOTIFY_RETRY_SCHEDULE: '3600' })
-  runTask(app)
+  await runTask(app)
   await consumer.waitFor(1)
   await waitUntil('the failure is recorded', () => app.notifications.worker.inFlight === 0)
   const [success, processing] = await deliveries(app, '&state=pending')
@@ -106,7 +106,7 @@ t.test('Retry-After is honoured on 429 and 503, not on other statuses', async (t
   const consumer = await consumerFor(t)
   consumer.script = [{ status: 429, headers: { 'retry-after': '1' } }, { status: 500, headers: { 'retry-after': '30' } }]
   const app = await build(t, { ...FAST, NOTIFY_URL: consumer.url })
-  runTask(app, null)
+  await runTask(app, null)
   const [first, second, third] = await consumer.waitFor(3, 4000)
   t.ok(second!.at - first!.at >= 950, `waited ${second!.at - first!.at} ms as the 429 asked, not the schedule's 30 ms`)
   t.ok(third!.at - second!.at < 900, `a 500's Retry-After is ignored (${third!.at - second!.at} ms)`)
@@ -117,7 +117,7 @@ t.test('an attempt that takes too long is abandoned and retried; redirects are n
   const elsewhere = await consumerFor(t)
   consumer.script = [{ status: 200, delayMs: 600 }, { status: 302, headers: { location: elsewhere.url } }]
   const app = await build(t, { ...FAST, NOTIFY_URL: consumer.url, NOTIFY_TIMEOUT_MS: '150' })
-  runTask(app, null)
+  await runTask(app, null)
   await waitUntil('delivered', () => app.notifications.outbox.repo.list({ state: 'delivered', limit: 1 }).length === 1)
   const [delivery] = await deliveries(app)
   t.match(delivery!.attempts, [
@@ -133,7 +133,7 @@ t.test('after the last scheduled attempt a delivery is dead, listed as failed, a
   const consumer = await consumerFor(t)
   consumer.fallback = { status: 500 }
   const app = await build(t, { ...FAST, NOTIFY_URL: consumer.url, NOTIFY_RETRY_SCHEDULE: '0.02,0.02' })
-  const task = runTask(app, null)
+  const task = await runTask(app, null)
   await waitUntil('dead', () => app.notifications.outbox.repo.list({ state: 'failed', limit: 1 }).length === 1)
   const [dead] = await deliveries(app, '&state=failed')
   t.match(dead, { task: task.id, status: 'processing', state: 'failed', dead_reason: 'attempts_exhausted', next_attempt_at: null })
@@ -154,9 +154,9 @@ t.test('410 Gone kills the delivery and everything else for that URL until an ad
   const consumer = await consumerFor(t)
   consumer.fallback = { status: 410 }
   const app = await build(t, { ...FAST, NOTIFY_URL: consumer.url })
-  runTask(app)
+  await runTask(app)
   await waitUntil('both dead', () => app.notifications.outbox.repo.list({ state: 'failed', limit: 5 }).length === 2)
-  runTask(app, null)
+  await runTask(app, null)
   await new Promise((resolve) => setTimeout(resolve, 100))
   t.equal(consumer.received.length, 1, 'one request only: the 410 stopped the rest')
   const dead = await deliveries(app, '&state=failed')
@@ -174,7 +174,7 @@ t.test('a replay that would go back in time is refused; the bulk form skips it',
   const consumer = await consumerFor(t)
   consumer.script = [{ status: 500 }, { status: 500 }]
   const app = await build(t, { ...FAST, NOTIFY_URL: consumer.url, NOTIFY_RETRY_SCHEDULE: '0.02' })
-  runTask(app)
+  await runTask(app)
   await waitUntil('settled', () => app.notifications.outbox.repo.list({ state: 'delivered', limit: 1 }).length === 1)
   const [success, processing] = await deliveries(app)
   t.match(processing, { status: 'processing', state: 'failed' })
@@ -192,12 +192,12 @@ t.test('a task\'s own notify_url and NOTIFY_URL each get a delivery; the same UR
   const global = await consumerFor(t)
   const app = await build(t, { ...FAST, NOTIFY_URL: global.url })
   const tid = taskId()
-  const task = seedTask(app.taskStore)
+  const task = await seedTask(app.taskStore)
   app.db.prepare('UPDATE tasks SET notify_url = ? WHERE seq = ?').run(own.url, task.seq)
-  app.taskStore.applyUpdate(task.seq, tid, { status: 'processing', providerStatus: null }, 'submit')
-  const same = seedTask(app.taskStore)
+  await app.taskStore.applyUpdate(task.seq, tid, { status: 'processing', providerStatus: null }, 'submit')
+  const same = await seedTask(app.taskStore)
   app.db.prepare('UPDATE tasks SET notify_url = ? WHERE seq = ?').run(global.url, same.seq)
-  app.taskStore.applyUpdate(same.seq, taskId(), { status: 'processing', providerStatus: null }, 'submit')
+  await app.taskStore.applyUpdate(same.seq, taskId(), { status: 'processing', providerStatus: null }, 'submit')
   await own.waitFor(1)
   await global.waitFor(2)
   await new Promise((resolve) => setTimeout(resolve, 50))
@@ -210,10 +210,10 @@ t.test('a task\'s own notify_url and NOTIFY_URL each get a delivery; the same UR
 t.test('without NOTIFY_ALLOW_PRIVATE a delivery to a loopback URL is refused at send time and dies', async (t) => {
   const consumer = await consumerFor(t)
   const app = await build(t, { NOTIFY_SECRET: SECRET, NOTIFY_RETRY_SCHEDULE: '0.02' })
-  const task = seedTask(app.taskStore)
+  const task = await seedTask(app.taskStore)
   // As if the host had resolved to a public address at submit and to loopback now (DNS changes).
   app.db.prepare('UPDATE tasks SET notify_url = ? WHERE seq = ?').run(consumer.url, task.seq)
-  app.taskStore.applyUpdate(task.seq, taskId(), { status: 'processing', providerStatus: null }, 'submit')
+  await app.taskStore.applyUpdate(task.seq, taskId(), { status: 'processing', providerStatus: null }, 'submit')
   await waitUntil('dead', () => app.notifications.outbox.repo.list({ state: 'failed', limit: 1 }).length === 1)
   const [dead] = await deliveries(app)
   t.match(dead, { dead_reason: 'notify_url_not_allowed', attempts: [{ status_code: null, error: /127\.0\.0\.1/ }] })
@@ -223,7 +223,7 @@ t.test('without NOTIFY_ALLOW_PRIVATE a delivery to a loopback URL is refused at 
 t.test('deleting a task (retention) deletes its deliveries and attempts', async (t) => {
   const consumer = await consumerFor(t)
   const app = await build(t, { ...FAST, NOTIFY_URL: consumer.url })
-  const task = runTask(app)
+  const task = await runTask(app)
   await consumer.waitFor(2)
   await waitUntil('recorded', () => app.notifications.outbox.repo.list({ state: 'delivered', limit: 5 }).length === 2)
   app.db.prepare('DELETE FROM tasks WHERE seq = ?').run(task.seq)
