@@ -1,0 +1,85 @@
+// Where tasks are kept, as the task module (task-store.ts) sees it: one asynchronous interface, one implementation per
+// engine (SQLite: src/db/sqlite-task-storage.ts). Each command is one transaction; each query one read.
+import type { ArchiveRecord, CallbackTarget, EventRow, IdempotencyRow, ListFilter, LookupEvent, NewTask, QueueHead, TaskRow } from '../db/tasks-repository.js'
+import type { VideoLink } from '../providers/provider.js'
+import type { EventSource, StatusChange } from './task-events.js'
+import type { Decision, QueueMove, StatusUpdate, TaskError, TaskStatus } from './task-state.js'
+
+/** Everything that may be asked about tasks. Nothing here writes. */
+export type TaskQueries = {
+  bySeq: (seq: number) => Promise<TaskRow | undefined>
+  byId: (id: string) => Promise<TaskRow | undefined>
+  byTaskId: (taskId: string) => Promise<TaskRow | undefined>
+  byFileId: (fileId: string) => Promise<TaskRow | undefined>
+  /** Only what a push is checked with: seq, id, task_id, the token's hash. */
+  callbackTarget: (id: string) => Promise<CallbackTarget | undefined>
+  list: (filter: ListFilter) => Promise<TaskRow[]>
+  /** The whole history (internal use and tests; callers read it in pages). */
+  eventsOf: (taskSeq: number) => Promise<EventRow[]>
+  /** The latest `limit` events, oldest first. */
+  latestEvents: (taskSeq: number, limit: number) => Promise<LookupEvent[]>
+  countEvents: (taskSeq: number) => Promise<number>
+  /** One page of the history, oldest first: events after `afterSeq` (0 for the first page). */
+  eventsAfter: (taskSeq: number, afterSeq: number, limit: number) => Promise<EventRow[]>
+  idempotencyKey: (scope: string, key: string) => Promise<IdempotencyRow | undefined>
+  queueHeads: (provider: string) => Promise<QueueHead[]>
+  queuedByCaller: (provider: string) => Promise<Array<{ caller: string, n: number }>>
+  queuedAhead: (provider: string, caller: string, seq: number) => Promise<number>
+  anyQueued: (provider: string) => Promise<boolean>
+  queuedOfCaller: (caller: string) => Promise<number>
+  queueDepths: () => Promise<Array<{ provider: string, caller: string, n: number }>>
+  expiredQueued: (queuedBefore: string, limit: number) => Promise<TaskRow[]>
+  submittedSince: (caller: string, since: string) => Promise<number>
+  duePolls: (provider: string, now: string, limit: number) => Promise<TaskRow[]>
+  stuckSubmitting: (createdBefore: string, limit: number) => Promise<TaskRow[]>
+  pastDeadline: (createdBefore: string, limit: number) => Promise<TaskRow[]>
+  dueArchives: (now: string, limit: number) => Promise<TaskRow[]>
+  countsByStatus: () => Promise<Array<{ status: TaskStatus, n: number }>>
+}
+
+/** A submit's Idempotency-Key, written with the task it created. */
+export type IdempotencyClaim = { scope: string, key: string, requestHash: string }
+
+export type UpdateArgs = [seq: number, taskId: string | null, update: StatusUpdate, source: EventSource, detail?: Record<string, unknown>]
+
+export type UpdateResult =
+  | { ok: true, task: TaskRow, decision: Decision, previous: TaskStatus }
+  | { ok: false, reason: 'task_id_mismatch' | 'task_id_taken', task: TaskRow }
+
+/** One update of a group: its result, or what made it fail alone. */
+export type Settled = { result: UpdateResult } | { error: unknown }
+
+/** Runs inside the transaction that changes a status, so what it writes commits or rolls back with the change. */
+export type StatusChangeWriter = (change: StatusChange) => void
+
+/** When to poll a task next, after the provider told us something about it (null: no poll needed). */
+export type PollScheduler = (task: TaskRow, now: number) => string | null
+
+/** What runs inside every status change's transaction (the task module's subscribers, see plugins/task-effects.ts). */
+export type ChangeHooks = { readonly scheduler: PollScheduler, readonly writers: readonly StatusChangeWriter[] }
+
+export type QueueMoveOptions = { queuedRequest?: string, error?: TaskError, detail?: Record<string, unknown> }
+
+export interface TaskStorage {
+  readonly queries: TaskQueries
+  /** The new task, its "created" (and "queued") event, its Idempotency-Key; a queued task's status goes to the writers. */
+  create: (task: NewTask, idempotency: IdempotencyClaim | null, hooks: ChangeHooks) => Promise<TaskRow>
+  /**
+   * Status updates through the state machine, in one transaction, durable when this resolves. When the group fails
+   * as a whole because of one of its updates, each is tried alone and only the faulty one settles with its error;
+   * when the database refuses every write (locked, see isBusy), or cannot tell the commit is durable, this rejects.
+   */
+  applyUpdates: (batch: readonly UpdateArgs[], hooks: ChangeHooks) => Promise<Settled[]>
+  /** One of the submit queue's moves; null (nothing changed) when it does not apply to the task as it is now. */
+  moveInQueue: (seq: number, move: QueueMove, options: QueueMoveOptions, hooks: ChangeHooks) => Promise<UpdateResult | null>
+  recordEvent: (seq: number, source: EventSource, outcome: string, detail: Record<string, unknown>, providerStatus: string | null) => Promise<void>
+  saveIdempotentResponse: (scope: string, key: string, status: number, body: string) => Promise<void>
+  saveVideoLink: (seq: number, link: VideoLink, options: { archive: boolean, pollingDone: boolean }) => Promise<TaskRow | undefined>
+  expireVideoLink: (seq: number) => Promise<void>
+  pollAt: (seq: number, at: string) => Promise<void>
+  backOff: (seq: number, seenStatus: TaskStatus, next: (task: TaskRow) => string | null) => Promise<void>
+  recordArchive: (seq: number, archive: ArchiveRecord) => Promise<boolean>
+  purgeFinished: (updatedBefore: string, limit: number) => Promise<Array<{ archive_path: string | null }>>
+  /** Whether the error is the engine's "another connection holds the lock": every write would fail alike, for now. */
+  isBusy: (err: unknown) => boolean
+}
