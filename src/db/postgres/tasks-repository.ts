@@ -74,9 +74,9 @@ const statements = {
   listOfCaller: 'SELECT * FROM tasks WHERE caller = $1 AND seq < $2 ORDER BY seq DESC LIMIT $3',
   listOfCallerByStatus: 'SELECT * FROM tasks WHERE caller = $1 AND status = $2 AND seq < $3 ORDER BY seq DESC LIMIT $4',
   // Every combination of the dashboard's filters (a NULL parameter means "any"), newest first. As in SQLite: the id
-  // prefix is matched case-insensitively (SQLite's LIKE folds ASCII; our ids are ASCII), and a metadata value matches
-  // when it is a string or a number whose text is the term. metadata holds the caller's JSON object as text: anything
-  // else (an array, a scalar) has no values to match rather than failing the search.
+  // prefix is matched case-insensitively (SQLite's LIKE folds ASCII; our ids are ASCII), and metadata matches when one
+  // of its values (json_each's: an object's members, an array's elements, or a scalar itself; not nested ones) is a
+  // string or a number whose text is the term.
   listFiltered: `
     SELECT * FROM tasks WHERE seq < $1
       AND ($3::text IS NULL OR status = $3::text)
@@ -84,8 +84,12 @@ const statements = {
       AND ($5::text IS NULL OR caller = $5::text)
       AND ($6::text IS NULL OR id = $6::text OR task_id = $6::text OR id ILIKE $7::text ESCAPE '\\'
         OR EXISTS (
-          SELECT 1 FROM jsonb_each(CASE WHEN jsonb_typeof(metadata::jsonb) = 'object' THEN metadata::jsonb ELSE '{}'::jsonb END) AS m
-          WHERE jsonb_typeof(m.value) IN ('string', 'number') AND m.value #>> '{}' = $6::text))
+          SELECT 1 FROM (SELECT metadata::jsonb AS doc) AS d, LATERAL (
+            SELECT value FROM jsonb_each(CASE WHEN jsonb_typeof(d.doc) = 'object' THEN d.doc END)
+            UNION ALL SELECT value FROM jsonb_array_elements(CASE WHEN jsonb_typeof(d.doc) = 'array' THEN d.doc END)
+            UNION ALL SELECT d.doc WHERE jsonb_typeof(d.doc) IN ('string', 'number')
+          ) AS v (value)
+          WHERE jsonb_typeof(v.value) IN ('string', 'number') AND v.value #>> '{}' = $6::text))
     ORDER BY seq DESC LIMIT $2`,
   idempotencyKey: 'SELECT * FROM idempotency_keys WHERE scope = $1 AND key = $2',
   insertIdempotencyKey: 'INSERT INTO idempotency_keys (scope, key, request_hash, task_seq, created_at) VALUES ($1, $2, $3, $4, $5)',
