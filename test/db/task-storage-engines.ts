@@ -1,5 +1,7 @@
 // The engines test/db/task-storage.test.ts runs every case on: a fresh, migrated database each, behind TaskStorage.
+import { randomBytes } from 'node:crypto'
 import { join } from 'node:path'
+import pg from 'pg'
 import type { Test } from 'tap'
 import { openDatabase } from '../../src/db/database.js'
 import { migrate } from '../../src/db/migrate.js'
@@ -25,8 +27,11 @@ export const sqlite: Engine = {
 }
 
 export type PostgresEngine = Engine & {
-  /** A fresh migrated database's URL, for cases that open pools of their own (several replicas). */
-  freshUrl: () => Promise<string>
+  /**
+   * A fresh migrated database's URL, for cases that open pools of their own (several replicas). icuLocale: the
+   * database's default collation is that linguistic one (ICU) instead of the cluster's byte order.
+   */
+  freshUrl: (icuLocale?: string) => Promise<string>
 }
 
 /**
@@ -36,8 +41,8 @@ export type PostgresEngine = Engine & {
 export async function postgres (t: Test): Promise<PostgresEngine | null> {
   if (!havePostgres(t, 'the task storage on PostgreSQL')) return null
   const cluster = await startPostgres(t)
-  const freshUrl = async () => {
-    const url = await cluster.freshDatabase()
+  const freshUrl = async (icuLocale?: string) => {
+    const url = icuLocale === undefined ? await cluster.freshDatabase() : await linguisticDatabase(cluster.url, icuLocale)
     const pool = openPool(url, { max: 1, onError: (err) => t.fail(`idle connection failed: ${err.message}`) })
     try {
       await migratePostgres(pool)
@@ -56,4 +61,20 @@ export async function postgres (t: Test): Promise<PostgresEngine | null> {
       return new PostgresTaskStorage(pool)
     }
   }
+}
+
+/** A new database whose default collation is an ICU locale's (as a production database created with one may be). */
+async function linguisticDatabase (adminUrl: string, icuLocale: string): Promise<string> {
+  const name = `t_icu_${randomBytes(6).toString('hex')}`
+  const admin = new pg.Client({ connectionString: adminUrl })
+  await admin.connect()
+  try {
+    // template0: template1 has the cluster's C collation, which a copy of it must keep.
+    await admin.query(`CREATE DATABASE ${name} TEMPLATE template0 LOCALE_PROVIDER icu ICU_LOCALE '${icuLocale.replace(/[^\w-]/g, '')}' LOCALE 'C'`)
+  } finally {
+    await admin.end()
+  }
+  const url = new URL(adminUrl)
+  url.pathname = `/${name}`
+  return url.toString()
 }

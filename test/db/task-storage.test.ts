@@ -490,6 +490,21 @@ if (pg) {
     await blocker.query('ROLLBACK')
   })
 
+  t.test('postgres: on a database with a linguistic default collation, names still sort in byte order, as in SQLite', async (t) => {
+    const url = await pg.freshUrl('en-US')
+    const pool = openTestPool(t, url)
+    const { rows: [probe] } = await pool.query<{ sorted: string[] }>("SELECT array_agg(c ORDER BY c) AS sorted FROM unnest(ARRAY['bob', 'Zed', 'alice']) AS c")
+    t.same(probe!.sorted, ['alice', 'bob', 'Zed'], 'the database sorts text linguistically by default')
+    const storage = new PostgresTaskStorage(pool)
+    const { hooks } = recording()
+    const heads: Record<string, number> = {}
+    for (const caller of ['bob', 'Zed', 'alice']) {
+      heads[caller] = (await storage.create(newTask({ status: 'queued', caller, queued_at: '2026-01-01T00:00:00.000Z' }), null, hooks)).seq
+    }
+    t.same(await storage.queries.queueHeads('minimax'), [{ caller: 'Zed', seq: heads.Zed }, { caller: 'alice', seq: heads.alice }, { caller: 'bob', seq: heads.bob }])
+    t.same((await storage.queries.queuedByCaller('minimax')).map((row) => row.caller), ['Zed', 'alice', 'bob'])
+  })
+
   t.test('postgres: a task_id another replica binds to another task meanwhile is refused as taken', async (t) => {
     const url = await pg.freshUrl()
     const [one, two] = [new PostgresTaskStorage(openTestPool(t, url)), new PostgresTaskStorage(openTestPool(t, url))]
