@@ -490,6 +490,28 @@ if (pg) {
     await blocker.query('ROLLBACK')
   })
 
+  t.test('postgres: a connection lost mid-transaction fails its group whole, and the process and the pool carry on', async (t) => {
+    const url = await pg.freshUrl()
+    const storage = new PostgresTaskStorage(openTestPool(t, url))
+    const admin = openTestPool(t, url)
+    const { hooks } = recording()
+    const [a, b] = [await storage.create(newTask(), null, hooks), await storage.create(newTask(), null, hooks)]
+    const blocker = await admin.connect()
+    t.teardown(() => blocker.release())
+    await blocker.query('BEGIN')
+    await blocker.query('SELECT 1 FROM tasks WHERE seq = $1 FOR UPDATE', [b.seq])
+    const group = storage.applyUpdates([[a.seq, taskId(), processing, 'callback'], [b.seq, taskId(), processing, 'callback']], hooks).then(() => null, (error: unknown) => error)
+    await lockWaiters(admin, 1)
+    // The server ends the waiting session, as a restart or an operator would.
+    await admin.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'")
+    const err = await group
+    t.ok(err instanceof Error, 'the group rejects')
+    t.notOk(storage.isBusy(err), 'a lost server is no lock to wait for')
+    await blocker.query('ROLLBACK')
+    t.same(await outcomes(storage, a.seq), ['created'], 'nothing of it was kept, and no update was tried again alone')
+    t.match(await apply(storage, hooks, a.seq, taskId(), processing), { ok: true }, 'the pool serves the next write on a new connection')
+  })
+
   t.test('postgres: on a database with a linguistic default collation, names still sort in byte order, as in SQLite', async (t) => {
     const url = await pg.freshUrl('en-US')
     const pool = openTestPool(t, url)
