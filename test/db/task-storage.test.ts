@@ -414,7 +414,47 @@ async function lockWaiters (admin: pgPool, n: number): Promise<void> {
   }
 }
 
+const ISO_TIME = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/
+
+/** The same commands, in the same order, on one engine; what they leave behind, times and generated ids aside. */
+async function script (storage: TaskStorage): Promise<unknown> {
+  const startedAt = new Date().toISOString()
+  const { hooks, changes } = recording()
+  const ids = ['1111-task', '2222-task', '3333-task']
+  const [a, b, c] = [
+    await storage.create(newTask({ id: ids[0], metadata: '{"k":"v","n":1.5}', created_at: '2026-01-01T00:00:00.000Z' }), { scope: 's', key: 'k', requestHash: 'h' }, hooks),
+    await storage.create(newTask({ id: ids[1], status: 'queued', queued_request: '{}', queued_at: '2026-01-01T00:00:00.000Z', created_at: '2026-01-01T00:00:00.000Z' }), null, hooks),
+    await storage.create(newTask({ id: ids[2], created_at: '2026-01-01T00:00:00.000Z' }), null, hooks)
+  ]
+  await storage.applyUpdates([[a!.seq, '311111111111111111', processing, 'callback'], [a!.seq, '311111111111111111', processing, 'callback'], [c!.seq, '322222222222222222', failed, 'poll']], hooks)
+  await storage.applyUpdates([[a!.seq, '311111111111111111', success, 'callback'], [a!.seq, '399999999999999999', failed, 'callback'], [c!.seq, '311111111111111111', success, 'poll']], hooks)
+  await storage.saveVideoLink(a!.seq, { url: 'https://cdn.example.com/a.mp4', expiresAt: '2026-01-02T00:00:00.000Z', width: 720, height: 1280, bytes: 10 }, { archive: true, pollingDone: true })
+  await storage.recordArchive(a!.seq, { state: 'stored', path: '/v/a.mp4', bytes: 10, sha256: 'ff', attempts: 1, nextAt: null })
+  await storage.moveInQueue(b!.seq, 'dispatch', {}, hooks)
+  await storage.moveInQueue(b!.seq, 'requeue', { queuedRequest: '{"again":true}' }, hooks)
+  await storage.recordEvent(b!.seq, 'queue', 'waiting', { position: 1 }, null)
+  await storage.backOff(c!.seq, 'failed', () => '2026-01-03T00:00:00.000Z')
+  await storage.saveIdempotentResponse('s', 'k', 200, '{}')
+  // Times the commands took from the clock differ from one run to the other; those the script gave do not.
+  const anonymous = (value: unknown): unknown => typeof value === 'string' && ISO_TIME.test(value) && value >= startedAt ? '<now>' : value
+  const rows = (await storage.queries.list({ limit: 10 })).map((row) => Object.entries(row).map(([column, value]) => [column, anonymous(value)]))
+  const events = []
+  for (const task of [a!, b!, c!]) events.push(...(await storage.queries.eventsOf(task.seq)).map((event) => Object.entries(event).map(([column, value]) => [column, anonymous(value)])))
+  return {
+    rows,
+    events,
+    key: Object.entries((await storage.queries.idempotencyKey('s', 'k'))!),
+    counts: await storage.queries.countsByStatus(),
+    changes: changes.map(({ task, previous, source }) => [task.id, previous, task.status, source])
+  }
+}
+
 if (pg) {
+  t.test('both engines: the same commands leave the same rows, columns in the same order with the same types, and the same events', async (t) => {
+    const [onSqlite, onPostgres] = [await script(await sqlite.open(t)), await script(await pg.open(t))]
+    t.strictSame(onPostgres, onSqlite)
+  })
+
   t.test('postgres: two replicas applying conflicting updates to one task at once end as the state machine orders them, nothing lost', async (t) => {
     const url = await pg.freshUrl()
     const [one, two] = [new PostgresTaskStorage(openTestPool(t, url)), new PostgresTaskStorage(openTestPool(t, url))]
