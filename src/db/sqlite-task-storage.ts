@@ -1,7 +1,7 @@
 // The task module's storage on SQLite: the transactions run synchronously inside (better-sqlite3, no await in a
 // transaction) and resolve after the commit; a group of updates commits once and, at FULL, is fsynced off the loop.
 import { isDatabaseBusy } from './database.js'
-import { stateColumns, stateOf, type ArchiveRecord, type NewEvent, type NewTask, type TaskRow, type TasksRepository } from './tasks-repository.js'
+import { newEvent as event, stateColumns, stateOf, type ArchiveRecord, type NewTask, type TaskRow, type TasksRepository } from './tasks-repository.js'
 import type { WalSync } from './wal-sync.js'
 import type { VideoLink } from '../providers/provider.js'
 import type { EventSource } from '../services/task-events.js'
@@ -195,17 +195,5 @@ function readsOf (repo: TasksRepository): TaskQueries {
     pastDeadline: async (createdBefore, limit) => repo.pastDeadline(createdBefore, limit),
     dueArchives: async (at, limit) => repo.dueArchives(at, limit),
     countsByStatus: async () => repo.countsByStatus()
-  }
-}
-
-function event (taskSeq: number, at: string, source: EventSource, status: string | null, providerStatus: string | null, outcome: string, detail: Record<string, unknown>): NewEvent {
-  return {
-    task_seq: taskSeq,
-    at,
-    source,
-    status,
-    provider_status: providerStatus,
-    outcome,
-    detail: Object.keys(detail).length > 0 ? JSON.stringify(detail) : null
   }
 }

@@ -83,6 +83,19 @@ export type EventRow = {
 
 export type NewEvent = Omit<EventRow, 'seq'>
 
+/** An event as both engines write it (an empty detail is stored as NULL). */
+export function newEvent (taskSeq: number, at: string, source: string, status: string | null, providerStatus: string | null, outcome: string, detail: Record<string, unknown>): NewEvent {
+  return {
+    task_seq: taskSeq,
+    at,
+    source,
+    status,
+    provider_status: providerStatus,
+    outcome,
+    detail: Object.keys(detail).length > 0 ? JSON.stringify(detail) : null
+  }
+}
+
 /** The columns of an event a lookup shows. */
 export type LookupEvent = Pick<EventRow, 'at' | 'source' | 'status' | 'provider_status' | 'outcome'>
 

@@ -1,0 +1,80 @@
+// The engines test/db/task-storage.test.ts runs every case on: a fresh, migrated database each, behind TaskStorage.
+import { randomBytes } from 'node:crypto'
+import { join } from 'node:path'
+import pg from 'pg'
+import type { Test } from 'tap'
+import { openDatabase } from '../../src/db/database.js'
+import { migrate } from '../../src/db/migrate.js'
+import { migratePostgres } from '../../src/db/postgres/migrate.js'
+import { openPool } from '../../src/db/postgres/pool.js'
+import { PostgresTaskStorage } from '../../src/db/postgres/task-storage.js'
+import { SqliteTaskStorage } from '../../src/db/sqlite-task-storage.js'
+import { TasksRepository } from '../../src/db/tasks-repository.js'
+import type { TaskStorage } from '../../src/services/task-storage.js'
+import { tempDir } from '../helper.js'
+import { havePostgres, openTestPool, startPostgres } from '../postgres-cluster.js'
+
+export type Engine = { name: 'sqlite' | 'postgres', open: (t: Test) => Promise<TaskStorage> }
+
+export const sqlite: Engine = {
+  name: 'sqlite',
+  async open (t) {
+    const db = openDatabase(join(tempDir(t), 's2v.db'), { synchronous: 'NORMAL' })
+    t.teardown(() => db.close())
+    migrate(db)
+    return new SqliteTaskStorage(new TasksRepository(db))
+  }
+}
+
+export type PostgresEngine = Engine & {
+  /**
+   * A fresh migrated database's URL, for cases that open pools of their own (several replicas). icuLocale: the
+   * database's default collation is that linguistic one (ICU) instead of the cluster's byte order.
+   */
+  freshUrl: (icuLocale?: string) => Promise<string>
+}
+
+/**
+ * PostgreSQL on a throwaway cluster of this file's, or null (the cases are skipped with the reason, or fail under
+ * REQUIRE_POSTGRES=1). Await it before the file's first t.test (see startPostgres).
+ */
+export async function postgres (t: Test): Promise<PostgresEngine | null> {
+  if (!havePostgres(t, 'the task storage on PostgreSQL')) return null
+  const cluster = await startPostgres(t)
+  const freshUrl = async (icuLocale?: string) => {
+    const url = icuLocale === undefined ? await cluster.freshDatabase() : await linguisticDatabase(cluster.url, icuLocale)
+    const pool = openPool(url, { max: 1, onError: (err) => t.fail(`idle connection failed: ${err.message}`) })
+    try {
+      await migratePostgres(pool)
+    } finally {
+      await pool.end()
+    }
+    return url
+  }
+  return {
+    name: 'postgres',
+    freshUrl,
+    async open (t) {
+      const url = await cluster.freshDatabase()
+      const pool = openTestPool(t, url)
+      await migratePostgres(pool)
+      return new PostgresTaskStorage(pool)
+    }
+  }
+}
+
+/** A new database whose default collation is an ICU locale's (as a production database created with one may be). */
+async function linguisticDatabase (adminUrl: string, icuLocale: string): Promise<string> {
+  const name = `t_icu_${randomBytes(6).toString('hex')}`
+  const admin = new pg.Client({ connectionString: adminUrl })
+  await admin.connect()
+  try {
+    // template0: template1 has the cluster's C collation, which a copy of it must keep.
+    await admin.query(`CREATE DATABASE ${name} TEMPLATE template0 LOCALE_PROVIDER icu ICU_LOCALE '${icuLocale.replace(/[^\w-]/g, '')}' LOCALE 'C'`)
+  } finally {
+    await admin.end()
+  }
+  const url = new URL(adminUrl)
+  url.pathname = `/${name}`
+  return url.toString()
+}
