@@ -49,13 +49,14 @@ export function isDatabaseBusy (err: unknown): boolean {
  * while the database is locked by another connection. Between tries the loop is free: each try blocks it for at
  * most the busy timeout, never the whole wait.
  */
-export async function retryWhileBusy<T> (write: () => T | Promise<T>, options: { forMs: number, pauseMs: number }): Promise<T> {
+export async function retryWhileBusy<T> (write: () => T | Promise<T>, options: { forMs: number, pauseMs: number, isBusy?: (err: unknown) => boolean }): Promise<T> {
+  const isBusy = options.isBusy ?? isDatabaseBusy
   const deadline = Date.now() + options.forMs
   for (;;) {
     try {
       return await write()
     } catch (err) {
-      if (!isDatabaseBusy(err) || Date.now() + options.pauseMs > deadline) throw err
+      if (!isBusy(err) || Date.now() + options.pauseMs > deadline) throw err
     }
     await sleep(options.pauseMs)
   }

@@ -150,13 +150,18 @@ export class SubmitService {
     const answer = (async () => {
       try {
         const result = await forwarding
-        await retryWhileBusy(() => store.saveIdempotentResponse(caller, idempotencyKey, result.statusCode, JSON.stringify(result.body)), RECORD_ANSWER_RETRY)
+        await this.#record(() => store.saveIdempotentResponse(caller, idempotencyKey, result.statusCode, JSON.stringify(result.body)))
         return result
       } finally {
         this.#inFlight.delete(flightKey)
       }
     })()
     return { answer }
+  }
+
+  /** Writes what the provider answered, trying again while the database is locked (see RECORD_ANSWER_RETRY). */
+  async #record<T> (write: () => Promise<T>): Promise<T> {
+    return await retryWhileBusy(write, { ...RECORD_ANSWER_RETRY, isBusy: (err) => this.#options.store.isBusy(err) })
   }
 
   /** The 202 of a queued submit; task_id is our id until the provider gives its own, so MiniMax clients can poll with it. */
@@ -183,7 +188,7 @@ export class SubmitService {
       const { taskId, traceId } = await provider.submit(request, provider.pushesStatus ? `${publicBaseUrl}/get_callback/${token}` : null)
       log.info({ id, provider: provider.name, task_id: taskId, trace_id: traceId }, 'provider created the task')
       store.events.emit('submit', { outcome: 'created', code: null })
-      const result = await retryWhileBusy(() => store.applyUpdate(seq, taskId, { status: 'processing', providerStatus: null }, 'submit', { trace_id: traceId }), RECORD_ANSWER_RETRY)
+      const result = await this.#record(() => store.applyUpdate(seq, taskId, { status: 'processing', providerStatus: null }, 'submit', { trace_id: traceId }))
       if (!result.ok) {
         log.error({ id, task_id: taskId, reason: result.reason }, 'the provider answered with a task_id that does not fit this task')
         throw new AppError(502, 'task_id_conflict', 'the provider answered with a task_id that already belongs to another task', { id })
@@ -195,10 +200,10 @@ export class SubmitService {
         // Nothing was created: back to the head of the queue, the dispatcher slows down, the refusal stays in the history.
         const code = err.providerCode !== null ? String(err.providerCode) : `http_${err.httpStatus}`
         const pauseMs = this.#options.queue.refused(provider.name, err.retryAfterMs)
-        const requeued = await retryWhileBusy(() => store.moveInQueue(seq, 'requeue', {
+        const requeued = await this.#record(() => store.moveInQueue(seq, 'requeue', {
           queuedRequest: JSON.stringify({ request, token } satisfies QueuedRequest),
           detail: { code, message: err.message, trace_id: err.traceId, retry_after_ms: err.retryAfterMs, pause_ms: Math.round(pauseMs) }
-        }), RECORD_ANSWER_RETRY)
+        }))
         store.events.emit('rateLimited', { provider: provider.name, code })
         log.warn({ id, provider: provider.name, code, trace_id: err.traceId, pause_ms: Math.round(pauseMs) }, 'provider rate limit: the task waits in the queue')
         if (requeued) return await this.#queuedAnswer(requeued)
@@ -208,8 +213,8 @@ export class SubmitService {
       log.warn({ id, provider: provider.name, err, trace_id: err.traceId, outcome_unknown: failure.outcomeUnknown }, 'provider create failed')
       store.events.emit('submit', { outcome: failure.outcomeUnknown ? 'unknown' : 'rejected', code: error.code })
       let status = 'submitting'
-      if (failure.outcomeUnknown) await retryWhileBusy(() => store.recordEvent(seq, 'submit', 'unknown', { error, trace_id: err.traceId }), RECORD_ANSWER_RETRY)
-      else status = (await retryWhileBusy(() => store.applyUpdate(seq, null, { status: 'failed', providerStatus: null, error }, 'submit', { trace_id: err.traceId }), RECORD_ANSWER_RETRY)).task.status
+      if (failure.outcomeUnknown) await this.#record(() => store.recordEvent(seq, 'submit', 'unknown', { error, trace_id: err.traceId }))
+      else status = (await this.#record(() => store.applyUpdate(seq, null, { status: 'failed', providerStatus: null, error }, 'submit', { trace_id: err.traceId }))).task.status
       return {
         statusCode: failure.statusCode,
         body: errorBody(failure.statusCode, failure.code, failure.message, { id, task_id: null, status, base_resp: failure.baseResp }),
