@@ -114,6 +114,7 @@ export class SubmitService {
     const { token, hash } = newCallbackToken(id)
     const created = now()
     const request = providerRequest(body)
+    // A direct create took the provider's slot: if the task cannot be written, nothing is sent and the slot is let go.
     const task = await store.create({
       id,
       provider: providerName,
@@ -132,7 +133,10 @@ export class SubmitService {
       queued_request: direct ? null : JSON.stringify({ request, token } satisfies QueuedRequest),
       queued_at: direct ? null : created,
       sent_at: direct ? created : null
-    }, idempotencyKey ? { scope: caller, key: idempotencyKey, requestHash } : null)
+    }, idempotencyKey ? { scope: caller, key: idempotencyKey, requestHash } : null).catch((err: unknown) => {
+      if (direct) queue.release(providerName, false)
+      throw err
+    })
 
     if (!direct) {
       const answer = await this.#queuedAnswer(task)

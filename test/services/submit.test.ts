@@ -1,5 +1,6 @@
 // Idempotency keys once the first answer said "outcome unknown", or never came (a restart mid-submit).
 import t from 'tap'
+import Database from 'better-sqlite3'
 import { postJson, startStack, submitBody } from '../helper.js'
 import { waitUntil } from '../fixtures/webhook-consumer.js'
 
@@ -42,4 +43,18 @@ t.test('a key whose first request never answered (a restart) is 409 until its ta
   t.equal(failure.status, 502, 'failed before it had a task_id: replayed as the failure')
   t.match(failure.body, { code: 'submit_outcome_unknown', id: failed, task_id: null, status: 'failed', base_resp: { status_code: 1000 } })
   t.equal(failure.headers.get('idempotent-replayed'), 'true')
+})
+
+t.test('a task that cannot be written (a locked database) sends nothing and leaves the provider\'s slot free', async (t) => {
+  const stack = await startStack(t)
+  const create = stack.app.taskStore.create.bind(stack.app.taskStore)
+  stack.app.taskStore.create = async () => { throw new Database.SqliteError('database is locked', 'SQLITE_BUSY') }
+  const refused = await postJson(`${stack.url}/v1/video_generation`, submitBody())
+  t.equal(refused.status, 503)
+  t.equal(refused.body.code, 'database_busy')
+  t.equal(stack.fake.tasks.size, 0, 'nothing was sent')
+  stack.app.taskStore.create = create
+  await new Promise((resolve) => setTimeout(resolve, stack.app.submitQueue.pacer('minimax').intervalMs))
+  const next = await postJson(`${stack.url}/v1/video_generation`, submitBody())
+  t.equal(next.status, 200, 'the next submit goes straight to the provider, not to a queue stuck behind a slot never given back')
 })
