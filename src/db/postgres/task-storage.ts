@@ -59,7 +59,7 @@ export class PostgresTaskStorage implements TaskStorage {
   async create (task: NewTask, idempotency: IdempotencyClaim | null, hooks: ChangeHooks): Promise<TaskRow> {
     return inTransaction(this.#pool, async (client) => {
       const row = await this.#repo.insertTask(client, task)
-      if (!row) throw new Error('INSERT INTO tasks returned no row')
+      if (!row) throw new Error('the new task\'s INSERT returned no row')
       await this.#repo.insertEvent(client, event(row.seq, task.created_at, 'submit', null, null, 'created', {}))
       if (row.status === 'queued') {
         await this.#repo.insertEvent(client, event(row.seq, task.created_at, 'submit', null, null, 'queued', {}))
