@@ -82,6 +82,10 @@ if (pg) {
     await a.store.applyUpdate(third.seq, taskId(), processing, 'callback')
     await b.heard.next(third.seq)
     t.same(b.heard.remote.map((task) => task.seq), [task.seq, third.seq], 'a duplicate changes no status and is not announced, nor is a refused update')
+    // The submit queue's moves change statuses too: a create refused by the rate limit goes back to the queue.
+    const requeued = await seedTask(a.store)
+    await a.store.moveInQueue(requeued.seq, 'requeue', { queuedRequest: '{}' })
+    t.match(await b.heard.next(requeued.seq), { status: 'queued' }, 'a queue move is heard too')
   })
 
   t.test('postgres: a status change that rolls back is heard by nobody', async (t) => {
