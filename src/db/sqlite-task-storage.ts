@@ -6,12 +6,18 @@ import type { WalSync } from './wal-sync.js'
 import type { VideoLink } from '../providers/provider.js'
 import type { EventSource } from '../services/task-events.js'
 import { decide, isTerminal, queueMove, type QueueMove, type StatusUpdate, type TaskStatus } from '../services/task-state.js'
-import type { ChangeHooks, IdempotencyClaim, QueueMoveOptions, Settled, TaskQueries, TaskStorage, UpdateArgs, UpdateResult } from '../services/task-storage.js'
+import {
+  IdempotencyKeyTaken, leaseEnd, type ChangeHooks, type IdempotencyClaim, type QueueMoveOptions, type Settled, type TaskQueries, type TaskStorage,
+  type UpdateArgs, type UpdateResult
+} from '../services/task-storage.js'
 
 /** What the group commit needs of a WalSync (tests hold the flush back with their own). */
 export type GroupSync = Pick<WalSync, 'unsynced' | 'flush'>
 
 const now = (): string => new Date().toISOString()
+
+// better-sqlite3's code for a duplicate primary key; in create, only idempotency_keys' (scope, key) can be one.
+const KEY_TAKEN = 'SQLITE_CONSTRAINT_PRIMARYKEY'
 
 export class SqliteTaskStorage implements TaskStorage {
   readonly #repo: TasksRepository
@@ -36,7 +42,13 @@ export class SqliteTaskStorage implements TaskStorage {
         for (const write of hooks.writers) write({ task: row, previous: row.status, source: 'submit' })
       }
       if (idempotency) {
-        this.#repo.insertIdempotencyKey({ scope: idempotency.scope, key: idempotency.key, request_hash: idempotency.requestHash, task_seq: row.seq, created_at: task.created_at })
+        try {
+          this.#repo.insertIdempotencyKey({ scope: idempotency.scope, key: idempotency.key, request_hash: idempotency.requestHash, task_seq: row.seq, created_at: task.created_at })
+        } catch (err) {
+          // The key's primary key: another submit wrote it first. The throw rolls the task back with it.
+          if ((err as { code?: unknown }).code === KEY_TAKEN) throw new IdempotencyKeyTaken(idempotency.scope, idempotency.key, { cause: err })
+          throw err
+        }
       }
       return row
     })
@@ -166,6 +178,20 @@ export class SqliteTaskStorage implements TaskStorage {
   async purgeFinished (updatedBefore: string, limit: number): Promise<Array<{ archive_path: string | null }>> {
     return this.#repo.transaction(() => this.#repo.purgeFinished(updatedBefore, limit))
   }
+
+  // One process claims on the file (no replicas share SQLite): the pick and the moves run with nothing in between.
+  async claimDuePolls (provider: string, at: string, limit: number, leaseMs: number): Promise<TaskRow[]> {
+    return this.#repo.claimDuePolls(provider, at, limit, leaseEnd(at, leaseMs))
+  }
+
+  async claimDueArchives (at: string, limit: number, leaseMs: number): Promise<TaskRow[]> {
+    return this.#repo.claimDueArchives(at, limit, leaseEnd(at, leaseMs))
+  }
+
+  // One process: the task module's own events are every change there is.
+  async watchRemoteChanges (): Promise<() => Promise<void>> {
+    return async () => {}
+  }
 }
 
 /** The repository's reads as the interface's promises (a read that throws rejects). */
@@ -190,10 +216,8 @@ function readsOf (repo: TasksRepository): TaskQueries {
     queueDepths: async () => repo.queueDepths(),
     expiredQueued: async (queuedBefore, limit) => repo.expiredQueued(queuedBefore, limit),
     submittedSince: async (caller, since) => repo.submittedSince(caller, since),
-    duePolls: async (provider, at, limit) => repo.duePolls(provider, at, limit),
     stuckSubmitting: async (createdBefore, limit) => repo.stuckSubmitting(createdBefore, limit),
     pastDeadline: async (createdBefore, limit) => repo.pastDeadline(createdBefore, limit),
-    dueArchives: async (at, limit) => repo.dueArchives(at, limit),
     countsByStatus: async () => repo.countsByStatus()
   }
 }

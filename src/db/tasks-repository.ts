@@ -156,6 +156,7 @@ export class TasksRepository {
   readonly #pastDeadline
   readonly #saveVideo
   readonly #dueArchives
+  readonly #archiveAt
   readonly #expireVideoLink
   readonly #saveArchive
   readonly #queueHeads
@@ -231,8 +232,9 @@ export class TasksRepository {
     this.#reschedule = db.prepare<{ seq: number, next_poll_at: string | null, poll_attempts: number }>(
       'UPDATE tasks SET next_poll_at = @next_poll_at, poll_attempts = @poll_attempts WHERE seq = @seq')
     this.#pollAt = db.prepare<[string, number]>('UPDATE tasks SET next_poll_at = ? WHERE seq = ?')
+    // Along tasks_due_for_poll, whose entries are in (next_poll_at, seq) order already: no sort.
     this.#duePolls = db.prepare<[string, string, number], TaskRow>(
-      'SELECT * FROM tasks WHERE provider = ? AND next_poll_at IS NOT NULL AND next_poll_at <= ? ORDER BY next_poll_at LIMIT ?')
+      'SELECT * FROM tasks WHERE provider = ? AND next_poll_at IS NOT NULL AND next_poll_at <= ? ORDER BY next_poll_at, seq LIMIT ?')
     this.#stuckSubmitting = db.prepare<[string, number], TaskRow>(
       "SELECT * FROM tasks WHERE status = 'submitting' AND task_id IS NULL AND COALESCE(sent_at, created_at) < ? ORDER BY seq LIMIT ?")
     this.#pastDeadline = db.prepare<[string, number], TaskRow>(
@@ -244,7 +246,8 @@ export class TasksRepository {
       WHERE seq = @seq`)
     this.#expireVideoLink = db.prepare<[number]>("UPDATE tasks SET video_expires_at = '1970-01-01T00:00:00.000Z' WHERE seq = ?")
     this.#dueArchives = db.prepare<[string, number], TaskRow>(
-      "SELECT * FROM tasks WHERE archive_state = 'pending' AND archive_next_at <= ? ORDER BY archive_next_at LIMIT ?")
+      "SELECT * FROM tasks WHERE archive_state = 'pending' AND archive_next_at <= ? ORDER BY archive_next_at, seq LIMIT ?")
+    this.#archiveAt = db.prepare<[string, number]>('UPDATE tasks SET archive_next_at = ? WHERE seq = ?')
     this.#saveArchive = db.prepare<{ seq: number, state: string, path: string | null, bytes: number | null, sha256: string | null, attempts: number, nextAt: string | null }>(`
       UPDATE tasks SET archive_state = @state, archive_path = @path, archive_bytes = @bytes, archive_sha256 = @sha256,
         archive_attempts = @attempts, archive_next_at = @nextAt
@@ -301,7 +304,30 @@ export class TasksRepository {
   reschedule (seq: number, nextPollAt: string | null, attempts: number): void { this.#reschedule.run({ seq, next_poll_at: nextPollAt, poll_attempts: attempts }) }
   /** Moves the next poll, its count of polls without news kept. */
   pollAt (seq: number, at: string): void { this.#pollAt.run(at, seq) }
-  duePolls (provider: string, now: string, limit: number): TaskRow[] { return this.#duePolls.all(provider, now, limit) }
+  /**
+   * Up to `limit` of the provider's tasks due for a poll at `now`, soonest first, their next poll moved to `until`;
+   * the rows as claimed. The pick and the moves run with nothing in between (synchronous), and the moves commit as
+   * one transaction; a tick with nothing due only reads, as before claims.
+   */
+  claimDuePolls (provider: string, now: string, limit: number, until: string): TaskRow[] {
+    return this.#claim(this.#duePolls.all(provider, now, limit), (row) => {
+      this.#pollAt.run(until, row.seq)
+      return { ...row, next_poll_at: until }
+    })
+  }
+
+  /** Up to `limit` pending archives due at `now`, oldest first, moved to `until` (see claimDuePolls). */
+  claimDueArchives (now: string, limit: number, until: string): TaskRow[] {
+    return this.#claim(this.#dueArchives.all(now, limit), (row) => {
+      this.#archiveAt.run(until, row.seq)
+      return { ...row, archive_next_at: until }
+    })
+  }
+
+  #claim (due: TaskRow[], move: (row: TaskRow) => TaskRow): TaskRow[] {
+    return due.length === 0 ? due : this.transaction(() => due.map(move))
+  }
+
   /** Tasks whose create outcome stayed unknown (no task_id) since before the cutoff. */
   stuckSubmitting (createdBefore: string, limit: number): TaskRow[] { return this.#stuckSubmitting.all(createdBefore, limit) }
   /** Processing tasks created before the cutoff. */
@@ -313,7 +339,6 @@ export class TasksRepository {
   /** The download link stopped working before its time (a 403 from the CDN): the next use fetches a fresh one. */
   expireVideoLink (seq: number): void { this.#expireVideoLink.run(seq) }
 
-  dueArchives (now: string, limit: number): TaskRow[] { return this.#dueArchives.all(now, limit) }
   /** False when the task is gone (purged meanwhile). */
   saveArchive (seq: number, archive: ArchiveRecord): boolean {
     return this.#saveArchive.run({ seq, ...archive }).changes === 1

@@ -10,6 +10,10 @@ import { assessUrl } from '../services/notifications/url-guard.js'
 const DOWNLOAD_TIMEOUT_MS = 10 * 60_000
 // Temporary files older than this are leftovers of a crash, not a download in progress.
 const STALE_PART_MS = DOWNLOAD_TIMEOUT_MS
+// A claimed download's lease is the longest it can take: the link look-up (PROVIDER_REQUEST_TIMEOUT_MS), the download
+// (DOWNLOAD_TIMEOUT_MS), and this for the writes around them (the link, the archive's record) and clocks that differ
+// between replicas by a little; only then does another replica take over a download that never reported back.
+const ARCHIVE_LEASE_MARGIN_MS = 60_000
 
 export default fp(async (app) => {
   const { config } = app
@@ -29,6 +33,7 @@ export default fp(async (app) => {
     log: app.log,
     tickMs: config.RECONCILE_TICK_MS,
     downloadTimeoutMs: DOWNLOAD_TIMEOUT_MS,
+    leaseMs: config.PROVIDER_REQUEST_TIMEOUT_MS + DOWNLOAD_TIMEOUT_MS + ARCHIVE_LEASE_MARGIN_MS,
     // Provider links are fetched like notify URLs: https only, public addresses only, every redirect checked.
     guard: async (url) => await assessUrl(url, { allowPrivate: config.VIDEO_ALLOW_PRIVATE, name: 'the video URL', httpsOnly: true, setting: 'VIDEO_ALLOW_PRIVATE' })
   })

@@ -30,8 +30,12 @@ export default fp<DatabasePluginOptions>(async (app, options) => {
   app.decorate('db', db)
   // FULL: pushes wait for an fsync of their group commit, run off the event loop (src/db/wal-sync.ts).
   const walSync = options.synchronous === 'FULL' && options.path !== ':memory:' ? new WalSync(db) : null
-  app.decorate('taskStore', new TaskStore(new SqliteTaskStorage(new TasksRepository(db), walSync)))
+  const taskStore = new TaskStore(new SqliteTaskStorage(new TasksRepository(db), walSync))
+  app.decorate('taskStore', taskStore)
+  // Other replicas' status changes wake this one's waiters (see task-effects); on SQLite there are none to hear.
+  app.addHook('onReady', async () => { await taskStore.startRemoteChanges(app.log) })
   app.addHook('onClose', async () => {
+    await taskStore.stopRemoteChanges()
     await walSync?.close()
     db.close()
   })

@@ -44,6 +44,7 @@ export default fp(async (app) => {
     lateResultWindowMs: config.LATE_RESULT_WINDOW_MS,
     latePollMs: config.LATE_RESULT_POLL_MS,
     archive: config.VIDEO_DIR !== undefined,
+    providerRequestTimeoutMs: config.PROVIDER_REQUEST_TIMEOUT_MS,
     log: app.log
   })
   app.decorate('reconciler', reconciler)

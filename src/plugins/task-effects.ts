@@ -22,8 +22,10 @@ export default fp(async (app) => {
         notifications.worker.wake()
       }
     }),
-    // 4. Long-polls and event streams waiting on the task answer (after the write's own answer).
-    tasks.events.subscribe({ status: taskWatch.changed }),
+    // 4. Long-polls and event streams waiting on the task answer (after the write's own answer); so do they when
+    //    another replica committed the change (remoteStatus: heard from the database, read again here), and only they:
+    //    the deliveries, nudges and metrics of that change are the other replica's.
+    tasks.events.subscribe({ status: taskWatch.changed, remoteStatus: taskWatch.changed }),
     // 5. A push refused for its token names a task: it is polled soon (at most once per interval), in case it is real.
     tasks.events.subscribe({
       refusedPush: ({ taskSeq }) => {

@@ -32,12 +32,22 @@ export type ReconcilerOptions = {
   latePollMs: number
   /** Whether finished videos are to be archived (VIDEO_DIR set). */
   archive: boolean
+  /** The provider clients' cut-off for one call (PROVIDER_REQUEST_TIMEOUT_MS): how long a poll may take follows from it. */
+  providerRequestTimeoutMs: number
   log: Log
 }
 
 // Work per tick is bounded so one tick never holds the loop for long.
 const MAX_POLLS_PER_TICK = 50
 const MAX_SWEEP_PER_TICK = 50
+// The longest a poll can take is its provider calls (the status, then for a success the video link), each cut off at
+// providerRequestTimeoutMs, and its writes (news or back-off, the link), which the database cuts off well within this.
+const PROVIDER_CALLS_PER_POLL = 2
+const POLL_WRITES_MS = 10_000
+// A pass claims its due polls (no other replica polls them meanwhile) for this many of the longest polls: a replica
+// killed mid-pass leaves its claimed tasks unpolled that long at most, and a pass goes on polling them, oldest first,
+// only while one more such poll still ends within the claim (the rest are due again when it runs out).
+const POLLS_PER_CLAIM = 4
 
 const iso = (ms: number): string => new Date(ms).toISOString()
 
@@ -83,6 +93,7 @@ export class Reconciler {
 
   /** One pass: sweep what timed out, then poll what is due, oldest first, as far as the budgets allow. */
   async runOnce (now: number = Date.now()): Promise<void> {
+    const started = Date.now() // `now` may be a test's clock: the time since the pass began is the real one's
     const { store, submittingTimeoutMs, deadlineMs } = this.#options
     for (const task of await store.queries.stuckSubmitting(iso(now - submittingTimeoutMs), MAX_SWEEP_PER_TICK)) {
       await this.#fail(task, 'submit_outcome_unknown', `neither an answer nor a callback came from the provider within ${submittingTimeoutMs} ms of the submit; the task may exist there, but this service stopped waiting`)
@@ -92,9 +103,16 @@ export class Reconciler {
       const after = await this.#poll(task) // one last poll before giving up on it
       if (after.status === 'processing') await this.#fail(after, 'timeout', `the task did not finish within ${deadlineMs} ms`)
     }
-    // Each provider has its own queue and budget, so one provider's backlog never starves another's tasks.
+    // Each provider has its own queue and budget, so one provider's backlog never starves another's tasks. Due polls
+    // are claimed, not just read: with several replicas, each task is polled by one of them (the budget spent once).
+    const longestPollMs = PROVIDER_CALLS_PER_POLL * this.#options.providerRequestTimeoutMs + POLL_WRITES_MS
+    const claimMs = POLLS_PER_CLAIM * longestPollMs
     for (const [name, policy] of this.#configured()) {
-      for (const task of await store.queries.duePolls(name, iso(now), Math.min(MAX_POLLS_PER_TICK, policy.budget.remaining()))) {
+      const limit = Math.min(MAX_POLLS_PER_TICK, policy.budget.remaining())
+      if (limit === 0) continue
+      const claimedAt = Date.now()
+      for (const task of await store.claimDuePolls(name, iso(now + claimedAt - started), limit, claimMs)) {
+        if (Date.now() + longestPollMs > claimedAt + claimMs) break
         if (!policy.budget.tryTake()) break
         await this.#poll(task)
       }
@@ -177,7 +195,8 @@ export class Reconciler {
       if (!news) await this.#backOff(task)
       return await store.queries.bySeq(task.seq) ?? result.task
     } catch (err) {
-      // Nothing can be written while another process holds the lock: the pass ends, the task stays due.
+      // Nothing can be written while another process holds the lock: the pass ends, and the claimed tasks are due
+      // again when their claim runs out.
       if (store.isBusy(err)) throw err
       log.warn({ err, id: task.id, task_id: task.task_id, provider: task.provider }, 'poll failed; backing off')
       await this.#backOff(task, err instanceof ProviderError ? err.retryAfterMs : null)

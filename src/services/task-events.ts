@@ -15,6 +15,11 @@ export type StatusChange = { task: TaskRow, previous: TaskStatus, source: EventS
 export type TaskEventMap = {
   /** A task's status changed; emitted after the change is committed. */
   status: [StatusChange]
+  /**
+   * Another replica committed a change of this task's status (as announced there by `status`); the row as read here
+   * after it. Only what answers waiting clients follows it: metrics and notifications are the other replica's.
+   */
+  remoteStatus: [{ task: TaskRow }]
   /** A push without a valid token named this task (null: a task we do not know): worth checking with the provider. */
   refusedPush: [{ taskSeq: number | null }]
   /** A status push was answered: what the state machine made of it, or refused. */

@@ -30,10 +30,8 @@ export type TaskQueries = {
   queueDepths: () => Promise<Array<{ provider: string, caller: string, n: number }>>
   expiredQueued: (queuedBefore: string, limit: number) => Promise<TaskRow[]>
   submittedSince: (caller: string, since: string) => Promise<number>
-  duePolls: (provider: string, now: string, limit: number) => Promise<TaskRow[]>
   stuckSubmitting: (createdBefore: string, limit: number) => Promise<TaskRow[]>
   pastDeadline: (createdBefore: string, limit: number) => Promise<TaskRow[]>
-  dueArchives: (now: string, limit: number) => Promise<TaskRow[]>
   countsByStatus: () => Promise<Array<{ status: TaskStatus, n: number }>>
 }
 
@@ -62,7 +60,10 @@ export type QueueMoveOptions = { queuedRequest?: string, error?: TaskError, deta
 
 export interface TaskStorage {
   readonly queries: TaskQueries
-  /** The new task, its "created" (and "queued") event, its Idempotency-Key; a queued task's status goes to the writers. */
+  /**
+   * The new task, its "created" (and "queued") event, its Idempotency-Key; a queued task's status goes to the writers.
+   * Rejects with IdempotencyKeyTaken, having written nothing, when another submit wrote the same key first.
+   */
   create: (task: NewTask, idempotency: IdempotencyClaim | null, hooks: ChangeHooks) => Promise<TaskRow>
   /**
    * Status updates through the state machine, in one transaction, durable when this resolves. When the group fails
@@ -80,6 +81,43 @@ export interface TaskStorage {
   backOff: (seq: number, seenStatus: TaskStatus, next: (task: TaskRow) => string | null) => Promise<void>
   recordArchive: (seq: number, archive: ArchiveRecord) => Promise<boolean>
   purgeFinished: (updatedBefore: string, limit: number) => Promise<Array<{ archive_path: string | null }>>
+  /**
+   * Work that must be done once whichever replica does it: up to `limit` of the provider's tasks due for a poll at
+   * `now`, soonest due first, claimed by moving their next poll to now + leaseMs in the same statement that picks
+   * them. Another claim skips them until then; the poll's outcome (news, backOff, saveVideoLink) sets the real
+   * schedule, and a claimer that died mid-poll gives them back when the lease runs out. The rows as claimed.
+   */
+  claimDuePolls: (provider: string, now: string, limit: number, leaseMs: number) => Promise<TaskRow[]>
+  /** The same for pending archives (archive_next_at moves); recordArchive then sets the real state and schedule. */
+  claimDueArchives: (now: string, limit: number, leaseMs: number) => Promise<TaskRow[]>
+  /**
+   * Calls onChange with the seq of every task whose status another storage instance (another replica) commits from
+   * now on, until the returned function is called; onError hears of a lost connection (it is made again by itself).
+   * An engine that only one process uses has nothing to hear: the task module's own events cover it.
+   */
+  watchRemoteChanges: (onChange: (seq: number) => void, onError: (err: unknown) => void) => Promise<() => Promise<void>>
   /** Whether the error is the engine's "another connection holds the lock": every write would fail alike, for now. */
   isBusy: (err: unknown) => boolean
+}
+
+/** A create's Idempotency-Key was written first by another submit (another replica, or a race): nothing was written. */
+export class IdempotencyKeyTaken extends Error {
+  constructor (readonly scope: string, readonly key: string, options: { cause?: unknown } = {}) {
+    super('the caller\'s Idempotency-Key was taken by another submit meanwhile', options)
+    this.name = 'IdempotencyKeyTaken'
+  }
+}
+
+/**
+ * Whether observers are told of a committed update: its status changed, or the provider's failure replaced a
+ * provisional one of ours (same status, but now final: event streams end on it). The one rule for both the task
+ * module's own events and the notifications replicas send each other.
+ */
+export function announces (result: UpdateResult): result is Extract<UpdateResult, { ok: true }> {
+  return result.ok && (result.previous !== result.task.status || result.decision.outcome === 'applied')
+}
+
+/** When a claim made at `now` (ISO time) for leaseMs runs out, as the ISO text both engines store. */
+export function leaseEnd (now: string, leaseMs: number): string {
+  return new Date(Date.parse(now) + leaseMs).toISOString()
 }

@@ -5,8 +5,9 @@ import type { ArchiveRecord, ListFilter, NewTask, TaskRow } from '../db/tasks-re
 import type { VideoLink } from '../providers/provider.js'
 import type { QueueMove, TaskStatus } from './task-state.js'
 import { TaskEvents, type EventSource } from './task-events.js'
-import type {
-  ChangeHooks, IdempotencyClaim, PollScheduler, QueueMoveOptions, StatusChangeWriter, TaskQueries, TaskStorage, UpdateArgs, UpdateResult
+import {
+  announces, type ChangeHooks, type IdempotencyClaim, type PollScheduler, type QueueMoveOptions, type StatusChangeWriter, type TaskQueries,
+  type TaskStorage, type UpdateArgs, type UpdateResult
 } from './task-storage.js'
 import { callerScope, canSee, type Viewer } from './visibility.js'
 
@@ -27,6 +28,8 @@ export class TaskStore {
   #queue: Queued[] = []
   // A group is being committed: the updates arriving meanwhile wait for it, then commit together.
   #committing = false
+  // While other replicas' changes are heard (see startRemoteChanges): what ends it.
+  #remote: Promise<() => Promise<void>> | null = null
 
   constructor (storage: TaskStorage, readonly events: TaskEvents = new TaskEvents()) {
     this.#storage = storage
@@ -170,13 +173,49 @@ export class TaskStore {
   }
 
   /**
+   * Claims up to `limit` of the provider's due polls for leaseMs, soonest due first (see TaskStorage.claimDuePolls):
+   * no other replica polls them meanwhile; the poll's outcome then sets their real schedule.
+   */
+  async claimDuePolls (provider: string, now: string, limit: number, leaseMs: number): Promise<TaskRow[]> {
+    return await this.#storage.claimDuePolls(provider, now, limit, leaseMs)
+  }
+
+  /** Claims up to `limit` due archives for leaseMs, oldest first; recordArchive then sets their real state. */
+  async claimDueArchives (now: string, limit: number, leaseMs: number): Promise<TaskRow[]> {
+    return await this.#storage.claimDueArchives(now, limit, leaseMs)
+  }
+
+  /**
+   * From now on, a status change another replica commits is read and emitted as `remoteStatus` (never `status`: its
+   * observers, such as the notification worker and metrics, count this replica's own changes only). Idempotent;
+   * stopRemoteChanges ends it. A read that fails is logged and skipped (the waiters answer at their timeout).
+   */
+  async startRemoteChanges (log: Log): Promise<void> {
+    this.#remote ??= this.#storage.watchRemoteChanges((seq) => {
+      this.queries.bySeq(seq).then((task) => {
+        if (task) this.events.emit('remoteStatus', { task })
+      }, (err: unknown) => { log.warn({ err, task_seq: seq }, 'could not read a task another replica changed') })
+    }, (err) => {
+      log.warn({ err }, 'lost the connection that hears other replicas\' changes; making it again')
+    }).catch((err: unknown) => {
+      this.#remote = null
+      throw err
+    })
+    await this.#remote
+  }
+
+  async stopRemoteChanges (): Promise<void> {
+    const remote = this.#remote
+    this.#remote = null
+    if (remote) await (await remote)()
+  }
+
+  /**
    * Tells observers about a committed status change; also about the provider's failure replacing a provisional one
    * of ours (same status, but now final: event streams end on it).
    */
   #announce (result: UpdateResult, source: EventSource): void {
-    if (result.ok && (result.previous !== result.task.status || result.decision.outcome === 'applied')) {
-      this.events.emit('status', { task: result.task, previous: result.previous, source })
-    }
+    if (announces(result)) this.events.emit('status', { task: result.task, previous: result.previous, source })
   }
 }
 

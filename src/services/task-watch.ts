@@ -179,8 +179,11 @@ export class TaskWatch {
     return value
   }
 
-  /** A committed status change (subscribed to the task module's `status` event): its watchers are told. */
-  readonly changed = ({ task }: StatusChange): void => {
+  /**
+   * A committed status change (subscribed to the task module's `status` event, and `remoteStatus` for another
+   * replica's): its watchers are told.
+   */
+  readonly changed = ({ task }: Pick<StatusChange, 'task'>): void => {
     // Who watches as the change commits: a watch that starts later has read the new state already, so it must not
     // be told of this change (a long-poll would answer with no news).
     const watchers = [...this.#everyTask, ...(this.#bySeq.get(task.seq) ?? [])]

@@ -15,6 +15,11 @@ export type ArchiverOptions = {
   tickMs: number
   /** Wall-clock limit of one download. */
   downloadTimeoutMs: number
+  /**
+   * How long a claimed download is this archiver's alone (another replica's claim skips it): longer than a download
+   * with its link look-up can take, so that only a claimer that died leaves it to another.
+   */
+  leaseMs: number
   fetch?: typeof fetch
   /** The SSRF guard every download URL and redirect goes through. */
   guard?: DownloadOptions['guard']
@@ -43,10 +48,13 @@ export class VideoArchiver {
     await this.#ticker.stop()
   }
 
-  /** Downloads what is due (pending rows survive restarts: they are simply due again). */
+  /**
+   * Downloads what is due, claimed first so that no other replica downloads it too (pending rows survive restarts:
+   * a download cut short is given back, and one of a process that died is due again when its claim runs out).
+   */
   async runOnce (now: number = Date.now()): Promise<void> {
-    for (const task of await this.#options.store.queries.dueArchives(new Date(now).toISOString(), DOWNLOADS_PER_TICK)) {
-      if (this.#abort.signal.aborted) return
+    for (const task of await this.#options.store.claimDueArchives(new Date(now).toISOString(), DOWNLOADS_PER_TICK, this.#options.leaseMs)) {
+      if (this.#abort.signal.aborted) return await this.#giveBack(task) // stopped while it was being claimed
       await this.#archive(task)
     }
   }
@@ -66,7 +74,7 @@ export class VideoArchiver {
       }
       log.info({ id: task.id, bytes: file.bytes }, 'video archived')
     } catch (err) {
-      if (this.#abort.signal.aborted) return // shutting down: the row stays pending and is resumed at the next start
+      if (this.#abort.signal.aborted) return await this.#giveBack(task)
       const retryable = !(err instanceof DownloadError) || err.retryable || err.expiredLink
       const giveUp = !retryable || attempts >= MAX_ATTEMPTS
       if (err instanceof DownloadError && err.expiredLink) await store.expireVideoLink(task.seq)
@@ -74,5 +82,15 @@ export class VideoArchiver {
       await store.recordArchive(task.seq, { state: giveUp ? 'failed' : 'pending', path: null, bytes: null, sha256: null, attempts, nextAt })
       log.warn({ err, id: task.id, attempts, gave_up: giveUp }, 'video download failed')
     }
+  }
+
+  /**
+   * Shutting down mid-download: the row is due again now, unchanged otherwise, so the next start (or another replica)
+   * resumes it at once rather than when the claim runs out. Best effort: the claim's end is the fallback.
+   */
+  async #giveBack (task: TaskRow): Promise<void> {
+    const { store, log } = this.#options
+    const archive = { state: 'pending', path: null, bytes: null, sha256: null, attempts: task.archive_attempts, nextAt: new Date().toISOString() } as const
+    await store.recordArchive(task.seq, archive).catch((err: unknown) => { log.warn({ err, id: task.id }, 'could not give an unfinished download back') })
   }
 }

@@ -8,7 +8,7 @@ import type { NewTask } from '../../src/db/tasks-repository.js'
 import type { StatusChange } from '../../src/services/task-events.js'
 import { PostgresTaskStorage } from '../../src/db/postgres/task-storage.js'
 import { decide, isTerminal, type StatusUpdate } from '../../src/services/task-state.js'
-import type { ChangeHooks, TaskStorage, UpdateResult } from '../../src/services/task-storage.js'
+import { IdempotencyKeyTaken, type ChangeHooks, type TaskStorage, type UpdateResult } from '../../src/services/task-storage.js'
 import { stateOf } from '../../src/db/tasks-repository.js'
 import { taskId } from '../helper.js'
 import { openTestPool } from '../postgres-cluster.js'
@@ -84,8 +84,15 @@ for (const engine of engines) {
     t.equal(await storage.queries.idempotencyKey('caller-b', 'key-1'), undefined, 'a key is its caller\'s')
     await storage.saveIdempotentResponse('caller-a', 'key-1', 201, '{"task_id":"x"}')
     t.match(await storage.queries.idempotencyKey('caller-a', 'key-1'), { response_status: 201, response_body: '{"task_id":"x"}' })
-    await t.rejects(storage.create(newTask(), { scope: 'caller-a', key: 'key-1', requestHash: 'h2' }, hooks), 'a key is taken once')
+    const taken = await storage.create(newTask(), { scope: 'caller-a', key: 'key-1', requestHash: 'h2' }, hooks).then(() => null, (err: unknown) => err)
+    t.ok(taken instanceof IdempotencyKeyTaken, 'a key is taken once: the named error another submit\'s answer is replayed on')
+    t.match(taken, { scope: 'caller-a', key: 'key-1', cause: { code: engine.name === 'sqlite' ? 'SQLITE_CONSTRAINT_PRIMARYKEY' : '23505' } })
     t.equal((await storage.queries.list({ limit: 10 })).length, 1, 'and the refused create left no task behind')
+    t.same((await storage.queries.countsByStatus()).filter((row) => row.n > 0), [{ status: 'submitting', n: 1 }], 'nor a count of one')
+    t.match(await storage.queries.idempotencyKey('caller-a', 'key-1'), { request_hash: 'h1', task_seq: row.seq }, 'the key stays the first submit\'s')
+    const duplicateId = await storage.create(newTask({ id: input.id }), { scope: 'caller-a', key: 'key-2', requestHash: 'h3' }, hooks).then(() => null, (err: unknown) => err)
+    t.ok(duplicateId instanceof Error && !(duplicateId instanceof IdempotencyKeyTaken), 'another unique violation is not a taken key')
+    t.equal(await storage.queries.idempotencyKey('caller-a', 'key-2'), undefined)
 
     const queued = await storage.create(newTask({ status: 'queued', queued_request: '{"model":"S2V-01"}', queued_at: input.created_at }), null, hooks)
     t.same(await outcomes(storage, queued.seq), ['created', 'queued'])
@@ -379,15 +386,59 @@ for (const engine of engines) {
     t.equal(await storage.queries.submittedSince('alice', new Date(Date.now() + 60_000).toISOString()), 0)
   })
 
-  t.test(`${engine.name}: due polls, stuck creates, deadlines, due archives, counts`, async (t) => {
+  t.test(`${engine.name}: a claim takes due polls soonest first within its limit and holds them until its lease runs out`, async (t) => {
+    const storage = await engine.open(t)
+    const { hooks } = recording()
+    const at = (time: string) => `2026-01-01T${time}.000Z`
+    const create = async (nextPollAt: string | null, provider = 'minimax') => await storage.create(newTask({ next_poll_at: nextPollAt, provider }), null, hooks)
+    const late = await create(at('00:00:10'))
+    const early = await create(at('00:00:05'))
+    const tie = await create(at('00:00:05'))
+    await create(at('00:00:01'), 'modellix')
+    const notYet = await create(at('00:02:00'))
+    await create(null)
+    const first = await storage.claimDuePolls('minimax', at('00:01:00'), 2, 60_000)
+    t.same(first.map((row) => row.seq), [early.seq, tie.seq], 'soonest due first (a tie by age), of the provider, up to the limit')
+    t.ok(first.every((row) => row.next_poll_at === at('00:02:00')), 'each is due again when the lease runs out')
+    t.same(first, [await storage.queries.bySeq(early.seq), await storage.queries.bySeq(tie.seq)], 'the rows as claimed are the rows stored')
+    t.same((await storage.claimDuePolls('minimax', at('00:01:30'), 10, 60_000)).map((row) => row.seq), [late.seq], 'a claim right after takes none of the first\'s')
+    t.same(await storage.claimDuePolls('minimax', at('00:01:30'), 10, 60_000), [], 'nor of the second\'s')
+    t.same((await storage.claimDuePolls('minimax', at('00:02:15'), 10, 60_000)).map((row) => row.seq), [early.seq, tie.seq, notYet.seq],
+      'after its lease a claimed task is due again (the later claim\'s is not over yet)')
+    t.equal((await storage.queries.bySeq(late.seq))!.next_poll_at, at('00:02:30'))
+    t.equal((await storage.queries.bySeq(early.seq))!.poll_attempts, 0, 'a claim is no poll: the back-off counts polls without news only')
+  })
+
+  t.test(`${engine.name}: a claim takes due archives oldest first within its limit and holds them until its lease runs out`, async (t) => {
+    const storage = await engine.open(t)
+    const { hooks } = recording()
+    const at = (time: string) => `2026-01-01T${time}.000Z`
+    const archive = async (state: 'pending' | 'failed', nextAt: string | null) => {
+      const task = await storage.create(newTask(), null, hooks)
+      await storage.recordArchive(task.seq, { state, path: null, bytes: null, sha256: null, attempts: 1, nextAt })
+      return task
+    }
+    const later = await archive('pending', at('00:00:20'))
+    const sooner = await archive('pending', at('00:00:10'))
+    const notYet = await archive('pending', at('00:05:00'))
+    await archive('failed', null)
+    const first = await storage.claimDueArchives(at('00:01:00'), 1, 60_000)
+    t.same(first.map((row) => row.seq), [sooner.seq], 'oldest due first, up to the limit')
+    t.same(first, [await storage.queries.bySeq(sooner.seq)], 'the row as claimed is the row stored')
+    t.match(first[0], { archive_state: 'pending', archive_next_at: at('00:02:00'), archive_attempts: 1 }, 'still pending, due again when the lease runs out')
+    t.same((await storage.claimDueArchives(at('00:01:00'), 10, 60_000)).map((row) => row.seq), [later.seq], 'a claim right after takes none of the first\'s')
+    t.same(await storage.claimDueArchives(at('00:01:00'), 10, 60_000), [])
+    t.same((await storage.claimDueArchives(at('00:02:00'), 10, 60_000)).map((row) => row.seq), [later.seq, sooner.seq], 'after their lease they are due again')
+    t.equal((await storage.queries.bySeq(notYet.seq))!.archive_next_at, at('00:05:00'), 'one not due is left as it was')
+  })
+
+  t.test(`${engine.name}: stuck creates, deadlines, due archives, counts`, async (t) => {
     const storage = await engine.open(t)
     const { hooks } = recording()
     const late = await storage.create(newTask({ next_poll_at: '2026-01-01T00:00:10.000Z', created_at: '2026-01-01T00:00:00.000Z' }), null, hooks)
     const early = await storage.create(newTask({ next_poll_at: '2026-01-01T00:00:05.000Z', created_at: '2026-01-01T00:00:00.000Z' }), null, hooks)
     await storage.create(newTask({ next_poll_at: '2026-01-01T00:00:05.000Z', provider: 'modellix', created_at: '2026-01-02T00:00:00.000Z' }), null, hooks)
     const recent = await storage.create(newTask({ next_poll_at: '2026-01-02T00:00:00.000Z', created_at: '2026-01-02T00:00:00.000Z' }), null, hooks)
-    t.same((await storage.queries.duePolls('minimax', '2026-01-01T00:01:00.000Z', 10)).map((row) => row.seq), [early.seq, late.seq], 'soonest first, for the provider')
-    t.same((await storage.queries.duePolls('minimax', '2026-01-01T00:01:00.000Z', 1)).map((row) => row.seq), [early.seq])
     t.same((await storage.queries.stuckSubmitting('2026-01-01T00:01:00.000Z', 10)).map((row) => row.seq), [late.seq, early.seq], 'no task_id, created before the cutoff')
     await apply(storage, hooks, late.seq, taskId(), processing)
     t.same((await storage.queries.stuckSubmitting('2026-01-01T00:01:00.000Z', 10)).map((row) => row.seq), [early.seq])
@@ -395,8 +446,8 @@ for (const engine of engines) {
     t.same(await storage.queries.pastDeadline('2025-01-01T00:00:00.000Z', 10), [])
     await apply(storage, hooks, recent.seq, taskId(), success)
     await storage.saveVideoLink(recent.seq, { url: 'https://cdn.example.com/v.mp4', expiresAt: '2999-01-01T00:00:00.000Z', width: null, height: null }, { archive: true, pollingDone: true })
-    t.same((await storage.queries.dueArchives(new Date(Date.now() + 1000).toISOString(), 10)).map((row) => row.seq), [recent.seq])
-    t.same(await storage.queries.dueArchives('2000-01-01T00:00:00.000Z', 10), [])
+    t.same(await storage.claimDueArchives('2000-01-01T00:00:00.000Z', 10, 60_000), [], 'the archive is not due before the link came')
+    t.same((await storage.claimDueArchives(new Date(Date.now() + 1000).toISOString(), 10, 60_000)).map((row) => row.seq), [recent.seq], 'it is due from then on')
     t.same(await storage.queries.countsByStatus(), [
       { status: 'failed', n: 0 }, { status: 'processing', n: 1 }, { status: 'queued', n: 0 }, { status: 'submitting', n: 2 }, { status: 'success', n: 1 }
     ])
@@ -485,6 +536,34 @@ if (pg) {
     t.match(first, { ok: true, previous: 'processing', decision: { outcome: 'applied' } })
     t.match(second, { ok: true, previous: first.task.status, decision: { outcome: 'conflict' } })
     t.same(await one.queries.countsByStatus().then((counts) => counts.filter((row) => row.n > 0)), [{ status: first.task.status, n: 1 }])
+  })
+
+  t.test('postgres: two replicas claiming at once get disjoint sets of due polls and archives, every due one in one of them', async (t) => {
+    const url = await pg.freshUrl()
+    const [one, two] = [new PostgresTaskStorage(openTestPool(t, url)), new PostgresTaskStorage(openTestPool(t, url))]
+    const admin = openTestPool(t, url)
+    const { hooks } = recording()
+    const due = '2026-01-01T00:00:00.000Z'
+    const seqs: number[] = []
+    for (let i = 0; i < 40; i++) {
+      const task = await one.create(newTask({ next_poll_at: due }), null, hooks)
+      await one.recordArchive(task.seq, { state: 'pending', path: null, bytes: null, sha256: null, attempts: 0, nextAt: due })
+      seqs.push(task.seq)
+    }
+    // A third session holds the table, so both claims wait for it and then run together from the same view of it:
+    // only the row locks (FOR UPDATE SKIP LOCKED) keep them from taking the same tasks.
+    for (const claim of [(s: PostgresTaskStorage) => s.claimDuePolls('minimax', '2026-01-01T00:01:00.000Z', 25, 60_000), (s: PostgresTaskStorage) => s.claimDueArchives('2026-01-01T00:01:00.000Z', 25, 60_000)]) {
+      const blocker = await admin.connect()
+      await blocker.query('BEGIN')
+      await blocker.query('LOCK TABLE tasks IN EXCLUSIVE MODE')
+      const claims = [claim(one), claim(two)]
+      await lockWaiters(admin, 2)
+      await blocker.query('COMMIT')
+      blocker.release()
+      const [a, b] = (await Promise.all(claims)).map((rows) => rows.map((row) => row.seq))
+      t.equal(a!.filter((seq) => b!.includes(seq)).length, 0, 'no task in both claims')
+      t.same([...a!, ...b!].sort((x, y) => x - y), seqs, 'and every due task in one of them (each took up to 25 of 40)')
+    }
   })
 
   t.test('postgres: two replicas applying groups that share tasks, in opposite orders, do not deadlock', async (t) => {

@@ -27,6 +27,20 @@ t.test('a status change wakes its waiters, schedules its next poll and is counte
   for (const name of events.eventNames()) t.equal(events.listenerCount(name), 0, `no listener left on ${String(name)}`)
 })
 
+t.test('another replica\'s change wakes the waiters on the task, and nothing else follows it here', async (t) => {
+  const app = await build(t, { MINIMAX_API_KEY: 'k', MINIMAX_BASE_URL: 'http://127.0.0.1:9' })
+  const events = app.taskStore.events
+  t.equal(events.listenerCount('remoteStatus'), 1, 'only the waiters listen (deliveries, nudges and metrics are the committing replica\'s)')
+  const { seq } = await seedTask(app.taskStore)
+  const answered = app.taskWatch.waitForChange(seq, 5000, new EventEmitter())
+  // As the task module emits it once it has read a task another replica changed.
+  const task = { ...(await app.taskStore.queries.bySeq(seq))!, status: 'processing' as const }
+  events.emit('remoteStatus', { task })
+  t.same(await answered, { outcome: 'changed', change: task }, 'a waiter on the task was told, with the row read')
+  await app.close()
+  t.equal(events.listenerCount('remoteStatus'), 0, 'and close unsubscribes it')
+})
+
 t.test('only the task module holds the tasks repository, and only repositories hold SQL on tasks', async (t) => {
   const files = (readdirSync(SRC, { recursive: true }) as string[]).filter((file) => file.endsWith('.ts')).map((file) => join(SRC, file))
   const holders = files.filter((file) => /new TasksRepository\(/.test(readFileSync(file, 'utf8'))).map((file) => relative(SRC, file))
@@ -34,5 +48,5 @@ t.test('only the task module holds the tasks repository, and only repositories h
   const writers = files
     .filter((file) => /\b(INSERT INTO|UPDATE|DELETE FROM)\s+(tasks|task_events|idempotency_keys)\b/.test(readFileSync(file, 'utf8')))
     .map((file) => relative(SRC, file))
-  t.same(writers, ['db/tasks-repository.ts'], 'every write to tasks, their events and idempotency keys is in the one repository')
+  t.same(writers.sort(), ['db/postgres/tasks-repository.ts', 'db/tasks-repository.ts'], 'every write to tasks, their events and idempotency keys is in the one repository of each engine')
 })

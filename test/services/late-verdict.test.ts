@@ -190,6 +190,7 @@ function harness (t: { teardown: (fn: () => unknown) => void }) {
     lateResultWindowMs: 86_400_000,
     latePollMs: 3_600_000,
     archive: false,
+    providerRequestTimeoutMs: 10_000,
     log: { info () {}, warn () {}, error () {} }
   })
   // As plugins/task-effects.ts wires it in the app.

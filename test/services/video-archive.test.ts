@@ -5,8 +5,13 @@ import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { buildApp } from '../../src/app.js'
+import type { TaskRow } from '../../src/db/tasks-repository.js'
+import type { Reconciler } from '../../src/services/reconciler.js'
+import { TaskStore } from '../../src/services/task-store.js'
+import { VideoArchiver } from '../../src/services/video-archive.js'
+import { sqlite } from '../db/task-storage-engines.js'
 import { fakeVideoBytes } from '../fixtures/fake-minimax.js'
-import { getJson, postJson, startStack, submitBody, tempDir, type Stack } from '../helper.js'
+import { getJson, postJson, seedTask, startStack, submitBody, taskId, tempDir, type Stack } from '../helper.js'
 
 const FAST = { RECONCILE_TICK_MS: '20', RECONCILE_AFTER_MS: '150', RECONCILE_BACKOFF_MS: '100', RECONCILE_BACKOFF_MAX_MS: '400' }
 
@@ -70,4 +75,38 @@ t.test('a download interrupted by a restart is finished by the next process', as
   const row = (await again.taskStore.queries.byId(body.id))!
   t.equal(row.archive_state, 'stored', 'archived by the next process')
   t.equal(row.archive_bytes, fakeVideoBytes(row.file_id!).length)
+})
+
+t.test('a download cut short by a stop is given back: due again at once, not when its claim runs out', async (t) => {
+  const store = new TaskStore(await sqlite.open(t))
+  const task = await seedTask(store, { task_id: taskId() })
+  await store.applyUpdate(task.seq, null, { status: 'success', providerStatus: 'Success', fileId: '1' }, 'poll')
+  await store.saveVideoLink(task.seq, { url: 'https://cdn.example.com/v.mp4', expiresAt: new Date(Date.now() + 3600_000).toISOString(), width: null, height: null }, { archive: true, pollingDone: true })
+  let started = () => {}
+  const downloading = new Promise<void>((resolve) => { started = resolve })
+  const leaseMs = 600_000
+  const archiver = new VideoArchiver({
+    store,
+    // The link is fresh: nothing to ask the provider.
+    reconciler: { freshVideoLink: async (row: TaskRow) => row } as unknown as Reconciler,
+    dir: tempDir(t),
+    maxBytes: 1_000_000,
+    log: { info () {}, warn () {}, error () {} },
+    tickMs: 60_000,
+    downloadTimeoutMs: 60_000,
+    leaseMs,
+    // A CDN that never answers: the download lasts until the archiver stops.
+    fetch: async (_url, init) => {
+      started()
+      return await new Promise<never>((_resolve, reject) => { init!.signal!.addEventListener('abort', () => reject(init!.signal!.reason)) })
+    }
+  })
+  const pass = archiver.runOnce()
+  await downloading
+  t.ok(Date.parse((await store.queries.bySeq(task.seq))!.archive_next_at!) > Date.now() + leaseMs / 2, 'claimed for its lease while it downloads')
+  await archiver.stop()
+  await pass
+  const row = (await store.queries.bySeq(task.seq))!
+  t.match(row, { archive_state: 'pending', archive_attempts: 0, archive_path: null }, 'still pending, the cut-short attempt not counted')
+  t.ok(Date.parse(row.archive_next_at!) <= Date.now(), 'and due again now, for the next start or another replica')
 })

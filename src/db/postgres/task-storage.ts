@@ -1,30 +1,57 @@
 // The task module's storage on PostgreSQL, shared by any number of replicas: each command is one transaction on one
 // pooled connection, and a status change locks its row first, so two replicas changing one task never overwrite each
-// other. The behaviour (rows, events, refusals, group commit) is SqliteTaskStorage's, statement for statement.
-import type pg from 'pg'
+// other. The behaviour (rows, events, refusals, group commit) is SqliteTaskStorage's, statement for statement; what only
+// several replicas need is here too: claims that one replica alone takes, and status changes announced to the others.
+import { randomUUID } from 'node:crypto'
+import pg from 'pg'
 import { isPostgresBusy, isPostgresUnavailable } from './errors.js'
+import { listen } from './listener.js'
+import { APPLICATION_NAME } from './pool.js'
 import { PostgresTasksRepository, type Queryable } from './tasks-repository.js'
 import { CommitError, inTransaction } from './transaction.js'
 import { newEvent as event, stateColumns, stateOf, type ArchiveRecord, type NewTask, type TaskRow } from '../tasks-repository.js'
 import type { VideoLink } from '../../providers/provider.js'
 import type { EventSource } from '../../services/task-events.js'
 import { decide, isTerminal, queueMove, type QueueMove, type StatusUpdate, type TaskStatus } from '../../services/task-state.js'
-import type { ChangeHooks, IdempotencyClaim, QueueMoveOptions, Settled, TaskQueries, TaskStorage, UpdateArgs, UpdateResult } from '../../services/task-storage.js'
+import {
+  IdempotencyKeyTaken, announces, leaseEnd, type ChangeHooks, type IdempotencyClaim, type QueueMoveOptions, type Settled, type TaskQueries,
+  type TaskStorage, type UpdateArgs, type UpdateResult
+} from '../../services/task-storage.js'
 
 const now = (): string => new Date().toISOString()
 
 // The unique index on tasks.task_id: another replica bound the same provider task to another of our tasks meanwhile.
 const UNIQUE_VIOLATION = '23505'
 const TASK_ID_INDEX = 'tasks_task_id_key'
+// The primary key of idempotency_keys (scope, key): another replica's submit wrote the same key first.
+const IDEMPOTENCY_KEY_PK = 'idempotency_keys_pkey'
+
+/** Where every replica announces the status changes it commits (payload: RemoteChange as JSON). */
+export const STATUS_CHANNEL = 's2v_task_status'
+/** The listening connection's name in pg_stat_activity, beside the pool's APPLICATION_NAME. */
+export const LISTENER_APPLICATION_NAME = `${APPLICATION_NAME} listener`
+
+/** A notification's payload: the task, and which storage instance committed the change (so it can ignore its own). */
+type RemoteChange = { seq: number, from: string }
+
+export type PostgresTaskStorageOptions = {
+  /** A new client for the listening connection (default: the pool's settings, on a connection of its own). */
+  listenClient?: () => pg.Client
+}
 
 export class PostgresTaskStorage implements TaskStorage {
   readonly #pool: pg.Pool
   readonly #repo = new PostgresTasksRepository()
   readonly queries: TaskQueries
+  // Names this instance in the notifications it sends, so that its own listener ignores them.
+  readonly #instance = randomUUID()
+  readonly #listenClient: () => pg.Client
 
-  constructor (pool: pg.Pool) {
+  constructor (pool: pg.Pool, options: PostgresTaskStorageOptions = {}) {
     this.#pool = pool
     this.queries = readsOf(this.#repo, pool)
+    // TCP keep-alive: a connection that silently died (a dropped NAT entry, a failover) is noticed and made again.
+    this.#listenClient = options.listenClient ?? (() => new pg.Client({ ...pool.options, application_name: LISTENER_APPLICATION_NAME, keepAlive: true }))
   }
 
   isBusy (err: unknown): boolean { return isPostgresBusy(err) }
@@ -32,14 +59,21 @@ export class PostgresTaskStorage implements TaskStorage {
   async create (task: NewTask, idempotency: IdempotencyClaim | null, hooks: ChangeHooks): Promise<TaskRow> {
     return inTransaction(this.#pool, async (client) => {
       const row = await this.#repo.insertTask(client, task)
-      if (!row) throw new Error('INSERT INTO tasks returned no row')
+      if (!row) throw new Error('the new task\'s INSERT returned no row')
       await this.#repo.insertEvent(client, event(row.seq, task.created_at, 'submit', null, null, 'created', {}))
       if (row.status === 'queued') {
         await this.#repo.insertEvent(client, event(row.seq, task.created_at, 'submit', null, null, 'queued', {}))
         for (const write of hooks.writers) write({ task: row, previous: row.status, source: 'submit' })
       }
       if (idempotency) {
-        await this.#repo.insertIdempotencyKey(client, { scope: idempotency.scope, key: idempotency.key, request_hash: idempotency.requestHash, task_seq: row.seq, created_at: task.created_at })
+        try {
+          await this.#repo.insertIdempotencyKey(client, { scope: idempotency.scope, key: idempotency.key, request_hash: idempotency.requestHash, task_seq: row.seq, created_at: task.created_at })
+        } catch (err) {
+          // The throw rolls the task back with the key.
+          const { code, constraint } = err as { code?: string, constraint?: string }
+          if (code === UNIQUE_VIOLATION && constraint === IDEMPOTENCY_KEY_PK) throw new IdempotencyKeyTaken(idempotency.scope, idempotency.key, { cause: err })
+          throw err
+        }
       }
       return row
     })
@@ -110,7 +144,15 @@ export class PostgresTaskStorage implements TaskStorage {
     if (after.status !== current.status) {
       for (const write of hooks.writers) write({ task: after, previous: current.status, source })
     }
-    return { ok: true, task: after, decision, previous: current.status }
+    const result: UpdateResult = { ok: true, task: after, decision, previous: current.status }
+    if (announces(result)) await this.#notify(client, seq)
+    return result
+  }
+
+  /** Other replicas' waiters hear of the change once (and only if) the transaction commits. */
+  async #notify (client: pg.PoolClient, seq: number): Promise<void> {
+    const change: RemoteChange = { seq, from: this.#instance }
+    await this.#repo.notify(client, STATUS_CHANNEL, JSON.stringify(change))
   }
 
   /**
@@ -156,7 +198,9 @@ export class PostgresTaskStorage implements TaskStorage {
       const outcome = { dispatch: 'dispatched', requeue: 'rate_limited', cancel: 'cancelled', expire: 'queue_timeout' }[move]
       await this.#repo.insertEvent(client, event(seq, at, source, next, null, outcome, { ...options.detail, ...(options.error ? { error: options.error } : {}) }))
       for (const write of hooks.writers) write({ task: after!, previous: current.status, source })
-      return { ok: true, task: after!, decision: { outcome: 'applied', reported: null, next: stateOf(after!) }, previous: current.status }
+      const result: UpdateResult = { ok: true, task: after!, decision: { outcome: 'applied', reported: null, next: stateOf(after!) }, previous: current.status }
+      if (announces(result)) await this.#notify(client, seq)
+      return result
     })
   }
 
@@ -191,6 +235,37 @@ export class PostgresTaskStorage implements TaskStorage {
   async purgeFinished (updatedBefore: string, limit: number): Promise<Array<{ archive_path: string | null }>> {
     return this.#repo.purgeFinished(this.#pool, updatedBefore, limit)
   }
+
+  // One statement each (see the repository): picked, locked past other replicas' claims, and moved, at once.
+  async claimDuePolls (provider: string, at: string, limit: number, leaseMs: number): Promise<TaskRow[]> {
+    return this.#repo.claimDuePolls(this.#pool, provider, at, limit, leaseEnd(at, leaseMs))
+  }
+
+  async claimDueArchives (at: string, limit: number, leaseMs: number): Promise<TaskRow[]> {
+    return this.#repo.claimDueArchives(this.#pool, at, limit, leaseEnd(at, leaseMs))
+  }
+
+  async watchRemoteChanges (onChange: (seq: number) => void, onError: (err: unknown) => void): Promise<() => Promise<void>> {
+    return listen({
+      client: this.#listenClient,
+      channel: STATUS_CHANNEL,
+      onPayload: (payload) => {
+        const change = parseChange(payload)
+        if (change && change.from !== this.#instance) onChange(change.seq)
+      },
+      onError
+    })
+  }
+}
+
+/** A notification's payload, or null for one that is not ours (anyone with access may NOTIFY on the channel). */
+function parseChange (payload: string): RemoteChange | null {
+  try {
+    const { seq, from } = JSON.parse(payload) as Partial<RemoteChange>
+    return Number.isSafeInteger(seq) && typeof from === 'string' ? { seq: seq!, from } : null
+  } catch {
+    return null
+  }
 }
 
 /** The repository's reads on the pool, each a statement of its own. */
@@ -215,10 +290,8 @@ function readsOf (repo: PostgresTasksRepository, pool: pg.Pool): TaskQueries {
     queueDepths: () => repo.queueDepths(pool),
     expiredQueued: (queuedBefore, limit) => repo.expiredQueued(pool, queuedBefore, limit),
     submittedSince: (caller, since) => repo.submittedSince(pool, caller, since),
-    duePolls: (provider, at, limit) => repo.duePolls(pool, provider, at, limit),
     stuckSubmitting: (createdBefore, limit) => repo.stuckSubmitting(pool, createdBefore, limit),
     pastDeadline: (createdBefore, limit) => repo.pastDeadline(pool, createdBefore, limit),
-    dueArchives: (at, limit) => repo.dueArchives(pool, at, limit),
     countsByStatus: () => repo.countsByStatus(pool)
   }
 }

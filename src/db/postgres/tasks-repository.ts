@@ -94,10 +94,33 @@ const statements = {
   idempotencyKey: 'SELECT * FROM idempotency_keys WHERE scope = $1 AND key = $2',
   insertIdempotencyKey: 'INSERT INTO idempotency_keys (scope, key, request_hash, task_seq, created_at) VALUES ($1, $2, $3, $4, $5)',
   saveIdempotentResponse: 'UPDATE idempotency_keys SET response_status = $3, response_body = $4 WHERE scope = $1 AND key = $2',
-  duePolls: 'SELECT * FROM tasks WHERE provider = $1 AND next_poll_at IS NOT NULL AND next_poll_at <= $2 ORDER BY next_poll_at LIMIT $3',
+  // Work for one replica only: the due rows are locked as they are picked and moved to the lease's end ($4) in the
+  // same statement. Rows another transaction holds (another replica's claim, a push) are skipped, not waited for; a
+  // row whose claim committed after this statement's snapshot is checked again once locked (READ COMMITTED) and
+  // dropped, its next_poll_at being past $2 by then. RETURNING has no order: the rows come back soonest due first.
+  claimDuePolls: `
+    WITH due AS (
+      SELECT seq, next_poll_at AS due_at FROM tasks
+      WHERE provider = $1 AND next_poll_at IS NOT NULL AND next_poll_at <= $2
+      ORDER BY next_poll_at, seq LIMIT $3
+      FOR UPDATE SKIP LOCKED
+    ), claimed AS (
+      UPDATE tasks SET next_poll_at = $4 FROM due WHERE tasks.seq = due.seq RETURNING tasks.*
+    )
+    SELECT claimed.* FROM claimed JOIN due USING (seq) ORDER BY due.due_at, claimed.seq`,
   stuckSubmitting: "SELECT * FROM tasks WHERE status = 'submitting' AND task_id IS NULL AND COALESCE(sent_at, created_at) < $1 ORDER BY seq LIMIT $2",
   pastDeadline: "SELECT * FROM tasks WHERE status = 'processing' AND COALESCE(sent_at, created_at) < $1 ORDER BY seq LIMIT $2",
-  dueArchives: "SELECT * FROM tasks WHERE archive_state = 'pending' AND archive_next_at <= $1 ORDER BY archive_next_at LIMIT $2",
+  // As claimDuePolls, for the pending archives.
+  claimDueArchives: `
+    WITH due AS (
+      SELECT seq, archive_next_at AS due_at FROM tasks
+      WHERE archive_state = 'pending' AND archive_next_at <= $1
+      ORDER BY archive_next_at, seq LIMIT $2
+      FOR UPDATE SKIP LOCKED
+    ), claimed AS (
+      UPDATE tasks SET archive_next_at = $3 FROM due WHERE tasks.seq = due.seq RETURNING tasks.*
+    )
+    SELECT claimed.* FROM claimed JOIN due USING (seq) ORDER BY due.due_at, claimed.seq`,
   queueHeads: 'SELECT caller, MIN(seq) AS seq FROM tasks WHERE status = \'queued\' AND provider = $1 GROUP BY caller ORDER BY caller COLLATE "C"',
   queuedByCaller: 'SELECT caller, count(*) AS n FROM tasks WHERE status = \'queued\' AND provider = $1 GROUP BY caller ORDER BY caller COLLATE "C"',
   queuedAhead: "SELECT count(*) AS n FROM tasks WHERE status = 'queued' AND provider = $1 AND caller = $2 AND seq < $3",
@@ -107,6 +130,7 @@ const statements = {
   expiredQueued: "SELECT * FROM tasks WHERE status = 'queued' AND queued_at < $1 ORDER BY seq LIMIT $2",
   // Cancelled tasks were never sent, so they give their place in the quota back.
   submittedSince: "SELECT count(*) AS n FROM tasks WHERE caller = $1 AND created_at >= $2 AND (error_code IS NULL OR error_code <> 'cancelled')",
+  notify: 'SELECT pg_notify($1, $2)',
   // Kept exact by triggers (migrations/postgres/001-init.sql). Ordered as SQLite's table is (its primary key).
   countsByStatus: 'SELECT status, n FROM task_counts ORDER BY status COLLATE "C"',
   // The oldest finished tasks along the partial index tasks_terminal_by_age; events, idempotency keys and deliveries go
@@ -235,12 +259,22 @@ export class PostgresTasksRepository {
     await changes(db, 'saveIdempotentResponse', [scope, key, status, body])
   }
 
-  duePolls (db: Queryable, provider: string, now: string, limit: number): Promise<TaskRow[]> { return rows<TaskRow>(db, 'duePolls', [provider, now, limit]) }
+  /** Up to `limit` of the provider's due polls at `now`, soonest first, moved to `until`: the rows as claimed. */
+  claimDuePolls (db: Queryable, provider: string, now: string, limit: number, until: string): Promise<TaskRow[]> {
+    return rows<TaskRow>(db, 'claimDuePolls', [provider, now, limit, until])
+  }
+
   /** Tasks whose create outcome stayed unknown (no task_id) since before the cutoff. */
   stuckSubmitting (db: Queryable, createdBefore: string, limit: number): Promise<TaskRow[]> { return rows<TaskRow>(db, 'stuckSubmitting', [createdBefore, limit]) }
   /** Processing tasks created (or sent) before the cutoff. */
   pastDeadline (db: Queryable, createdBefore: string, limit: number): Promise<TaskRow[]> { return rows<TaskRow>(db, 'pastDeadline', [createdBefore, limit]) }
-  dueArchives (db: Queryable, now: string, limit: number): Promise<TaskRow[]> { return rows<TaskRow>(db, 'dueArchives', [now, limit]) }
+  /** Up to `limit` pending archives due at `now`, oldest first, moved to `until`: the rows as claimed. */
+  claimDueArchives (db: Queryable, now: string, limit: number, until: string): Promise<TaskRow[]> {
+    return rows<TaskRow>(db, 'claimDueArchives', [now, limit, until])
+  }
+
+  /** Tells every listening replica (LISTEN on the channel) of a change; delivered only if the transaction commits. */
+  async notify (db: Queryable, channel: string, payload: string): Promise<void> { await changes(db, 'notify', [channel, payload]) }
 
   /** Each caller's oldest queued task for the provider, by caller name. */
   queueHeads (db: Queryable, provider: string): Promise<QueueHead[]> { return rows<QueueHead>(db, 'queueHeads', [provider]) }
