@@ -14,6 +14,7 @@ import type { SubmitQuota } from './quota.js'
 import type { QueuedRequest, SubmitQueue } from './submit-queue.js'
 import { submitFailure } from './submit-failure.js'
 import { isTerminal } from './task-state.js'
+import { IdempotencyKeyTaken } from './task-storage.js'
 import { now, type Log, type TaskStore } from './task-store.js'
 
 // MiniMax's limit is "under 20 MB" for the decoded image.
@@ -72,7 +73,13 @@ export class SubmitService {
     if (body.notify_url && checkNotifyUrl) await checkNotifyUrl(body.notify_url)
 
     const requestHash = createHash('sha256').update(stringify(body) ?? '').digest('hex')
-    const admitted = await this.#admission.run(caller, async () => this.#admit(body, caller, provider, requestHash, idempotencyKey))
+    const admit = async () => await this.#admit(body, caller, provider, requestHash, idempotencyKey)
+    // The key written first by another replica meanwhile (this one's lock cannot see it): admitted again, it is found
+    // and replayed (or answered "in progress") like any key seen before.
+    const admitted = await this.#admission.run(caller, async () => await admit().catch(async (err: unknown) => {
+      if (err instanceof IdempotencyKeyTaken) return await admit()
+      throw err
+    }))
     return await admitted.answer
   }
 

@@ -58,3 +58,25 @@ t.test('a task that cannot be written (a locked database) sends nothing and leav
   const next = await postJson(`${stack.url}/v1/video_generation`, submitBody())
   t.equal(next.status, 200, 'the next submit goes straight to the provider, not to a queue stuck behind a slot never given back')
 })
+
+t.test('a key another replica wrote between our check and our insert is replayed, never a second paid create', async (t) => {
+  const stack = await startStack(t)
+  const send = () => postJson(`${stack.url}/v1/video_generation`, submitBody(), { 'idempotency-key': 'order-7' })
+  const first = await send()
+  t.equal(first.status, 200)
+  // As another replica would leave it: the key is on disk, but this replica's check ran just before it was written.
+  const queries = stack.app.taskStore.queries
+  const lookup = queries.idempotencyKey.bind(queries)
+  let blind = true
+  queries.idempotencyKey = async (scope, key) => {
+    if (!blind) return await lookup(scope, key)
+    blind = false
+    return undefined
+  }
+  t.teardown(() => { queries.idempotencyKey = lookup })
+  const second = await send()
+  t.equal(second.status, 200)
+  t.equal(second.body.id, first.body.id, 'the same task')
+  t.equal(second.headers.get('idempotent-replayed'), 'true')
+  t.equal(stack.fake.tasks.size, 1, 'one paid generation')
+})
