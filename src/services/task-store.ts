@@ -6,12 +6,12 @@ import type { VideoLink } from '../providers/provider.js'
 import type { QueueMove, TaskStatus } from './task-state.js'
 import { TaskEvents, type EventSource } from './task-events.js'
 import {
-  announces, type ChangeHooks, type IdempotencyClaim, type PollScheduler, type QueueMoveOptions, type StatusChangeWriter, type TaskQueries,
+  announces, type IdempotencyClaim, type PollScheduler, type QueueMoveOptions, type StatusChangeWriter, type TaskQueries,
   type TaskStorage, type UpdateArgs, type UpdateResult
 } from './task-storage.js'
 import { callerScope, canSee, type Viewer } from './visibility.js'
 
-export type { EventSource, IdempotencyClaim, PollScheduler, StatusChangeWriter, TaskQueries, UpdateResult }
+export type { TaskQueries }
 
 /** The little of a logger the services use, so they need neither Fastify nor a particular pino. */
 export type Log = Pick<BaseLogger, 'info' | 'warn' | 'error'>
@@ -218,6 +218,3 @@ export class TaskStore {
     if (announces(result)) this.events.emit('status', { task: result.task, previous: result.previous, source })
   }
 }
-
-/** The hooks type the storage sees (exported for engines' tests). */
-export type { ChangeHooks }
