@@ -12,6 +12,9 @@ import { buildApp, type App } from '../src/app.js'
 import { loadConfig, type Config } from '../src/config.js'
 import { newCallbackToken } from '../src/lib/callback-token.js'
 import { loggerOptions } from '../src/logger.js'
+import type { VideoProvider } from '../src/providers/provider.js'
+import { CallBudget } from '../src/services/call-budget.js'
+import { Reconciler } from '../src/services/reconciler.js'
 import type { TaskStore } from '../src/services/task-store.js'
 import { startFakeMiniMax, type FakeBehaviour, type FakeMiniMax } from './fixtures/fake-minimax.js'
 import { startFakeModellix, type FakeModellix } from './fixtures/fake-modellix.js'
@@ -180,4 +183,27 @@ export async function startBuiltServer (t: Test, server: string, env: Record<str
     if (Date.now() > deadline) throw new Error(`the server did not become ready: ${stderr}`)
     await sleep(25)
   }
+}
+
+/**
+ * A reconciler on its own, over `store` and one MiniMax-named provider the test controls, with the same poll policy
+ * for every provider; its next-poll policy is set on the store as plugins/task-effects.ts sets it in the app.
+ */
+export function standaloneReconciler (store: TaskStore, provider: VideoProvider, options: { afterNewsMs: number, backoffMs: number, backoffMaxMs: number, providerRequestTimeoutMs: number }): Reconciler {
+  const { providerRequestTimeoutMs, ...timing } = options
+  const reconciler = new Reconciler({
+    store,
+    providers: new Map([['minimax', provider]]),
+    policies: { minimax: { ...timing, budget: new CallBudget(1000) }, modellix: { ...timing, budget: new CallBudget(1000) } },
+    tickMs: 1000,
+    submittingTimeoutMs: 600_000,
+    deadlineMs: 7_200_000,
+    lateResultWindowMs: 86_400_000,
+    latePollMs: 3_600_000,
+    archive: false,
+    providerRequestTimeoutMs,
+    log: { info () {}, warn () {}, error () {} }
+  })
+  store.setPollScheduler((task, now) => reconciler.nextPollAfterNews(task, now))
+  return reconciler
 }

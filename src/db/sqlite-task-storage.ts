@@ -1,13 +1,13 @@
 // The task module's storage on SQLite: the transactions run synchronously inside (better-sqlite3, no await in a
 // transaction) and resolve after the commit; a group of updates commits once and, at FULL, is fsynced off the loop.
 import { isDatabaseBusy } from './database.js'
-import { newEvent as event, stateColumns, stateOf, type ArchiveRecord, type NewTask, type TaskRow, type TasksRepository } from './tasks-repository.js'
+import { newEvent as event, stateOf, type ArchiveRecord, type NewTask, type TaskRow, type TasksRepository } from './tasks-repository.js'
 import type { WalSync } from './wal-sync.js'
 import type { VideoLink } from '../providers/provider.js'
 import type { EventSource } from '../services/task-events.js'
-import { decide, isTerminal, queueMove, type QueueMove, type StatusUpdate, type TaskStatus } from '../services/task-state.js'
+import { queueMove, type QueueMove, type StatusUpdate, type TaskStatus } from '../services/task-state.js'
 import {
-  IdempotencyKeyTaken, leaseEnd, type ChangeHooks, type IdempotencyClaim, type QueueMoveOptions, type Settled, type TaskQueries, type TaskStorage,
+  IdempotencyKeyTaken, leaseEnd, planUpdate, type ChangeHooks, type IdempotencyClaim, type QueueMoveOptions, type Settled, type TaskQueries, type TaskStorage,
   type UpdateArgs, type UpdateResult
 } from '../services/task-storage.js'
 
@@ -76,10 +76,7 @@ export class SqliteTaskStorage implements TaskStorage {
     return results.map((result) => ({ result }))
   }
 
-  /**
-   * One update; runs inside a transaction. The row it returns is the one it wrote, built from what it read and
-   * changed rather than read again (a push's hot path: one read, one or two writes, one insert).
-   */
+  /** One update; runs inside a transaction and carries out planUpdate's plan. */
   #apply (hooks: ChangeHooks, seq: number, taskId: string | null, update: StatusUpdate, source: EventSource, detail: Record<string, unknown> = {}): UpdateResult {
     const at = now()
     const task = this.#repo.bySeq(seq)!
@@ -91,31 +88,14 @@ export class SqliteTaskStorage implements TaskStorage {
     } else if (taskId !== null && task.task_id !== taskId) {
       return this.#refuse(task, 'task_id_mismatch', source, update, { ...detail, task_id: taskId }, at)
     }
-    const current = stateOf(task)
-    const decision = decide(current, update)
-    const changed = decision.next !== current
-    let after: TaskRow = changed || bound
-      ? { ...task, ...stateColumns(decision.next), task_id: bound ? taskId : task.task_id, updated_at: at }
-      : task
-    // Whatever the provider said (even a duplicate), it is alive and talking: polling starts over. The scheduler sees
-    // the new state and, for a failure of ours, when it was decided (updated_at): late verdicts are polled for a while.
-    if (taskId !== null || isTerminal(decision.next.status)) {
-      const nextPollAt = hooks.scheduler(after, Date.parse(at))
-      if (changed) this.#repo.saveStateWithNews(seq, decision.next, at, nextPollAt)
-      else this.#repo.markNews(seq, at, nextPollAt)
-      after = { ...after, last_news_at: at, poll_attempts: 0, next_poll_at: nextPollAt }
-    } else if (changed) {
-      this.#repo.saveState(seq, decision.next, at)
-    }
-    this.#repo.insertEvent(event(seq, at, source, decision.reported, update.providerStatus, decision.outcome, {
-      ...detail,
-      ...(update.fileId ? { file_id: update.fileId } : {}),
-      ...(update.error ? { error: update.error } : {})
-    }))
-    if (after.status !== current.status) {
-      for (const write of hooks.writers) write({ task: after, previous: current.status, source })
-    }
-    return { ok: true, task: after, decision, previous: current.status }
+    const plan = planUpdate(task, bound, taskId, update, source, detail, at, hooks.scheduler)
+    const next = plan.result.decision.next
+    if (plan.save === 'stateWithNews') this.#repo.saveStateWithNews(seq, next, at, plan.nextPollAt)
+    else if (plan.save === 'news') this.#repo.markNews(seq, at, plan.nextPollAt)
+    else if (plan.save === 'state') this.#repo.saveState(seq, next, at)
+    this.#repo.insertEvent(plan.event)
+    if (plan.change) for (const write of hooks.writers) write(plan.change)
+    return plan.result
   }
 
   #refuse (task: TaskRow, reason: 'task_id_mismatch' | 'task_id_taken', source: EventSource, update: StatusUpdate, detail: Record<string, unknown>, at: string): UpdateResult {

@@ -1,9 +1,10 @@
 // Where tasks are kept, as the task module (task-store.ts) sees it: one asynchronous interface, one implementation per
 // engine (SQLite: src/db/sqlite-task-storage.ts). Each command is one transaction; each query one read.
-import type { ArchiveRecord, CallbackTarget, EventRow, IdempotencyRow, ListFilter, LookupEvent, NewTask, QueueHead, TaskRow } from '../db/tasks-repository.js'
+import { newEvent, stateColumns, stateOf } from '../db/tasks-repository.js'
+import type { ArchiveRecord, CallbackTarget, EventRow, IdempotencyRow, ListFilter, LookupEvent, NewEvent, NewTask, QueueHead, TaskRow } from '../db/tasks-repository.js'
 import type { VideoLink } from '../providers/provider.js'
 import type { EventSource, StatusChange } from './task-events.js'
-import type { Decision, QueueMove, StatusUpdate, TaskError, TaskStatus } from './task-state.js'
+import { decide, isTerminal, type Decision, type QueueMove, type StatusUpdate, type TaskError, type TaskStatus } from './task-state.js'
 
 /** Everything that may be asked about tasks. Nothing here writes. */
 export type TaskQueries = {
@@ -115,6 +116,47 @@ export class IdempotencyKeyTaken extends Error {
  */
 export function announces (result: UpdateResult): result is Extract<UpdateResult, { ok: true }> {
   return result.ok && (result.previous !== result.task.status || result.decision.outcome === 'applied')
+}
+
+/** What applying one update to a task writes, decided once for every engine; each engine only carries it out. */
+export type UpdatePlan = {
+  /** Which state columns to save: with the news (the provider spoke: polling starts over), alone, or none. */
+  save: 'stateWithNews' | 'news' | 'state' | null
+  nextPollAt: string | null
+  event: NewEvent
+  /** The status change the status-change writers are told of, or null when the status stayed. */
+  change: StatusChange | null
+  result: Extract<UpdateResult, { ok: true }>
+}
+
+/**
+ * The state machine applied to `task` as read inside the transaction (`bound`: its task_id was just bound to
+ * `taskId`). The row in the result is the one the plan writes, built from what was read and changed rather than read
+ * again (a push's hot path: one read, one or two writes, one insert).
+ */
+export function planUpdate (task: TaskRow, bound: boolean, taskId: string | null, update: StatusUpdate, source: EventSource, detail: Record<string, unknown>, at: string, scheduler: PollScheduler): UpdatePlan {
+  const current = stateOf(task)
+  const decision = decide(current, update)
+  const changed = decision.next !== current
+  let after: TaskRow = changed || bound
+    ? { ...task, ...stateColumns(decision.next), task_id: bound ? taskId : task.task_id, updated_at: at }
+    : task
+  let save: UpdatePlan['save'] = changed ? 'state' : null
+  let nextPollAt: string | null = null
+  // Whatever the provider said (even a duplicate), it is alive and talking: polling starts over. The scheduler sees
+  // the new state and, for a failure of ours, when it was decided (updated_at): late verdicts are polled for a while.
+  if (taskId !== null || isTerminal(decision.next.status)) {
+    nextPollAt = scheduler(after, Date.parse(at))
+    save = changed ? 'stateWithNews' : 'news'
+    after = { ...after, last_news_at: at, poll_attempts: 0, next_poll_at: nextPollAt }
+  }
+  const event = newEvent(task.seq, at, source, decision.reported, update.providerStatus, decision.outcome, {
+    ...detail,
+    ...(update.fileId ? { file_id: update.fileId } : {}),
+    ...(update.error ? { error: update.error } : {})
+  })
+  const change = after.status !== current.status ? { task: after, previous: current.status, source } : null
+  return { save, nextPollAt, event, change, result: { ok: true, task: after, decision, previous: current.status } }
 }
 
 /** When a claim made at `now` (ISO time) for leaseMs runs out, as the ISO text both engines store. */

@@ -9,11 +9,9 @@ import { TasksRepository } from '../../src/db/tasks-repository.js'
 import { SqliteTaskStorage } from '../../src/db/sqlite-task-storage.js'
 import { ProviderError } from '../../src/providers/provider-error.js'
 import type { ProviderTaskState, VideoProvider } from '../../src/providers/provider.js'
-import { CallBudget } from '../../src/services/call-budget.js'
-import { Reconciler } from '../../src/services/reconciler.js'
 import { TaskStore } from '../../src/services/task-store.js'
 import { startWebhookConsumer } from '../fixtures/webhook-consumer.js'
-import { getJson, postJson, seedTask, startStack, submitBody, taskId, tempDir, type Stack, queries, waitForTask } from '../helper.js'
+import { getJson, postJson, seedTask, standaloneReconciler, startStack, submitBody, taskId, tempDir, type Stack, queries, waitForTask } from '../helper.js'
 
 // Small timings: the defaults are minutes and hours.
 const FAST = {
@@ -179,22 +177,7 @@ function harness (t: { teardown: (fn: () => unknown) => void }) {
     query: async (id) => { calls.push(`query ${id}`); return onQuery(id) },
     videoLink: async (id) => { calls.push(`link ${id}`); return { url: 'https://cdn.example.com/v.mp4', expiresAt: new Date(Date.now() + 3600_000).toISOString(), width: null, height: null } }
   }
-  const policy = { afterNewsMs: 1000, backoffMs: 1000, backoffMaxMs: 5000, budget: new CallBudget(1000) }
-  const reconciler = new Reconciler({
-    store,
-    providers: new Map([['minimax', provider]]),
-    policies: { minimax: policy, modellix: { ...policy, budget: new CallBudget(1000) } },
-    tickMs: 1000,
-    submittingTimeoutMs: 600_000,
-    deadlineMs: 7_200_000,
-    lateResultWindowMs: 86_400_000,
-    latePollMs: 3_600_000,
-    archive: false,
-    providerRequestTimeoutMs: 10_000,
-    log: { info () {}, warn () {}, error () {} }
-  })
-  // As plugins/task-effects.ts wires it in the app.
-  store.setPollScheduler((task, now) => reconciler.nextPollAfterNews(task, now))
+  const reconciler = standaloneReconciler(store, provider, { afterNewsMs: 1000, backoffMs: 1000, backoffMaxMs: 5000, providerRequestTimeoutMs: 10_000 })
   const due = async (seq: number) => await store.pollAt(seq, new Date(Date.now() - 1000).toISOString())
   return { store, calls, reconciler, due, setQuery: (fn: typeof onQuery) => { onQuery = fn } }
 }

@@ -4,10 +4,9 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import t, { type Test } from 'tap'
 import { PostgresTaskStorage } from '../../src/db/postgres/task-storage.js'
 import type { ProviderTaskState, VideoProvider } from '../../src/providers/provider.js'
-import { CallBudget } from '../../src/services/call-budget.js'
 import { Reconciler } from '../../src/services/reconciler.js'
 import { TaskStore } from '../../src/services/task-store.js'
-import { seedTask, taskId } from '../helper.js'
+import { seedTask, standaloneReconciler, taskId } from '../helper.js'
 import { openTestPool } from '../postgres-cluster.js'
 import { postgres, sqlite } from '../db/task-storage-engines.js'
 
@@ -41,24 +40,9 @@ function slowProvider (): { provider: VideoProvider, asked: string[] } {
   }
 }
 
-/** A replica's reconciler on the store, with the policy plugins/task-effects.ts would set. */
+/** A replica's reconciler on the store. */
 function reconcilerOn (store: TaskStore, provider: VideoProvider): Reconciler {
-  const policy = { afterNewsMs: 60_000, backoffMs: 60_000, backoffMaxMs: 60_000, budget: new CallBudget(1000) }
-  const reconciler = new Reconciler({
-    store,
-    providers: new Map([['minimax', provider]]),
-    policies: { minimax: policy, modellix: { ...policy, budget: new CallBudget(1000) } },
-    tickMs: 1000,
-    submittingTimeoutMs: 600_000,
-    deadlineMs: 7_200_000,
-    lateResultWindowMs: 86_400_000,
-    latePollMs: 3_600_000,
-    archive: false,
-    providerRequestTimeoutMs: REQUEST_TIMEOUT_MS,
-    log: { info () {}, warn () {}, error () {} }
-  })
-  store.setPollScheduler((task, now) => reconciler.nextPollAfterNews(task, now))
-  return reconciler
+  return standaloneReconciler(store, provider, { afterNewsMs: 60_000, backoffMs: 60_000, backoffMaxMs: 60_000, providerRequestTimeoutMs: REQUEST_TIMEOUT_MS })
 }
 
 /** Five tasks due for a poll now; their provider task ids. */

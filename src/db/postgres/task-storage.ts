@@ -9,12 +9,12 @@ import { listen } from './listener.js'
 import { APPLICATION_NAME } from './pool.js'
 import { PostgresTasksRepository, type Queryable } from './tasks-repository.js'
 import { CommitError, inTransaction } from './transaction.js'
-import { newEvent as event, stateColumns, stateOf, type ArchiveRecord, type NewTask, type TaskRow } from '../tasks-repository.js'
+import { newEvent as event, stateOf, type ArchiveRecord, type NewTask, type TaskRow } from '../tasks-repository.js'
 import type { VideoLink } from '../../providers/provider.js'
 import type { EventSource } from '../../services/task-events.js'
-import { decide, isTerminal, queueMove, type QueueMove, type StatusUpdate, type TaskStatus } from '../../services/task-state.js'
+import { queueMove, type QueueMove, type StatusUpdate, type TaskStatus } from '../../services/task-state.js'
 import {
-  IdempotencyKeyTaken, announces, leaseEnd, type ChangeHooks, type IdempotencyClaim, type QueueMoveOptions, type Settled, type TaskQueries,
+  IdempotencyKeyTaken, announces, leaseEnd, planUpdate, type ChangeHooks, type IdempotencyClaim, type QueueMoveOptions, type Settled, type TaskQueries,
   type TaskStorage, type UpdateArgs, type UpdateResult
 } from '../../services/task-storage.js'
 
@@ -107,7 +107,7 @@ export class PostgresTaskStorage implements TaskStorage {
     return results.map((result) => ({ result }))
   }
 
-  /** One update, inside a transaction; the row it returns is the one it wrote, built as SqliteTaskStorage builds it. */
+  /** One update, inside a transaction with its row locked; carries out planUpdate's plan. */
   async #apply (client: pg.PoolClient, hooks: ChangeHooks, seq: number, taskId: string | null, update: StatusUpdate, source: EventSource, detail: Record<string, unknown> = {}): Promise<UpdateResult> {
     const at = now()
     const task = await this.#repo.bySeqForUpdate(client, seq)
@@ -121,32 +121,15 @@ export class PostgresTaskStorage implements TaskStorage {
     } else if (taskId !== null && task.task_id !== taskId) {
       return this.#refuse(client, task, 'task_id_mismatch', source, update, { ...detail, task_id: taskId }, at)
     }
-    const current = stateOf(task)
-    const decision = decide(current, update)
-    const changed = decision.next !== current
-    let after: TaskRow = changed || bound
-      ? { ...task, ...stateColumns(decision.next), task_id: bound ? taskId : task.task_id, updated_at: at }
-      : task
-    // Whatever the provider said (even a duplicate), it is alive and talking: polling starts over (see SqliteTaskStorage).
-    if (taskId !== null || isTerminal(decision.next.status)) {
-      const nextPollAt = hooks.scheduler(after, Date.parse(at))
-      if (changed) await this.#repo.saveStateWithNews(client, seq, decision.next, at, nextPollAt)
-      else await this.#repo.markNews(client, seq, at, nextPollAt)
-      after = { ...after, last_news_at: at, poll_attempts: 0, next_poll_at: nextPollAt }
-    } else if (changed) {
-      await this.#repo.saveState(client, seq, decision.next, at)
-    }
-    await this.#repo.insertEvent(client, event(seq, at, source, decision.reported, update.providerStatus, decision.outcome, {
-      ...detail,
-      ...(update.fileId ? { file_id: update.fileId } : {}),
-      ...(update.error ? { error: update.error } : {})
-    }))
-    if (after.status !== current.status) {
-      for (const write of hooks.writers) write({ task: after, previous: current.status, source })
-    }
-    const result: UpdateResult = { ok: true, task: after, decision, previous: current.status }
-    if (announces(result)) await this.#notify(client, seq)
-    return result
+    const plan = planUpdate(task, bound, taskId, update, source, detail, at, hooks.scheduler)
+    const next = plan.result.decision.next
+    if (plan.save === 'stateWithNews') await this.#repo.saveStateWithNews(client, seq, next, at, plan.nextPollAt)
+    else if (plan.save === 'news') await this.#repo.markNews(client, seq, at, plan.nextPollAt)
+    else if (plan.save === 'state') await this.#repo.saveState(client, seq, next, at)
+    await this.#repo.insertEvent(client, plan.event)
+    if (plan.change) for (const write of hooks.writers) write(plan.change)
+    if (announces(plan.result)) await this.#notify(client, seq)
+    return plan.result
   }
 
   /** Other replicas' waiters hear of the change once (and only if) the transaction commits. */
