@@ -5,6 +5,7 @@ import { randomUUID } from 'node:crypto'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { buildApp } from '../src/app.js'
+import { sqliteOf } from '../src/plugins/database.js'
 import { loadConfig } from '../src/config.js'
 
 const tasks = Number(process.argv[2] ?? 200_000)
@@ -13,12 +14,13 @@ const dir = mkdtempSync(join(tmpdir(), 's2v-overview-'))
 process.once('exit', () => rmSync(dir, { recursive: true, force: true }))
 
 const app = await buildApp(loadConfig({ DATABASE_PATH: join(dir, 'overview.db'), LOG_LEVEL: 'silent', ADMIN_TOKENS: 'ops:ops-token' }))
+const db = sqliteOf(app.engine, 'the overview bench')
 await app.ready()
-const insertTask = app.db.prepare(`INSERT INTO tasks (id, provider, task_id, model, status, image_ref, callback_token_hash, caller, created_at, updated_at)
+const insertTask = db.prepare(`INSERT INTO tasks (id, provider, task_id, model, status, image_ref, callback_token_hash, caller, created_at, updated_at)
   VALUES (?, 'minimax', ?, 'S2V-01', ?, 'https://example.com/face.jpg', x'00', ?, ?, ?)`)
-const insertEvent = app.db.prepare("INSERT INTO task_events (task_seq, at, source, status, outcome) VALUES (?, ?, 'callback', ?, 'applied')")
+const insertEvent = db.prepare("INSERT INTO task_events (task_seq, at, source, status, outcome) VALUES (?, ?, 'callback', ?, 'applied')")
 const now = Date.now()
-const fill = app.db.transaction(() => {
+const fill = db.transaction(() => {
   for (let i = 0; i < tasks; i++) {
     const created = now - Math.floor(Math.random() * 86_400_000)
     const status = i % 10 === 0 ? 'failed' : i % 25 === 0 ? 'processing' : 'success'
@@ -29,7 +31,7 @@ const fill = app.db.transaction(() => {
   }
 })
 fill()
-app.db.exec('ANALYZE')
+db.exec('ANALYZE')
 
 for (const [who, token] of [['operator (every task)', 'ops-token']] as const) {
   const times: number[] = []

@@ -132,7 +132,9 @@ export async function buildApp (config: Config, dependencies: AppDependencies = 
   app.removeContentTypeParser('text/plain')
   await app.register(jsonBody)
   await app.register(rateLimit, { global: false })
-  await app.register(database, { path: config.DATABASE_PATH, synchronous: config.DATABASE_SYNCHRONOUS, busyTimeoutMs: config.DATABASE_BUSY_TIMEOUT_MS })
+  await app.register(database, config.DATABASE_URL
+    ? { kind: 'postgres', url: config.DATABASE_URL, poolSize: config.DATABASE_POOL_SIZE }
+    : { kind: 'sqlite', path: config.DATABASE_PATH, synchronous: config.DATABASE_SYNCHRONOUS, busyTimeoutMs: config.DATABASE_BUSY_TIMEOUT_MS })
   await app.register(auth, { tokens: config.API_TOKENS, adminTokens: config.ADMIN_TOKENS })
   await app.register(providers)
   await app.register(services)

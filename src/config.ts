@@ -93,6 +93,11 @@ const CONNECTION_SETTINGS = {
 export const ConfigSchema = Type.Object({
   PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 3000, description: 'TCP port to listen on' }),
   HOST: Type.String({ minLength: 1, default: '0.0.0.0', description: 'Address to listen on' }),
+  DATABASE_URL: Type.Optional(Type.String({
+    pattern: '^postgres(ql)?://\\S+$',
+    description: 'postgres://user:password@host:5432/db selects PostgreSQL, shared by any number of replicas (DATABASE_PATH, DATABASE_SYNCHRONOUS and DATABASE_BUSY_TIMEOUT_MS are then unused); unset: SQLite at DATABASE_PATH'
+  })),
+  DATABASE_POOL_SIZE: Type.Integer({ minimum: 1, maximum: 100, default: 10, description: 'PostgreSQL connections this replica may open (the replicas share the server\'s max_connections)' }),
   DATABASE_PATH: Type.String({ minLength: 1, default: './data/s2v.db', description: 'SQLite file; its folder is created if missing' }),
   DATABASE_SYNCHRONOUS: Type.Enum(['FULL', 'NORMAL'], {
     default: 'FULL',
@@ -145,7 +150,7 @@ export type Config = Omit<Env, 'PUBLIC_BASE_URL' | 'API_TOKENS' | 'ADMIN_TOKENS'
 }
 
 // Values never echoed in an error message: they would land in logs.
-const SECRET = /(_KEY|_SECRET|_TOKENS)$/
+const SECRET = /(_KEY|_SECRET|_TOKENS|^DATABASE_URL)$/
 
 export class ConfigError extends Error {
   override name = 'ConfigError'

@@ -16,6 +16,8 @@ import type { VideoProvider } from '../src/providers/provider.js'
 import { CallBudget } from '../src/services/call-budget.js'
 import { Reconciler } from '../src/services/reconciler.js'
 import type { TaskStore } from '../src/services/task-store.js'
+import type { Db } from '../src/db/database.js'
+import { sqliteOf } from '../src/plugins/database.js'
 import { startFakeMiniMax, type FakeBehaviour, type FakeMiniMax } from './fixtures/fake-minimax.js'
 import { startFakeModellix, type FakeModellix } from './fixtures/fake-modellix.js'
 
@@ -207,3 +209,6 @@ export function standaloneReconciler (store: TaskStore, provider: VideoProvider,
   store.setPollScheduler((task, now) => reconciler.nextPollAfterNews(task, now))
   return reconciler
 }
+
+/** The SQLite handle of an app on the default engine, for tests that look at or change rows directly. */
+export const sqliteDb = (app: App): Db => sqliteOf(app.engine, 'a test reading SQLite directly')

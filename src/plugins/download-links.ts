@@ -1,5 +1,6 @@
 // Signed download links of this service: the key (configured or generated and kept), and signers for lookups and notifications.
 import fp from 'fastify-plugin'
+import { sqliteOf } from './database.js'
 import { DownloadLinksRepository } from '../db/download-links-repository.js'
 import { DownloadLinks, loadLinkSecret } from '../services/download-links.js'
 import type { VideoLinkSigner } from '../services/task-view.js'
@@ -18,7 +19,7 @@ declare module 'fastify' {
 
 export default fp(async (app) => {
   const { config } = app
-  const { secret } = loadLinkSecret(new DownloadLinksRepository(app.db), config.DOWNLOAD_LINK_SECRET, app.log)
+  const { secret } = loadLinkSecret(new DownloadLinksRepository(sqliteOf(app.engine, 'download links')), config.DOWNLOAD_LINK_SECRET, app.log)
   const links = new DownloadLinks(secret, config.PUBLIC_BASE_URL)
   app.decorate('downloadLinks', {
     links,

@@ -1,5 +1,6 @@
 // Signed notifications: the outbox writer on every status change, the delivery worker, the signing secrets.
 import fp from 'fastify-plugin'
+import { sqliteOf } from './database.js'
 import { DeliveriesRepository } from '../db/deliveries-repository.js'
 import { NotificationOutbox } from '../services/notifications/outbox.js'
 import { parseSchedule } from '../services/notifications/schedule.js'
@@ -31,10 +32,10 @@ export default fp(async (app) => {
   const config = app.config
   const allowPrivate = config.NOTIFY_ALLOW_PRIVATE
   const scheduleMs = parseSchedule(config.NOTIFY_RETRY_SCHEDULE)
-  const repo = new DeliveriesRepository(app.db)
+  const repo = new DeliveriesRepository(sqliteOf(app.engine, 'notifications'))
   const secrets = loadSigningSecrets(repo, config.NOTIFY_SECRET, app.log)
   const sender = new NotificationSender({ timeoutMs: config.NOTIFY_TIMEOUT_MS, allowPrivate, userAgent: USER_AGENT })
-  const callerSecrets = new CallerSecrets(new CallerSecretsRepository(app.db), app.log)
+  const callerSecrets = new CallerSecrets(new CallerSecretsRepository(sqliteOf(app.engine, 'notifications')), app.log)
   const tasks = app.taskStore.queries
   const signer = signerFor({
     callers: callerSecrets,

@@ -1,5 +1,6 @@
 // GET /v1/stats: the dashboard overview's numbers (tasks now and over 24 h, budgets, deliveries, challenge latency).
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { sqliteOf } from '../plugins/database.js'
 import { StatsRepository } from '../db/stats-repository.js'
 import { CHALLENGE_DURATION_METRIC } from '../plugins/metrics.js'
 import { errorResponses } from '../schemas/common.js'
@@ -16,7 +17,7 @@ const CACHE_MS = 5_000
 
 const statsRoute: FastifyPluginAsyncTypebox<StatsRouteOptions> = async (app, options) => {
   const sources = {
-    repo: new StatsRepository(app.db),
+    repo: new StatsRepository(sqliteOf(app.engine, 'stats')),
     budgets: () => app.reconciler.budgets(),
     registry: app.metrics,
     challengeMetric: CHALLENGE_DURATION_METRIC

@@ -6,7 +6,7 @@ import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { buildMetricsServer } from '../../src/metrics-server.js'
 import type { TaskEventMap } from '../../src/services/task-events.js'
-import { build, freePort, getJson, LogCapture, postJson, seedTask, startStack, submitBody, taskId, tempDir } from '../helper.js'
+import { build, freePort, getJson, LogCapture, postJson, seedTask, startStack, submitBody, taskId, tempDir, sqliteDb } from '../helper.js'
 
 /** The value of one sample, e.g. sample(text, 's2v_callback_pushes_total', { outcome: 'applied' }); undefined when absent. */
 function sample (text: string, name: string, labels: Record<string, string> = {}): number | undefined {
@@ -107,7 +107,7 @@ t.test('tasks by status are counted at scrape time with one grouped query over t
   const { text } = await scrape(app)
   t.same(['submitting', 'processing', 'success', 'failed'].map((s) => sample(text, 's2v_tasks', { status: s })), [1, 1, 0, 1])
 
-  const plan = app.db.prepare('EXPLAIN QUERY PLAN SELECT status, count(*) AS n FROM tasks GROUP BY status').all() as Array<{ detail: string }>
+  const plan = sqliteDb(app).prepare('EXPLAIN QUERY PLAN SELECT status, count(*) AS n FROM tasks GROUP BY status').all() as Array<{ detail: string }>
   t.match(plan.map((row) => row.detail).join('; '), /COVERING INDEX tasks_by_status/, 'no table scan, no temporary b-tree')
 })
 

@@ -2,7 +2,7 @@
 import t from 'tap'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { buildApp } from '../../src/app.js'
-import { seedTask, taskId, testConfig } from '../helper.js'
+import { seedTask, taskId, testConfig, sqliteDb } from '../helper.js'
 
 t.test('with RETENTION_DAYS set, finished tasks older than that are purged with their history', async (t) => {
   const app = await buildApp(testConfig(t, { RETENTION_DAYS: '7' }))
@@ -14,7 +14,7 @@ t.test('with RETENTION_DAYS set, finished tasks older than that are purged with 
   const recent = await seedTask(store, { task_id: taskId() })
   await store.applyUpdate(recent.seq, null, { status: 'success', providerStatus: 'Success' }, 'poll')
   const longAgo = new Date(Date.now() - 8 * 86_400_000).toISOString()
-  app.db.prepare('UPDATE tasks SET updated_at = ?, created_at = ? WHERE seq IN (?, ?)').run(longAgo, longAgo, old.seq, running.seq)
+  sqliteDb(app).prepare('UPDATE tasks SET updated_at = ?, created_at = ? WHERE seq IN (?, ?)').run(longAgo, longAgo, old.seq, running.seq)
 
   await app.ready()
   for (let i = 0; i < 50 && await store.queries.byId(old.id); i++) await sleep(10)
@@ -29,7 +29,7 @@ t.test('without RETENTION_DAYS nothing is purged', async (t) => {
   t.teardown(() => app.close())
   const old = await seedTask(app.taskStore, { task_id: taskId() })
   await app.taskStore.applyUpdate(old.seq, null, { status: 'failed', providerStatus: 'Fail' }, 'poll')
-  app.db.prepare("UPDATE tasks SET updated_at = '2000-01-01T00:00:00.000Z' WHERE seq = ?").run(old.seq)
+  sqliteDb(app).prepare("UPDATE tasks SET updated_at = '2000-01-01T00:00:00.000Z' WHERE seq = ?").run(old.seq)
   await app.ready()
   await sleep(50)
   t.ok(await app.taskStore.queries.byId(old.id))

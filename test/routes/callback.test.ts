@@ -1,5 +1,5 @@
 import t from 'tap'
-import { build, LogCapture, seedTask, taskId } from '../helper.js'
+import { build, LogCapture, seedTask, taskId, sqliteDb } from '../helper.js'
 
 const push = (app: Awaited<ReturnType<typeof build>>, url: string, payload: unknown, contentType = 'application/json') =>
   app.inject({ method: 'POST', url, headers: { 'content-type': contentType }, payload: typeof payload === 'string' ? payload : JSON.stringify(payload) })
@@ -53,7 +53,7 @@ t.test('forged pushes are refused with 401, logged, and change and write nothing
     [`/get_callback/${token.slice(0, -1)}${token.endsWith('A') ? 'B' : 'A'}`, 'unknown_callback_token'],
     [`/get_callback/${other.token}`, 'token_task_mismatch']
   ]
-  const eventCount = () => (app.db.prepare('SELECT count(*) AS n FROM task_events').get() as { n: number }).n
+  const eventCount = () => (sqliteDb(app).prepare('SELECT count(*) AS n FROM task_events').get() as { n: number }).n
   const before = eventCount()
   for (const [url, code] of attempts) {
     const res = await push(app, url, { task_id: tid, status: 'failed' })

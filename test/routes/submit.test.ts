@@ -1,5 +1,5 @@
 import t from 'tap'
-import { build, submitBody } from '../helper.js'
+import { build, submitBody, sqliteDb } from '../helper.js'
 
 const submit = (app: Awaited<ReturnType<typeof build>>, payload: unknown, headers: Record<string, string> = {}) =>
   app.inject({ method: 'POST', url: '/v1/video_generation', headers: { 'content-type': 'application/json', ...headers }, payload: typeof payload === 'string' ? payload : JSON.stringify(payload) })
@@ -9,7 +9,7 @@ t.test('without MINIMAX_API_KEY a valid submit answers 503 with a clear message 
   const res = await submit(app, submitBody())
   t.equal(res.statusCode, 503)
   t.match(res.json(), { code: 'provider_not_configured', message: /MINIMAX_API_KEY/, base_resp: { status_code: 1000 } })
-  t.same(app.db.prepare('SELECT id FROM tasks').all(), [])
+  t.same(sqliteDb(app).prepare('SELECT id FROM tasks').all(), [])
 })
 
 /** `levels` objects around `inner`. */
@@ -65,7 +65,7 @@ t.test('bad submit bodies get 4xx JSON with MiniMax\'s base_resp, never a 500', 
   const tooBig = await submit(app, `{"prompt":"${'x'.repeat(31 * 1024 * 1024)}"}`)
   t.equal(tooBig.statusCode, 413)
   t.equal(tooBig.json().code, 'body_too_large')
-  t.same(app.db.prepare('SELECT id FROM tasks').all(), [], 'no task was created by any of them')
+  t.same(sqliteDb(app).prepare('SELECT id FROM tasks').all(), [], 'no task was created by any of them')
 })
 
 t.test('a refused field or value says which field, why, and what is accepted', async (t) => {

@@ -1,6 +1,6 @@
 // GET /v1/events over a real socket: every task's status changes, keep-alives, let go on disconnect and on shutdown.
 import t from 'tap'
-import { build, freePort, seedTask, taskId } from '../helper.js'
+import { build, freePort, seedTask, taskId, sqliteDb } from '../helper.js'
 import { waitUntil } from '../fixtures/webhook-consumer.js'
 
 type SseEvent = { event?: string, data?: string, comment?: string }
@@ -73,7 +73,7 @@ t.test('a caller\'s stream carries its own tasks only; an operator\'s carries ev
   t.teardown(() => { bob.close(); ops.close() })
   await waitUntil('both watching', () => app.taskWatch.size === 2)
   const alices = await seedTask(app.taskStore, { task_id: taskId() })
-  app.db.prepare("UPDATE tasks SET caller = 'bob' WHERE seq = ?").run((await seedTask(app.taskStore)).seq)
+  sqliteDb(app).prepare("UPDATE tasks SET caller = 'bob' WHERE seq = ?").run((await seedTask(app.taskStore)).seq)
   const bobs = (await app.taskStore.listFor({ caller: 'bob', isAdmin: false }, { limit: 1 }))[0]!
   await app.taskStore.applyUpdate(bobs.seq, taskId(), { status: 'processing', providerStatus: null }, 'submit')
   await waitUntil('the operator saw both', () => statusEvents(ops.events).length === 2)

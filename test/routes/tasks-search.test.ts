@@ -1,6 +1,6 @@
 // GET /v1/tasks filters and search (the dashboard's table): provider, caller, our id or its start, task_id, metadata values.
 import t from 'tap'
-import { build, seedTask, taskId } from '../helper.js'
+import { build, seedTask, taskId, sqliteDb } from '../helper.js'
 
 t.test('search finds a task by our id, its first characters, MiniMax\'s task_id or a metadata value', async (t) => {
   const app = await build(t)
@@ -23,8 +23,8 @@ t.test('search finds a task by our id, its first characters, MiniMax\'s task_id 
 t.test('provider and (an operator\'s) caller filters, with cursor paging over the filtered list', async (t) => {
   const app = await build(t, { ADMIN_TOKENS: 'ops:ops-token' })
   const seeded = await Promise.all(Array.from({ length: 5 }, async () => await seedTask(app.taskStore)))
-  app.db.prepare("UPDATE tasks SET provider = 'modellix' WHERE seq IN (?, ?, ?)").run(seeded[0]!.seq, seeded[2]!.seq, seeded[4]!.seq)
-  app.db.prepare("UPDATE tasks SET caller = 'team-a' WHERE seq = ?").run(seeded[1]!.seq)
+  sqliteDb(app).prepare("UPDATE tasks SET provider = 'modellix' WHERE seq IN (?, ?, ?)").run(seeded[0]!.seq, seeded[2]!.seq, seeded[4]!.seq)
+  sqliteDb(app).prepare("UPDATE tasks SET caller = 'team-a' WHERE seq = ?").run(seeded[1]!.seq)
   const page = async (query: string) => (await app.inject({ url: `/v1/tasks?${query}`, headers: { authorization: 'Bearer ops-token' } })).json()
   const first = await page('provider=modellix&limit=2')
   t.same(first.items.map((task: { id: string }) => task.id), [seeded[4]!.id, seeded[2]!.id], 'newest first')
@@ -41,8 +41,8 @@ t.test('a caller\'s search and filters stay within its own tasks; only an operat
   const app = await build(t, { API_TOKENS: 'alice:alice-token,bob:bob-token', ADMIN_TOKENS: 'ops:ops-token' })
   const alices = await seedTask(app.taskStore, { metadata: { ticket: 'T-1' } })
   const bobs = await seedTask(app.taskStore, { metadata: { ticket: 'T-1' } })
-  app.db.prepare("UPDATE tasks SET caller = 'alice' WHERE seq = ?").run(alices.seq)
-  app.db.prepare("UPDATE tasks SET caller = 'bob' WHERE seq = ?").run(bobs.seq)
+  sqliteDb(app).prepare("UPDATE tasks SET caller = 'alice' WHERE seq = ?").run(alices.seq)
+  sqliteDb(app).prepare("UPDATE tasks SET caller = 'bob' WHERE seq = ?").run(bobs.seq)
   const ids = async (token: string, query: string) =>
     (await app.inject({ url: `/v1/tasks?${query}`, headers: { authorization: `Bearer ${token}` } })).json().items.map((task: { id: string }) => task.id)
   t.same(await ids('bob-token', 'q=T-1'), [bobs.id], 'a metadata search finds bob\'s only')

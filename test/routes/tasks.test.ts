@@ -1,6 +1,6 @@
 import t from 'tap'
 import { TasksRepository } from '../../src/db/tasks-repository.js'
-import { build, seedTask, taskId } from '../helper.js'
+import { build, seedTask, taskId, sqliteDb } from '../helper.js'
 
 t.test('a task is found by our id or MiniMax\'s task_id, with its full history oldest first', async (t) => {
   const app = await build(t)
@@ -36,7 +36,7 @@ t.test('a lookup carries the latest 100 events and events_total; /history pages 
   const app = await build(t)
   const { id, seq } = await seedTask(app.taskStore, { task_id: taskId() })
   // Written straight into the table: no command writes a history this long in one go.
-  const repo = new TasksRepository(app.db)
+  const repo = new TasksRepository(sqliteDb(app))
   // A history as long as a flood used to make one (refused pushes no longer write any): 150,000 events, the first two
   // the seeded task's own (created, processing).
   const TOTAL = 150_000
@@ -147,7 +147,7 @@ t.test('health and readiness', async (t) => {
   const app = await build(t)
   t.same((await app.inject('/healthz')).json(), { status: 'ok' })
   t.same((await app.inject('/readyz')).json(), { status: 'ok' })
-  app.db.close()
+  sqliteDb(app).close()
   const res = await app.inject('/readyz')
   t.equal(res.statusCode, 503, 'not ready once the database is unusable')
   t.equal(res.json().status, 'unavailable')

@@ -1,7 +1,7 @@
 // Idempotency keys once the first answer said "outcome unknown", or never came (a restart mid-submit).
 import t from 'tap'
 import Database from 'better-sqlite3'
-import { postJson, startStack, submitBody } from '../helper.js'
+import { postJson, startStack, submitBody, sqliteDb } from '../helper.js'
 import { waitUntil } from '../fixtures/webhook-consumer.js'
 
 t.test('a key whose first answer was "outcome unknown" replays the task once a push resolved it', async (t) => {
@@ -23,7 +23,7 @@ t.test('a key whose first request never answered (a restart) is 409 until its ta
   const stack = await startStack(t, { behaviour: { createResetConnection: true, pushes: 'none' } })
   const send = (key: string) => postJson(`${stack.url}/v1/video_generation`, submitBody(), { 'idempotency-key': key })
   // As a restart leaves it: the key and its task are on disk, the answer is not.
-  const forget = (key: string) => stack.app.db.prepare('UPDATE idempotency_keys SET response_status = NULL, response_body = NULL WHERE key = ?').run(key)
+  const forget = (key: string) => sqliteDb(stack.app).prepare('UPDATE idempotency_keys SET response_status = NULL, response_body = NULL WHERE key = ?').run(key)
 
   const bound = (await send('bound')).body.id as string
   forget('bound')

@@ -2,7 +2,7 @@ import t from 'tap'
 import { Webhook } from 'standardwebhooks'
 import type { App } from '../../../src/app.js'
 import { generateSecret } from '../../../src/services/notifications/signing.js'
-import { build, seedTask, taskId } from '../../helper.js'
+import { build, seedTask, taskId, sqliteDb } from '../../helper.js'
 import { startWebhookConsumer, waitUntil, type Received, type WebhookConsumer } from '../../fixtures/webhook-consumer.js'
 
 const SECRET = generateSecret()
@@ -95,7 +95,7 @@ t.test('a later message queues without a due time while an earlier one is pendin
 
   // As if the processing message had died with nothing released (a bug, or a hand-edited database): the start heals it.
   consumer.fallback = { status: 200 }
-  app.db.prepare("UPDATE notification_deliveries SET state = 'failed', next_attempt_at = NULL WHERE status = 'processing'").run()
+  sqliteDb(app).prepare("UPDATE notification_deliveries SET state = 'failed', next_attempt_at = NULL WHERE status = 'processing'").run()
   t.equal(app.notifications.outbox.repo.releaseOrphans(new Date().toISOString()), 1)
   app.notifications.worker.wake()
   await consumer.waitFor(2)
@@ -193,10 +193,10 @@ t.test('a task\'s own notify_url and NOTIFY_URL each get a delivery; the same UR
   const app = await build(t, { ...FAST, NOTIFY_URL: global.url })
   const tid = taskId()
   const task = await seedTask(app.taskStore)
-  app.db.prepare('UPDATE tasks SET notify_url = ? WHERE seq = ?').run(own.url, task.seq)
+  sqliteDb(app).prepare('UPDATE tasks SET notify_url = ? WHERE seq = ?').run(own.url, task.seq)
   await app.taskStore.applyUpdate(task.seq, tid, { status: 'processing', providerStatus: null }, 'submit')
   const same = await seedTask(app.taskStore)
-  app.db.prepare('UPDATE tasks SET notify_url = ? WHERE seq = ?').run(global.url, same.seq)
+  sqliteDb(app).prepare('UPDATE tasks SET notify_url = ? WHERE seq = ?').run(global.url, same.seq)
   await app.taskStore.applyUpdate(same.seq, taskId(), { status: 'processing', providerStatus: null }, 'submit')
   await own.waitFor(1)
   await global.waitFor(2)
@@ -212,7 +212,7 @@ t.test('without NOTIFY_ALLOW_PRIVATE a delivery to a loopback URL is refused at 
   const app = await build(t, { NOTIFY_SECRET: SECRET, NOTIFY_RETRY_SCHEDULE: '0.02' })
   const task = await seedTask(app.taskStore)
   // As if the host had resolved to a public address at submit and to loopback now (DNS changes).
-  app.db.prepare('UPDATE tasks SET notify_url = ? WHERE seq = ?').run(consumer.url, task.seq)
+  sqliteDb(app).prepare('UPDATE tasks SET notify_url = ? WHERE seq = ?').run(consumer.url, task.seq)
   await app.taskStore.applyUpdate(task.seq, taskId(), { status: 'processing', providerStatus: null }, 'submit')
   await waitUntil('dead', () => app.notifications.outbox.repo.list({ state: 'failed', limit: 1 }).length === 1)
   const [dead] = await deliveries(app)
@@ -226,8 +226,8 @@ t.test('deleting a task (retention) deletes its deliveries and attempts', async 
   const task = await runTask(app)
   await consumer.waitFor(2)
   await waitUntil('recorded', () => app.notifications.outbox.repo.list({ state: 'delivered', limit: 5 }).length === 2)
-  app.db.prepare('DELETE FROM tasks WHERE seq = ?').run(task.seq)
-  const count = (table: string) => (app.db.prepare(`SELECT COUNT(*) AS n FROM ${table}`).get() as { n: number }).n
+  sqliteDb(app).prepare('DELETE FROM tasks WHERE seq = ?').run(task.seq)
+  const count = (table: string) => (sqliteDb(app).prepare(`SELECT COUNT(*) AS n FROM ${table}`).get() as { n: number }).n
   t.equal(count('notification_deliveries'), 0)
   t.equal(count('notification_attempts'), 0)
 })
