@@ -1,19 +1,22 @@
 // `npm run check:image`: the production image without a Docker engine. Builds the Dockerfile's stages in temp folders,
-// checks what the runtime stage holds, starts its CMD with the compose environment, probes it, and stops it with SIGTERM.
-import { spawn, type ChildProcess } from 'node:child_process'
-import { once } from 'node:events'
-import { copyFileSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync } from 'node:fs'
-import { createServer } from 'node:net'
-import { tmpdir, userInfo } from 'node:os'
+// checks what the runtime stage holds, starts its CMD with the compose environment, probes it, and stops it with SIGTERM;
+// then the same for the production layout (profile replicas: scripts/check-replicas.ts).
+import type { ChildProcess } from 'node:child_process'
+import { copyFileSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync } from 'node:fs'
+import { userInfo } from 'node:os'
 import { delimiter, dirname, join, posix } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { fileURLToPath } from 'node:url'
 import { ConfigSchema } from '../src/config.js'
-import { composeEnvironment, containerPort, readCompose, volumeMount, type ComposeService } from './compose.js'
+import { composeEnvironment, containerPort, readCompose, volumeMount, type ComposeFile, type ComposeService } from './compose.js'
 import {
   durationMs, execOrShell, instructions, parseCopy, parseDockerfile, parseDockerignore, parseEnv, parseHealthcheck, plannedCopies,
   shellWords, stageEnv, stageExposed, stageVolumes, type Healthcheck, type IgnoreRule, type Stage
 } from './dockerfile.js'
+import {
+  Abort, cleanUp, describe, duration, exitWithin, freePort, hostPath, results, runToEnd, start, step, tempFolder, type Finished, type StepContext
+} from './check-steps.js'
+import { checkNginxSyntax, checkReplicaFiles, PROFILE, runReplicaLayout } from './check-replicas.js'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
 const SERVICE_NAME = 's2v-callback' // the compose service built from this folder
@@ -27,7 +30,6 @@ const READY_POLL_MS = 100 // short, so the wait ends soon after the server is re
 const REQUEST_TIMEOUT_MS = 2_000 // one loopback request; longer is a hang
 const DOCKER_HEALTHCHECK_TIMEOUT = '30s' // Docker's default when HEALTHCHECK sets no --timeout
 const COMPOSE_STOP_GRACE = '10s' // compose's default when the service sets no stop_grace_period
-const OUTPUT_TAIL_CHARS = 6_000 // the end of a failing command's output: enough to see why, without flooding the CI log
 const STEP_NAME_CHARS = 100 // long RUN lines are cut in the step list; the Dockerfile has the rest
 
 const NODE_PROGRAMS = new Set(['npm', 'npx', 'node']) // RUN steps the check runs for real
@@ -38,110 +40,6 @@ const IGNORED_KEYWORDS = new Set(['ARG', 'LABEL', 'EXPOSE', 'VOLUME', 'HEALTHCHE
 const BUILD_ENV_PASSTHROUGH = ['HOME', 'TMPDIR', 'HTTP_PROXY', 'HTTPS_PROXY', 'NO_PROXY', 'http_proxy', 'https_proxy', 'no_proxy', 'NODE_EXTRA_CA_CERTS']
 // better-sqlite3 would fetch a prebuilt addon from GitHub; from source it needs only the npm registry. Audit and fund add nothing here.
 const BUILD_ENV_FIXED = { npm_config_build_from_source: 'true', npm_config_audit: 'false', npm_config_fund: 'false' }
-
-// ---------------------------------------------------------------- steps
-
-interface StepContext { note: (text: string) => void, check: (ok: boolean, problem: string) => void }
-class Abort extends Error {} // a step threw: the steps after it depend on it
-
-const results: Array<{ name: string, ok: boolean }> = []
-
-function duration (ms: number): string {
-  return ms < 1000 ? `${Math.round(ms)} ms` : `${(ms / 1000).toFixed(1)} s`
-}
-
-function indent (text: string): string {
-  return text.split('\n').map((line) => `    ${line}`).join('\n')
-}
-
-// Runs one step and prints it with its duration, notes and problems; a throw also stops the check.
-async function step<T> (name: string, fn: (ctx: StepContext) => Promise<T> | T): Promise<T> {
-  const notes: string[] = []
-  const problems: string[] = []
-  const started = performance.now()
-  let result: T | undefined
-  let failed = false
-  try {
-    result = await fn({ note: (text) => notes.push(text), check: (ok, problem) => { if (!ok) problems.push(problem) } })
-  } catch (err) {
-    failed = true
-    problems.push(err instanceof Error ? err.message : String(err))
-  }
-  results.push({ name, ok: problems.length === 0 })
-  console.log(`${problems.length === 0 ? '✓' : '✗'} ${name} (${duration(performance.now() - started)})`)
-  for (const text of notes) console.log(indent(`note: ${text}`))
-  for (const text of problems) console.log(indent(`✗ ${text}`))
-  if (failed) throw new Abort(name)
-  return result as T
-}
-
-// ---------------------------------------------------------------- processes and folders
-
-const children = new Set<ChildProcess>()
-const folders: string[] = []
-
-interface Exit { code: number | null, signal: string | null }
-interface Finished extends Exit { output: string, timedOut: boolean }
-
-function tempFolder (role: string): string {
-  const folder = mkdtempSync(join(tmpdir(), `s2v-image-${role}-`))
-  folders.push(folder)
-  return folder
-}
-
-// This machine's PATH without the node_modules/.bin folders `npm run` puts first: the image has none of the repo's tools.
-function hostPath (): string {
-  return (process.env.PATH ?? '').split(delimiter).filter((dir) => !/node_modules[\\/]\.bin$/.test(dir)).join(delimiter)
-}
-
-// Starts a command in its own process group, so a timeout or the clean-up ends all it started (npm → node-gyp → g++).
-function start (argv: string[], cwd: string, env: NodeJS.ProcessEnv): { child: ChildProcess, output: () => string } {
-  const [command = '', ...args] = argv
-  const child = spawn(command, args, { cwd, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] })
-  children.add(child)
-  let output = ''
-  const keep = (text: string): void => { output = (output + text).slice(-OUTPUT_TAIL_CHARS) }
-  child.stdout?.on('data', (chunk: Buffer) => keep(chunk.toString()))
-  child.stderr?.on('data', (chunk: Buffer) => keep(chunk.toString()))
-  child.once('error', (err) => keep(`\n${err.message}`))
-  child.once('close', () => children.delete(child))
-  return { child, output: () => output }
-}
-
-function killGroup (child: ChildProcess, signal: NodeJS.Signals): void {
-  try {
-    if (child.pid !== undefined) process.kill(-child.pid, signal)
-  } catch {} // already gone
-}
-
-// The child's exit once its output is closed, or undefined when timeoutMs passes first.
-async function exitWithin (child: ChildProcess, timeoutMs: number): Promise<Exit | undefined> {
-  if (child.exitCode !== null || child.signalCode !== null) return { code: child.exitCode, signal: child.signalCode }
-  const exit = new Promise<Exit>((resolve) => {
-    child.once('close', (code: number | null, signal: string | null) => resolve({ code, signal }))
-    child.once('error', () => resolve({ code: null, signal: null })) // could not start
-  })
-  return await Promise.race([exit, sleep(timeoutMs, undefined, { ref: false })])
-}
-
-async function runToEnd (argv: string[], cwd: string, env: NodeJS.ProcessEnv, timeoutMs: number): Promise<Finished> {
-  const { child, output } = start(argv, cwd, env)
-  const exit = await exitWithin(child, timeoutMs)
-  if (!exit) killGroup(child, 'SIGKILL')
-  return { code: exit?.code ?? null, signal: exit?.signal ?? null, output: output(), timedOut: !exit }
-}
-
-function describe (result: Finished, timeoutMs: number): string {
-  if (result.timedOut) return `still running after ${duration(timeoutMs)}, killed`
-  return result.signal ? `killed by ${result.signal}` : `exit code ${result.code}`
-}
-
-// Ends every child still running and removes the temp folders; safe to call twice.
-function cleanUp (): void {
-  for (const child of children) killGroup(child, 'SIGKILL')
-  children.clear()
-  for (const folder of folders.splice(0)) rmSync(folder, { recursive: true, force: true })
-}
 
 // An image path inside the folder that stands for a stage's `/`.
 function onDisk (root: string, imagePath: string): string {
@@ -159,6 +57,7 @@ interface Image {
   service: ComposeService | undefined
   serviceEnv: Record<string, string>
   composeErrors: string[]
+  compose: ComposeFile
 }
 
 function readImage (): Image {
@@ -179,7 +78,8 @@ function readImage (): Image {
     healthcheck: parseHealthcheck(instructions(runtime, 'HEALTHCHECK').at(-1) ?? ''),
     service,
     serviceEnv: service ? composeEnvironment(service) : {},
-    composeErrors: errors
+    composeErrors: errors,
+    compose
   }
 }
 
@@ -372,16 +272,6 @@ function checkRuntimeFiles (runtime: BuiltStage, ctx: StepContext): void {
 
 interface Container { cwd: string, env: NodeJS.ProcessEnv }
 
-async function freePort (): Promise<number> {
-  const server = createServer().listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  const address = server.address()
-  server.close()
-  await once(server, 'close')
-  if (address === null || typeof address === 'string') throw new Error('no TCP address')
-  return address.port
-}
-
 // The container's environment with what must differ on this machine, each difference printed.
 async function containerFor (image: Image, runtime: BuiltStage, ctx: StepContext): Promise<Container> {
   const env = composedEnv(image)
@@ -474,10 +364,14 @@ async function main (): Promise<boolean> {
     const image = await step('read the Dockerfile, .dockerignore and docker-compose.yml', () => readImage())
     await step('docker-compose.yml: valid YAML; port, volume, environment names and healthcheck agree with the image and ConfigSchema',
       (ctx) => checkCompose(image, ctx))
+    await step(`docker-compose.yml profile ${PROFILE} and deploy/nginx.conf: PostgreSQL, two replicas and nginx wired to each other and to the image`,
+      (ctx) => checkReplicaFiles(ROOT, { compose: image.compose, imageEnv: Object.fromEntries(image.env) }, ctx))
+    await step('deploy/nginx.conf passes nginx -t', (ctx) => checkNginxSyntax(ROOT, ctx))
     const builder = await buildStage(image.builder, tempFolder('builder'), new Map(), image)
     const runtime = await buildStage(image.runtime, tempFolder('runtime'), new Map([[builder.name, builder]]), image)
     await step(`${runtime.name}: holds dist/server.js, the built dashboard, the migrations and better-sqlite3, and no dev-only package`, (ctx) => checkRuntimeFiles(runtime, ctx))
     await runContainer(image, runtime)
+    await runReplicaLayout(ROOT, { compose: image.compose, appDir: onDisk(runtime.root, runtime.workdir), imageEnv: Object.fromEntries(image.env), cmd: execOrShell(instructions(image.runtime, 'CMD').at(-1) ?? '') as string[] })
   } catch (err) {
     if (!(err instanceof Abort)) {
       results.push({ name: 'the check itself', ok: false })

@@ -4,6 +4,9 @@ import { parseDocument } from 'yaml'
 
 export interface ComposeService {
   build?: string | { context?: string }
+  image?: string
+  profiles?: string[]
+  depends_on?: string[] | Record<string, { condition?: string }>
   ports?: Array<string | number | { target?: number | string }>
   env_file?: string | Array<string | { path: string, required?: boolean }>
   environment?: Record<string, string | number | boolean | null> | string[]

@@ -73,7 +73,7 @@ export function havePostgres (t: Test, what: string): boolean {
  * first t.test: tap ends a file whose queued tests have all run while the top level still awaits, and the tests
  * registered after that await would silently not run.
  */
-export async function startPostgres (t: Test): Promise<PostgresCluster> {
+export async function startPostgres (t: Pick<Test, 'teardown'>, extraSettings: Record<string, string> = {}): Promise<PostgresCluster> {
   const bin = postgresBinDir()
   if (bin === null) throw new Error('PostgreSQL is not installed: call havePostgres(t) first')
   const root = tempDir(t)
@@ -92,7 +92,9 @@ export async function startPostgres (t: Test): Promise<PostgresCluster> {
     // Durable commits, as in production: tests that kill processes mid-write depend on them.
     fsync: 'on',
     synchronous_commit: 'on',
-    max_connections: String(MAX_CONNECTIONS)
+    max_connections: String(MAX_CONNECTIONS),
+    // The bench's, e.g. shared_preload_libraries for pg_stat_statements.
+    ...extraSettings
   }
   appendFileSync(join(data, 'postgresql.conf'), Object.entries(settings).map(([name, value]) => `${name} = ${value}\n`).join(''))
 
@@ -181,6 +183,19 @@ async function run (prefix: string[], program: string, args: string[]): Promise<
     child.once('exit', (exitCode) => resolve(exitCode))
   })
   if (code !== 0) throw new Error(`${[program, ...args].join(' ')} exited with ${code}: ${output.trim().slice(-2000)}`)
+}
+
+/** A cluster outside a tap test (the image check, the bench): its stop() also removes its folder. */
+export async function startScratchPostgres (extraSettings: Record<string, string> = {}): Promise<PostgresCluster> {
+  const teardowns: Array<() => unknown> = []
+  const cleanUp = async () => { for (const teardown of teardowns.splice(0).reverse()) await teardown() }
+  try {
+    const cluster = await startPostgres({ teardown: (fn) => { teardowns.push(fn) } }, extraSettings)
+    return { ...cluster, stop: cleanUp }
+  } catch (err) {
+    await cleanUp()
+    throw err
+  }
 }
 
 /**
