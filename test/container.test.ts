@@ -135,7 +135,11 @@ t.test('Dockerfile', async (t) => {
 
 t.test('docker-compose.yml', async (t) => {
   t.same(composeErrors, [], 'is valid YAML')
-  t.same(Object.keys(compose.services ?? {}), ['s2v-callback'], 'defines the one service s2v-callback')
+  // `docker compose up` without a profile: the one service on SQLite; the rest is the production layout's (profile
+  // replicas, checked by npm run check:image).
+  const unprofiled = Object.entries(compose.services ?? {}).filter(([, entry]) => entry.profiles === undefined).map(([name]) => name)
+  t.same(unprofiled, ['s2v-callback'], 'without a profile, defines the one service s2v-callback')
+  t.same(Object.entries(compose.services ?? {}).filter(([, entry]) => !(entry.profiles ?? ['replicas']).includes('replicas')).map(([name]) => name), [], 'every other service is in profile replicas')
   const context = typeof service.build === 'string' ? service.build : service.build?.context
   t.equal(context, '.', 'builds from this folder')
 
