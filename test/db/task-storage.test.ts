@@ -1,8 +1,6 @@
 // The task storage, the same cases on SQLite and PostgreSQL: commands (rows, events, refusals, group commit, hooks)
 // and every query; on PostgreSQL also two replicas changing one task at once.
 import { randomUUID } from 'node:crypto'
-import { setTimeout as sleep } from 'node:timers/promises'
-import type { Pool as pgPool } from 'pg'
 import t from 'tap'
 import type { NewTask } from '../../src/db/tasks-repository.js'
 import type { StatusChange } from '../../src/services/task-events.js'
@@ -11,7 +9,7 @@ import { decide, isTerminal, type StatusUpdate } from '../../src/services/task-s
 import { IdempotencyKeyTaken, type ChangeHooks, type TaskStorage, type UpdateResult } from '../../src/services/task-storage.js'
 import { stateOf } from '../../src/db/tasks-repository.js'
 import { taskId } from '../helper.js'
-import { openTestPool } from '../postgres-cluster.js'
+import { lockWaiters, openTestPool } from '../postgres-cluster.js'
 import { postgres, sqlite, type Engine } from './task-storage-engines.js'
 
 // Started before any test is queued (see startPostgres).
@@ -21,8 +19,6 @@ const engines: Engine[] = pg ? [sqlite, pg] : [sqlite]
 // The scheduler's answer for a task that is not finished: a time no clock produces, so a row showing it was written
 // with the scheduler's word.
 const NEXT_POLL = '2999-01-01T00:00:00.000Z'
-// A blocked statement shows in pg_stat_activity within milliseconds; this long means it never blocked.
-const LOCK_WAIT_LIMIT_MS = 10_000
 
 /** Hooks that record every status change their writer is handed, inside the transaction. */
 function recording (): { hooks: ChangeHooks, changes: StatusChange[] } {
@@ -452,17 +448,6 @@ for (const engine of engines) {
       { status: 'failed', n: 0 }, { status: 'processing', n: 1 }, { status: 'queued', n: 0 }, { status: 'submitting', n: 2 }, { status: 'success', n: 1 }
     ])
   })
-}
-
-/** Waits until so many sessions of the pool's database wait for a lock (the statements under test are blocked). */
-async function lockWaiters (admin: pgPool, n: number): Promise<void> {
-  const deadline = Date.now() + LOCK_WAIT_LIMIT_MS
-  for (;;) {
-    const { rows: [row] } = await admin.query<{ n: number }>("SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'")
-    if (row!.n >= n) return
-    if (Date.now() > deadline) throw new Error(`${row!.n} sessions wait for a lock, not ${n}`)
-    await sleep(20)
-  }
 }
 
 const ISO_TIME = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/

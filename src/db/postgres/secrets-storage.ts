@@ -11,7 +11,7 @@ import { inTransaction } from './transaction.js'
 export const KEPT_SECRET_LOCK_KEYS: Record<KeptSecretKind, bigint> = { notification: 0x7332762d6e736563n, download_link: 0x7332762d6c736563n }
 // The first half of a caller's two-key advisory lock (ASCII 's2vc'); the second is hashtext(caller). PostgreSQL keeps
 // two-key locks apart from one-key ones, so these never meet the keys above.
-export const CALLER_SECRET_LOCK_SPACE = 0x73327663
+const CALLER_SECRET_LOCK_SPACE = 0x73327663
 
 const kept = (table: string) => ({
   latest: `SELECT secret FROM ${table} ORDER BY seq DESC LIMIT 1`,
