@@ -216,7 +216,11 @@ export class PostgresTaskStorage implements TaskStorage {
   async recordArchive (seq: number, archive: ArchiveRecord): Promise<boolean> { return this.#repo.saveArchive(this.#pool, seq, archive) }
 
   async purgeFinished (updatedBefore: string, limit: number): Promise<Array<{ archive_path: string | null }>> {
-    return this.#repo.purgeFinished(this.#pool, updatedBefore, limit)
+    const purged = await this.#repo.purgeFinished(this.#pool, updatedBefore, limit)
+    // Retention's tick: a purge appended a delta per task it deleted; the fold keeps task_counts small even when no
+    // count is read (countsByStatus folds too).
+    if (purged.length > 0) await this.#repo.foldCounts(this.#pool)
+    return purged
   }
 
   // One statement each (see the repository): picked, locked past other replicas' claims, and moved, at once.
