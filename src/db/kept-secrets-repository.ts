@@ -1,28 +1,24 @@
 // All SQL on the secrets generated on first start (notification_secrets, download_link_secrets): statements prepared
 // once, synchronous methods.
+import type Database from 'better-sqlite3'
 import type { Db } from './database.js'
 import type { KeptSecretKind } from '../services/secrets-storage.js'
 
-// Fixed table names, never input: the same two statements for each kind.
-const TABLES: Record<KeptSecretKind, string> = { notification: 'notification_secrets', download_link: 'download_link_secrets' }
+type Statements = { latest: Database.Statement<[], { secret: string }>, insert: Database.Statement<{ secret: string, at: string }> }
 
-type Statements = {
-  latest: ReturnType<typeof latestStatement>
-  insert: ReturnType<typeof insertStatement>
-}
-
-const latestStatement = (db: Db, table: string) => db.prepare<[], { secret: string }>(`SELECT secret FROM ${table} ORDER BY seq DESC LIMIT 1`)
-const insertStatement = (db: Db, table: string) => db.prepare<{ secret: string, at: string }>(`INSERT INTO ${table} (secret, created_at) VALUES (@secret, @at)`)
+// The same two statements on each kind's table (a fixed name, never input); the newest row is the secret in force.
+const statementsOn = (db: Db, table: string): Statements => ({
+  latest: db.prepare(`SELECT secret FROM ${table} ORDER BY seq DESC LIMIT 1`),
+  insert: db.prepare(`INSERT INTO ${table} (secret, created_at) VALUES (@secret, @at)`)
+})
 
 export class KeptSecretsRepository {
   readonly #statements: Record<KeptSecretKind, Statements>
 
   constructor (db: Db) {
-    const of = (table: string): Statements => ({ latest: latestStatement(db, table), insert: insertStatement(db, table) })
-    this.#statements = { notification: of(TABLES.notification), download_link: of(TABLES.download_link) }
+    this.#statements = { notification: statementsOn(db, 'notification_secrets'), download_link: statementsOn(db, 'download_link_secrets') }
   }
 
-  /** The newest kept secret of the kind: the one in force. */
   latest (kind: KeptSecretKind): string | undefined { return this.#statements[kind].latest.get()?.secret }
   insert (kind: KeptSecretKind, secret: string, at: string): void { this.#statements[kind].insert.run({ secret, at }) }
 }
