@@ -228,6 +228,10 @@ export class PostgresTaskStorage implements TaskStorage {
     return this.#repo.claimDuePolls(this.#pool, provider, at, limit, leaseEnd(at, leaseMs))
   }
 
+  async claimPastDeadline (createdBefore: string, at: string, limit: number, leaseMs: number): Promise<TaskRow[]> {
+    return this.#repo.claimPastDeadline(this.#pool, createdBefore, at, limit, leaseEnd(at, leaseMs))
+  }
+
   async claimDueArchives (at: string, limit: number, leaseMs: number): Promise<TaskRow[]> {
     return this.#repo.claimDueArchives(this.#pool, at, limit, leaseEnd(at, leaseMs))
   }
@@ -278,7 +282,6 @@ function readsOf (repo: PostgresTasksRepository, pool: pg.Pool): TaskQueries {
     expiredQueued: (queuedBefore, limit) => repo.expiredQueued(pool, queuedBefore, limit),
     submittedSince: (caller, since) => repo.submittedSince(pool, caller, since),
     stuckSubmitting: (createdBefore, limit) => repo.stuckSubmitting(pool, createdBefore, limit),
-    pastDeadline: (createdBefore, limit) => repo.pastDeadline(pool, createdBefore, limit),
     countsByStatus: () => repo.countsByStatus(pool)
   }
 }

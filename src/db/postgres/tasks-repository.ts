@@ -114,7 +114,18 @@ const statements = {
     )
     SELECT claimed.* FROM claimed JOIN due USING (seq) ORDER BY due.due_at, claimed.seq`,
   stuckSubmitting: "SELECT * FROM tasks WHERE status = 'submitting' AND task_id IS NULL AND COALESCE(sent_at, created_at) < $1 ORDER BY seq LIMIT $2",
-  pastDeadline: "SELECT * FROM tasks WHERE status = 'processing' AND COALESCE(sent_at, created_at) < $1 ORDER BY seq LIMIT $2",
+  // As claimDuePolls, for processing tasks created before $1 whose next poll is not within a lease (at $4 or sooner it
+  // may be another replica's claim, and comes due soon anyway).
+  claimPastDeadline: `
+    WITH due AS (
+      SELECT seq FROM tasks
+      WHERE status = 'processing' AND COALESCE(sent_at, created_at) < $1 AND (next_poll_at IS NULL OR next_poll_at <= $2 OR next_poll_at > $4)
+      ORDER BY seq LIMIT $3
+      FOR UPDATE SKIP LOCKED
+    ), claimed AS (
+      UPDATE tasks SET next_poll_at = $4 FROM due WHERE tasks.seq = due.seq RETURNING tasks.*
+    )
+    SELECT * FROM claimed ORDER BY seq`,
   // As claimDuePolls, for the pending archives.
   claimDueArchives: `
     WITH due AS (
@@ -280,8 +291,11 @@ export class PostgresTasksRepository {
 
   /** Tasks whose create outcome stayed unknown (no task_id) since before the cutoff. */
   stuckSubmitting (db: Queryable, createdBefore: string, limit: number): Promise<TaskRow[]> { return rows<TaskRow>(db, 'stuckSubmitting', [createdBefore, limit]) }
-  /** Processing tasks created (or sent) before the cutoff. */
-  pastDeadline (db: Queryable, createdBefore: string, limit: number): Promise<TaskRow[]> { return rows<TaskRow>(db, 'pastDeadline', [createdBefore, limit]) }
+  /** Processing tasks created (or sent) before the cutoff and not under a claim, moved to `until`: the rows as claimed. */
+  claimPastDeadline (db: Queryable, createdBefore: string, now: string, limit: number, until: string): Promise<TaskRow[]> {
+    return rows<TaskRow>(db, 'claimPastDeadline', [createdBefore, now, limit, until])
+  }
+
   /** Up to `limit` pending archives due at `now`, oldest first, moved to `until`: the rows as claimed. */
   claimDueArchives (db: Queryable, now: string, limit: number, until: string): Promise<TaskRow[]> {
     return rows<TaskRow>(db, 'claimDueArchives', [now, limit, until])
