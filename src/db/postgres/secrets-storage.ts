@@ -7,7 +7,7 @@ import type { KeptSecretKind, SecretsStorage } from '../../services/secrets-stor
 import { inTransaction } from './transaction.js'
 
 // Advisory lock keys (64-bit, ASCII of 's2v-nsec' and 's2v-lsec'), held to the end of the generating transaction.
-// Distinct from the migrator's ('s2v-migr', migrate.ts), so a start never waits on another replica's migration here.
+// Distinct from the migrator's ('s2v-migr', migrate.ts) and the count fold's ('s2v-fold', tasks-repository.ts).
 export const KEPT_SECRET_LOCK_KEYS: Record<KeptSecretKind, bigint> = { notification: 0x7332762d6e736563n, download_link: 0x7332762d6c736563n }
 // The first half of a caller's two-key advisory lock (ASCII 's2vc'); the second is hashtext(caller). PostgreSQL keeps
 // two-key locks apart from one-key ones, so these never meet the keys above.
