@@ -21,7 +21,7 @@ const TASK_DURATION_MS = 180_000
 const HASH_BYTES = 32
 // The caller the bench's token is named for (bench/servers.ts), as submit stores it: callers see only their own tasks.
 const CALLER = BENCH_CALLER
-const PROMPTS = [
+export const PROMPTS = [
   'A girl waves at the camera in a sunny park, soft light, shallow depth of field',
   'A man in a grey suit walks through a busy train station and turns to smile',
   'The woman from the photo reads a book by a window while rain runs down the glass',
@@ -153,7 +153,7 @@ export function countPushEvents (path: string, batch: number): number {
 }
 
 // "4" + batch + index: 18 digits, distinct from filled tasks ("3...") and from every other seeding.
-function seededTaskId (batch: number, index: number): string {
+export function seededTaskId (batch: number, index: number): string {
   return `4${String(batch).padStart(5, '0')}${String(index).padStart(12, '0')}`
 }
 

@@ -4,6 +4,8 @@ import { runLoad, type LoadResult, type LoadSpec, type Request } from './load.js
 import { join } from 'node:path'
 import { countPushEvents, filledTaskId, seedPushTasks, unseededPushTargets, type PushTarget } from './fill.js'
 import type { LookupSample } from './lookup-sample.js'
+import { describeCost, measureReplicas, postgresBench, REPLICAS, splitConnections, type PostgresCost } from './postgres.js'
+import { countPostgresPushEvents, seedPostgresPushTasks } from './postgres-fill.js'
 import { BENCH_API_TOKEN, startBaseline, startFakeMiniMax, startService, withServer, type ServerProcess } from './servers.js'
 import type { Settings } from './settings.js'
 
@@ -28,9 +30,16 @@ export type RunResult = {
   alongside?: Record<string, LoadResult>
   /** Pushes answered 2xx (warm-up included) and pushes in the database afterwards: never fewer (a few more were in flight). */
   durability?: { answered: number, recorded: number }
+  /** On PostgreSQL: what the load cost on the database's side (bench/postgres.ts). */
+  postgres?: PostgresCost
 }
 
-export const SCENARIO_KEYS = ['baseline', 'baseline_push', 'baseline_lookup', 'challenge', 'push', 'push_normal', 'lookup', 'submit', 'challenge_saturated'] as const
+export const SCENARIO_KEYS = [
+  'baseline', 'baseline_push', 'baseline_lookup', 'challenge', 'push', 'push_normal', 'lookup', 'submit', 'challenge_saturated',
+  'pg_challenge', 'pg_push', 'pg_lookup'
+] as const
+/** The scenarios on PostgreSQL (two replicas on a throwaway cluster): they need PostgreSQL's server installed. */
+export const isPostgres = (key: ScenarioKey): boolean => key.startsWith('pg_')
 export type ScenarioKey = typeof SCENARIO_KEYS[number]
 /** The baselines: every ratio is to one of them, and they run whenever a scenario compared with them does. */
 export const isBaseline = (key: ScenarioKey): boolean => key.startsWith('baseline')
@@ -113,8 +122,46 @@ export const SCENARIOS: readonly Scenario[] = [
     key: 'challenge_saturated',
     label: 'challenge while saturated',
     run: saturatedRun
+  },
+  // The same loads on PostgreSQL, each compared with its SQLite run ("vs own baseline"): the same connections in all,
+  // half on each replica.
+  {
+    key: 'pg_challenge',
+    label: `challenge echo (PostgreSQL, ${REPLICAS} replicas)`,
+    reference: 'challenge',
+    run: (ctx) => logCost(ctx, 'pg_challenge', measureReplicas(ctx, (urls) => urls.map((url) => challengeLoad(ctx, url, splitConnections(ctx.settings.connections)))))
+  },
+  {
+    key: 'pg_push',
+    label: `status push (PostgreSQL, ${REPLICAS} replicas)`,
+    reference: 'push',
+    run: postgresPushRun
+  },
+  {
+    key: 'pg_lookup',
+    label: `lookup (PostgreSQL, ${REPLICAS} replicas)`,
+    reference: 'lookup',
+    // The filled tasks (the push runs' seeded ones were copied too, but lookups pick among the filled, as on SQLite).
+    run: (ctx) => logCost(ctx, 'pg_lookup', measureReplicas(ctx, (urls) => urls.map((url) => lookupLoad(url, ctx.settings.rows, splitConnections(ctx.settings.connections)))))
   }
 ]
+
+/** Pushes on PostgreSQL: each replica cycles over its own half of the seeded tasks, as MiniMax spreads them. */
+async function postgresPushRun (ctx: BenchContext): Promise<RunResult> {
+  const { pool } = await postgresBench(ctx)
+  const batch = ctx.nextSeedBatch()
+  const targets = await seedPostgresPushTasks(pool, ctx.settings.pushTasks, batch)
+  let answered = 0
+  const result = await logCost(ctx, 'pg_push', measureReplicas(ctx, (urls) => urls.map((url, replica) =>
+    pushLoad(url, targets.filter((_, i) => i % urls.length === replica), splitConnections(ctx.settings.connections))), (load) => { answered += load.ok }))
+  return { ...result, durability: { answered, recorded: await countPostgresPushEvents(pool, batch) } }
+}
+
+async function logCost (ctx: BenchContext, key: string, run: Promise<RunResult>): Promise<RunResult> {
+  const result = await run
+  if (result.postgres) ctx.log(describeCost(key, result.postgres))
+  return result
+}
 
 /** Lookups of random filled tasks on a database of `rows` tasks (also the scaling check). */
 export function lookupRun (ctx: BenchContext, databasePath: string, rows: number): Promise<RunResult> {

@@ -61,6 +61,8 @@ export type ServerProcess = {
 
 export type ServiceOptions = {
   databasePath: string
+  /** PostgreSQL instead of the SQLite file (DATABASE_URL); replicas of one run share it. */
+  databaseUrl?: string
   logLevel: string
   synchronous?: 'FULL' | 'NORMAL'
   minimax?: { url: string, apiKey: string }
@@ -106,7 +108,8 @@ export async function startService (options: ServiceOptions): Promise<ServerProc
     MAX_WAITERS_PER_CALLER: WAITER_CAP,
     MAX_WAITERS: WAITER_CAP,
     SHUTDOWN_GRACE_MS: String(SERVICE_GRACE_MS),
-    ...(options.minimax ? { MINIMAX_BASE_URL: options.minimax.url, MINIMAX_API_KEY: options.minimax.apiKey } : {})
+    ...(options.minimax ? { MINIMAX_BASE_URL: options.minimax.url, MINIMAX_API_KEY: options.minimax.apiKey } : {}),
+    ...(options.databaseUrl ? { DATABASE_URL: options.databaseUrl } : {})
   })
 }
 

@@ -1,0 +1,181 @@
+// The bench on PostgreSQL: two replicas of the service on one throwaway cluster, each under half of the load, and
+// where the time goes (statements, transactions and WAL fsyncs per request, server time, the replicas' group commits).
+import { availableParallelism } from 'node:os'
+import { setTimeout as sleep } from 'node:timers/promises'
+import pg from 'pg'
+import { startScratchPostgres, type PostgresCluster } from '../test/postgres-cluster.js'
+import { runLoad, type LoadResult, type LoadSpec } from './load.js'
+import { copyFilledTasks } from './postgres-fill.js'
+import type { BenchContext, RunResult } from './scenarios.js'
+import { BENCH_API_TOKEN, startService, type ServerProcess } from './servers.js'
+
+export const REPLICAS = 2
+const US_PER_S = 1_000_000
+// Two replicas with the service's default pool each, their LISTEN connections, the bench's own pool: room to spare.
+const MAX_CONNECTIONS = 60
+// pg_stat_statements counts every statement the replicas send (calls) and the server's time on them.
+const SERVER_SETTINGS = { shared_preload_libraries: "'pg_stat_statements'", max_connections: String(MAX_CONNECTIONS) }
+
+// A stopped replica's backends exit a moment after its pool closed their connections; then their statistics are in.
+const BACKEND_EXIT_MS = 500
+
+export type PostgresBench = { databaseUrl: string, pool: pg.Pool, tasks: number, stop: () => Promise<void> }
+
+/** What one measured load cost on PostgreSQL's side, per answered request (both replicas together). */
+export type PostgresCost = {
+  statementsPerRequest: number
+  transactionsPerRequest: number
+  walSyncsPerRequest: number
+  /** The server's execution time of those statements (pg_stat_statements' total_exec_time), in µs. */
+  serverUsPerRequest: number
+  /** The replicas' group commits of status changes during the load: how many, their mean size and duration. */
+  groupCommits: number
+  requestsPerGroupCommit: number
+  groupCommitMs: number
+}
+
+let shared: Promise<PostgresBench> | undefined
+
+/** The cluster of this bench run, started on first use with the main database's tasks copied in; one per run. */
+export function postgresBench (ctx: BenchContext): Promise<PostgresBench> {
+  shared ??= (async () => {
+    const cluster: PostgresCluster = await startScratchPostgres(SERVER_SETTINGS)
+    try {
+      const databaseUrl = await cluster.freshDatabase()
+      const pool = new pg.Pool({ connectionString: databaseUrl, max: 4 })
+      await pool.query('CREATE EXTENSION pg_stat_statements')
+      const started = performance.now()
+      const tasks = await copyFilledTasks(ctx.mainDb, pool)
+      ctx.log(`PostgreSQL: copied ${tasks.toLocaleString('en-US')} tasks in ${((performance.now() - started) / 1000).toFixed(1)} s`)
+      return { databaseUrl, pool, tasks, stop: async () => { await pool.end(); await cluster.stop() } }
+    } catch (err) {
+      await cluster.stop()
+      throw err
+    }
+  })()
+  return shared
+}
+
+/** Stops the cluster if this run started one. */
+export async function stopPostgresBench (): Promise<void> {
+  if (shared) await (await shared).stop()
+  shared = undefined
+}
+
+/**
+ * Starts REPLICAS services on the cluster, warms them up, runs `specs(urls)` (one load per replica, at once), and reads
+ * what the load cost on both sides; `seen` gets every load's result, warm-up included. The database's counters are read
+ * before the replicas start and after they stopped: a backend reports its statistics at most once a second while busy
+ * and at the latest when it exits, so only then are they complete. They cover the warm-up too, and so does the count
+ * of requests they are divided by.
+ */
+export async function measureReplicas (ctx: BenchContext, specs: (urls: string[]) => LoadSpec[], seen: (load: LoadResult) => void = () => {}): Promise<RunResult & { postgres: PostgresCost }> {
+  const bench = await postgresBench(ctx)
+  const before = await databaseCounters(bench.pool)
+  const servers: ServerProcess[] = []
+  let answered = 0
+  const count = (load: LoadResult) => { answered += load.ok; seen(load) }
+  let result: RunResult
+  let commits: GroupCommits
+  try {
+    for (let i = 0; i < REPLICAS; i++) {
+      servers.push(await startService({ databasePath: ctx.mainDb, databaseUrl: bench.databaseUrl, logLevel: ctx.settings.logLevel, cwd: ctx.dir, cpuProfileDir: ctx.settings.cpuProfileDir }))
+    }
+    const loads = specs(servers.map((server) => server.url))
+    if (ctx.settings.warmupSeconds > 0) for (const load of await Promise.all(loads.map((spec) => runLoad(spec, ctx.settings.warmupSeconds)))) count(load)
+    const cpuBefore = servers.map((server) => server.cpuSeconds())
+    const results = await Promise.all(loads.map((spec) => runLoad(spec, ctx.settings.runSeconds)))
+    for (const load of results) count(load)
+    const load = mergeLoads(results)
+    const cpuSeconds = servers.reduce((sum, server, i) => sum + server.cpuSeconds() - cpuBefore[i]!, 0)
+    result = { load, peakRssBytes: Math.max(...servers.map((server) => server.peakRssBytes())), cpuUsPerRequest: cpuSeconds * US_PER_S / Math.max(1, load.ok) }
+    commits = await groupCommits(servers)
+  } finally {
+    await Promise.all(servers.map((server) => server.stop()))
+  }
+  await sleep(BACKEND_EXIT_MS)
+  const after = await databaseCounters(bench.pool)
+  const per = (delta: number) => delta / Math.max(1, answered)
+  return {
+    ...result,
+    postgres: {
+      statementsPerRequest: per(after.statements - before.statements),
+      transactionsPerRequest: per(after.transactions - before.transactions),
+      walSyncsPerRequest: per(after.walSyncs - before.walSyncs),
+      serverUsPerRequest: per((after.serverMs - before.serverMs) * 1000),
+      groupCommits: commits.count,
+      requestsPerGroupCommit: commits.count > 0 ? answered / commits.count : 0,
+      groupCommitMs: commits.count > 0 ? commits.seconds * 1000 / commits.count : 0
+    }
+  }
+}
+
+/** The load split over the replicas: each gets its share of the connections (at least one). */
+export function splitConnections (connections: number): number {
+  return Math.max(1, Math.round(connections / REPLICAS))
+}
+
+/** One line saying where the time of a PostgreSQL run went, for the bench's log and the report. */
+export function describeCost (label: string, cost: PostgresCost): string {
+  return `${label}: per request ${cost.statementsPerRequest.toFixed(2)} statements, ${cost.transactionsPerRequest.toFixed(2)} transactions, ` +
+    `${cost.walSyncsPerRequest.toFixed(3)} WAL fsyncs, ${cost.serverUsPerRequest.toFixed(0)} µs of server execution; ` +
+    `${cost.groupCommits} group commits of ${cost.requestsPerGroupCommit.toFixed(1)} requests, ${cost.groupCommitMs.toFixed(2)} ms each ` +
+    `(${availableParallelism()} cores shared by the load, both replicas and PostgreSQL)`
+}
+
+type Counters = { statements: number, serverMs: number, transactions: number, walSyncs: number }
+type GroupCommits = { count: number, seconds: number }
+
+async function databaseCounters (pool: pg.Pool): Promise<Counters> {
+  const { rows: [database] } = await pool.query<{ statements: string, server_ms: string, transactions: string }>(`
+    SELECT (SELECT COALESCE(sum(calls), 0) FROM pg_stat_statements WHERE dbid = d.oid) AS statements,
+           (SELECT COALESCE(sum(total_exec_time), 0) FROM pg_stat_statements WHERE dbid = d.oid) AS server_ms,
+           (SELECT xact_commit FROM pg_stat_database WHERE datid = d.oid) AS transactions
+    FROM pg_database d WHERE d.datname = current_database()`)
+  // Cluster-wide (WAL is shared), so the bench's own reads count too: a handful against thousands of requests.
+  const { rows: [wal] } = await pool.query<{ wal_sync: string }>('SELECT wal_sync FROM pg_stat_wal')
+  return { statements: Number(database!.statements), serverMs: Number(database!.server_ms), transactions: Number(database!.transactions), walSyncs: Number(wal!.wal_sync) }
+}
+
+/** The replicas' group commits of status changes since they started, from their /metrics. */
+async function groupCommits (servers: ServerProcess[]): Promise<GroupCommits> {
+  let count = 0
+  let seconds = 0
+  for (const server of servers) {
+    const text = await (await fetch(`${server.url}/metrics`, { headers: { authorization: `Bearer ${BENCH_API_TOKEN}` } })).text()
+    count += metric(text, 's2v_db_write_duration_seconds_count')
+    seconds += metric(text, 's2v_db_write_duration_seconds_sum')
+  }
+  return { count, seconds }
+}
+
+function metric (text: string, name: string): number {
+  const match = new RegExp(`^${name}(?:\\{[^}]*\\})? ([0-9.e+-]+)$`, 'm').exec(text)
+  return match ? Number(match[1]) : 0
+}
+
+/** Loads that ran at once, as one: counts add up; latency percentiles are the worse replica's (they cannot be merged). */
+function mergeLoads (loads: LoadResult[]): LoadResult {
+  const ok = loads.reduce((sum, load) => sum + load.ok, 0)
+  const refusals: Record<string, number> = {}
+  for (const load of loads) for (const [code, n] of Object.entries(load.refusals)) refusals[code] = (refusals[code] ?? 0) + n
+  const worst = (pick: (load: LoadResult) => number) => Math.max(...loads.map(pick))
+  return {
+    seconds: worst((load) => load.seconds),
+    requests: loads.reduce((sum, load) => sum + load.requests, 0),
+    ok,
+    rps: loads.reduce((sum, load) => sum + load.rps, 0),
+    non2xx: loads.reduce((sum, load) => sum + load.non2xx, 0),
+    refusals,
+    errors: loads.reduce((sum, load) => sum + load.errors, 0),
+    timeouts: loads.reduce((sum, load) => sum + load.timeouts, 0),
+    firstError: loads.find((load) => load.firstError !== null)?.firstError ?? null,
+    latencyMs: {
+      mean: loads.reduce((sum, load) => sum + load.latencyMs.mean * load.ok, 0) / Math.max(1, ok),
+      p50: worst((load) => load.latencyMs.p50),
+      p99: worst((load) => load.latencyMs.p99),
+      p999: worst((load) => load.latencyMs.p999),
+      max: worst((load) => load.latencyMs.max)
+    }
+  }
+}
