@@ -1,13 +1,13 @@
 // The operator's signing secrets: NOTIFY_SECRET when configured, else one generated on first start and kept in SQLite.
 import { createHash } from 'node:crypto'
-import type { DeliveriesRepository } from '../../db/deliveries-repository.js'
+import type { NotificationSecretsRepository } from '../../db/notification-secrets-repository.js'
 import type { Log } from '../task-store.js'
 import { now } from '../task-store.js'
 import { generateSecret, parseSecrets } from './signing.js'
 
 export type SigningSecrets = { secrets: string[], source: 'config' | 'generated' }
 
-export function loadSigningSecrets (repo: DeliveriesRepository, configured: string | undefined, log: Log): SigningSecrets {
+export function loadSigningSecrets (repo: NotificationSecretsRepository, configured: string | undefined, log: Log): SigningSecrets {
   if (configured) return { secrets: parseSecrets(configured), source: 'config' }
   const kept = repo.latestSecret()
   if (kept) return { secrets: [kept], source: 'generated' }
