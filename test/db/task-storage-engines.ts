@@ -1,28 +1,41 @@
-// The engines test/db/task-storage.test.ts runs every case on: a fresh, migrated database each, behind TaskStorage.
+// The engines test/db/task-storage.test.ts and deliveries-storage.test.ts run every case on: a fresh, migrated database
+// each, behind TaskStorage (and DeliveriesStorage, on the same database).
 import { randomBytes } from 'node:crypto'
 import { join } from 'node:path'
 import pg from 'pg'
 import type { Test } from 'tap'
 import { openDatabase } from '../../src/db/database.js'
+import { DeliveriesRepository } from '../../src/db/deliveries-repository.js'
 import { migrate } from '../../src/db/migrate.js'
 import { migratePostgres } from '../../src/db/postgres/migrate.js'
+import { PostgresDeliveriesStorage } from '../../src/db/postgres/deliveries-storage.js'
 import { openPool } from '../../src/db/postgres/pool.js'
 import { PostgresTaskStorage } from '../../src/db/postgres/task-storage.js'
+import { SqliteDeliveriesStorage } from '../../src/db/sqlite-deliveries-storage.js'
 import { SqliteTaskStorage } from '../../src/db/sqlite-task-storage.js'
 import { TasksRepository } from '../../src/db/tasks-repository.js'
+import type { DeliveriesStorage } from '../../src/services/notifications/deliveries-storage.js'
 import type { TaskStorage } from '../../src/services/task-storage.js'
 import { tempDir } from '../helper.js'
 import { havePostgres, openTestPool, startPostgres } from '../postgres-cluster.js'
 
-export type Engine = { name: 'sqlite' | 'postgres', open: (t: Test) => Promise<TaskStorage> }
+/** Both storages on one database. */
+export type Stores = { tasks: TaskStorage, deliveries: DeliveriesStorage }
+
+export type Engine = {
+  name: 'sqlite' | 'postgres'
+  open: (t: Test) => Promise<TaskStorage>
+  openStores: (t: Test) => Promise<Stores>
+}
 
 export const sqlite: Engine = {
   name: 'sqlite',
-  async open (t) {
+  async open (t) { return (await this.openStores(t)).tasks },
+  async openStores (t) {
     const db = openDatabase(join(tempDir(t), 's2v.db'), { synchronous: 'NORMAL' })
     t.teardown(() => db.close())
     migrate(db)
-    return new SqliteTaskStorage(new TasksRepository(db))
+    return { tasks: new SqliteTaskStorage(new TasksRepository(db)), deliveries: new SqliteDeliveriesStorage(new DeliveriesRepository(db)) }
   }
 }
 
@@ -32,6 +45,8 @@ export type PostgresEngine = Engine & {
    * database's default collation is that linguistic one (ICU) instead of the cluster's byte order.
    */
   freshUrl: (icuLocale?: string) => Promise<string>
+  /** Both storages on a pool of their own to the database at url (another replica). */
+  storesOn: (t: Test, url: string) => Stores
 }
 
 /**
@@ -51,15 +66,18 @@ export async function postgres (t: Test): Promise<PostgresEngine | null> {
     }
     return url
   }
+  const storesOf = (pool: pg.Pool): Stores => ({ tasks: new PostgresTaskStorage(pool), deliveries: new PostgresDeliveriesStorage(pool) })
+  const openStores = async (t: Test): Promise<Stores> => {
+    const pool = openTestPool(t, await cluster.freshDatabase())
+    await migratePostgres(pool)
+    return storesOf(pool)
+  }
   return {
     name: 'postgres',
     freshUrl,
-    async open (t) {
-      const url = await cluster.freshDatabase()
-      const pool = openTestPool(t, url)
-      await migratePostgres(pool)
-      return new PostgresTaskStorage(pool)
-    }
+    storesOn: (t, url) => storesOf(openTestPool(t, url)),
+    open: async (t) => (await openStores(t)).tasks,
+    openStores
   }
 }
 
