@@ -1,7 +1,7 @@
 // The notifications of two replicas on one PostgreSQL database: each push's signed message reaches NOTIFY_URL once,
 // whichever replica's worker claims it.
 import { Webhook } from 'standardwebhooks'
-import t from 'tap'
+import t, { type Test } from 'tap'
 import type { App } from '../../src/app.js'
 import { generateSecret } from '../../src/services/notifications/signing.js'
 import { build, seedTask, taskId } from '../helper.js'
@@ -17,12 +17,12 @@ const TASKS = 10
 const QUIET_MS = 1000
 
 /** Both replicas, or null when a part of the app still runs on SQLite only (sqliteOf in src/plugins/database.ts). */
-async function replicas (t: Parameters<typeof build>[0], env: Record<string, string>): Promise<[App, App] | null> {
+async function replicas (t: Test, env: Record<string, string>): Promise<[App, App] | null> {
   try {
     return [await build(t, env), await build(t, env)]
   } catch (err) {
     if (/does not run on PostgreSQL yet/.test((err as Error).message)) {
-      t.skip(`the app does not start on PostgreSQL yet: ${(err as Error).message}`)
+      t.skip(`the app does not start on PostgreSQL yet: ${(err as Error).message}`, async () => {})
       return null
     }
     throw err

@@ -1,8 +1,6 @@
 // All SQL on notification deliveries, their attempts and gone URLs, on PostgreSQL: the statements of
-// ../deliveries-repository.ts, named so each connection prepares them once, on a pool (one statement) or a
-// transaction's client.
-import type pg from 'pg'
-import type { Queryable } from './tasks-repository.js'
+// ../deliveries-repository.ts, named (./statements.ts), on a pool or a transaction's client.
+import { namedStatements, type Queryable } from './statements.js'
 import type { AttemptRow, DeadReason, DeliveryFilter, DeliveryListRow, DeliveryRow, NewAttempt, NewMessage, RangeRow } from '../deliveries-repository.js'
 
 // In-order delivery, as on SQLite: pending, not queued, nothing earlier pending for the task and URL.
@@ -86,15 +84,7 @@ const statements = {
   listOfCallerByState: `${LISTED} WHERE d.caller = $1 AND d.state = $2 AND d.seq < $3 ORDER BY d.seq DESC LIMIT $4`
 } as const
 
-type Name = keyof typeof statements
-
-async function rows<R extends pg.QueryResultRow> (db: Queryable, name: Name, values: unknown[]): Promise<R[]> {
-  return (await db.query<R>({ name: `deliveries.${name}`, text: statements[name], values })).rows
-}
-
-async function changes (db: Queryable, name: Name, values: unknown[]): Promise<number> {
-  return (await db.query({ name: `deliveries.${name}`, text: statements[name], values })).rowCount ?? 0
-}
+const { rows, changes } = namedStatements('deliveries', statements)
 
 /** The outbox's insert, for the task storage to run on its status change's client. */
 export async function insertMessage (db: Queryable, m: NewMessage): Promise<void> {
