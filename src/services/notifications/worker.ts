@@ -14,6 +14,9 @@ export const MAX_IN_FLIGHT = 32
 // The longest the loop sleeps even when nothing of its own is due: another replica may have written deliveries (its
 // own worker sends them, unless it died first) or left claimed ones behind, which this replica hears of no other way.
 export const SWEEP_MS = 30_000
+// The shortest pause before the next look: a due delivery this look could not take (another replica's transaction
+// held its row for a moment) is asked for again after it, not in a loop as fast as the database answers.
+const RELOOK_MS = 50
 
 export type WorkerOptions = {
   storage: DeliveriesStorage
@@ -39,7 +42,7 @@ export class DeliveryWorker {
   #timer: NodeJS.Timeout | undefined
   #wakeQueued = false
   // One look (claim, then arm the timer) at a time: a wake during one asks for another after it.
-  #looking = false
+  #looking: Promise<void> | undefined
   #lookAgain = false
   #started = false
   #stopping: Promise<void> | undefined
@@ -74,12 +77,15 @@ export class DeliveryWorker {
   }
 
   /**
-   * Starts no more attempts; lets those under way finish for up to graceMs, then abandons them (they stay
-   * pending, and are sent again with the same webhook-id after a restart).
+   * Starts no more attempts; lets those under way finish for up to graceMs, then abandons them: they stay pending
+   * and their claims are given back, so another replica (or this one after a restart) sends them again at once,
+   * with the same webhook-id.
    */
   stop (graceMs: number): Promise<void> {
     this.#stopping ??= (async () => {
       clearTimeout(this.#timer)
+      // A look under way gives back what it claims once it sees the stop; the database stays open until then.
+      await this.#looking
       const pending = [...this.#inFlight.values()]
       if (pending.length === 0) return
       const abandon = setTimeout(() => { for (const { controller } of pending) controller.abort() }, graceMs)
@@ -90,15 +96,14 @@ export class DeliveryWorker {
   }
 
   #look (): void {
-    this.#looking = true
-    this.#run()
+    this.#looking = this.#run()
       .catch((err: unknown) => {
         // The database is away for now: the next wake or sweep tries again.
         this.#options.log.error({ err }, 'could not claim due notifications')
         this.#arm(Date.now() + SWEEP_MS)
       })
       .finally(() => {
-        this.#looking = false
+        this.#looking = undefined
         if (this.#lookAgain) {
           this.#lookAgain = false
           this.wake()
@@ -111,18 +116,18 @@ export class DeliveryWorker {
     const { storage, leaseMs } = this.#options
     const room = MAX_IN_FLIGHT - this.#inFlight.size
     // At capacity, a finishing attempt wakes the loop again.
-    if (room > 0) {
-      for (const row of await storage.claimDue(new Date().toISOString(), room, leaseMs)) {
-        if (this.#stopping) {
-          await storage.releaseClaim(row, new Date().toISOString())
-          continue
-        }
-        // Its lease ran out under an attempt of ours still under way (slower than the lease allows): that one decides.
-        if (!this.#inFlight.has(row.seq)) this.#begin(row)
+    if (room <= 0) return
+    for (const row of await storage.claimDue(new Date().toISOString(), room, leaseMs)) {
+      if (this.#stopping) {
+        await storage.releaseClaim(row, new Date().toISOString())
+        continue
       }
+      // Its lease ran out under an attempt of ours still under way (slower than the lease allows): that one decides.
+      if (!this.#inFlight.has(row.seq)) this.#begin(row)
     }
     const next = await storage.nextDueAt()
-    this.#arm(Math.min(next === undefined ? Infinity : Date.parse(next), Date.now() + SWEEP_MS))
+    const now = Date.now()
+    this.#arm(Math.min(Math.max(next === undefined ? Infinity : Date.parse(next), now + RELOOK_MS), now + SWEEP_MS))
   }
 
   /** The next look at `at` (ms), in place of the one armed. */
