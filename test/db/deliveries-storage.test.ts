@@ -1,6 +1,9 @@
 // The notification outbox and its deliveries, the same cases on SQLite and PostgreSQL: messages written (and rolled
 // back) with the status change, in order per task and URL, gone URLs, claims and their leases, outcomes, replays,
 // listings and who sees them; on PostgreSQL also two replicas claiming at once.
+import { readdirSync, readFileSync } from 'node:fs'
+import { join, relative } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import t, { type Test } from 'tap'
 import type { DeliveryRow } from '../../src/db/deliveries-repository.js'
 import type { AttemptOutcome, DeliveriesStorage } from '../../src/services/notifications/deliveries-storage.js'
@@ -264,6 +267,15 @@ for (const engine of engines) {
     }
   })
 }
+
+t.test('only the deliveries repository of each engine holds SQL that writes deliveries, attempts and gone URLs', async (t) => {
+  const src = fileURLToPath(new URL('../../src', import.meta.url))
+  const files = (readdirSync(src, { recursive: true }) as string[]).filter((file) => file.endsWith('.ts')).map((file) => join(src, file))
+  const writers = files
+    .filter((file) => /\b(INSERT INTO|UPDATE|DELETE FROM)\s+(notification_deliveries|notification_attempts|notification_gone_urls)\b/.test(readFileSync(file, 'utf8')))
+    .map((file) => relative(src, file))
+  t.same(writers.sort(), ['db/deliveries-repository.ts', 'db/postgres/deliveries-repository.ts'])
+})
 
 type GroupItem = [seq: number, taskId: string, update: StatusUpdate]
 
