@@ -1,8 +1,6 @@
 // Signed notifications: the outbox writer on every status change, the delivery worker, the signing secrets.
 import fp from 'fastify-plugin'
-import { sqliteOf } from './database.js'
 import { DeliveriesRepository } from '../db/deliveries-repository.js'
-import { NotificationSecretsRepository } from '../db/notification-secrets-repository.js'
 import { PostgresDeliveriesStorage } from '../db/postgres/deliveries-storage.js'
 import { SqliteDeliveriesStorage } from '../db/sqlite-deliveries-storage.js'
 import type { DeliveriesStorage } from '../services/notifications/deliveries-storage.js'
@@ -10,7 +8,6 @@ import { NotificationOutbox } from '../services/notifications/outbox.js'
 import { parseSchedule } from '../services/notifications/schedule.js'
 import { loadSigningSecrets, type SigningSecrets } from '../services/notifications/secrets.js'
 import { NotificationSender } from '../services/notifications/sender.js'
-import { CallerSecretsRepository } from '../db/caller-secrets-repository.js'
 import { CallerSecrets, signerFor } from '../services/notifications/caller-secrets.js'
 import { DeliveryWorker } from '../services/notifications/worker.js'
 
@@ -44,9 +41,9 @@ export default fp(async (app) => {
   const storage: DeliveriesStorage = engine.kind === 'sqlite'
     ? new SqliteDeliveriesStorage(new DeliveriesRepository(engine.db))
     : new PostgresDeliveriesStorage(engine.pool)
-  const secrets = loadSigningSecrets(new NotificationSecretsRepository(sqliteOf(app.engine, 'the generated notification secret')), config.NOTIFY_SECRET, app.log)
+  const secrets = await loadSigningSecrets(app.secretsStorage, config.NOTIFY_SECRET, app.log)
   const sender = new NotificationSender({ timeoutMs: config.NOTIFY_TIMEOUT_MS, allowPrivate, userAgent: USER_AGENT })
-  const callerSecrets = new CallerSecrets(new CallerSecretsRepository(sqliteOf(app.engine, 'the callers\' signing secrets')), app.log)
+  const callerSecrets = new CallerSecrets(app.secretsStorage, app.log)
   const tasks = app.taskStore.queries
   const signer = signerFor({
     callers: callerSecrets,
@@ -70,4 +67,4 @@ export default fp(async (app) => {
     await (stopping ?? worker.stop(0))
     sender.close()
   })
-}, { name: 'notifications', dependencies: ['database', 'services', 'download-links'] })
+}, { name: 'notifications', dependencies: ['database', 'services', 'download-links', 'secrets'] })

@@ -1,5 +1,5 @@
-// The engines test/db/task-storage.test.ts and deliveries-storage.test.ts run every case on: a fresh, migrated database
-// each, behind TaskStorage (and DeliveriesStorage, on the same database).
+// The engines the storage tests run every case on: a fresh, migrated database each, behind TaskStorage (and
+// DeliveriesStorage) or bare.
 import { randomBytes } from 'node:crypto'
 import { join } from 'node:path'
 import pg from 'pg'
@@ -14,29 +14,45 @@ import { PostgresTaskStorage } from '../../src/db/postgres/task-storage.js'
 import { SqliteDeliveriesStorage } from '../../src/db/sqlite-deliveries-storage.js'
 import { SqliteTaskStorage } from '../../src/db/sqlite-task-storage.js'
 import { TasksRepository } from '../../src/db/tasks-repository.js'
+import type { Engine as DatabaseEngine } from '../../src/plugins/database.js'
 import type { DeliveriesStorage } from '../../src/services/notifications/deliveries-storage.js'
 import type { TaskStorage } from '../../src/services/task-storage.js'
 import { tempDir } from '../helper.js'
 import { havePostgres, openTestPool, startPostgres } from '../postgres-cluster.js'
 
-/** Both storages on one database. */
-export type Stores = { tasks: TaskStorage, deliveries: DeliveriesStorage }
-
 export type Engine = {
   name: 'sqlite' | 'postgres'
   open: (t: Test) => Promise<TaskStorage>
+  /** A fresh, migrated database as the app's plugins see it, for the storages of other tables; closed in t.teardown. */
+  openDatabase: (t: Test) => Promise<DatabaseEngine>
+  /** The task and deliveries storages on one fresh, migrated database. */
   openStores: (t: Test) => Promise<Stores>
+}
+
+/** Both storages on one database. */
+export type Stores = { tasks: TaskStorage, deliveries: DeliveriesStorage }
+
+/** Both storages on the database, as the app's plugins make them. */
+export function storesOf (engine: DatabaseEngine): Stores {
+  return engine.kind === 'sqlite'
+    ? { tasks: new SqliteTaskStorage(new TasksRepository(engine.db)), deliveries: new SqliteDeliveriesStorage(new DeliveriesRepository(engine.db)) }
+    : { tasks: new PostgresTaskStorage(engine.pool), deliveries: new PostgresDeliveriesStorage(engine.pool) }
+}
+
+async function openSqlite (t: Test): Promise<Extract<DatabaseEngine, { kind: 'sqlite' }>> {
+  const db = openDatabase(join(tempDir(t), 's2v.db'), { synchronous: 'NORMAL' })
+  t.teardown(() => db.close())
+  migrate(db)
+  return { kind: 'sqlite', db }
 }
 
 export const sqlite: Engine = {
   name: 'sqlite',
-  async open (t) { return (await this.openStores(t)).tasks },
-  async openStores (t) {
-    const db = openDatabase(join(tempDir(t), 's2v.db'), { synchronous: 'NORMAL' })
-    t.teardown(() => db.close())
-    migrate(db)
-    return { tasks: new SqliteTaskStorage(new TasksRepository(db)), deliveries: new SqliteDeliveriesStorage(new DeliveriesRepository(db)) }
-  }
+  async open (t) {
+    return new SqliteTaskStorage(new TasksRepository((await openSqlite(t)).db))
+  },
+  openDatabase: openSqlite,
+  openStores: async (t) => storesOf(await openSqlite(t))
 }
 
 export type PostgresEngine = Engine & {
@@ -56,6 +72,11 @@ export type PostgresEngine = Engine & {
 export async function postgres (t: Test): Promise<PostgresEngine | null> {
   if (!havePostgres(t, 'the task storage on PostgreSQL')) return null
   const cluster = await startPostgres(t)
+  const openPostgres = async (t: Test): Promise<Extract<DatabaseEngine, { kind: 'postgres' }>> => {
+    const pool = openTestPool(t, await cluster.freshDatabase())
+    await migratePostgres(pool)
+    return { kind: 'postgres', pool }
+  }
   const freshUrl = async (icuLocale?: string) => {
     const url = icuLocale === undefined ? await cluster.freshDatabase() : await linguisticDatabase(cluster.url, icuLocale)
     const pool = openPool(url, { max: 1, onError: (err) => t.fail(`idle connection failed: ${err.message}`) })
@@ -66,18 +87,15 @@ export async function postgres (t: Test): Promise<PostgresEngine | null> {
     }
     return url
   }
-  const storesOf = (pool: pg.Pool): Stores => ({ tasks: new PostgresTaskStorage(pool), deliveries: new PostgresDeliveriesStorage(pool) })
-  const openStores = async (t: Test): Promise<Stores> => {
-    const pool = openTestPool(t, await cluster.freshDatabase())
-    await migratePostgres(pool)
-    return storesOf(pool)
-  }
   return {
     name: 'postgres',
     freshUrl,
-    storesOn: (t, url) => storesOf(openTestPool(t, url)),
-    open: async (t) => (await openStores(t)).tasks,
-    openStores
+    async open (t) {
+      return new PostgresTaskStorage((await openPostgres(t)).pool)
+    },
+    openDatabase: openPostgres,
+    openStores: async (t) => storesOf(await openPostgres(t)),
+    storesOn: (t, url) => storesOf({ kind: 'postgres', pool: openTestPool(t, url) })
   }
 }
 
