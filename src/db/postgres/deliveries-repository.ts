@@ -39,6 +39,9 @@ const statements = {
     SELECT claimed.* FROM claimed JOIN due USING (seq) ORDER BY due.due_at, claimed.seq`,
   nextDue: `SELECT d.next_attempt_at AS at FROM notification_deliveries d WHERE ${READY} ORDER BY d.next_attempt_at LIMIT 1`,
   superseded: `SELECT ${SUPERSEDED} AS superseded FROM notification_deliveries d WHERE d.seq = $1`,
+  // The task's row, shared-locked: a status change holds it (FOR UPDATE) from its first statement to its commit, and
+  // writes its deliveries meanwhile (see releaseNext).
+  lockTaskShared: 'SELECT 1 FROM tasks WHERE seq = $1 FOR SHARE',
   releaseNext: `
     UPDATE notification_deliveries SET next_attempt_at = $3, updated_at = $3
     WHERE seq = (SELECT seq FROM notification_deliveries WHERE task_seq = $1 AND url = $2 AND state = 'pending' ORDER BY seq LIMIT 1)
@@ -99,7 +102,18 @@ export class PostgresDeliveriesRepository {
   claimDue (db: Queryable, now: string, limit: number, until: string): Promise<DeliveryRow[]> { return rows<DeliveryRow>(db, 'claimDue', [now, limit, until]) }
   async nextDueAt (db: Queryable): Promise<string | undefined> { return (await rows<{ at: string }>(db, 'nextDue', []))[0]?.at }
   async superseded (db: Queryable, seq: number): Promise<boolean> { return (await rows<{ superseded: boolean }>(db, 'superseded', [seq]))[0]?.superseded === true }
-  async releaseNext (db: Queryable, taskSeq: number, url: string, at: string): Promise<void> { await changes(db, 'releaseNext', [taskSeq, url, at]) }
+  /**
+   * Lets the next queued delivery of the task to the URL go; only inside a transaction. A status change of the task
+   * may be writing one right now, queued behind the delivery this one just finished (which it saw still pending): its
+   * row is not visible until it commits, so the task's row is locked first, and the release, a statement of its own
+   * (a fresh snapshot), runs once that change has committed. Without the lock the new delivery would stay queued with
+   * nothing left to release it (two replicas, one sending, one taking a push).
+   */
+  async releaseNext (db: Queryable, taskSeq: number, url: string, at: string): Promise<void> {
+    await rows(db, 'lockTaskShared', [taskSeq])
+    await changes(db, 'releaseNext', [taskSeq, url, at])
+  }
+
   releaseOrphans (db: Queryable, at: string): Promise<number> { return changes(db, 'releaseOrphans', [at]) }
   async releaseClaim (db: Queryable, seq: number, until: string, at: string): Promise<void> { await changes(db, 'releaseClaim', [seq, until, at]) }
 
