@@ -101,11 +101,12 @@ const QUICK: Omit<Settings, 'out' | 'only' | 'cpuProfileDir' | 'logLevel'> = {
 // The service's default: the bench measures it as it runs in production.
 const DEFAULT_LOG_LEVEL = 'info'
 
-export const USAGE = `usage: npm run bench [-- --quick] [-- --out FILE] [-- --only push,lookup] [-- --rows N] [-- --log-level LEVEL] [-- --cpu-prof DIR]
+export const USAGE = `usage: npm run bench [-- --quick] [-- --out FILE] [-- --only push,lookup] [-- --rows N] [-- --repetitions N] [-- --log-level LEVEL] [-- --cpu-prof DIR]
   --quick           smoke mode: 1 s runs, 1 repetition, ${QUICK.rows} rows, no soak
   --out FILE        where to write the JSON results (default bench-results.json)
   --only KEYS       only these (plus the baselines they are compared with), no scaling or soak: ${SELECTABLE.join(', ')}
   --log-level LEVEL the service's and every baseline's LOG_LEVEL (default ${DEFAULT_LOG_LEVEL}, the service's default)
+  --repetitions N   interleaved repetitions of every scenario (default ${FULL.repetitions}, --quick ${QUICK.repetitions}); medians over them
   --rows N          tasks in the main database (default ${FULL.rows}, --quick ${QUICK.rows}); the pg_* scenarios copy them all into PostgreSQL
   --cpu-prof DIR    write a CPU profile of every service process into DIR (open it in Chrome DevTools)`
 
@@ -119,6 +120,7 @@ export function parseSettings (argv: string[]): Settings | null {
       'log-level': { type: 'string', default: DEFAULT_LOG_LEVEL },
       'cpu-prof': { type: 'string' },
       rows: { type: 'string' },
+      repetitions: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false }
     },
     strict: true
@@ -129,9 +131,12 @@ export function parseSettings (argv: string[]): Settings | null {
   if (unknown.length > 0) throw new Error(`unknown scenario ${unknown.join(', ')}; known: ${SELECTABLE.join(', ')}`)
   const rows = values.rows === undefined ? undefined : Number(values.rows)
   if (rows !== undefined && !(Number.isInteger(rows) && rows >= 1000)) throw new Error(`--rows must be a whole number of at least 1000, got ${values.rows}`)
+  const repetitions = values.repetitions === undefined ? undefined : Number(values.repetitions)
+  if (repetitions !== undefined && !(Number.isInteger(repetitions) && repetitions >= 1)) throw new Error(`--repetitions must be a whole number of at least 1, got ${values.repetitions}`)
   return {
     ...(values.quick ? QUICK : FULL),
     ...(rows === undefined ? {} : { rows }),
+    ...(repetitions === undefined ? {} : { repetitions }),
     out: resolve(values.out),
     only,
     logLevel: values['log-level'],
