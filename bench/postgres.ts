@@ -3,6 +3,8 @@
 import { availableParallelism } from 'node:os'
 import { setTimeout as sleep } from 'node:timers/promises'
 import pg from 'pg'
+import { APPLICATION_NAME } from '../src/db/postgres/pool.js'
+import { loadConfig } from '../src/config.js'
 import { startScratchPostgres, type PostgresCluster } from '../test/postgres-cluster.js'
 import { runLoad, type LoadResult, type LoadSpec } from './load.js'
 import { copyFilledTasks } from './postgres-fill.js'
@@ -16,6 +18,11 @@ const MAX_CONNECTIONS = 60
 // pg_stat_statements counts every statement the replicas send (calls) and the server's time on them.
 const SERVER_SETTINGS = { shared_preload_libraries: "'pg_stat_statements'", max_connections: String(MAX_CONNECTIONS) }
 
+// How often the replicas' connections in use are counted during a load (pg_stat_activity): fine enough to see a
+// pool that is full, cheap enough to cost the server nothing.
+const SAMPLE_MS = 50
+// Each replica's pool: the service's default DATABASE_POOL_SIZE, which the bench does not change.
+const POOL_SIZE = loadConfig({}).DATABASE_POOL_SIZE
 // A stopped replica's backends exit a moment after its pool closed their connections; then their statistics are in.
 const BACKEND_EXIT_MS = 500
 
@@ -32,6 +39,12 @@ export type PostgresCost = {
   groupCommits: number
   requestsPerGroupCommit: number
   groupCommitMs: number
+  /**
+   * The replicas' pool connections busy on the server (in a statement or a transaction), sampled during the load:
+   * the mean and the most over both replicas, against REPLICAS × the pool size. Far below it, no request waited for
+   * a connection.
+   */
+  connectionsBusy: { mean: number, max: number, of: number }
 }
 
 let shared: Promise<PostgresBench> | undefined
@@ -77,6 +90,7 @@ export async function measureReplicas (ctx: BenchContext, specs: (urls: string[]
   const count = (load: LoadResult) => { answered += load.ok; seen(load) }
   let result: RunResult
   let commits: GroupCommits
+  let busy: number[]
   try {
     for (let i = 0; i < REPLICAS; i++) {
       servers.push(await startService({ databasePath: ctx.mainDb, databaseUrl: bench.databaseUrl, logLevel: ctx.settings.logLevel, cwd: ctx.dir, cpuProfileDir: ctx.settings.cpuProfileDir }))
@@ -84,7 +98,9 @@ export async function measureReplicas (ctx: BenchContext, specs: (urls: string[]
     const loads = specs(servers.map((server) => server.url))
     if (ctx.settings.warmupSeconds > 0) for (const load of await Promise.all(loads.map((spec) => runLoad(spec, ctx.settings.warmupSeconds)))) count(load)
     const cpuBefore = servers.map((server) => server.cpuSeconds())
-    const results = await Promise.all(loads.map((spec) => runLoad(spec, ctx.settings.runSeconds)))
+    const sampling = sampleBusyConnections(bench.pool)
+    const results = await Promise.all(loads.map((spec) => runLoad(spec, ctx.settings.runSeconds))).finally(() => sampling.stop())
+    busy = await sampling.result
     for (const load of results) count(load)
     const load = mergeLoads(results)
     const cpuSeconds = servers.reduce((sum, server, i) => sum + server.cpuSeconds() - cpuBefore[i]!, 0)
@@ -105,9 +121,26 @@ export async function measureReplicas (ctx: BenchContext, specs: (urls: string[]
       serverUsPerRequest: per((after.serverMs - before.serverMs) * 1000),
       groupCommits: commits.count,
       requestsPerGroupCommit: commits.count > 0 ? answered / commits.count : 0,
-      groupCommitMs: commits.count > 0 ? commits.seconds * 1000 / commits.count : 0
+      groupCommitMs: commits.count > 0 ? commits.seconds * 1000 / commits.count : 0,
+      connectionsBusy: { mean: busy.reduce((sum, n) => sum + n, 0) / Math.max(1, busy.length), max: Math.max(0, ...busy), of: REPLICAS * POOL_SIZE }
     }
   }
+}
+
+/** Counts the service's pool connections busy on the server every SAMPLE_MS until stopped. */
+function sampleBusyConnections (pool: pg.Pool): { stop: () => void, result: Promise<number[]> } {
+  const state = { stopped: false }
+  const result = (async () => {
+    const samples: number[] = []
+    while (!state.stopped) {
+      const { rows } = await pool.query<{ n: string }>(
+        "SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() AND application_name = $1 AND state <> 'idle'", [APPLICATION_NAME])
+      samples.push(Number(rows[0]!.n))
+      await sleep(SAMPLE_MS)
+    }
+    return samples
+  })()
+  return { stop: () => { state.stopped = true }, result }
 }
 
 /** The load split over the replicas: each gets its share of the connections (at least one). */
@@ -119,7 +152,8 @@ export function splitConnections (connections: number): number {
 export function describeCost (label: string, cost: PostgresCost): string {
   return `${label}: per request ${cost.statementsPerRequest.toFixed(2)} statements, ${cost.transactionsPerRequest.toFixed(2)} transactions, ` +
     `${cost.walSyncsPerRequest.toFixed(3)} WAL fsyncs, ${cost.serverUsPerRequest.toFixed(0)} µs of server execution; ` +
-    `${cost.groupCommits} group commits of ${cost.requestsPerGroupCommit.toFixed(1)} requests, ${cost.groupCommitMs.toFixed(2)} ms each ` +
+    `${cost.groupCommits} group commits of ${cost.requestsPerGroupCommit.toFixed(1)} requests, ${cost.groupCommitMs.toFixed(2)} ms each; ` +
+    `pool connections busy ${cost.connectionsBusy.mean.toFixed(1)} on average, at most ${cost.connectionsBusy.max} of ${cost.connectionsBusy.of} ` +
     `(${availableParallelism()} cores shared by the load, both replicas and PostgreSQL)`
 }
 
