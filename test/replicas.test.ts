@@ -1,5 +1,6 @@
 // Two replicas of the built server on one PostgreSQL, the fake MiniMax pushing through a round-robin proxy in front of
-// both: the whole flow, work done once across replicas, a long-poll woken by the other replica, and kill -9 mid-burst.
+// both: the whole flow, work done once across replicas, a long-poll woken by the other replica, one submit rate for
+// both, and kill -9 mid-burst.
 import t, { type Test } from 'tap'
 import { existsSync, mkdirSync } from 'node:fs'
 import { join } from 'node:path'
@@ -27,6 +28,9 @@ const BURST_TASKS = 120
 const KILL_AFTER_ACKS = 50
 // Long enough for every task of a test to finish on a loaded 2-core machine; a healthy run needs a few seconds.
 const SETTLE_MS = 20_000
+// MiniMax's create limit, shortened: this many creates in any window of this length, shared by both replicas.
+const CREATES_PER_WINDOW = 4
+const CREATE_WINDOW_MS = 2000
 
 type Replica = { name: 'A' | 'B', url: string, videoDir: string, child: ChildProcess }
 
@@ -174,6 +178,44 @@ if (!existsSync(SERVER)) {
     t.equal(answer.status, 200)
     t.equal(answer.body.status, 'failed', 'B answered with the status A wrote')
     t.ok(acknowledged - started >= 500 && woke - acknowledged < WAKE_WITHIN_MS, `B waited (${acknowledged - started} ms) and answered ${woke - acknowledged} ms after A's acknowledgement`)
+  })
+
+  t.test('one submit rate for both replicas: as many creates as MiniMax allows in any window, none refused', async (t) => {
+    // A fake of its own that refuses creates past the limit (1002, as MiniMax does), and two replicas of their own on a
+    // database of their own, paced at that limit: apart, each would send the whole limit, and the fake would refuse.
+    const limited = await startFakeMiniMax({ behaviour: { pushDelayMs: 30, createRpm: CREATES_PER_WINDOW, createRpmWindowMs: CREATE_WINDOW_MS } })
+    t.teardown(() => limited.close())
+    const database = await cluster.freshDatabase()
+    const pair = await Promise.all([0, 1].map(async () => {
+      const port = String(await freePort())
+      const url = `http://127.0.0.1:${port}`
+      await startBuiltServer(t, SERVER, {
+        PORT: port,
+        HOST: '127.0.0.1',
+        DATABASE_URL: database,
+        DATABASE_POOL_SIZE: '3',
+        PUBLIC_BASE_URL: url,
+        MINIMAX_BASE_URL: limited.url,
+        MINIMAX_API_KEY: limited.apiKey,
+        MINIMAX_SUBMIT_RPM: String(CREATES_PER_WINDOW),
+        SUBMIT_RPM_WINDOW_MS: String(CREATE_WINDOW_MS),
+        SUBMIT_RATE_LIMIT: '100000',
+        READ_RATE_LIMIT: '100000'
+      })
+      return url
+    }))
+    const prompts = Array.from({ length: 2 * CREATES_PER_WINDOW }, (_, i) => `replicas: paced #${i}`)
+    const answers = await Promise.all(prompts.map((prompt, i) => postJson(`${pair[i % 2]}/v1/video_generation`, submitBody({ prompt }))))
+    t.same(answers.map((answer) => answer.status).filter((status) => status !== 200 && status !== 202), [], 'every submit accepted or queued')
+    await waitUntil('every paced task is created', async () => {
+      const tasks = await Promise.all(answers.map(async (answer, i) => (await getJson(`${pair[(i + 1) % 2]}/v1/tasks/${answer.body.id}`)).body))
+      return tasks.every((task) => task.status === 'processing' || task.status === 'success')
+    }, SETTLE_MS).catch((err: Error) => t.fail(err.message))
+    t.same(limited.refusedCreates, [], 'MiniMax refused no create')
+    for (const prompt of prompts) t.equal([...limited.tasks.values()].filter((task) => (task.body as { prompt?: string }).prompt === prompt).length, 1, `${prompt}: created once`)
+    const times = limited.createTimes
+    const crowded = times.filter((time, i) => i >= CREATES_PER_WINDOW && time - times[i - CREATES_PER_WINDOW]! < CREATE_WINDOW_MS)
+    t.equal(crowded.length, 0, `at most ${CREATES_PER_WINDOW} creates in any ${CREATE_WINDOW_MS} ms (${times.length} creates over ${times.at(-1)! - times[0]!} ms)`)
   })
 
   t.test('kill -9 of A mid-burst: every push either replica acknowledged is in the database, read through B', async (t) => {
