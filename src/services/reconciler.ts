@@ -84,9 +84,9 @@ export class Reconciler {
 
   start (): void { this.#ticker.start() }
 
-  /** Each configured provider's call budget: its size and how much of the current minute's is spent. */
-  budgets (): Array<{ provider: ProviderName, per_minute: number, used: number }> {
-    return this.#configured().map(([provider, { budget }]) => ({ provider, per_minute: budget.perMinute, used: budget.perMinute - budget.remaining() }))
+  /** Each configured provider's call budget: its size and how much of the current minute's is spent (by every replica). */
+  async budgets (): Promise<Array<{ provider: ProviderName, per_minute: number, used: number }>> {
+    return await Promise.all(this.#configured().map(async ([provider, { budget }]) => ({ provider, per_minute: budget.perMinute, used: budget.perMinute - await budget.remaining() })))
   }
 
   async stop (): Promise<void> { await this.#ticker.stop() }
@@ -99,22 +99,33 @@ export class Reconciler {
       await this.#fail(task, 'submit_outcome_unknown', `neither an answer nor a callback came from the provider within ${submittingTimeoutMs} ms of the submit; the task may exist there, but this service stopped waiting`)
     }
     for (const task of await store.queries.pastDeadline(iso(now - deadlineMs), MAX_SWEEP_PER_TICK)) {
-      if (!this.#takeBudget(task)) continue
+      if (!await this.#takeBudget(task)) continue
       const after = await this.#poll(task) // one last poll before giving up on it
       if (after.status === 'processing') await this.#fail(after, 'timeout', `the task did not finish within ${deadlineMs} ms`)
     }
     // Each provider has its own queue and budget, so one provider's backlog never starves another's tasks. Due polls
     // are claimed, not just read: with several replicas, each task is polled by one of them (the budget spent once).
+    // The budget is spent for the claimed tasks in one step (a quiet tick spends none: one read, one claim); another
+    // replica may have spent it between the read and the step, and the tasks beyond what is granted wait for their
+    // claim to run out. Calls granted but not made (the pass ran out of claim) are given back.
     const longestPollMs = PROVIDER_CALLS_PER_POLL * this.#options.providerRequestTimeoutMs + POLL_WRITES_MS
     const claimMs = POLLS_PER_CLAIM * longestPollMs
     for (const [name, policy] of this.#configured()) {
-      const limit = Math.min(MAX_POLLS_PER_TICK, policy.budget.remaining())
+      const limit = Math.min(MAX_POLLS_PER_TICK, await policy.budget.remaining())
       if (limit === 0) continue
       const claimedAt = Date.now()
-      for (const task of await store.claimDuePolls(name, iso(now + claimedAt - started), limit, claimMs)) {
-        if (Date.now() + longestPollMs > claimedAt + claimMs) break
-        if (!policy.budget.tryTake()) break
-        await this.#poll(task)
+      const claimed = await store.claimDuePolls(name, iso(now + claimedAt - started), limit, claimMs)
+      if (claimed.length === 0) continue
+      const granted = await policy.budget.take(claimed.length)
+      let polled = 0
+      try {
+        for (const task of claimed.slice(0, granted)) {
+          if (Date.now() + longestPollMs > claimedAt + claimMs) break
+          polled += 1
+          await this.#poll(task)
+        }
+      } finally {
+        await policy.budget.giveBack(granted - polled)
       }
     }
   }
@@ -125,8 +136,8 @@ export class Reconciler {
     if (task.status === 'failed' && task.error_provisional !== 1) return task // the provider's verdict is final
     if (task.status === 'success' && task.video_url && !expired(task)) return task
     const policy = this.#policyOf(task)
-    if (!policy?.budget.tryTake()) {
-      const retryAfter = Math.ceil((policy?.budget.waitMs() ?? 60_000) / 1000)
+    if (!policy || !await policy.budget.tryTake()) {
+      const retryAfter = Math.ceil((await policy?.budget.waitMs() ?? 60_000) / 1000)
       throw new AppError(429, 'poll_budget_exhausted', `the ${task.provider} call budget for this minute is spent; try again in ${retryAfter} s`)
     }
     return this.#poll(task)
@@ -134,7 +145,7 @@ export class Reconciler {
 
   /** A lookup found an expired download link: fetch a fresh one if the budget allows, else keep the old one. */
   async freshVideoLink (task: TaskRow): Promise<TaskRow> {
-    if (!task.video_url || !expired(task) || !this.#takeBudget(task)) return task
+    if (!task.video_url || !expired(task) || !await this.#takeBudget(task)) return task
     try {
       return await this.#fetchVideoLink(task)
     } catch (err) {
@@ -150,7 +161,7 @@ export class Reconciler {
   async videoLinkNow (task: TaskRow): Promise<TaskRow> {
     if (task.status !== 'success' || task.task_id === null) return task
     if (task.video_url && !expired(task)) return task
-    if (!this.#takeBudget(task)) return task
+    if (!await this.#takeBudget(task)) return task
     return this.#fetchVideoLink(task)
   }
 
@@ -175,8 +186,8 @@ export class Reconciler {
     return this.#options.providers.has(task.provider as ProviderName) ? this.#options.policies[task.provider as ProviderName] : undefined
   }
 
-  #takeBudget (task: TaskRow): boolean {
-    return this.#policyOf(task)?.budget.tryTake() ?? false
+  async #takeBudget (task: TaskRow): Promise<boolean> {
+    return await this.#policyOf(task)?.budget.tryTake() ?? false
   }
 
   /** Asks the provider about the task and applies the answer through the state machine. */

@@ -11,7 +11,7 @@ const FINISHED = new Set(['success', 'failed'])
 
 export type StatsSources = {
   repo: StatsRepository
-  budgets: () => Stats['providers']
+  budgets: () => Promise<Stats['providers']>
   registry: Registry
   challengeMetric: string
 }
@@ -52,7 +52,7 @@ export async function overview (sources: StatsSources, caller: string | undefine
     },
     // The submit queue's status, when this service has one.
     queue: 'queued' in byStatus ? { depth: byStatus.queued ?? 0 } : null,
-    providers: sources.budgets(),
+    providers: await sources.budgets(),
     deliveries: repo.deliveries(caller),
     challenge: await challengeLatency(sources.registry, sources.challengeMetric)
   }
