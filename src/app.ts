@@ -22,7 +22,7 @@ import reconciler from './plugins/reconciler.js'
 import archive from './plugins/archive.js'
 import retention from './plugins/retention.js'
 import services from './plugins/services.js'
-import sharedLimits from './plugins/shared-limits.js'
+import sharedLimits, { rateLimitOptions } from './plugins/shared-limits.js'
 import notifications from './plugins/notifications.js'
 import taskWatch from './plugins/task-watch.js'
 import taskEffects from './plugins/task-effects.js'
@@ -137,9 +137,8 @@ export async function buildApp (config: Config, dependencies: AppDependencies = 
     : { kind: 'sqlite', path: config.DATABASE_PATH, synchronous: config.DATABASE_SYNCHRONOUS, busyTimeoutMs: config.DATABASE_BUSY_TIMEOUT_MS })
   // The create pace, the poll budgets and the per-caller rate limits, shared by every replica on PostgreSQL.
   await app.register(sharedLimits)
-  // Per-route limits only (each route sets its own). On PostgreSQL every replica counts in the database; a count that
-  // fails lets the request through (skipOnError), with a warning from the store.
-  await app.register(rateLimit, app.rateLimitStore ? { global: false, store: app.rateLimitStore, skipOnError: true } : { global: false })
+  // Per-route limits, counted by every replica together on PostgreSQL.
+  await app.register(rateLimit, rateLimitOptions(app.rateLimitStore))
   await app.register(auth, { tokens: config.API_TOKENS, adminTokens: config.ADMIN_TOKENS })
   await app.register(providers)
   await app.register(services)

@@ -1,7 +1,7 @@
 // The limits every replica shares, built for the engine: the providers' create pace and poll budgets (sharedLimits)
 // and the per-caller rate limits' store (rateLimitStore). SQLite: one process, so this process's memory, as fast as
 // plain fields; PostgreSQL: the database, swept of ended rate-limit windows while the app runs.
-import type { FastifyRateLimitStoreCtor } from '@fastify/rate-limit'
+import type { FastifyRateLimitStoreCtor, RateLimitPluginOptions } from '@fastify/rate-limit'
 import fp from 'fastify-plugin'
 import { postgresRateLimitStore, sweepRateLimits } from '../db/postgres/rate-limit-store.js'
 import { PostgresLimits } from '../db/postgres/shared-limits.js'
@@ -21,6 +21,14 @@ declare module 'fastify' {
 const SWEEP_INTERVAL_MS = 60_000
 // A database that is down fails every request's count: one warning a second says so without flooding the log.
 const FAILED_COUNT_LOG_LINES_PER_SECOND = 1
+
+/**
+ * @fastify/rate-limit's options for this engine's store: per-route limits only (each route sets its own); on
+ * PostgreSQL a count that fails lets the request through (skipOnError), the store having warned.
+ */
+export function rateLimitOptions (store: FastifyRateLimitStoreCtor | null): RateLimitPluginOptions {
+  return store ? { global: false, store, skipOnError: true } : { global: false }
+}
 
 export default fp(async (app) => {
   const engine = app.engine

@@ -115,10 +115,15 @@ for (const engine of engines) {
 }
 
 if (cluster) {
-  /** Two replicas: two pools on one database, each with its own limits. */
+  /**
+   * Two replicas: two pools on one database, each with its own limits. Each pool has its connections open already,
+   * so the askers really are at the database at once (not one after another, each behind a connection's start).
+   */
   const replicas = async (t: Test): Promise<[SharedLimits, SharedLimits]> => {
     const url = await freshUrl(t)
-    return [new PostgresLimits(openTestPool(t, url)), new PostgresLimits(openTestPool(t, url))]
+    const pools = [openTestPool(t, url), openTestPool(t, url)]
+    await Promise.all(pools.flatMap((pool) => Array.from({ length: 5 }, () => pool.query('SELECT pg_sleep(0.05)'))))
+    return [new PostgresLimits(pools[0]!), new PostgresLimits(pools[1]!)]
   }
 
   t.test('postgres: two replicas asking at once share one poll budget, never exceeding it together', async (t) => {
@@ -137,6 +142,10 @@ if (cluster) {
   t.test('postgres: two replicas racing for one create slot: exactly one gets it', async (t) => {
     const [a, b] = await replicas(t)
     const pacers = [a, b].map((limits) => new SharedPacer(limits, 'pacing:minimax', rules({ rpm: 1000 })))
+    // The row exists already (a first create came and went), so only its lock keeps the racers apart.
+    t.ok(await pacers[0]!.tryTake('warm-up'))
+    await pacers[0]!.release('warm-up', true)
+    await sleep(10) // past the 1.25 ms interval
     const taken = await Promise.all(Array.from({ length: 10 }, (_, i) => pacers[i % 2]!.tryTake(`replica-${i % 2}/${i}`)))
     t.equal(taken.filter(Boolean).length, 1)
     t.equal(await pacers[0]!.waitMs(), Infinity, 'the other replica sees the create in flight')
