@@ -19,8 +19,8 @@ const LIMIT = 5
 const SHORT_WINDOW_MS = 400
 
 /** A replica: the engine as the database plugin decorates it, then what app.ts registers, and three limited routes. */
-async function replica (t: Test, pool: pg.Pool, logs?: LogCapture): Promise<FastifyInstance> {
-  const app = Fastify(logs ? { loggerInstance: logs.logger } : {})
+async function replica (t: Test, pool: pg.Pool, logs: LogCapture = new LogCapture()) {
+  const app = Fastify({ loggerInstance: logs.logger })
   t.teardown(() => app.close())
   await app.register(fp(async (app) => { app.decorate('engine', { kind: 'postgres', pool }) }, { name: 'database' }))
   await app.register(sharedLimits)
@@ -33,7 +33,7 @@ async function replica (t: Test, pool: pg.Pool, logs?: LogCapture): Promise<Fast
   return app
 }
 
-const get = async (app: FastifyInstance, url: string, caller: string) => await app.inject({ url, headers: { 'x-caller': caller } })
+const get = async (app: Pick<FastifyInstance, 'inject'>, url: string, caller: string) => await app.inject({ url, headers: { 'x-caller': caller } })
 
 if (havePostgres(t, 'the rate-limit store on PostgreSQL')) {
   const cluster = await startPostgres(t)
