@@ -45,6 +45,8 @@ export class SubmitQueue {
   // meanwhile reads again once it is done (the slot it saw busy may have been freed since).
   readonly #waking = new Map<ProviderName, boolean>()
   // The lease of the direct create in flight, by provider (one at a time: the slot is this replica's while it is held).
+  // Only a lease that ran out with its create still unanswered lets a second one start; the first's answer then frees
+  // the second's slot early, which the interval and the window still bound.
   readonly #directLeases = new Map<ProviderName, string>()
   // Holders are this queue's id and a counter, so a lease names its replica (and a late release cannot free another's).
   readonly #id = randomUUID()
