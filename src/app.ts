@@ -21,6 +21,7 @@ import providers from './plugins/providers.js'
 import reconciler from './plugins/reconciler.js'
 import archive from './plugins/archive.js'
 import retention from './plugins/retention.js'
+import secrets from './plugins/secrets.js'
 import services from './plugins/services.js'
 import sharedLimits, { rateLimitOptions } from './plugins/shared-limits.js'
 import notifications from './plugins/notifications.js'
@@ -147,6 +148,8 @@ export async function buildApp (config: Config, dependencies: AppDependencies = 
   await app.register(retention)
   // Notifications: the signed-webhook outbox and its worker, and the notifier long-polls and event streams wait on.
   await app.register(taskWatch)
+  // The kept signing secrets (download links', the operator's and the callers' notification secrets).
+  await app.register(secrets)
   // Signed download links: lookups, files/retrieve and the success notification carry them.
   await app.register(downloadLinks)
   await app.register(notifications)

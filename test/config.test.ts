@@ -54,6 +54,19 @@ t.test('a bad value stops the start with a message naming the variable', async (
   t.notMatch(secret, /not base64/, 'a secret value is never echoed')
 })
 
+t.test('DATABASE_URL selects PostgreSQL; a bad one is refused without echoing its password', async (t) => {
+  t.equal(loadConfig({}).DATABASE_URL, undefined, 'unset: SQLite')
+  t.equal(loadConfig({}).DATABASE_POOL_SIZE, 10)
+  const config = loadConfig({ DATABASE_URL: 'postgresql://s2v:pw@db:5432/s2v', DATABASE_POOL_SIZE: '4' })
+  t.equal(config.DATABASE_URL, 'postgresql://s2v:pw@db:5432/s2v')
+  t.equal(config.DATABASE_POOL_SIZE, 4)
+  t.equal(loadConfig({ DATABASE_URL: 'postgres://h/db' }).DATABASE_URL, 'postgres://h/db')
+  const refusal = (() => { try { loadConfig({ DATABASE_URL: 'mysql://s2v:hunter2@db/s2v' }) } catch (err) { return (err as Error).message } return '' })()
+  t.match(refusal, /DATABASE_URL/)
+  t.notMatch(refusal, /hunter2/, 'the URL (and its password) is never echoed')
+  t.throws(() => loadConfig({ DATABASE_POOL_SIZE: '0' }), /DATABASE_POOL_SIZE/)
+})
+
 t.test('API_TOKENS and ADMIN_TOKENS entries are name:token, or a bare token named by its fingerprint', async (t) => {
   const config = loadConfig({ API_TOKENS: 'team-a:tok-a1, team-a:tok-a2 ,bare-token', ADMIN_TOKENS: 'ops:tok-ops' })
   t.same(config.API_TOKENS, [

@@ -1,6 +1,7 @@
 // A throwaway PostgreSQL cluster for one test file: initdb into a temporary folder, started on 127.0.0.1, removed after.
 import { execFileSync, spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
+import { setTimeout as sleep } from 'node:timers/promises'
 import { appendFileSync, chownSync, existsSync, readdirSync, readFileSync, realpathSync } from 'node:fs'
 import type { Socket } from 'node:net'
 import { dirname, join } from 'node:path'
@@ -191,4 +192,18 @@ export function openTestPool (t: Test, url: string, options: Partial<PoolOptions
   const pool = openPool(url, { onError: (err) => t.fail(`idle connection failed: ${err.message}`), ...options })
   t.teardown(() => pool.end())
   return pool
+}
+
+// A blocked statement shows in pg_stat_activity within milliseconds; this long means it never blocked.
+const LOCK_WAIT_LIMIT_MS = 10_000
+
+/** Waits until so many sessions of the pool's database wait for a lock (the statements under test are blocked). */
+export async function lockWaiters (admin: pg.Pool, n: number): Promise<void> {
+  const deadline = Date.now() + LOCK_WAIT_LIMIT_MS
+  for (;;) {
+    const { rows: [row] } = await admin.query<{ n: number }>("SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'")
+    if (row!.n >= n) return
+    if (Date.now() > deadline) throw new Error(`${row!.n} sessions wait for a lock, not ${n}`)
+    await sleep(20)
+  }
 }

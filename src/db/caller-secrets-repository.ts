@@ -1,4 +1,4 @@
-// All SQL on the callers' own signing secrets: statements prepared once, synchronous methods.
+// All SQL on the callers' own signing secrets: statements prepared once, synchronous methods (transactions: sqlite-secrets-storage.ts).
 import type { Db } from './database.js'
 
 export type CallerSecretRow = {
@@ -11,14 +11,12 @@ export type CallerSecretRow = {
 }
 
 export class CallerSecretsRepository {
-  readonly #transaction
   readonly #signing
   readonly #insert
   readonly #retireCurrent
   readonly #purgeExpired
 
   constructor (readonly db: Db) {
-    this.#transaction = db.transaction((fn: () => unknown) => fn())
     this.#signing = db.prepare<{ caller: string, now: string }, CallerSecretRow>(`
       SELECT * FROM caller_secrets WHERE caller = @caller AND (expires_at IS NULL OR expires_at > @now) ORDER BY seq DESC`)
     this.#insert = db.prepare<{ caller: string, secret: string, at: string }>(
@@ -28,9 +26,6 @@ export class CallerSecretsRepository {
     this.#purgeExpired = db.prepare<{ caller: string, now: string }>(
       'DELETE FROM caller_secrets WHERE caller = @caller AND expires_at IS NOT NULL AND expires_at <= @now')
   }
-
-  /** Runs fn in one transaction (synchronous: no await inside). */
-  transaction<T> (fn: () => T): T { return this.#transaction(fn) as T }
 
   /** The caller's secrets that sign now, newest (the current one) first. */
   signing (caller: string, now: string): CallerSecretRow[] { return this.#signing.all({ caller, now }) }

@@ -1,4 +1,4 @@
-// All SQL on notification deliveries, their attempts, gone URLs and the generated secret: statements prepared once.
+// All SQL on notification deliveries, their attempts and gone URLs: statements prepared once.
 import type { Db } from './database.js'
 
 export const DELIVERY_STATES = ['pending', 'delivered', 'failed'] as const
@@ -77,8 +77,6 @@ export class DeliveriesRepository {
   readonly #listOfCaller
   readonly #listOfCallerByState
   readonly #failedOfCallerInRange
-  readonly #latestSecret
-  readonly #insertSecret
 
   constructor (readonly db: Db) {
     this.#insert = db.prepare<NewDelivery>(`
@@ -138,8 +136,6 @@ export class DeliveriesRepository {
     this.#failedOfCallerInRange = db.prepare<{ caller: string, since: string, until: string }, DeliveryRow & { superseded: 0 | 1 }>(`
       SELECT d.*, ${SUPERSEDED} AS superseded FROM notification_deliveries d
       WHERE d.caller = @caller AND d.state = 'failed' AND d.created_at >= @since AND d.created_at < @until ORDER BY d.seq`)
-    this.#latestSecret = db.prepare<[], { secret: string }>('SELECT secret FROM notification_secrets ORDER BY seq DESC LIMIT 1')
-    this.#insertSecret = db.prepare<{ secret: string, at: string }>('INSERT INTO notification_secrets (secret, created_at) VALUES (@secret, @at)')
   }
 
   /** Runs fn in one transaction (synchronous: no await inside). */
@@ -201,7 +197,4 @@ export class DeliveriesRepository {
     if (state !== undefined) return this.#listByState.all({ state, before: beforeSeq, limit })
     return this.#listAll.all({ before: beforeSeq, limit })
   }
-
-  latestSecret (): string | undefined { return this.#latestSecret.get()?.secret }
-  insertSecret (secret: string, at: string): void { this.#insertSecret.run({ secret, at }) }
 }

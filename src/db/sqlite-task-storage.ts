@@ -164,6 +164,10 @@ export class SqliteTaskStorage implements TaskStorage {
     return this.#repo.claimDuePolls(provider, at, limit, leaseEnd(at, leaseMs))
   }
 
+  async claimPastDeadline (createdBefore: string, at: string, limit: number, leaseMs: number): Promise<TaskRow[]> {
+    return this.#repo.claimPastDeadline(createdBefore, at, limit, leaseEnd(at, leaseMs))
+  }
+
   async claimDueArchives (at: string, limit: number, leaseMs: number): Promise<TaskRow[]> {
     return this.#repo.claimDueArchives(at, limit, leaseEnd(at, leaseMs))
   }
@@ -197,7 +201,6 @@ function readsOf (repo: TasksRepository): TaskQueries {
     expiredQueued: async (queuedBefore, limit) => repo.expiredQueued(queuedBefore, limit),
     submittedSince: async (caller, since) => repo.submittedSince(caller, since),
     stuckSubmitting: async (createdBefore, limit) => repo.stuckSubmitting(createdBefore, limit),
-    pastDeadline: async (createdBefore, limit) => repo.pastDeadline(createdBefore, limit),
     countsByStatus: async () => repo.countsByStatus()
   }
 }

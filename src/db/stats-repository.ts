@@ -1,10 +1,11 @@
-// All SQL behind GET /v1/stats (the dashboard overview): reads only, statements prepared once.
+// All SQL behind GET /v1/stats (the dashboard overview) on SQLite: reads only, statements prepared once.
 import type { Db } from './database.js'
+import type { StatsReads } from '../services/stats.js'
 
 export type HourRow = { hour: string, status: string, n: number }
 export type CountRow = { status: string, n: number }
 
-export class StatsRepository {
+export class StatsRepository implements StatsReads {
   readonly #counts
   readonly #countsOf
   readonly #hours
@@ -40,17 +41,17 @@ export class StatsRepository {
   }
 
   /** Tasks by status now; `caller` limits them to one caller's. */
-  counts (caller?: string): CountRow[] { return caller === undefined ? this.#counts.all() : this.#countsOf.all(caller) }
+  async counts (caller?: string): Promise<CountRow[]> { return caller === undefined ? this.#counts.all() : this.#countsOf.all(caller) }
 
   /** Tasks created since `since` (ISO), by creation hour and current status. */
-  hours (since: string, caller?: string): HourRow[] { return caller === undefined ? this.#hours.all(since) : this.#hoursOf.all(since, caller) }
+  async hours (since: string, caller?: string): Promise<HourRow[]> { return caller === undefined ? this.#hours.all(since) : this.#hoursOf.all(since, caller) }
 
   /** Milliseconds from submit to success of each successful task created since `since`, unordered. */
-  successDurations (since: string, caller?: string): number[] {
+  async successDurations (since: string, caller?: string): Promise<number[]> {
     return (caller === undefined ? this.#durations.all(since) : this.#durationsOf.all(since, caller)) as unknown as number[]
   }
 
-  deliveries (caller?: string): DeliveryCounts { return (caller === undefined ? this.#deliveries.get() : this.#deliveriesOf.get(caller))! }
+  async deliveries (caller?: string): Promise<DeliveryCounts> { return (caller === undefined ? this.#deliveries.get() : this.#deliveriesOf.get(caller))! }
 }
 
 export type DeliveryCounts = { dead: number, retrying: number, pending: number }

@@ -1,7 +1,5 @@
 // Signed download links of this service: the key (configured or generated and kept), and signers for lookups and notifications.
 import fp from 'fastify-plugin'
-import { sqliteOf } from './database.js'
-import { DownloadLinksRepository } from '../db/download-links-repository.js'
 import { DownloadLinks, loadLinkSecret } from '../services/download-links.js'
 import type { VideoLinkSigner } from '../services/task-view.js'
 
@@ -19,11 +17,11 @@ declare module 'fastify' {
 
 export default fp(async (app) => {
   const { config } = app
-  const { secret } = loadLinkSecret(new DownloadLinksRepository(sqliteOf(app.engine, 'download links')), config.DOWNLOAD_LINK_SECRET, app.log)
+  const { secret } = await loadLinkSecret(app.secretsStorage, config.DOWNLOAD_LINK_SECRET, app.log)
   const links = new DownloadLinks(secret, config.PUBLIC_BASE_URL)
   app.decorate('downloadLinks', {
     links,
     forLookup: (row) => links.sign(row.id, 'video', config.DOWNLOAD_LINK_TTL_S),
     forNotification: (row) => links.sign(row.id, 'video', config.DOWNLOAD_LINK_NOTIFY_TTL_S)
   })
-}, { name: 'download-links', dependencies: ['database'] })
+}, { name: 'download-links', dependencies: ['secrets'] })

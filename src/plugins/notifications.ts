@@ -6,7 +6,6 @@ import { NotificationOutbox } from '../services/notifications/outbox.js'
 import { parseSchedule } from '../services/notifications/schedule.js'
 import { loadSigningSecrets, type SigningSecrets } from '../services/notifications/secrets.js'
 import { NotificationSender } from '../services/notifications/sender.js'
-import { CallerSecretsRepository } from '../db/caller-secrets-repository.js'
 import { CallerSecrets, signerFor } from '../services/notifications/caller-secrets.js'
 import { DeliveryWorker } from '../services/notifications/worker.js'
 
@@ -33,9 +32,9 @@ export default fp(async (app) => {
   const allowPrivate = config.NOTIFY_ALLOW_PRIVATE
   const scheduleMs = parseSchedule(config.NOTIFY_RETRY_SCHEDULE)
   const repo = new DeliveriesRepository(sqliteOf(app.engine, 'notifications'))
-  const secrets = loadSigningSecrets(repo, config.NOTIFY_SECRET, app.log)
+  const secrets = await loadSigningSecrets(app.secretsStorage, config.NOTIFY_SECRET, app.log)
   const sender = new NotificationSender({ timeoutMs: config.NOTIFY_TIMEOUT_MS, allowPrivate, userAgent: USER_AGENT })
-  const callerSecrets = new CallerSecrets(new CallerSecretsRepository(sqliteOf(app.engine, 'notifications')), app.log)
+  const callerSecrets = new CallerSecrets(app.secretsStorage, app.log)
   const tasks = app.taskStore.queries
   const signer = signerFor({
     callers: callerSecrets,
@@ -59,4 +58,4 @@ export default fp(async (app) => {
     await (stopping ?? worker.stop(0))
     sender.close()
   })
-}, { name: 'notifications', dependencies: ['database', 'services', 'download-links'] })
+}, { name: 'notifications', dependencies: ['database', 'services', 'download-links', 'secrets'] })

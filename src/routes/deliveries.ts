@@ -112,7 +112,7 @@ const deliveriesRoutes: FastifyPluginAsyncTypebox<DeliveriesRouteOptions> = asyn
     }
   }, async (request) => {
     if (open) throw errors.adminTokenRequired()
-    return secretAnswer(request, callerSecrets.of(request.caller))
+    return secretAnswer(request, await callerSecrets.of(request.caller))
   })
 
   app.post('/v1/notifications/secret/rotate', {
@@ -126,7 +126,7 @@ const deliveriesRoutes: FastifyPluginAsyncTypebox<DeliveriesRouteOptions> = asyn
     }
   }, async (request) => {
     if (open) throw errors.adminTokenRequired()
-    const keys = callerSecrets.rotate(request.caller)
+    const keys = await callerSecrets.rotate(request.caller)
     request.log.info({ caller: request.caller }, 'signing secret rotated')
     return secretAnswer(request, keys)
   })

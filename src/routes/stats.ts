@@ -1,7 +1,7 @@
 // GET /v1/stats: the dashboard overview's numbers (tasks now and over 24 h, budgets, deliveries, challenge latency).
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { sqliteOf } from '../plugins/database.js'
 import { StatsRepository } from '../db/stats-repository.js'
+import { PostgresStatsRepository } from '../db/postgres/stats-repository.js'
 import { CHALLENGE_DURATION_METRIC } from '../plugins/metrics.js'
 import { errorResponses } from '../schemas/common.js'
 import { Stats } from '../schemas/stats.js'
@@ -17,7 +17,7 @@ const CACHE_MS = 5_000
 
 const statsRoute: FastifyPluginAsyncTypebox<StatsRouteOptions> = async (app, options) => {
   const sources = {
-    repo: new StatsRepository(sqliteOf(app.engine, 'stats')),
+    repo: app.engine.kind === 'sqlite' ? new StatsRepository(app.engine.db) : new PostgresStatsRepository(app.engine.pool),
     budgets: () => app.reconciler.budgets(),
     registry: app.metrics,
     challengeMetric: CHALLENGE_DURATION_METRIC

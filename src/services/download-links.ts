@@ -1,7 +1,7 @@
 // Signed download links of this service: no bearer header needed, like MiniMax's own links, but short-lived and
 // bound to one task and one purpose by an HMAC, with the expiry in the URL.
-import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto'
-import type { DownloadLinksRepository } from '../db/download-links-repository.js'
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto'
+import { fingerprint, type SecretsStorage } from './secrets-storage.js'
 import type { Log } from './task-store.js'
 import { now } from './task-store.js'
 
@@ -54,14 +54,11 @@ export class DownloadLinks {
 }
 
 /** DOWNLOAD_LINK_SECRET when configured, else a key generated on first start and kept in the database. */
-export function loadLinkSecret (repo: DownloadLinksRepository, configured: string | undefined, log: Log): { secret: string, source: 'config' | 'generated' } {
+export async function loadLinkSecret (storage: SecretsStorage, configured: string | undefined, log: Log): Promise<{ secret: string, source: 'config' | 'generated' }> {
   if (configured) return { secret: configured, source: 'config' }
-  const kept = repo.latestSecret()
-  if (kept) return { secret: kept, source: 'generated' }
-  const secret = randomBytes(SECRET_BYTES).toString('base64url')
-  repo.insertSecret(secret, now())
+  // A candidate every start: only the first start's is kept, and replicas starting together get the same one.
+  const { secret, generated } = await storage.keep('download_link', randomBytes(SECRET_BYTES).toString('base64url'), now())
   // Secrets never reach the logs: only a fingerprint, so two instances can be compared.
-  const fingerprint = createHash('sha256').update(secret).digest('hex').slice(0, 12)
-  log.warn({ download_link_secret_sha256: fingerprint }, 'DOWNLOAD_LINK_SECRET is not set: generated a signing key for download links and kept it in the database; instances sharing this database share it, others need DOWNLOAD_LINK_SECRET')
+  if (generated) log.warn({ download_link_secret_sha256: fingerprint(secret) }, 'DOWNLOAD_LINK_SECRET is not set: generated a signing key for download links and kept it in the database; instances sharing this database share it, others need DOWNLOAD_LINK_SECRET')
   return { secret, source: 'generated' }
 }

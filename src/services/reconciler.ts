@@ -98,18 +98,18 @@ export class Reconciler {
     for (const task of await store.queries.stuckSubmitting(iso(now - submittingTimeoutMs), MAX_SWEEP_PER_TICK)) {
       await this.#fail(task, 'submit_outcome_unknown', `neither an answer nor a callback came from the provider within ${submittingTimeoutMs} ms of the submit; the task may exist there, but this service stopped waiting`)
     }
-    for (const task of await store.queries.pastDeadline(iso(now - deadlineMs), MAX_SWEEP_PER_TICK)) {
-      if (!await this.#takeBudget(task)) continue
-      const after = await this.#poll(task) // one last poll before giving up on it
-      if (after.status === 'processing') await this.#fail(after, 'timeout', `the task did not finish within ${deadlineMs} ms`)
-    }
-    // Each provider has its own queue and budget, so one provider's backlog never starves another's tasks. Due polls
-    // are claimed, not just read: with several replicas, each task is polled by one of them (the budget spent once).
-    // The budget is spent for the claimed tasks in one step (a quiet tick spends none: one read, one claim); another
-    // replica may have spent it between the read and the step, and the tasks beyond what is granted wait for their
-    // claim to run out. Calls granted but not made (the pass ran out of claim) are given back.
+    // Each task is polled by one replica (the budget spent once): the tasks to poll are claimed, not just read.
     const longestPollMs = PROVIDER_CALLS_PER_POLL * this.#options.providerRequestTimeoutMs + POLL_WRITES_MS
     const claimMs = POLLS_PER_CLAIM * longestPollMs
+    const deadline = iso(now - deadlineMs)
+    for (const task of await store.claimPastDeadline(deadline, iso(now + Date.now() - started), MAX_SWEEP_PER_TICK, claimMs)) {
+      if (!await this.#takeBudget(task)) continue // claimed, so due again when the claim runs out
+      await this.#lastPoll(task, deadline) // one last poll before giving up on it
+    }
+    // Each provider has its own queue and budget, so one provider's backlog never starves another's tasks. The budget
+    // (one for every replica) is spent for the claimed tasks in one step (a quiet tick spends none: one read, one
+    // claim); another replica may have spent it between the read and the step, and the tasks beyond what is granted
+    // wait for their claim to run out. Calls granted but not made (the pass ran out of claim) are given back.
     for (const [name, policy] of this.#configured()) {
       const limit = Math.min(MAX_POLLS_PER_TICK, await policy.budget.remaining())
       if (limit === 0) continue
@@ -122,7 +122,7 @@ export class Reconciler {
         for (const task of claimed.slice(0, granted)) {
           if (Date.now() + longestPollMs > claimedAt + claimMs) break
           polled += 1
-          await this.#poll(task)
+          await this.#lastPoll(task, deadline)
         }
       } finally {
         await policy.budget.giveBack(granted - polled)
@@ -188,6 +188,18 @@ export class Reconciler {
 
   async #takeBudget (task: TaskRow): Promise<boolean> {
     return await this.#policyOf(task)?.budget.tryTake() ?? false
+  }
+
+  /**
+   * A poll that also applies the deadline: a task still processing afterwards that was created (sent) before
+   * `deadline` is given up on. Due polls apply it too, since the deadline sweep leaves tasks due within a claim's
+   * lease to them (TaskStorage.claimPastDeadline).
+   */
+  async #lastPoll (task: TaskRow, deadline: string): Promise<void> {
+    const after = await this.#poll(task)
+    if (after.status === 'processing' && (after.sent_at ?? after.created_at) < deadline) {
+      await this.#fail(after, 'timeout', `the task did not finish within ${this.#options.deadlineMs} ms`)
+    }
   }
 
   /** Asks the provider about the task and applies the answer through the state machine. */

@@ -1,6 +1,6 @@
-// The overview's numbers: counts from SQLite, budgets from the reconciler, challenge latency from our own histogram.
+// The overview's numbers: counts from the database, budgets from the reconciler, challenge latency from our own histogram.
 import type { Histogram, Registry } from 'prom-client'
-import type { StatsRepository } from '../db/stats-repository.js'
+import type { CountRow, DeliveryCounts, HourRow } from '../db/stats-repository.js'
 import type { Stats } from '../schemas/stats.js'
 import { TASK_STATUSES } from './task-state.js'
 
@@ -9,8 +9,19 @@ const HOURS = 24
 const SLOW_CHALLENGE_S = 1 // a third of MiniMax's 3 s limit: worth a look long before it fails creates
 const FINISHED = new Set(['success', 'failed'])
 
+/** What the overview reads from the database, on either engine (src/db/stats-repository.ts, src/db/postgres/). */
+export interface StatsReads {
+  /** Tasks by status now; `caller` limits them to one caller's. */
+  counts: (caller?: string) => Promise<CountRow[]>
+  /** Tasks created since `since` (ISO), by creation hour ("2026-12-01T08") and current status. */
+  hours: (since: string, caller?: string) => Promise<HourRow[]>
+  /** Milliseconds from submit to the first applied success of each successful task created since `since`, unordered. */
+  successDurations: (since: string, caller?: string) => Promise<number[]>
+  deliveries: (caller?: string) => Promise<DeliveryCounts>
+}
+
 export type StatsSources = {
-  repo: StatsRepository
+  repo: StatsReads
   budgets: () => Promise<Stats['providers']>
   registry: Registry
   challengeMetric: string
@@ -20,13 +31,13 @@ export type StatsSources = {
 export async function overview (sources: StatsSources, caller: string | undefined, now = Date.now()): Promise<Stats> {
   const { repo } = sources
   const byStatus: Record<string, number> = Object.fromEntries(TASK_STATUSES.map((status) => [status, 0]))
-  for (const row of repo.counts(caller)) byStatus[row.status] = row.n
+  for (const row of await repo.counts(caller)) byStatus[row.status] = row.n
 
   // 24 buckets ending with the current hour; since = the start of the oldest.
   const firstHour = Math.floor(now / HOUR_MS) * HOUR_MS - (HOURS - 1) * HOUR_MS
   const hours = Array.from({ length: HOURS }, (_, i) => ({ hour: new Date(firstHour + i * HOUR_MS).toISOString(), success: 0, failed: 0, running: 0 }))
   const since = new Date(firstHour).toISOString()
-  for (const row of repo.hours(since, caller)) {
+  for (const row of await repo.hours(since, caller)) {
     const bucket = hours[Math.floor((Date.parse(`${row.hour}:00:00.000Z`) - firstHour) / HOUR_MS)]
     if (!bucket) continue
     if (row.status === 'success') bucket.success += row.n
@@ -36,7 +47,7 @@ export async function overview (sources: StatsSources, caller: string | undefine
   const succeeded = hours.reduce((sum, h) => sum + h.success, 0)
   const failed = hours.reduce((sum, h) => sum + h.failed, 0)
   const created = succeeded + failed + hours.reduce((sum, h) => sum + h.running, 0)
-  const durations = repo.successDurations(since, caller).sort((a, b) => a - b)
+  const durations = (await repo.successDurations(since, caller)).sort((a, b) => a - b)
 
   return {
     generated_at: new Date(now).toISOString(),
@@ -53,7 +64,7 @@ export async function overview (sources: StatsSources, caller: string | undefine
     // The submit queue's status, when this service has one.
     queue: 'queued' in byStatus ? { depth: byStatus.queued ?? 0 } : null,
     providers: await sources.budgets(),
-    deliveries: repo.deliveries(caller),
+    deliveries: await repo.deliveries(caller),
     challenge: await challengeLatency(sources.registry, sources.challengeMetric)
   }
 }

@@ -32,7 +32,6 @@ export type TaskQueries = {
   expiredQueued: (queuedBefore: string, limit: number) => Promise<TaskRow[]>
   submittedSince: (caller: string, since: string) => Promise<number>
   stuckSubmitting: (createdBefore: string, limit: number) => Promise<TaskRow[]>
-  pastDeadline: (createdBefore: string, limit: number) => Promise<TaskRow[]>
   countsByStatus: () => Promise<Array<{ status: TaskStatus, n: number }>>
 }
 
@@ -89,6 +88,13 @@ export interface TaskStorage {
    * schedule, and a claimer that died mid-poll gives them back when the lease runs out. The rows as claimed.
    */
   claimDuePolls: (provider: string, now: string, limit: number, leaseMs: number) => Promise<TaskRow[]>
+  /**
+   * The same for processing tasks created (or sent) before `createdBefore`, soonest created first, for their last poll
+   * before a timeout. A task whose next poll lies within one lease from `now` is left out: that may be another
+   * claim's (a claim puts it exactly there), and were it not, it comes due within the lease, and the poll then applies
+   * the deadline too (src/services/reconciler.ts).
+   */
+  claimPastDeadline: (createdBefore: string, now: string, limit: number, leaseMs: number) => Promise<TaskRow[]>
   /** The same for pending archives (archive_next_at moves); recordArchive then sets the real state and schedule. */
   claimDueArchives: (now: string, limit: number, leaseMs: number) => Promise<TaskRow[]>
   /**

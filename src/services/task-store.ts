@@ -180,6 +180,11 @@ export class TaskStore {
     return await this.#storage.claimDuePolls(provider, now, limit, leaseMs)
   }
 
+  /** Claims up to `limit` processing tasks past their deadline for their last poll (see TaskStorage.claimPastDeadline). */
+  async claimPastDeadline (createdBefore: string, now: string, limit: number, leaseMs: number): Promise<TaskRow[]> {
+    return await this.#storage.claimPastDeadline(createdBefore, now, limit, leaseMs)
+  }
+
   /** Claims up to `limit` due archives for leaseMs, oldest first; recordArchive then sets their real state. */
   async claimDueArchives (now: string, limit: number, leaseMs: number): Promise<TaskRow[]> {
     return await this.#storage.claimDueArchives(now, limit, leaseMs)

@@ -1,4 +1,4 @@
-// The engines test/db/task-storage.test.ts runs every case on: a fresh, migrated database each, behind TaskStorage.
+// The engines the storage tests run every case on: a fresh, migrated database each, behind TaskStorage or bare.
 import { randomBytes } from 'node:crypto'
 import { join } from 'node:path'
 import pg from 'pg'
@@ -10,20 +10,31 @@ import { openPool } from '../../src/db/postgres/pool.js'
 import { PostgresTaskStorage } from '../../src/db/postgres/task-storage.js'
 import { SqliteTaskStorage } from '../../src/db/sqlite-task-storage.js'
 import { TasksRepository } from '../../src/db/tasks-repository.js'
+import type { Engine as DatabaseEngine } from '../../src/plugins/database.js'
 import type { TaskStorage } from '../../src/services/task-storage.js'
 import { tempDir } from '../helper.js'
 import { havePostgres, openTestPool, startPostgres } from '../postgres-cluster.js'
 
-export type Engine = { name: 'sqlite' | 'postgres', open: (t: Test) => Promise<TaskStorage> }
+export type Engine = {
+  name: 'sqlite' | 'postgres'
+  open: (t: Test) => Promise<TaskStorage>
+  /** A fresh, migrated database as the app's plugins see it, for the storages of other tables; closed in t.teardown. */
+  openDatabase: (t: Test) => Promise<DatabaseEngine>
+}
+
+async function openSqlite (t: Test): Promise<Extract<DatabaseEngine, { kind: 'sqlite' }>> {
+  const db = openDatabase(join(tempDir(t), 's2v.db'), { synchronous: 'NORMAL' })
+  t.teardown(() => db.close())
+  migrate(db)
+  return { kind: 'sqlite', db }
+}
 
 export const sqlite: Engine = {
   name: 'sqlite',
   async open (t) {
-    const db = openDatabase(join(tempDir(t), 's2v.db'), { synchronous: 'NORMAL' })
-    t.teardown(() => db.close())
-    migrate(db)
-    return new SqliteTaskStorage(new TasksRepository(db))
-  }
+    return new SqliteTaskStorage(new TasksRepository((await openSqlite(t)).db))
+  },
+  openDatabase: openSqlite
 }
 
 export type PostgresEngine = Engine & {
@@ -41,6 +52,11 @@ export type PostgresEngine = Engine & {
 export async function postgres (t: Test): Promise<PostgresEngine | null> {
   if (!havePostgres(t, 'the task storage on PostgreSQL')) return null
   const cluster = await startPostgres(t)
+  const openPostgres = async (t: Test): Promise<Extract<DatabaseEngine, { kind: 'postgres' }>> => {
+    const pool = openTestPool(t, await cluster.freshDatabase())
+    await migratePostgres(pool)
+    return { kind: 'postgres', pool }
+  }
   const freshUrl = async (icuLocale?: string) => {
     const url = icuLocale === undefined ? await cluster.freshDatabase() : await linguisticDatabase(cluster.url, icuLocale)
     const pool = openPool(url, { max: 1, onError: (err) => t.fail(`idle connection failed: ${err.message}`) })
@@ -55,11 +71,9 @@ export async function postgres (t: Test): Promise<PostgresEngine | null> {
     name: 'postgres',
     freshUrl,
     async open (t) {
-      const url = await cluster.freshDatabase()
-      const pool = openTestPool(t, url)
-      await migratePostgres(pool)
-      return new PostgresTaskStorage(pool)
-    }
+      return new PostgresTaskStorage((await openPostgres(t)).pool)
+    },
+    openDatabase: openPostgres
   }
 }
 

@@ -7,11 +7,12 @@ import t from 'tap'
 import type { NewTask } from '../../src/db/tasks-repository.js'
 import type { StatusChange } from '../../src/services/task-events.js'
 import { PostgresTaskStorage } from '../../src/db/postgres/task-storage.js'
+import { FOLD_COUNTS_AFTER_ROWS, FOLD_COUNTS_LOCK_KEY, PostgresTasksRepository } from '../../src/db/postgres/tasks-repository.js'
 import { decide, isTerminal, type StatusUpdate } from '../../src/services/task-state.js'
-import { IdempotencyKeyTaken, type ChangeHooks, type TaskStorage, type UpdateResult } from '../../src/services/task-storage.js'
+import { IdempotencyKeyTaken, type ChangeHooks, type TaskStorage, type UpdateArgs, type UpdateResult } from '../../src/services/task-storage.js'
 import { stateOf } from '../../src/db/tasks-repository.js'
 import { taskId } from '../helper.js'
-import { openTestPool } from '../postgres-cluster.js'
+import { lockWaiters, openTestPool } from '../postgres-cluster.js'
 import { postgres, sqlite, type Engine } from './task-storage-engines.js'
 
 // Started before any test is queued (see startPostgres).
@@ -21,8 +22,6 @@ const engines: Engine[] = pg ? [sqlite, pg] : [sqlite]
 // The scheduler's answer for a task that is not finished: a time no clock produces, so a row showing it was written
 // with the scheduler's word.
 const NEXT_POLL = '2999-01-01T00:00:00.000Z'
-// A blocked statement shows in pg_stat_activity within milliseconds; this long means it never blocked.
-const LOCK_WAIT_LIMIT_MS = 10_000
 
 /** Hooks that record every status change their writer is handed, inside the transaction. */
 function recording (): { hooks: ChangeHooks, changes: StatusChange[] } {
@@ -442,8 +441,17 @@ for (const engine of engines) {
     t.same((await storage.queries.stuckSubmitting('2026-01-01T00:01:00.000Z', 10)).map((row) => row.seq), [late.seq, early.seq], 'no task_id, created before the cutoff')
     await apply(storage, hooks, late.seq, taskId(), processing)
     t.same((await storage.queries.stuckSubmitting('2026-01-01T00:01:00.000Z', 10)).map((row) => row.seq), [early.seq])
-    t.same((await storage.queries.pastDeadline('2026-01-01T00:01:00.000Z', 10)).map((row) => row.seq), [late.seq])
-    t.same(await storage.queries.pastDeadline('2025-01-01T00:00:00.000Z', 10), [])
+    // Past the deadline: late (processing, created before the cutoff), whose next poll (NEXT_POLL) is not within the lease.
+    const cutoff = '2026-01-01T00:01:00.000Z'
+    t.same(await storage.claimPastDeadline('2025-01-01T00:00:00.000Z', cutoff, 10, 60_000), [], 'none created before an earlier cutoff')
+    const withinLease = new Date(Date.parse(NEXT_POLL) - 30_000).toISOString()
+    t.same(await storage.claimPastDeadline(cutoff, withinLease, 10, 60_000), [], 'a next poll within the lease may be a claim: left alone')
+    const claimed = await storage.claimPastDeadline(cutoff, cutoff, 10, 60_000)
+    t.same(claimed.map((row) => row.seq), [late.seq], 'a processing task created before the cutoff')
+    t.equal(claimed[0]!.next_poll_at, '2026-01-01T00:02:00.000Z', 'moved to the lease\'s end')
+    t.same(await storage.claimPastDeadline(cutoff, '2026-01-01T00:01:30.000Z', 10, 60_000), [], 'a claim right after takes none')
+    t.same((await storage.claimPastDeadline(cutoff, '2026-01-01T00:02:00.000Z', 10, 60_000)).map((row) => row.seq), [late.seq], 'after the lease it is claimed again')
+    await storage.pollAt(late.seq, NEXT_POLL)
     await apply(storage, hooks, recent.seq, taskId(), success)
     await storage.saveVideoLink(recent.seq, { url: 'https://cdn.example.com/v.mp4', expiresAt: '2999-01-01T00:00:00.000Z', width: null, height: null }, { archive: true, pollingDone: true })
     t.same(await storage.claimDueArchives('2000-01-01T00:00:00.000Z', 10, 60_000), [], 'the archive is not due before the link came')
@@ -452,17 +460,6 @@ for (const engine of engines) {
       { status: 'failed', n: 0 }, { status: 'processing', n: 1 }, { status: 'queued', n: 0 }, { status: 'submitting', n: 2 }, { status: 'success', n: 1 }
     ])
   })
-}
-
-/** Waits until so many sessions of the pool's database wait for a lock (the statements under test are blocked). */
-async function lockWaiters (admin: pgPool, n: number): Promise<void> {
-  const deadline = Date.now() + LOCK_WAIT_LIMIT_MS
-  for (;;) {
-    const { rows: [row] } = await admin.query<{ n: number }>("SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'")
-    if (row!.n >= n) return
-    if (Date.now() > deadline) throw new Error(`${row!.n} sessions wait for a lock, not ${n}`)
-    await sleep(20)
-  }
 }
 
 const ISO_TIME = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/
@@ -653,11 +650,11 @@ if (pg) {
     const { hooks } = recording()
     const [a, b] = [await one.create(newTask(), null, hooks), await one.create(newTask(), null, hooks)]
     const id = taskId()
-    // The first replica's transaction binds the task_id, then waits (on the count of processing tasks) before its
-    // commit; the second checks while the binding is not committed, so only the unique index can stop it.
+    // The first replica's transaction binds the task_id, then waits (its trigger's insert into task_counts) before
+    // its commit; the second checks while the binding is not committed, so only the unique index can stop it.
     const blocker = await admin.connect()
     await blocker.query('BEGIN')
-    await blocker.query("SELECT 1 FROM task_counts WHERE status = 'processing' FOR UPDATE")
+    await blocker.query('LOCK TABLE task_counts IN SHARE MODE')
     const first = apply(one, hooks, a.seq, id, processing)
     await lockWaiters(admin, 1)
     const second = apply(two, hooks, b.seq, id, processing, 'poll')
@@ -668,5 +665,95 @@ if (pg) {
     t.same(await second, { ok: false, reason: 'task_id_taken', task: b })
     t.match((await two.queries.eventsOf(b.seq)).at(-1), { source: 'poll', outcome: 'refused', detail: JSON.stringify({ task_id: id, reason: 'task_id_taken' }) })
     t.equal((await two.queries.bySeq(b.seq))!.task_id, null)
+  })
+
+  t.test('postgres: two replicas changing statuses in opposite directions at once do not deadlock, and the counts stay exact', async (t) => {
+    const url = await pg.freshUrl()
+    const [one, two] = [openTestPool(t, url), openTestPool(t, url)]
+    const storage = new PostgresTaskStorage(one)
+    const { hooks } = recording()
+    const seqs: number[] = []
+    for (const status of ['processing', 'submitting', 'submitting', 'processing'] as const) {
+      const task = await storage.create(newTask(), null, hooks)
+      if (status === 'processing') await apply(storage, hooks, task.seq, taskId(), processing)
+      seqs.push(task.seq)
+    }
+    const [x, y, z, w] = seqs as [number, number, number, number]
+    const setStatus = (client: { query: (text: string, values: unknown[]) => Promise<unknown> }, seq: number, status: string) =>
+      client.query('UPDATE tasks SET status = $2 WHERE seq = $1', [seq, status])
+    const [first, second] = [await one.connect(), await two.connect()]
+    t.teardown(() => { first.release(); second.release() })
+    await first.query('BEGIN')
+    await second.query('BEGIN')
+    // One counted row per status (migration 001) took these locks in opposite orders and deadlocked here: the first
+    // holds processing and success and needs submitting; the second holds submitting and needs processing.
+    await setStatus(first, x, 'success')
+    const secondsFirst = setStatus(second, z, 'processing')
+    await Promise.race([secondsFirst, sleep(200)])
+    await setStatus(first, y, 'processing')
+    await secondsFirst
+    await setStatus(second, w, 'success')
+    await Promise.all([first.query('COMMIT', []), second.query('COMMIT', [])])
+    const real = (await one.query<{ status: string, n: number }>('SELECT status, count(*) AS n FROM tasks GROUP BY status ORDER BY status')).rows
+    t.same((await storage.queries.countsByStatus()).filter((row) => row.n > 0), real)
+    t.same(real, [{ status: 'processing', n: 2 }, { status: 'success', n: 2 }])
+  })
+
+  t.test('postgres: counts stay exact while two replicas change statuses and fold the deltas at once', async (t) => {
+    const url = await pg.freshUrl()
+    const pools = [openTestPool(t, url), openTestPool(t, url)]
+    const [one, two] = pools.map((pool) => new PostgresTaskStorage(pool)) as [PostgresTaskStorage, PostgresTaskStorage]
+    const { hooks } = recording()
+    const tasks = await Promise.all(Array.from({ length: 40 }, async () => (await one.create(newTask(), null, hooks)).seq))
+    const ids = new Map(tasks.map((seq) => [seq, taskId()]))
+    // Each replica walks half the tasks forward in groups of two, the halves interleaved and in opposite orders, while
+    // both fold (repository.foldCounts) between groups.
+    const repo = new PostgresTasksRepository()
+    const walk = async (storage: PostgresTaskStorage, pool: pgPool, mine: number[]) => {
+      for (const update of [processing, success]) {
+        for (let i = 0; i < mine.length; i += 2) {
+          const group = mine.slice(i, i + 2).map((seq) => [seq, ids.get(seq)!, update, 'callback'] as UpdateArgs)
+          const settled = await storage.applyUpdates(group, hooks)
+          t.ok(settled.every((item) => 'result' in item), 'no group failed (no 40P01)')
+          await repo.foldCounts(pool)
+        }
+      }
+    }
+    const evens = tasks.filter((_, i) => i % 2 === 0)
+    await Promise.all([walk(one, pools[0]!, evens), walk(two, pools[1]!, tasks.filter((_, i) => i % 2 === 1).reverse())])
+    t.same((await one.queries.countsByStatus()).filter((row) => row.n > 0), [{ status: 'success', n: 40 }])
+    await repo.foldCounts(pools[0]!)
+    t.same((await pools[0]!.query('SELECT status, n FROM task_counts ORDER BY status')).rows, [
+      { status: 'failed', n: 0 }, { status: 'processing', n: 0 }, { status: 'queued', n: 0 }, { status: 'submitting', n: 0 }, { status: 'success', n: 40 }
+    ], 'folded: one row per status')
+  })
+
+  t.test('postgres: a count folds the deltas once there are many, and a fold waits for no other', async (t) => {
+    const url = await pg.freshUrl()
+    const pool = openTestPool(t, url)
+    const storage = new PostgresTaskStorage(pool)
+    const { hooks } = recording()
+    const rowsNow = async () => (await pool.query<{ n: number }>('SELECT count(*) AS n FROM task_counts')).rows[0]!.n
+    // Deltas that sum to nothing, as many as the threshold (a change of status appends two): the create passes it.
+    for (let i = 0; i < FOLD_COUNTS_AFTER_ROWS / 2; i++) await pool.query("INSERT INTO task_counts (status, n) VALUES ('queued', 1), ('queued', -1)")
+    await storage.create(newTask(), null, hooks)
+    t.ok(await rowsNow() > FOLD_COUNTS_AFTER_ROWS)
+    const counts = await storage.queries.countsByStatus()
+    t.same(counts.filter((row) => row.n > 0), [{ status: 'submitting', n: 1 }])
+    t.equal(await rowsNow(), 5, 'the count folded the deltas into one row per status')
+    t.same(await storage.queries.countsByStatus(), counts, 'the same counts after the fold')
+
+    // Another replica folding (it holds the lock): this fold deletes nothing and does not wait.
+    await storage.create(newTask(), null, hooks)
+    const other = await openTestPool(t, url).connect()
+    t.teardown(() => other.release())
+    await other.query('BEGIN')
+    await other.query('SELECT pg_advisory_xact_lock($1::bigint)', [FOLD_COUNTS_LOCK_KEY.toString()])
+    await new PostgresTasksRepository().foldCounts(pool)
+    t.equal(await rowsNow(), 6, 'left for the replica that holds the lock')
+    await other.query('COMMIT')
+    await new PostgresTasksRepository().foldCounts(pool)
+    t.equal(await rowsNow(), 5)
+    t.same((await storage.queries.countsByStatus()).filter((row) => row.n > 0), [{ status: 'submitting', n: 2 }])
   })
 }

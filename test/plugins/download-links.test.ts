@@ -2,7 +2,7 @@
 import t from 'tap'
 import { randomUUID } from 'node:crypto'
 import { buildApp } from '../../src/app.js'
-import { DownloadLinksRepository } from '../../src/db/download-links-repository.js'
+import { KeptSecretsRepository } from '../../src/db/kept-secrets-repository.js'
 import { LogCapture, startStack, postJson, submitBody, testConfig, sqliteDb } from '../helper.js'
 import { setTimeout as sleep } from 'node:timers/promises'
 
@@ -15,7 +15,7 @@ t.test('a generated key is kept in the database: links survive a restart; only i
   await first.ready()
   const id = randomUUID()
   const link = new URL(first.downloadLinks.forLookup({ id } as never).url)
-  const key = new DownloadLinksRepository(sqliteDb(first)).latestSecret()
+  const key = new KeptSecretsRepository(sqliteDb(first)).latest('download_link')
   t.match(key, /^[A-Za-z0-9_-]{43}$/, 'a key of 32 random bytes generated')
   const warning = logs.lines.find((line) => typeof line.download_link_secret_sha256 === 'string')
   t.match(warning, { level: 40, download_link_secret_sha256: /^[0-9a-f]{12}$/ }, 'its generation is logged with a fingerprint')
@@ -25,7 +25,7 @@ t.test('a generated key is kept in the database: links survive a restart; only i
   const again = await buildApp(config)
   t.teardown(() => again.close())
   await again.ready()
-  t.equal(new DownloadLinksRepository(sqliteDb(again)).latestSecret(), key, 'the same key, not a second one')
+  t.equal(new KeptSecretsRepository(sqliteDb(again)).latest('download_link'), key, 'the same key, not a second one')
   t.equal(again.downloadLinks.links.check(id, 'video', Number(link.searchParams.get('expires')), link.searchParams.get('signature')!), 'ok', 'the link still checks out')
 })
 
@@ -39,7 +39,7 @@ t.test('DOWNLOAD_LINK_SECRET: instances on different databases honour each other
   const id = randomUUID()
   const link = new URL(apps[0]!.downloadLinks.forLookup({ id } as never).url)
   t.equal(apps[1]!.downloadLinks.links.check(id, 'video', Number(link.searchParams.get('expires')), link.searchParams.get('signature')!), 'ok')
-  t.equal(new DownloadLinksRepository(sqliteDb(apps[0]!)).latestSecret(), undefined, 'none generated')
+  t.equal(new KeptSecretsRepository(sqliteDb(apps[0]!)).latest('download_link'), undefined, 'none generated')
   const generated = await buildApp(testConfig(t))
   t.teardown(() => generated.close())
   await generated.ready()

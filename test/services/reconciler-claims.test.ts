@@ -17,6 +17,8 @@ const pg = await postgres(t)
 const REQUEST_TIMEOUT_MS = 1000
 // The lease of the claim a replica makes before it dies, in the second test.
 const CLAIM_MS = 60_000
+// The reconcilers' TASK_DEADLINE_MS (standaloneReconciler's).
+const DEADLINE_MS = 7_200_000
 // Long enough for both passes to be under way at once: each poll waits this long for the provider's answer.
 const ANSWER_DELAY_MS = 20
 
@@ -82,6 +84,25 @@ for (const setup of setups) {
       const row = (await one.queries.bySeq(task.seq))!
       t.match(row, { provider_status: 'Processing' }, 'the answer was applied')
       t.equal(Date.parse(row.next_poll_at!), Date.parse(row.last_news_at!) + 60_000, 'and set the schedule (the policy\'s minute after news), not the claim')
+    }
+  })
+
+  t.test(`${setup.name}: two reconcilers passing at once past the deadline make each task's last poll once and give up on it once`, async (t) => {
+    const [one, two] = await setup.stores(t)
+    const [first, second] = [slowProvider(), slowProvider()]
+    const tasks = await dueTasks(one)
+    // One whose next poll is far off, beyond the deadline: the sweep claims it; the others are due polls as well.
+    await one.pollAt(tasks[0]!.seq, new Date(Date.now() + 10 * DEADLINE_MS).toISOString())
+    const afterDeadline = Date.now() + DEADLINE_MS + 1000
+    await Promise.all([reconcilerOn(one, first.provider).runOnce(afterDeadline), reconcilerOn(two, second.provider).runOnce(afterDeadline)])
+    // (A replica may ask about a task again in the same pass: its late-verdict poll, due an hour after the give-up by
+    // the real clock, is already due by the pass's clock, two hours ahead.)
+    t.same(first.asked.filter((id) => second.asked.includes(id)), [], 'no task asked about by both replicas')
+    t.same([...new Set([...first.asked, ...second.asked])].sort(), tasks.map((task) => task.taskId).sort(), 'every task asked about')
+    for (const task of tasks) {
+      t.match(await one.queries.bySeq(task.seq), { status: 'failed', error_code: 'timeout' })
+      const timeouts = (await one.queries.eventsOf(task.seq)).filter((event) => event.source === 'timeout')
+      t.equal(timeouts.length, 1, 'one give-up recorded, by one replica')
     }
   })
 

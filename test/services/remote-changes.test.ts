@@ -94,12 +94,13 @@ if (pg) {
     const b = await replica(t, url)
     const admin = openTestPool(t, url)
     const [x, y, z] = [await seedTask(a.store), await seedTask(a.store), await seedTask(a.store)]
-    // y's change waits on the count of successes, held here, until the statement times out: the group rolls back
-    // after x's change (and its notification) was written in it.
+    // y's change binds a task_id that z holds in a transaction left open here, so it waits on the unique index until
+    // the statement times out: the group rolls back after x's change (and its notification) was written in it.
+    const held = taskId()
     const blocker = await admin.connect()
     await blocker.query('BEGIN')
-    await blocker.query("SELECT 1 FROM task_counts WHERE status = 'success' FOR UPDATE")
-    const group = [a.store.applyUpdate(x.seq, taskId(), processing, 'callback'), a.store.applyUpdate(y.seq, taskId(), { status: 'success', providerStatus: 'Success' }, 'callback')]
+    await blocker.query('UPDATE tasks SET task_id = $2 WHERE seq = $1', [z.seq, held])
+    const group = [a.store.applyUpdate(x.seq, taskId(), processing, 'callback'), a.store.applyUpdate(y.seq, held, { status: 'success', providerStatus: 'Success' }, 'callback')]
     const settled = await Promise.allSettled(group)
     await blocker.query('ROLLBACK')
     blocker.release()

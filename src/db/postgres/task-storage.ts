@@ -216,12 +216,20 @@ export class PostgresTaskStorage implements TaskStorage {
   async recordArchive (seq: number, archive: ArchiveRecord): Promise<boolean> { return this.#repo.saveArchive(this.#pool, seq, archive) }
 
   async purgeFinished (updatedBefore: string, limit: number): Promise<Array<{ archive_path: string | null }>> {
-    return this.#repo.purgeFinished(this.#pool, updatedBefore, limit)
+    const purged = await this.#repo.purgeFinished(this.#pool, updatedBefore, limit)
+    // Retention's tick: a purge appended a delta per task it deleted; the fold keeps task_counts small even when no
+    // count is read (countsByStatus folds too).
+    if (purged.length > 0) await this.#repo.foldCounts(this.#pool)
+    return purged
   }
 
   // One statement each (see the repository): picked, locked past other replicas' claims, and moved, at once.
   async claimDuePolls (provider: string, at: string, limit: number, leaseMs: number): Promise<TaskRow[]> {
     return this.#repo.claimDuePolls(this.#pool, provider, at, limit, leaseEnd(at, leaseMs))
+  }
+
+  async claimPastDeadline (createdBefore: string, at: string, limit: number, leaseMs: number): Promise<TaskRow[]> {
+    return this.#repo.claimPastDeadline(this.#pool, createdBefore, at, limit, leaseEnd(at, leaseMs))
   }
 
   async claimDueArchives (at: string, limit: number, leaseMs: number): Promise<TaskRow[]> {
@@ -274,7 +282,6 @@ function readsOf (repo: PostgresTasksRepository, pool: pg.Pool): TaskQueries {
     expiredQueued: (queuedBefore, limit) => repo.expiredQueued(pool, queuedBefore, limit),
     submittedSince: (caller, since) => repo.submittedSince(pool, caller, since),
     stuckSubmitting: (createdBefore, limit) => repo.stuckSubmitting(pool, createdBefore, limit),
-    pastDeadline: (createdBefore, limit) => repo.pastDeadline(pool, createdBefore, limit),
     countsByStatus: () => repo.countsByStatus(pool)
   }
 }

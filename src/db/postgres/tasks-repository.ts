@@ -13,6 +13,11 @@ export type Queryable = Pick<pg.ClientBase, 'query'>
 
 // A search term this short matches our ids by prefix too often to mean anything; it still matches exactly (as SQLite's).
 const MIN_ID_PREFIX = 4
+// task_counts' rows (deltas, see migrations/postgres/002) past which a count folds them: summing a thousand short rows
+// takes well under a millisecond, and a busy service reaches it within minutes between two metrics scrapes.
+export const FOLD_COUNTS_AFTER_ROWS = 1000
+// The advisory lock key of a fold (ASCII 's2v-fold'): one fold at a time, so two never delete the same rows.
+export const FOLD_COUNTS_LOCK_KEY = 0x7332762d666f6c64n
 
 // Text orderings of names (callers) in byte order, as SQLite's BINARY collation sorts them, whatever the database's
 // default collation; the iso_time columns have "C" from their domain already (migrations/postgres/001-init.sql).
@@ -109,7 +114,18 @@ const statements = {
     )
     SELECT claimed.* FROM claimed JOIN due USING (seq) ORDER BY due.due_at, claimed.seq`,
   stuckSubmitting: "SELECT * FROM tasks WHERE status = 'submitting' AND task_id IS NULL AND COALESCE(sent_at, created_at) < $1 ORDER BY seq LIMIT $2",
-  pastDeadline: "SELECT * FROM tasks WHERE status = 'processing' AND COALESCE(sent_at, created_at) < $1 ORDER BY seq LIMIT $2",
+  // As claimDuePolls, for processing tasks created before $1 whose next poll is not within a lease (at $4 or sooner it
+  // may be another replica's claim, and comes due soon anyway).
+  claimPastDeadline: `
+    WITH due AS (
+      SELECT seq FROM tasks
+      WHERE status = 'processing' AND COALESCE(sent_at, created_at) < $1 AND (next_poll_at IS NULL OR next_poll_at <= $2 OR next_poll_at > $4)
+      ORDER BY seq LIMIT $3
+      FOR UPDATE SKIP LOCKED
+    ), claimed AS (
+      UPDATE tasks SET next_poll_at = $4 FROM due WHERE tasks.seq = due.seq RETURNING tasks.*
+    )
+    SELECT * FROM claimed ORDER BY seq`,
   // As claimDuePolls, for the pending archives.
   claimDueArchives: `
     WITH due AS (
@@ -131,8 +147,17 @@ const statements = {
   // Cancelled tasks were never sent, so they give their place in the quota back.
   submittedSince: "SELECT count(*) AS n FROM tasks WHERE caller = $1 AND created_at >= $2 AND (error_code IS NULL OR error_code <> 'cancelled')",
   notify: 'SELECT pg_notify($1, $2)',
-  // Kept exact by triggers (migrations/postgres/001-init.sql). Ordered as SQLite's table is (its primary key).
-  countsByStatus: 'SELECT status, n FROM task_counts ORDER BY status COLLATE "C"',
+  // Deltas appended by triggers (migrations/postgres/002-task-count-deltas.sql), summed; ordered as SQLite's table
+  // is (its primary key). rows: how many there are, to know when to fold.
+  countsByStatus: 'SELECT status, sum(n)::bigint AS n, count(*)::bigint AS rows FROM task_counts GROUP BY status ORDER BY status COLLATE "C"',
+  // The deltas summed into one row per status, in one statement: what it deletes it inserts back as sums, so a count
+  // read at any moment is the same before and after. A status keeps its row when it sums to 0. The lock is tried
+  // once (an InitPlan): a replica that does not get it deletes nothing, another replica is folding.
+  foldCounts: `
+    WITH folded AS (
+      DELETE FROM task_counts WHERE (SELECT pg_try_advisory_xact_lock($1::bigint)) RETURNING status, n
+    )
+    INSERT INTO task_counts (status, n) SELECT status, sum(n) FROM folded GROUP BY status`,
   // The oldest finished tasks along the partial index tasks_terminal_by_age; events, idempotency keys and deliveries go
   // by ON DELETE CASCADE. SKIP LOCKED: two replicas purging at once take different tasks, and none waits on a task
   // that a push is changing right now (it is not finished for long enough to matter).
@@ -266,8 +291,11 @@ export class PostgresTasksRepository {
 
   /** Tasks whose create outcome stayed unknown (no task_id) since before the cutoff. */
   stuckSubmitting (db: Queryable, createdBefore: string, limit: number): Promise<TaskRow[]> { return rows<TaskRow>(db, 'stuckSubmitting', [createdBefore, limit]) }
-  /** Processing tasks created (or sent) before the cutoff. */
-  pastDeadline (db: Queryable, createdBefore: string, limit: number): Promise<TaskRow[]> { return rows<TaskRow>(db, 'pastDeadline', [createdBefore, limit]) }
+  /** Processing tasks created (or sent) before the cutoff and not under a claim, moved to `until`: the rows as claimed. */
+  claimPastDeadline (db: Queryable, createdBefore: string, now: string, limit: number, until: string): Promise<TaskRow[]> {
+    return rows<TaskRow>(db, 'claimPastDeadline', [createdBefore, now, limit, until])
+  }
+
   /** Up to `limit` pending archives due at `now`, oldest first, moved to `until`: the rows as claimed. */
   claimDueArchives (db: Queryable, now: string, limit: number, until: string): Promise<TaskRow[]> {
     return rows<TaskRow>(db, 'claimDueArchives', [now, limit, until])
@@ -291,7 +319,16 @@ export class PostgresTasksRepository {
   /** Tasks the caller submitted since the time (a UTC midnight), cancelled ones excepted. */
   submittedSince (db: Queryable, caller: string, since: string): Promise<number> { return count(db, 'submittedSince', [caller, since]) }
 
-  countsByStatus (db: Queryable): Promise<Array<{ status: TaskStatus, n: number }>> { return rows(db, 'countsByStatus', []) }
+  /** Tasks per status (the deltas summed); folds them first when there are more than FOLD_COUNTS_AFTER_ROWS. */
+  async countsByStatus (db: Queryable): Promise<Array<{ status: TaskStatus, n: number }>> {
+    const counted = await rows<{ status: TaskStatus, n: number, rows: number }>(db, 'countsByStatus', [])
+    // Folded after the read: the sums are the same either way, and the next count reads five rows.
+    if (counted.reduce((sum, row) => sum + row.rows, 0) > FOLD_COUNTS_AFTER_ROWS) await this.foldCounts(db)
+    return counted.map(({ status, n }) => ({ status, n }))
+  }
+
+  /** Sums task_counts' deltas into one row per status, unless another replica is at it; statement of its own. */
+  async foldCounts (db: Queryable): Promise<void> { await changes(db, 'foldCounts', [FOLD_COUNTS_LOCK_KEY.toString()]) }
   /** Deletes finished tasks last updated before the cutoff, oldest first (their events and keys by cascade). */
   purgeFinished (db: Queryable, updatedBefore: string, limit: number): Promise<Array<{ archive_path: string | null }>> {
     return rows(db, 'purgeFinished', [updatedBefore, limit])

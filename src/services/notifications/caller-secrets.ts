@@ -1,7 +1,6 @@
 // Each caller's own Standard Webhooks secret for its tasks' notify_url: generated on first use, rotated with a grace period.
-import { createHash } from 'node:crypto'
-import type { CallerSecretRow, CallerSecretsRepository } from '../../db/caller-secrets-repository.js'
 import type { Log } from '../task-store.js'
+import { fingerprint, type CallerSecretRow, type SecretsStorage } from '../secrets-storage.js'
 import { generateSecret, Signer } from './signing.js'
 
 // After a rotation the old secret keeps signing beside the new one this long, so consumers can switch without a gap.
@@ -9,46 +8,47 @@ export const ROTATION_GRACE_MS = 24 * 60 * 60 * 1000
 
 export type CallerSecret = { secret: string, created_at: string, expires_at: string | null }
 
+/**
+ * Read through, no cache: each message's signer asks the database (one indexed read of a row or two per attempt),
+ * so a rotation on any replica signs every replica's next message, with no window in which one still signs with
+ * the old secret alone.
+ */
 export class CallerSecrets {
   constructor (
-    private readonly repo: CallerSecretsRepository,
+    private readonly storage: SecretsStorage,
     private readonly log: Log,
     private readonly clock: () => number = Date.now
   ) {}
 
   /** The caller's secrets that sign now, newest (current) first; the first use generates the caller's secret. */
-  of (caller: string): CallerSecret[] {
-    return this.repo.transaction(() => {
-      const at = new Date(this.clock()).toISOString()
-      const rows = this.repo.signing(caller, at)
-      if (rows.some((row) => row.expires_at === null)) return rows.map(view)
-      this.#generate(caller, at, 'generated')
-      return this.repo.signing(caller, at).map(view)
-    })
+  async of (caller: string): Promise<CallerSecret[]> {
+    const at = new Date(this.clock()).toISOString()
+    const rows = await this.storage.callerSigning(caller, at)
+    if (rows.some((row) => row.expires_at === null)) return rows.map(view)
+    const secret = generateSecret()
+    // Another replica's first use may win: then its secret is the caller's, and this one is forgotten unlogged.
+    if (await this.storage.addCallerSecret(caller, secret, at)) this.#logged(caller, secret, 'generated')
+    return (await this.storage.callerSigning(caller, at)).map(view)
   }
 
   /** A new current secret; the one it replaces signs beside it for ROTATION_GRACE_MS. Returns the secrets now in force. */
-  rotate (caller: string): CallerSecret[] {
-    return this.repo.transaction(() => {
-      const now = this.clock()
-      const at = new Date(now).toISOString()
-      this.repo.purgeExpired(caller, at)
-      this.repo.retireCurrent(caller, new Date(now + ROTATION_GRACE_MS).toISOString())
-      this.#generate(caller, at, 'rotated')
-      return this.repo.signing(caller, at).map(view)
-    })
+  async rotate (caller: string): Promise<CallerSecret[]> {
+    const now = this.clock()
+    const at = new Date(now).toISOString()
+    const secret = generateSecret()
+    await this.storage.rotateCallerSecret(caller, secret, at, new Date(now + ROTATION_GRACE_MS).toISOString())
+    this.#logged(caller, secret, 'rotated')
+    return (await this.storage.callerSigning(caller, at)).map(view)
   }
 
   /** The secrets that sign a message for this caller, newest first. */
-  signing (caller: string): string[] {
-    return this.of(caller).map(({ secret }) => secret)
+  async signing (caller: string): Promise<string[]> {
+    return (await this.of(caller)).map(({ secret }) => secret)
   }
 
-  #generate (caller: string, at: string, what: 'generated' | 'rotated'): void {
-    const secret = generateSecret()
-    this.repo.insert(caller, secret, at)
+  #logged (caller: string, secret: string, what: 'generated' | 'rotated'): void {
     // Secrets never reach the logs: only a fingerprint, so an operator can tell which one a consumer holds.
-    this.log.info({ caller, secret_sha256: createHash('sha256').update(secret).digest('hex').slice(0, 12) }, `notification signing secret ${what}`)
+    this.log.info({ caller, secret_sha256: fingerprint(secret) }, `notification signing secret ${what}`)
   }
 }
 
@@ -76,7 +76,7 @@ export function signerFor (policy: SigningPolicy): (delivery: { task_seq: number
   return async (delivery) => {
     const own = await policy.notifyUrlOf(delivery.task_seq) === delivery.url
     const global = !own || delivery.url === policy.globalUrl
-    const secrets = [...(own ? policy.callers.signing(delivery.caller) : []), ...policy.everywhere, ...(global ? policy.operator : [])]
+    const secrets = [...(own ? await policy.callers.signing(delivery.caller) : []), ...policy.everywhere, ...(global ? policy.operator : [])]
     return new Signer([...new Set(secrets)])
   }
 }

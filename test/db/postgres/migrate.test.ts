@@ -144,7 +144,8 @@ if (havePostgres(t, 'PostgreSQL migrations')) {
       `INSERT INTO tasks (id, model, status, image_ref, callback_token_hash, caller, created_at, updated_at)
        VALUES ($1, 'S2V-01', $2, 'https://example.com/a.png', $3, 'anonymous', '2026-01-01T00:00:00.000Z', '2026-01-01T00:00:00.000Z')
        RETURNING seq, callback_token_hash`, [id, status, Buffer.from([0, 1, 255])])
-    const counts = async () => Object.fromEntries((await pool.query<{ status: string, n: number }>('SELECT status, n FROM task_counts')).rows.map((row) => [row.status, row.n]))
+    // task_counts holds deltas on PostgreSQL (migration 002): a status's count is the sum of its rows.
+    const counts = async () => Object.fromEntries((await pool.query<{ status: string, n: number }>('SELECT status, sum(n)::bigint AS n FROM task_counts GROUP BY status')).rows.map((row) => [row.status, row.n]))
 
     const { rows: [first] } = await insert('a', 'queued')
     t.same(first, { seq: 1, callback_token_hash: Buffer.from([0, 1, 255]) }, 'seq is a number and the hash a Buffer, as from SQLite')
@@ -157,6 +158,8 @@ if (havePostgres(t, 'PostgreSQL migrations')) {
     t.same(await counts(), { queued: 0, submitting: 0, processing: 1, success: 2, failed: 0 })
     await pool.query("DELETE FROM tasks WHERE id = 'b'")
     t.same(await counts(), { queued: 0, submitting: 0, processing: 1, success: 1, failed: 0 })
+    // 5 first rows, 3 inserts, 3 changes of status (two rows each), 1 delete: appended, never updated in place.
+    t.same((await pool.query('SELECT count(*) AS n FROM task_counts')).rows, [{ n: 15 }], 'a delta row per insert and delete, two per change')
 
     await t.rejects(insert('d', 'bogus'), { code: '23514' }, 'status CHECK (check_violation)')
     await t.rejects(insert('a', 'queued'), { code: '23505' }, 'id is UNIQUE (unique_violation)')
@@ -229,7 +232,7 @@ if (havePostgres(t, 'PostgreSQL migrations')) {
 
     const dir = tempDir(t)
     writeFileSync(join(dir, '001-something-else.sql'), 'SELECT 1;')
-    // The later files as applied, so the first one's name is what differs.
+    // The later files as applied, so only the first one differs.
     for (const file of files.slice(1)) writeFileSync(join(dir, file), 'SELECT 1;')
     const other = await rejectionOf(migratePostgres(pool, { dir }), MigrationError)
     t.match(other.message, new RegExp(`applied ${files[0]!.replace('.', '\\.')} as version 1 but this code has 001-something-else\\.sql there`))
