@@ -26,7 +26,10 @@ const LOCAL_HOLDER = 'local'
 export type PacerOptions = {
   /** How long a create's slot stays held without its answer: the create's own timeout plus a margin. */
   leaseMs?: number
-  /** The state to go on from (a copy is taken); a fresh slot without it. */
+  /**
+   * The state to go on from, which the Pacer then owns and changes in place (no copy: in memory a step costs what a
+   * field update does, however many sends the window holds); a fresh slot without it.
+   */
   state?: PacerState | undefined
 }
 
@@ -49,15 +52,15 @@ export class Pacer {
     this.intervalMs = this.windowMs / rpm
     this.leaseMs = options.leaseMs ?? DEFAULT_LEASE_MS
     const state = options.state
-    this.#sent = state ? [...state.sent] : []
+    this.#sent = state?.sent ?? []
     this.#nextAt = state?.nextAt ?? 0
-    this.#busy = state?.busy ? { ...state.busy } : null
+    this.#busy = state?.busy ?? null
     this.#refusals = state?.refusals ?? 0
   }
 
   /** The state as the rules left it, to be stored. */
   get state (): PacerState {
-    return { sent: [...this.#sent], nextAt: this.#nextAt, busy: this.#busy && { ...this.#busy }, refusals: this.#refusals }
+    return { sent: this.#sent, nextAt: this.#nextAt, busy: this.#busy, refusals: this.#refusals }
   }
 
   /** How long until a create may start (0: now); Infinity while one is in flight. */

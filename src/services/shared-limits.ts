@@ -3,15 +3,19 @@
 // database on PostgreSQL (src/db/postgres/shared-limits.ts).
 
 /**
- * One step of a limit: the state as stored (undefined the first time), the shared clock's now; the new state and what
- * the caller learns. Pure: it may run again on a fresh state, and must not change the state it is given.
+ * One step of a limit: the state as stored (undefined the first time), the shared clock's now; the state to store and
+ * what the caller learns. The step owns the state it is given (parsed afresh on PostgreSQL, the one stored value in
+ * memory) and may change it in place; it must not throw halfway through a change.
  */
 export type LimitStep<S, R> = (state: S | undefined, now: number) => { state: S, result: R }
 
 export interface SharedLimits {
   /** Runs step on key's state; no other step on that key, on any replica, runs in between. */
   change: <S, R>(key: string, step: LimitStep<S, R>) => Promise<R>
-  /** key's state and the shared clock's now, unchanged (for waits, positions, gauges: may be stale by the next step). */
+  /**
+   * key's state and the shared clock's now, for waits, positions and gauges (stale by the next step). Not a step:
+   * what a reader changes (dropping times the window has left) may or may not be kept.
+   */
   read: <S>(key: string) => Promise<{ state: S | undefined, now: number }>
 }
 
