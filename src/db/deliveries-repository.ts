@@ -1,4 +1,5 @@
-// All SQL on notification deliveries, their attempts and gone URLs: statements prepared once.
+// All SQL on notification deliveries, their attempts and gone URLs, on SQLite: statements prepared once. The row types
+// are both engines' (the PostgreSQL repository returns the same rows).
 import type { Db } from './database.js'
 
 export const DELIVERY_STATES = ['pending', 'delivered', 'failed'] as const
@@ -26,6 +27,13 @@ export type DeliveryRow = {
 
 export type NewDelivery = Pick<DeliveryRow, 'id' | 'task_seq' | 'caller' | 'url' | 'status' | 'payload' | 'state' | 'next_attempt_at' | 'dead_reason' | 'created_at'>
 
+/**
+ * A message the outbox asks to write with a status change. Its state is decided by the insert, in SQL, from what the
+ * change's transaction sees: a URL that answered 410 gets it dead (url_gone); behind a pending earlier message of the
+ * task to the URL it is queued (next_attempt_at NULL); otherwise it is due at created_at.
+ */
+export type NewMessage = Pick<DeliveryRow, 'id' | 'task_seq' | 'caller' | 'url' | 'status' | 'payload' | 'created_at'>
+
 export type AttemptRow = {
   seq: number
   delivery_seq: number
@@ -40,6 +48,9 @@ export type NewAttempt = Omit<AttemptRow, 'seq'>
 /** A delivery with the public id of its task, for listings. */
 export type DeliveryListRow = DeliveryRow & { task_public_id: string }
 
+/** A failed delivery of a replayed range, and whether a later delivered one superseded it. */
+export type RangeRow = DeliveryRow & { superseded: 0 | 1 | boolean }
+
 export type DeliveryFilter = { state?: DeliveryState | undefined, taskSeq?: number | undefined, caller?: string | undefined, beforeSeq?: number | undefined, limit: number }
 
 // In-order delivery: a delivery created while an earlier one of the same task to the same URL is pending is queued
@@ -51,15 +62,33 @@ const READY = `d.state = 'pending' AND d.next_attempt_at IS NOT NULL AND NOT EXI
 const SUPERSEDED = `EXISTS (
   SELECT 1 FROM notification_deliveries l WHERE l.task_seq = d.task_seq AND l.url = d.url AND l.seq > d.seq AND l.state = 'delivered')`
 
+// The insert of a NewMessage (see there): one statement, so the decision and the row are one atomic step.
+const INSERT_MESSAGE = `
+  WITH m AS (SELECT
+    EXISTS (SELECT 1 FROM notification_gone_urls WHERE url = @url) AS gone,
+    EXISTS (SELECT 1 FROM notification_deliveries WHERE task_seq = @task_seq AND url = @url AND state = 'pending') AS queued)
+  INSERT INTO notification_deliveries (id, task_seq, caller, url, status, payload, state, next_attempt_at, dead_reason, created_at, updated_at)
+  SELECT @id, @task_seq, @caller, @url, @status, @payload, CASE WHEN gone THEN 'failed' ELSE 'pending' END,
+    CASE WHEN gone OR queued THEN NULL ELSE @created_at END, CASE WHEN gone THEN 'url_gone' END, @created_at, @created_at
+  FROM m`
+
+/** The outbox's insert, prepared once on db, for the task storage to run inside a status change's transaction. */
+export function messageInserter (db: Db): (message: NewMessage) => void {
+  const insert = db.prepare<NewMessage>(INSERT_MESSAGE)
+  return (message) => { insert.run(message) }
+}
+
 export class DeliveriesRepository {
   readonly #insert
+  readonly #insertMessage
   readonly #bySeq
   readonly #byId
-  readonly #ready
+  readonly #claimDue
+  readonly #nextDue
   readonly #superseded
-  readonly #pendingBefore
   readonly #releaseNext
   readonly #releaseOrphans
+  readonly #releaseClaim
   readonly #insertAttempt
   readonly #attemptsOf
   readonly #saveDelivered
@@ -82,13 +111,17 @@ export class DeliveriesRepository {
     this.#insert = db.prepare<NewDelivery>(`
       INSERT INTO notification_deliveries (id, task_seq, caller, url, status, payload, state, next_attempt_at, dead_reason, created_at, updated_at)
       VALUES (@id, @task_seq, @caller, @url, @status, @payload, @state, @next_attempt_at, @dead_reason, @created_at, @created_at)`)
+    this.#insertMessage = messageInserter(db)
     this.#bySeq = db.prepare<[number], DeliveryRow>('SELECT * FROM notification_deliveries WHERE seq = ?')
     this.#byId = db.prepare<[string], DeliveryListRow>(`
       SELECT d.*, t.id AS task_public_id FROM notification_deliveries d JOIN tasks t ON t.seq = d.task_seq WHERE d.id = ?`)
-    this.#ready = db.prepare<[number], DeliveryRow>(`SELECT d.* FROM notification_deliveries d WHERE ${READY} ORDER BY d.next_attempt_at, d.seq LIMIT ?`)
+    // One process claims on the file (no replicas share SQLite): the pick and the move are one statement anyway.
+    this.#claimDue = db.prepare<{ now: string, limit: number, until: string }, DeliveryRow>(`
+      UPDATE notification_deliveries SET next_attempt_at = @until
+      WHERE seq IN (SELECT d.seq FROM notification_deliveries d WHERE ${READY} AND d.next_attempt_at <= @now ORDER BY d.next_attempt_at, d.seq LIMIT @limit)
+      RETURNING *`)
+    this.#nextDue = db.prepare<[], { at: string }>(`SELECT d.next_attempt_at AS at FROM notification_deliveries d WHERE ${READY} ORDER BY d.next_attempt_at LIMIT 1`)
     this.#superseded = db.prepare<[number], { superseded: 0 | 1 }>(`SELECT ${SUPERSEDED} AS superseded FROM notification_deliveries d WHERE d.seq = ?`)
-    this.#pendingBefore = db.prepare<{ task_seq: number, url: string, seq: number }, { seq: number }>(`
-      SELECT seq FROM notification_deliveries WHERE task_seq = @task_seq AND url = @url AND seq < @seq AND state = 'pending' LIMIT 1`)
     this.#releaseNext = db.prepare<{ task_seq: number, url: string, at: string }>(`
       UPDATE notification_deliveries SET next_attempt_at = @at, updated_at = @at
       WHERE seq = (SELECT seq FROM notification_deliveries WHERE task_seq = @task_seq AND url = @url AND state = 'pending' ORDER BY seq LIMIT 1)
@@ -97,6 +130,8 @@ export class DeliveriesRepository {
       UPDATE notification_deliveries AS d SET next_attempt_at = @at, updated_at = @at
       WHERE d.state = 'pending' AND d.next_attempt_at IS NULL AND NOT EXISTS (
         SELECT 1 FROM notification_deliveries e WHERE e.task_seq = d.task_seq AND e.url = d.url AND e.seq < d.seq AND e.state = 'pending')`)
+    this.#releaseClaim = db.prepare<{ seq: number, until: string, at: string }>(`
+      UPDATE notification_deliveries SET next_attempt_at = @at WHERE seq = @seq AND state = 'pending' AND next_attempt_at = @until`)
     this.#insertAttempt = db.prepare<NewAttempt>(`
       INSERT INTO notification_attempts (delivery_seq, at, status_code, latency_ms, error) VALUES (@delivery_seq, @at, @status_code, @latency_ms, @error)`)
     this.#attemptsOf = db.prepare<[number], AttemptRow>('SELECT * FROM notification_attempts WHERE delivery_seq = ? ORDER BY seq')
@@ -113,10 +148,13 @@ export class DeliveriesRepository {
     this.#killPendingForUrl = db.prepare<{ url: string, at: string }>(`
       UPDATE notification_deliveries SET state = 'failed', next_attempt_at = NULL, dead_reason = 'url_gone', updated_at = @at
       WHERE url = @url AND state = 'pending'`)
-    this.#replay = db.prepare<{ seq: number, next_attempt_at: string | null, at: string }>(`
-      UPDATE notification_deliveries SET state = 'pending', round_attempts = 0, next_attempt_at = @next_attempt_at, dead_reason = NULL, updated_at = @at
-      WHERE seq = @seq AND state <> 'pending'`)
-    this.#failedInRange = db.prepare<{ since: string, until: string }, DeliveryRow & { superseded: 0 | 1 }>(`
+    // Queued (next_attempt_at NULL) behind an earlier pending delivery of the task to the URL, else due now.
+    this.#replay = db.prepare<{ seq: number, at: string }>(`
+      UPDATE notification_deliveries AS d SET state = 'pending', round_attempts = 0, dead_reason = NULL, updated_at = @at,
+        next_attempt_at = CASE WHEN EXISTS (
+          SELECT 1 FROM notification_deliveries e WHERE e.task_seq = d.task_seq AND e.url = d.url AND e.seq < d.seq AND e.state = 'pending') THEN NULL ELSE @at END
+      WHERE d.seq = @seq AND d.state <> 'pending'`)
+    this.#failedInRange = db.prepare<{ since: string, until: string }, RangeRow>(`
       SELECT d.*, ${SUPERSEDED} AS superseded FROM notification_deliveries d
       WHERE d.state = 'failed' AND d.created_at >= @since AND d.created_at < @until ORDER BY d.seq`)
     this.#isGone = db.prepare<[string], { url: string }>('SELECT url FROM notification_gone_urls WHERE url = ?')
@@ -133,7 +171,7 @@ export class DeliveriesRepository {
       `${listed} WHERE d.caller = @caller AND d.seq < @before ORDER BY d.seq DESC LIMIT @limit`)
     this.#listOfCallerByState = db.prepare<{ caller: string, state: string, before: number, limit: number }, DeliveryListRow>(
       `${listed} WHERE d.caller = @caller AND d.state = @state AND d.seq < @before ORDER BY d.seq DESC LIMIT @limit`)
-    this.#failedOfCallerInRange = db.prepare<{ caller: string, since: string, until: string }, DeliveryRow & { superseded: 0 | 1 }>(`
+    this.#failedOfCallerInRange = db.prepare<{ caller: string, since: string, until: string }, RangeRow>(`
       SELECT d.*, ${SUPERSEDED} AS superseded FROM notification_deliveries d
       WHERE d.caller = @caller AND d.state = 'failed' AND d.created_at >= @since AND d.created_at < @until ORDER BY d.seq`)
   }
@@ -143,24 +181,29 @@ export class DeliveriesRepository {
     return this.db.transaction(fn)()
   }
 
+  /** A row exactly as given, its state and schedule included (tests and fixtures; the outbox writes NewMessages). */
   insert (delivery: NewDelivery): void { this.#insert.run(delivery) }
+  insertMessage (message: NewMessage): void { this.#insertMessage(message) }
   bySeq (seq: number): DeliveryRow | undefined { return this.#bySeq.get(seq) }
   byId (id: string): DeliveryListRow | undefined { return this.#byId.get(id) }
 
-  /** Pending deliveries not waiting behind an earlier one, soonest first (due or not). */
-  ready (limit: number): DeliveryRow[] { return this.#ready.all(limit) }
-  superseded (seq: number): boolean { return this.#superseded.get(seq)?.superseded === 1 }
-
-  /** Whether a delivery of this task to this URL older than `seq` is still pending (a newer one must queue behind it). */
-  pendingBefore (taskSeq: number, url: string, seq: number = Number.MAX_SAFE_INTEGER): boolean {
-    return this.#pendingBefore.get({ task_seq: taskSeq, url, seq }) !== undefined
+  /** Up to `limit` ready deliveries due at `now`, soonest first, moved to `until` (the lease's end): the rows as claimed. */
+  claimDue (now: string, limit: number, until: string): DeliveryRow[] {
+    return this.#claimDue.all({ now, limit, until }).sort(bySeq)
   }
+
+  /** When the soonest ready delivery is due (claimed ones: when their lease ends), or undefined when none is pending. */
+  nextDueAt (): string | undefined { return this.#nextDue.get()?.at }
+  superseded (seq: number): boolean { return this.#superseded.get(seq)?.superseded === 1 }
 
   /** After a delivery left pending: the next queued one of the same task and URL is due now. */
   releaseNext (taskSeq: number, url: string, at: string): void { this.#releaseNext.run({ task_seq: taskSeq, url, at }) }
 
   /** Queued deliveries with nothing pending before them (a safety net at start); returns how many. */
   releaseOrphans (at: string): number { return this.#releaseOrphans.run({ at }).changes }
+
+  /** An abandoned claim (the lease ending at `until`) is due again at `at`, unless someone else moved it meanwhile. */
+  releaseClaim (seq: number, until: string, at: string): void { this.#releaseClaim.run({ seq, until, at }) }
 
   insertAttempt (attempt: NewAttempt): void { this.#insertAttempt.run(attempt) }
   attemptsOf (deliverySeq: number): AttemptRow[] { return this.#attemptsOf.all(deliverySeq) }
@@ -177,10 +220,10 @@ export class DeliveriesRepository {
   /** Kills every pending delivery to a URL that answered 410; returns how many. */
   killPendingForUrl (url: string, at: string): number { return this.#killPendingForUrl.run({ url, at }).changes }
 
-  /** Makes a delivered or failed delivery pending again with a fresh schedule (queued: behind an earlier pending one). */
-  replay (seq: number, at: string, queued: boolean): boolean { return this.#replay.run({ seq, next_attempt_at: queued ? null : at, at }).changes === 1 }
+  /** Makes a delivered or failed delivery pending again with a fresh schedule (queued behind an earlier pending one). */
+  replay (seq: number, at: string): boolean { return this.#replay.run({ seq, at }).changes === 1 }
   /** Failed deliveries created in [since, until), oldest first; only `caller`'s when given. */
-  failedInRange (since: string, until: string, caller?: string): Array<DeliveryRow & { superseded: 0 | 1 }> {
+  failedInRange (since: string, until: string, caller?: string): RangeRow[] {
     return caller === undefined ? this.#failedInRange.all({ since, until }) : this.#failedOfCallerInRange.all({ caller, since, until })
   }
 
@@ -198,3 +241,5 @@ export class DeliveriesRepository {
     return this.#listAll.all({ before: beforeSeq, limit })
   }
 }
+
+const bySeq = (a: DeliveryRow, b: DeliveryRow): number => a.seq - b.seq

@@ -1,13 +1,14 @@
 // The task module's storage on SQLite: the transactions run synchronously inside (better-sqlite3, no await in a
 // transaction) and resolve after the commit; a group of updates commits once and, at FULL, is fsynced off the loop.
 import { isDatabaseBusy } from './database.js'
+import { messageInserter, type NewMessage } from './deliveries-repository.js'
 import { newEvent as event, stateOf, type ArchiveRecord, type NewTask, type TaskRow, type TasksRepository } from './tasks-repository.js'
 import type { WalSync } from './wal-sync.js'
 import type { VideoLink } from '../providers/provider.js'
 import type { EventSource } from '../services/task-events.js'
 import { queueMove, type QueueMove, type StatusUpdate, type TaskStatus } from '../services/task-state.js'
 import {
-  IdempotencyKeyTaken, leaseEnd, planUpdate, type ChangeHooks, type IdempotencyClaim, type QueueMoveOptions, type Settled, type TaskQueries, type TaskStorage,
+  IdempotencyKeyTaken, leaseEnd, messagesFor, planUpdate, type ChangeHooks, type IdempotencyClaim, type QueueMoveOptions, type Settled, type TaskQueries, type TaskStorage,
   type UpdateArgs, type UpdateResult
 } from '../services/task-storage.js'
 
@@ -22,12 +23,15 @@ const KEY_TAKEN = 'SQLITE_CONSTRAINT_PRIMARYKEY'
 export class SqliteTaskStorage implements TaskStorage {
   readonly #repo: TasksRepository
   readonly #walSync: GroupSync | null
+  // The outbox's rows, written in the status change's transaction.
+  readonly #insertMessage: (message: NewMessage) => void
   readonly queries: TaskQueries
 
   /** walSync: group commits are fsynced off the event loop (synchronous=FULL); null: durable at commit, as configured. */
   constructor (repo: TasksRepository, walSync: GroupSync | null = null) {
     this.#repo = repo
     this.#walSync = walSync
+    this.#insertMessage = messageInserter(repo.db)
     this.queries = readsOf(repo)
   }
 
@@ -39,7 +43,7 @@ export class SqliteTaskStorage implements TaskStorage {
       this.#repo.insertEvent(event(row.seq, task.created_at, 'submit', null, null, 'created', {}))
       if (row.status === 'queued') {
         this.#repo.insertEvent(event(row.seq, task.created_at, 'submit', null, null, 'queued', {}))
-        for (const write of hooks.writers) write({ task: row, previous: row.status, source: 'submit' })
+        for (const message of messagesFor(hooks, { task: row, previous: row.status, source: 'submit' })) this.#insertMessage(message)
       }
       if (idempotency) {
         try {
@@ -94,7 +98,7 @@ export class SqliteTaskStorage implements TaskStorage {
     else if (plan.save === 'news') this.#repo.markNews(seq, at, plan.nextPollAt)
     else if (plan.save === 'state') this.#repo.saveState(seq, next, at)
     this.#repo.insertEvent(plan.event)
-    if (plan.change) for (const write of hooks.writers) write(plan.change)
+    if (plan.change) for (const message of messagesFor(hooks, plan.change)) this.#insertMessage(message)
     return plan.result
   }
 
@@ -121,7 +125,7 @@ export class SqliteTaskStorage implements TaskStorage {
       const outcome = { dispatch: 'dispatched', requeue: 'rate_limited', cancel: 'cancelled', expire: 'queue_timeout' }[move]
       this.#repo.insertEvent(event(seq, at, source, next, null, outcome, { ...options.detail, ...(options.error ? { error: options.error } : {}) }))
       const after = this.#repo.bySeq(seq)!
-      for (const write of hooks.writers) write({ task: after, previous: current.status, source })
+      for (const message of messagesFor(hooks, { task: after, previous: current.status, source })) this.#insertMessage(message)
       return { ok: true, task: after, decision: { outcome: 'applied', reported: null, next: stateOf(after) }, previous: current.status }
     })
   }

@@ -77,8 +77,8 @@ async function openPostgres (app: FastifyInstance, options: Extract<DatabasePlug
   return new TaskStore(new PostgresTaskStorage(pool))
 }
 
-/** The SQLite handle, for the parts that have no PostgreSQL implementation yet: they refuse to start on PostgreSQL. */
+/** The SQLite handle, for tests and tools (bench/overview.ts) that read or fill SQLite directly; throws on PostgreSQL. */
 export function sqliteOf (engine: Engine, what: string): Db {
-  if (engine.kind !== 'sqlite') throw new Error(`${what} does not run on PostgreSQL yet`)
+  if (engine.kind !== 'sqlite') throw new Error(`${what} needs SQLite`)
   return engine.db
 }

@@ -8,9 +8,14 @@ export default fp(async (app) => {
   // Inside the transaction of every status change: these commit or roll back with it.
   // 1. The next poll, by the reconciler's policy, whenever the provider told us something.
   tasks.setPollScheduler((task, now) => reconciler.nextPollAfterNews(task, now))
-  // 2. The notification outbox's rows (signed webhooks to the task's notify_url and NOTIFY_URL).
+  // 2. The notification outbox's rows (signed webhooks to the task's notify_url and NOTIFY_URL), which the task
+  //    storage writes with the change.
   let enqueued = false
-  tasks.onStatusChange((change) => { if (notifications.outbox.enqueue(change)) enqueued = true })
+  tasks.onStatusChange((change) => {
+    const messages = notifications.outbox.messagesFor(change)
+    if (messages.length > 0) enqueued = true
+    return messages
+  })
 
   // After the commit, from the task module's events:
   const unsubscribe = [

@@ -17,8 +17,7 @@ const deliveryCursor = pageCursor('delivery')
 const deliveriesRoutes: FastifyPluginAsyncTypebox<DeliveriesRouteOptions> = async (app, options) => {
   const config = { rateLimit: { max: options.rateLimit, timeWindow: 60_000, keyGenerator: callerKey } }
   const { outbox, callerSecrets } = app.notifications
-  const repo = outbox.repo
-  const view = (row: DeliveryListRow) => deliveryView(row, repo.attemptsOf(row.seq))
+  const view = async (row: DeliveryListRow) => deliveryView(row, await outbox.storage.attemptsOf(row.seq))
 
   app.get('/v1/deliveries', {
     onRequest: app.authenticate,
@@ -37,9 +36,9 @@ const deliveriesRoutes: FastifyPluginAsyncTypebox<DeliveriesRouteOptions> = asyn
       if (!found) throw errors.notFound(`task ${task}`)
       taskSeq = found.seq
     }
-    const rows = outbox.listFor(request, { state, taskSeq, limit: limit + 1, beforeSeq: cursor === undefined ? undefined : deliveryCursor.decode(cursor) })
+    const rows = await outbox.listFor(request, { state, taskSeq, limit: limit + 1, beforeSeq: cursor === undefined ? undefined : deliveryCursor.decode(cursor) })
     const page = rows.slice(0, limit)
-    return { items: page.map(view), next_cursor: rows.length > limit ? deliveryCursor.encode(page.at(-1)!.seq) : null }
+    return { items: await Promise.all(page.map(view)), next_cursor: rows.length > limit ? deliveryCursor.encode(page.at(-1)!.seq) : null }
   })
 
   app.get('/v1/deliveries/:id', {
@@ -52,7 +51,7 @@ const deliveriesRoutes: FastifyPluginAsyncTypebox<DeliveriesRouteOptions> = asyn
       response: { 200: Delivery, ...errorResponses(400, 401, 404, 429, 500) }
     }
   }, async (request) => {
-    const row = outbox.findFor(request, request.params.id)
+    const row = await outbox.findFor(request, request.params.id)
     if (!row) throw errors.notFound(`delivery ${request.params.id}`)
     return view(row)
   })
@@ -69,9 +68,9 @@ const deliveriesRoutes: FastifyPluginAsyncTypebox<DeliveriesRouteOptions> = asyn
       response: { 202: Delivery, ...errorResponses(400, 401, 404, 409, 429, 500) }
     }
   }, async (request, reply) => {
-    const row = outbox.retry(request, request.params.id)
+    const row = await outbox.retry(request, request.params.id)
     request.log.info({ delivery: row.id }, 'delivery replayed')
-    return reply.code(202).send(view(row))
+    return reply.code(202).send(await view(row))
   })
 
   app.post('/v1/deliveries/retry', {
@@ -88,7 +87,7 @@ const deliveriesRoutes: FastifyPluginAsyncTypebox<DeliveriesRouteOptions> = asyn
     const since = new Date(request.body.since)
     const until = request.body.until === undefined ? new Date() : new Date(request.body.until)
     if (until <= since) throw new AppError(400, 'invalid_range', 'until must be after since')
-    const result = outbox.retryRange(request, since.toISOString(), until.toISOString())
+    const result = await outbox.retryRange(request, since.toISOString(), until.toISOString())
     request.log.info({ ...result, since: since.toISOString(), until: until.toISOString() }, 'failed deliveries replayed')
     return reply.code(202).send(result)
   })

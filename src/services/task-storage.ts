@@ -2,6 +2,7 @@
 // engine (SQLite: src/db/sqlite-task-storage.ts). Each command is one transaction; each query one read.
 import { newEvent, stateColumns, stateOf } from '../db/tasks-repository.js'
 import type { ArchiveRecord, CallbackTarget, EventRow, IdempotencyRow, ListFilter, LookupEvent, NewEvent, NewTask, QueueHead, TaskRow } from '../db/tasks-repository.js'
+import type { NewMessage } from '../db/deliveries-repository.js'
 import type { VideoLink } from '../providers/provider.js'
 import type { EventSource, StatusChange } from './task-events.js'
 import { decide, isTerminal, type Decision, type QueueMove, type StatusUpdate, type TaskError, type TaskStatus } from './task-state.js'
@@ -47,14 +48,23 @@ export type UpdateResult =
 /** One update of a group: its result, or what made it fail alone. */
 export type Settled = { result: UpdateResult } | { error: unknown }
 
-/** Runs inside the transaction that changes a status, so what it writes commits or rolls back with the change. */
-export type StatusChangeWriter = (change: StatusChange) => void
+/**
+ * Asked inside the transaction that changes a status: the messages it returns (the notification outbox's) are written
+ * by the task storage in that transaction, so they commit or roll back with the change, on either engine. Declarative,
+ * so that one writer serves every engine; each message's state is decided by the insert (see NewMessage).
+ */
+export type StatusChangeWriter = (change: StatusChange) => readonly NewMessage[]
 
 /** When to poll a task next, after the provider told us something about it (null: no poll needed). */
 export type PollScheduler = (task: TaskRow, now: number) => string | null
 
 /** What runs inside every status change's transaction (the task module's subscribers, see plugins/task-effects.ts). */
 export type ChangeHooks = { readonly scheduler: PollScheduler, readonly writers: readonly StatusChangeWriter[] }
+
+/** Every message the writers ask for, for a change. */
+export function messagesFor (hooks: ChangeHooks, change: StatusChange): NewMessage[] {
+  return hooks.writers.flatMap((write) => write(change))
+}
 
 export type QueueMoveOptions = { queuedRequest?: string, error?: TaskError, detail?: Record<string, unknown> }
 

@@ -1,16 +1,21 @@
-// The engines the storage tests run every case on: a fresh, migrated database each, behind TaskStorage or bare.
+// The engines the storage tests run every case on: a fresh, migrated database each, behind TaskStorage (and
+// DeliveriesStorage) or bare.
 import { randomBytes } from 'node:crypto'
 import { join } from 'node:path'
 import pg from 'pg'
 import type { Test } from 'tap'
 import { openDatabase } from '../../src/db/database.js'
+import { DeliveriesRepository } from '../../src/db/deliveries-repository.js'
 import { migrate } from '../../src/db/migrate.js'
 import { migratePostgres } from '../../src/db/postgres/migrate.js'
+import { PostgresDeliveriesStorage } from '../../src/db/postgres/deliveries-storage.js'
 import { openPool } from '../../src/db/postgres/pool.js'
 import { PostgresTaskStorage } from '../../src/db/postgres/task-storage.js'
+import { SqliteDeliveriesStorage } from '../../src/db/sqlite-deliveries-storage.js'
 import { SqliteTaskStorage } from '../../src/db/sqlite-task-storage.js'
 import { TasksRepository } from '../../src/db/tasks-repository.js'
 import type { Engine as DatabaseEngine } from '../../src/plugins/database.js'
+import type { DeliveriesStorage } from '../../src/services/notifications/deliveries-storage.js'
 import type { TaskStorage } from '../../src/services/task-storage.js'
 import { tempDir } from '../helper.js'
 import { havePostgres, openTestPool, startPostgres } from '../postgres-cluster.js'
@@ -20,6 +25,18 @@ export type Engine = {
   open: (t: Test) => Promise<TaskStorage>
   /** A fresh, migrated database as the app's plugins see it, for the storages of other tables; closed in t.teardown. */
   openDatabase: (t: Test) => Promise<DatabaseEngine>
+  /** The task and deliveries storages on one fresh, migrated database. */
+  openStores: (t: Test) => Promise<Stores>
+}
+
+/** Both storages on one database. */
+export type Stores = { tasks: TaskStorage, deliveries: DeliveriesStorage }
+
+/** Both storages on the database, as the app's plugins make them. */
+export function storesOf (engine: DatabaseEngine): Stores {
+  return engine.kind === 'sqlite'
+    ? { tasks: new SqliteTaskStorage(new TasksRepository(engine.db)), deliveries: new SqliteDeliveriesStorage(new DeliveriesRepository(engine.db)) }
+    : { tasks: new PostgresTaskStorage(engine.pool), deliveries: new PostgresDeliveriesStorage(engine.pool) }
 }
 
 async function openSqlite (t: Test): Promise<Extract<DatabaseEngine, { kind: 'sqlite' }>> {
@@ -34,7 +51,8 @@ export const sqlite: Engine = {
   async open (t) {
     return new SqliteTaskStorage(new TasksRepository((await openSqlite(t)).db))
   },
-  openDatabase: openSqlite
+  openDatabase: openSqlite,
+  openStores: async (t) => storesOf(await openSqlite(t))
 }
 
 export type PostgresEngine = Engine & {
@@ -43,6 +61,8 @@ export type PostgresEngine = Engine & {
    * database's default collation is that linguistic one (ICU) instead of the cluster's byte order.
    */
   freshUrl: (icuLocale?: string) => Promise<string>
+  /** Both storages on a pool of their own to the database at url (another replica). */
+  storesOn: (t: Test, url: string) => Stores
 }
 
 /**
@@ -73,7 +93,9 @@ export async function postgres (t: Test): Promise<PostgresEngine | null> {
     async open (t) {
       return new PostgresTaskStorage((await openPostgres(t)).pool)
     },
-    openDatabase: openPostgres
+    openDatabase: openPostgres,
+    openStores: async (t) => storesOf(await openPostgres(t)),
+    storesOn: (t, url) => storesOf({ kind: 'postgres', pool: openTestPool(t, url) })
   }
 }
 

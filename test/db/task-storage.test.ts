@@ -28,7 +28,7 @@ function recording (): { hooks: ChangeHooks, changes: StatusChange[] } {
   const changes: StatusChange[] = []
   return {
     changes,
-    hooks: { scheduler: (task) => isTerminal(task.status) ? null : NEXT_POLL, writers: [(change) => { changes.push(change) }] }
+    hooks: { scheduler: (task) => isTerminal(task.status) ? null : NEXT_POLL, writers: [(change) => { changes.push(change); return [] }] }
   }
 }
 

@@ -35,7 +35,7 @@ t.test('a restart in the middle of retries loses nothing and repeats nothing but
 
   consumer.fallback = { status: 200 }
   const second = await appOn(t, path, env)
-  await waitUntil('both delivered', () => second.notifications.outbox.repo.list({ state: 'delivered', limit: 5 }).length === 2)
+  await waitUntil('both delivered', async () => (await second.notifications.outbox.storage.list({ state: 'delivered', limit: 5 })).length === 2)
 
   const verifier = new Webhook(SECRET)
   const ids = consumer.received.map((message) => message.headers['webhook-id'] as string)
@@ -63,11 +63,11 @@ t.test('closing abandons an attempt that outlives the grace period; it is sent a
   await first.close()
   const took = Date.now() - closing
   t.ok(took < 1000, `close took ${took} ms, not the consumer's 3 s`)
-  const repo = first.notifications.outbox.repo
+  const storage = first.notifications.outbox.storage
 
   const second = await appOn(t, path, env)
-  t.not(repo, second.notifications.outbox.repo)
-  await waitUntil('delivered', () => second.notifications.outbox.repo.list({ state: 'delivered', limit: 1 }).length === 1, 6000)
+  t.not(storage, second.notifications.outbox.storage)
+  await waitUntil('delivered', async () => (await second.notifications.outbox.storage.list({ state: 'delivered', limit: 1 })).length === 1, 6000)
   const [delivery] = (await second.inject('/v1/deliveries')).json().items as Array<{ id: string, attempts: unknown[] }>
   t.equal(delivery!.attempts.length, 1, 'the abandoned attempt did not count')
   await consumer.waitFor(2, 5000)

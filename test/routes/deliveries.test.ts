@@ -8,7 +8,7 @@ const DEAD_END = { NOTIFY_ALLOW_PRIVATE: 'true', NOTIFY_URL: 'http://127.0.0.1:9
 t.test('deliveries page newest first with a cursor, and filter by state and task', async (t) => {
   const app = await build(t, DEAD_END)
   const tasks = await Promise.all(Array.from({ length: 3 }, async () => await seedTask(app.taskStore, { task_id: taskId() })))
-  await waitUntil('all dead', () => app.notifications.outbox.repo.list({ state: 'failed', limit: 5 }).length === 3)
+  await waitUntil('all dead', async () => (await app.notifications.outbox.storage.list({ state: 'failed', limit: 5 })).length === 3)
 
   const first = (await app.inject('/v1/deliveries?limit=2')).json()
   t.same(first.items.map((item: { task: string }) => item.task), [tasks[2]!.id, tasks[1]!.id])
@@ -56,7 +56,7 @@ t.test('a pending delivery cannot be replayed', async (t) => {
   // A far-off first retry keeps the delivery pending.
   const app = await build(t, { ...DEAD_END, NOTIFY_RETRY_SCHEDULE: '3600' })
   await seedTask(app.taskStore, { task_id: taskId() })
-  await waitUntil('attempted once', () => (app.notifications.outbox.repo.list({ limit: 1 })[0]?.round_attempts ?? 0) === 1)
+  await waitUntil('attempted once', async () => ((await app.notifications.outbox.storage.list({ limit: 1 }))[0]?.round_attempts ?? 0) === 1)
   const [pending] = (await app.inject('/v1/deliveries?state=pending')).json().items
   t.ok(Date.parse(pending.next_attempt_at) > Date.now() + 2000_000, 'next attempt in about an hour')
   const res = await app.inject({ method: 'POST', url: `/v1/deliveries/${pending.id}/retry` })

@@ -27,7 +27,7 @@ async function world (t: Test): Promise<{ app: App, tasks: Record<'a' | 'b', { o
   }
   const tasks = { a: { open: await seed('team-a', false), done: await seed('team-a', true) }, b: { open: await seed('team-b', false), done: await seed('team-b', true) } }
   // 2 tasks × (processing, failed) + 2 × processing: 6 deliveries, all dead.
-  await waitUntil('deliveries dead', () => app.notifications.outbox.repo.list({ state: 'failed', limit: 10 }).length === 6)
+  await waitUntil('deliveries dead', async () => (await app.notifications.outbox.storage.list({ state: 'failed', limit: 10 })).length === 6)
   return { app, tasks }
 }
 
@@ -119,15 +119,15 @@ t.test('deliveries: listed, read and replayed only by the task\'s caller or an a
   t.same([read.status, read.body.code, read.body.message], [404, 'not_found', `delivery ${delivery.id} not found`])
   const replay = await as(app, 'b')('POST', `/v1/deliveries/${delivery.id}/retry`)
   t.same([replay.status, replay.body.code, replay.body.message], [404, 'not_found', `delivery ${delivery.id} not found`])
-  t.equal(app.notifications.outbox.repo.byId(delivery.id)!.state, 'failed', 'team-b\'s replay did nothing')
+  t.equal((await app.notifications.outbox.storage.byId(delivery.id))!.state, 'failed', 'team-b\'s replay did nothing')
   t.equal((await as(app, 'a')('POST', `/v1/deliveries/${delivery.id}/retry`)).status, 202, 'the owner replays it')
 
   // A bulk replay touches only the caller's own dead letters; an admin's touches everyone's.
   const range = { since: new Date(Date.now() - 60_000).toISOString() }
   const byB = await as(app, 'b')('POST', '/v1/deliveries/retry', { payload: range })
   t.same(byB.body, { retried: 3, skipped: 0 })
-  const failedOfA = app.notifications.outbox.repo.list({ caller: 'team-a', state: 'failed', limit: 10 })
+  const failedOfA = (await app.notifications.outbox.storage.list({ caller: 'team-a', state: 'failed', limit: 10 }))
   t.equal(failedOfA.length, 2, 'team-a\'s dead letters untouched by team-b (bar the one team-a replayed)')
-  await waitUntil('dead again', () => app.notifications.outbox.repo.list({ state: 'failed', limit: 10 }).length === 6)
+  await waitUntil('dead again', async () => (await app.notifications.outbox.storage.list({ state: 'failed', limit: 10 })).length === 6)
   t.same((await as(app, 'ops')('POST', '/v1/deliveries/retry', { payload: range })).body, { retried: 6, skipped: 0 })
 })

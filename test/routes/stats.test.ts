@@ -2,8 +2,9 @@
 import { randomUUID } from 'node:crypto'
 import t from 'tap'
 import type { App } from '../../src/app.js'
+import { DeliveriesRepository } from '../../src/db/deliveries-repository.js'
 import { newCallbackToken } from '../../src/lib/callback-token.js'
-import { build, taskId } from '../helper.js'
+import { build, sqliteDb, taskId } from '../helper.js'
 
 const HOUR = 3_600_000
 
@@ -81,7 +82,7 @@ t.test('tasks by status and by hour of submission, success rate, median and p95 
 t.test('deliveries failing, retrying and pending', async (t) => {
   const app = await build(t)
   const task = await taskCreatedAgo(app, 1000, 'processing')
-  const repo = app.notifications.outbox.repo
+  const repo = new DeliveriesRepository(sqliteDb(app))
   const now = new Date().toISOString()
   const delivery = (state: 'pending' | 'failed' | 'delivered') => ({
     id: `msg_${randomUUID().replaceAll('-', '')}`, task_seq: task.seq, url: 'https://hooks.example.com/x', status: 'processing', payload: '{}', state, next_attempt_at: state === 'pending' ? '2999-01-01T00:00:00.000Z' : null, dead_reason: state === 'failed' ? 'attempts_exhausted' as const : null, created_at: now, caller: 'anonymous'

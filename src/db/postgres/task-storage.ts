@@ -7,6 +7,7 @@ import pg from 'pg'
 import { isPostgresBusy, isPostgresUnavailable } from './errors.js'
 import { listen } from './listener.js'
 import { APPLICATION_NAME } from './pool.js'
+import { insertMessage } from './deliveries-repository.js'
 import { PostgresTasksRepository, type Queryable } from './tasks-repository.js'
 import { CommitError, inTransaction } from './transaction.js'
 import { newEvent as event, stateOf, type ArchiveRecord, type NewTask, type TaskRow } from '../tasks-repository.js'
@@ -14,7 +15,7 @@ import type { VideoLink } from '../../providers/provider.js'
 import type { EventSource } from '../../services/task-events.js'
 import { queueMove, type QueueMove, type StatusUpdate, type TaskStatus } from '../../services/task-state.js'
 import {
-  IdempotencyKeyTaken, announces, leaseEnd, planUpdate, type ChangeHooks, type IdempotencyClaim, type QueueMoveOptions, type Settled, type TaskQueries,
+  IdempotencyKeyTaken, announces, leaseEnd, messagesFor, planUpdate, type ChangeHooks, type IdempotencyClaim, type QueueMoveOptions, type Settled, type TaskQueries,
   type TaskStorage, type UpdateArgs, type UpdateResult
 } from '../../services/task-storage.js'
 
@@ -63,7 +64,7 @@ export class PostgresTaskStorage implements TaskStorage {
       await this.#repo.insertEvent(client, event(row.seq, task.created_at, 'submit', null, null, 'created', {}))
       if (row.status === 'queued') {
         await this.#repo.insertEvent(client, event(row.seq, task.created_at, 'submit', null, null, 'queued', {}))
-        for (const write of hooks.writers) write({ task: row, previous: row.status, source: 'submit' })
+        for (const message of messagesFor(hooks, { task: row, previous: row.status, source: 'submit' })) await insertMessage(client, message)
       }
       if (idempotency) {
         try {
@@ -127,7 +128,7 @@ export class PostgresTaskStorage implements TaskStorage {
     else if (plan.save === 'news') await this.#repo.markNews(client, seq, at, plan.nextPollAt)
     else if (plan.save === 'state') await this.#repo.saveState(client, seq, next, at)
     await this.#repo.insertEvent(client, plan.event)
-    if (plan.change) for (const write of hooks.writers) write(plan.change)
+    if (plan.change) for (const message of messagesFor(hooks, plan.change)) await insertMessage(client, message)
     if (announces(plan.result)) await this.#notify(client, seq)
     return plan.result
   }
@@ -180,7 +181,7 @@ export class PostgresTaskStorage implements TaskStorage {
           : await this.#repo.setQueued(client, seq, null, null)
       const outcome = { dispatch: 'dispatched', requeue: 'rate_limited', cancel: 'cancelled', expire: 'queue_timeout' }[move]
       await this.#repo.insertEvent(client, event(seq, at, source, next, null, outcome, { ...options.detail, ...(options.error ? { error: options.error } : {}) }))
-      for (const write of hooks.writers) write({ task: after!, previous: current.status, source })
+      for (const message of messagesFor(hooks, { task: after!, previous: current.status, source })) await insertMessage(client, message)
       const result: UpdateResult = { ok: true, task: after!, decision: { outcome: 'applied', reported: null, next: stateOf(after!) }, previous: current.status }
       if (announces(result)) await this.#notify(client, seq)
       return result

@@ -1,6 +1,6 @@
 // All SQL on tasks, their events and idempotency keys, on PostgreSQL: the statements of ../tasks-repository.ts, named
 // so each connection prepares them once, as async methods on a pool (a read) or a transaction's client (a write).
-import type pg from 'pg'
+import { namedStatements, type Queryable } from './statements.js'
 import type { VideoLink } from '../../providers/provider.js'
 import type { TaskState, TaskStatus } from '../../services/task-state.js'
 import {
@@ -8,8 +8,7 @@ import {
   type NewEvent, type NewTask, type QueueHead, type TaskRow
 } from '../tasks-repository.js'
 
-/** A pool (one statement, its own transaction) or the client of a transaction. */
-export type Queryable = Pick<pg.ClientBase, 'query'>
+export type { Queryable }
 
 // A search term this short matches our ids by prefix too often to mean anything; it still matches exactly (as SQLite's).
 const MIN_ID_PREFIX = 4
@@ -170,15 +169,8 @@ const statements = {
     RETURNING archive_path`
 } as const
 
+const { rows, changes } = namedStatements('tasks', statements)
 type Name = keyof typeof statements
-
-async function rows<R extends pg.QueryResultRow> (db: Queryable, name: Name, values: unknown[]): Promise<R[]> {
-  return (await db.query<R>({ name: `tasks.${name}`, text: statements[name], values })).rows
-}
-
-async function changes (db: Queryable, name: Name, values: unknown[]): Promise<number> {
-  return (await db.query({ name: `tasks.${name}`, text: statements[name], values })).rowCount ?? 0
-}
 
 async function count (db: Queryable, name: Name, values: unknown[]): Promise<number> {
   return (await rows<{ n: number }>(db, name, values))[0]!.n

@@ -34,11 +34,11 @@ t.test('a consumer that is down for a while gets every notification once it is b
   const app = await build(t, { ...FAST, NOTIFY_URL: consumer.url })
   const tasks = [await runTask(app), await runTask(app), await runTask(app, 'failed')]
 
-  await waitUntil('some attempts were refused', () => (app.notifications.outbox.repo.db.prepare('SELECT COUNT(*) AS n FROM notification_attempts').get() as { n: number }).n >= 6)
+  await waitUntil('some attempts were refused', () => (sqliteDb(app).prepare('SELECT COUNT(*) AS n FROM notification_attempts').get() as { n: number }).n >= 6)
   await consumer.up()
   consumer.script = [{ status: 503 }, { status: 503 }, { status: 500 }]
-  await waitUntil('everything is delivered', () => consumer.received.length >= 9 && app.notifications.worker.inFlight === 0 &&
-    app.notifications.outbox.repo.list({ state: 'pending', limit: 1 }).length === 0)
+  await waitUntil('everything is delivered', async () => consumer.received.length >= 9 && app.notifications.worker.inFlight === 0 &&
+    (await app.notifications.outbox.storage.list({ state: 'pending', limit: 1 })).length === 0)
 
   const verifier = new Webhook(SECRET)
   for (const message of consumer.received) {
@@ -91,12 +91,13 @@ t.test('a later message queues without a due time while an earlier one is pendin
   const [success, processing] = await deliveries(app, '&state=pending')
   t.match(processing, { status: 'processing', attempts: [{ status_code: 500 }] })
   t.match(success, { status: 'success', next_attempt_at: null, attempts: [] }, 'queued: not even looked at by the worker')
-  t.same(app.notifications.outbox.repo.ready(10).map((row) => row.status), ['processing'])
+  const retrying = (await app.notifications.outbox.storage.byId(processing!.id))!
+  t.equal(await app.notifications.outbox.storage.nextDueAt(), retrying.next_attempt_at, 'the processing message is the one ready')
 
   // As if the processing message had died with nothing released (a bug, or a hand-edited database): the start heals it.
   consumer.fallback = { status: 200 }
   sqliteDb(app).prepare("UPDATE notification_deliveries SET state = 'failed', next_attempt_at = NULL WHERE status = 'processing'").run()
-  t.equal(app.notifications.outbox.repo.releaseOrphans(new Date().toISOString()), 1)
+  t.equal(await app.notifications.outbox.storage.releaseOrphans(new Date().toISOString()), 1)
   app.notifications.worker.wake()
   await consumer.waitFor(2)
   t.same(consumer.received.map(statusOf), ['processing', 'success'])
@@ -118,7 +119,7 @@ t.test('an attempt that takes too long is abandoned and retried; redirects are n
   consumer.script = [{ status: 200, delayMs: 600 }, { status: 302, headers: { location: elsewhere.url } }]
   const app = await build(t, { ...FAST, NOTIFY_URL: consumer.url, NOTIFY_TIMEOUT_MS: '150' })
   await runTask(app, null)
-  await waitUntil('delivered', () => app.notifications.outbox.repo.list({ state: 'delivered', limit: 1 }).length === 1)
+  await waitUntil('delivered', async () => (await app.notifications.outbox.storage.list({ state: 'delivered', limit: 1 })).length === 1)
   const [delivery] = await deliveries(app)
   t.match(delivery!.attempts, [
     { status_code: null, error: /timeout: no answer within 150 ms/ },
@@ -134,7 +135,7 @@ t.test('after the last scheduled attempt a delivery is dead, listed as failed, a
   consumer.fallback = { status: 500 }
   const app = await build(t, { ...FAST, NOTIFY_URL: consumer.url, NOTIFY_RETRY_SCHEDULE: '0.02,0.02' })
   const task = await runTask(app, null)
-  await waitUntil('dead', () => app.notifications.outbox.repo.list({ state: 'failed', limit: 1 }).length === 1)
+  await waitUntil('dead', async () => (await app.notifications.outbox.storage.list({ state: 'failed', limit: 1 })).length === 1)
   const [dead] = await deliveries(app, '&state=failed')
   t.match(dead, { task: task.id, status: 'processing', state: 'failed', dead_reason: 'attempts_exhausted', next_attempt_at: null })
   t.same(dead!.attempts.map((attempt) => attempt.status_code), [500, 500, 500], 'first attempt and two retries')
@@ -145,7 +146,7 @@ t.test('after the last scheduled attempt a delivery is dead, listed as failed, a
   t.equal(replay.statusCode, 202)
   t.match(replay.json(), { id: dead!.id, state: 'pending', dead_reason: null })
   await waitUntil('delivered', () => consumer.received.length === 4)
-  await waitUntil('recorded', () => app.notifications.outbox.repo.byId(dead!.id)!.state === 'delivered')
+  await waitUntil('recorded', async () => (await app.notifications.outbox.storage.byId(dead!.id))!.state === 'delivered')
   t.equal(consumer.received[3]!.headers['webhook-id'], dead!.id, 'the same webhook-id, so the consumer can deduplicate')
   t.same((await deliveries(app))[0]!.attempts.map((attempt) => attempt.status_code), [500, 500, 500, 204], 'every attempt kept')
 })
@@ -155,7 +156,7 @@ t.test('410 Gone kills the delivery and everything else for that URL until an ad
   consumer.fallback = { status: 410 }
   const app = await build(t, { ...FAST, NOTIFY_URL: consumer.url })
   await runTask(app)
-  await waitUntil('both dead', () => app.notifications.outbox.repo.list({ state: 'failed', limit: 5 }).length === 2)
+  await waitUntil('both dead', async () => (await app.notifications.outbox.storage.list({ state: 'failed', limit: 5 })).length === 2)
   await runTask(app, null)
   await new Promise((resolve) => setTimeout(resolve, 100))
   t.equal(consumer.received.length, 1, 'one request only: the 410 stopped the rest')
@@ -167,7 +168,7 @@ t.test('410 Gone kills the delivery and everything else for that URL until an ad
   const retried = await app.inject({ method: 'POST', url: '/v1/deliveries/retry', payload: { since: new Date(Date.now() - 60_000).toISOString() } })
   t.same(retried.json(), { retried: 3, skipped: 0 })
   await consumer.waitFor(4)
-  await waitUntil('all delivered', () => app.notifications.outbox.repo.list({ state: 'delivered', limit: 5 }).length === 3)
+  await waitUntil('all delivered', async () => (await app.notifications.outbox.storage.list({ state: 'delivered', limit: 5 })).length === 3)
 })
 
 t.test('a replay that would go back in time is refused; the bulk form skips it', async (t) => {
@@ -175,7 +176,7 @@ t.test('a replay that would go back in time is refused; the bulk form skips it',
   consumer.script = [{ status: 500 }, { status: 500 }]
   const app = await build(t, { ...FAST, NOTIFY_URL: consumer.url, NOTIFY_RETRY_SCHEDULE: '0.02' })
   await runTask(app)
-  await waitUntil('settled', () => app.notifications.outbox.repo.list({ state: 'delivered', limit: 1 }).length === 1)
+  await waitUntil('settled', async () => (await app.notifications.outbox.storage.list({ state: 'delivered', limit: 1 })).length === 1)
   const [success, processing] = await deliveries(app)
   t.match(processing, { status: 'processing', state: 'failed' })
   t.match(success, { status: 'success', state: 'delivered' })
@@ -214,7 +215,7 @@ t.test('without NOTIFY_ALLOW_PRIVATE a delivery to a loopback URL is refused at 
   // As if the host had resolved to a public address at submit and to loopback now (DNS changes).
   sqliteDb(app).prepare('UPDATE tasks SET notify_url = ? WHERE seq = ?').run(consumer.url, task.seq)
   await app.taskStore.applyUpdate(task.seq, taskId(), { status: 'processing', providerStatus: null }, 'submit')
-  await waitUntil('dead', () => app.notifications.outbox.repo.list({ state: 'failed', limit: 1 }).length === 1)
+  await waitUntil('dead', async () => (await app.notifications.outbox.storage.list({ state: 'failed', limit: 1 })).length === 1)
   const [dead] = await deliveries(app)
   t.match(dead, { dead_reason: 'notify_url_not_allowed', attempts: [{ status_code: null, error: /127\.0\.0\.1/ }] })
   t.equal(consumer.received.length, 0)
@@ -225,7 +226,7 @@ t.test('deleting a task (retention) deletes its deliveries and attempts', async 
   const app = await build(t, { ...FAST, NOTIFY_URL: consumer.url })
   const task = await runTask(app)
   await consumer.waitFor(2)
-  await waitUntil('recorded', () => app.notifications.outbox.repo.list({ state: 'delivered', limit: 5 }).length === 2)
+  await waitUntil('recorded', async () => (await app.notifications.outbox.storage.list({ state: 'delivered', limit: 5 })).length === 2)
   sqliteDb(app).prepare('DELETE FROM tasks WHERE seq = ?').run(task.seq)
   const count = (table: string) => (sqliteDb(app).prepare(`SELECT COUNT(*) AS n FROM ${table}`).get() as { n: number }).n
   t.equal(count('notification_deliveries'), 0)
