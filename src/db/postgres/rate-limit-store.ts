@@ -2,8 +2,9 @@
 // gets the route's limit once, not once per replica. One statement per request; windows that ended are swept.
 import type { FastifyRateLimitOptions, FastifyRateLimitStore, FastifyRateLimitStoreCtor } from '@fastify/rate-limit'
 import type pg from 'pg'
+import { namedStatements } from './statements.js'
 
-const statements = {
+const { rows, changes } = namedStatements('rate-limit', {
   // A fixed window per key, as the plugin's own in-memory store counts: the first request opens it for timeWindow
   // ($2, ms), the next ones count in it, the first after its end opens a new one, all in this one statement on the
   // server's clock. Two replicas counting one key at once queue on its row: neither count is lost.
@@ -18,7 +19,7 @@ const statements = {
   sweep: `
     DELETE FROM rate_limit_hits WHERE key IN (
       SELECT key FROM rate_limit_hits WHERE window_ends < now() ORDER BY window_ends LIMIT $1 FOR UPDATE SKIP LOCKED)`
-} as const
+})
 
 // Rows deleted per sweep statement: short enough never to hold the table for long, repeated while there are more.
 const SWEEP_BATCH = 5000
@@ -50,8 +51,8 @@ export function postgresRateLimitStore ({ pool, onError }: RateLimitStoreOptions
     }
 
     incr (key: string, callback: (error: Error | null, result?: { current: number, ttl: number }) => void, timeWindow: number): void {
-      pool.query<{ hits: number, ttl: number }>({ name: 'rate-limit.hit', text: statements.hit, values: [this.#prefix + key, timeWindow] }).then(
-        ({ rows: [row] }) => { callback(null, { current: row!.hits, ttl: row!.ttl }) },
+      rows<{ hits: number, ttl: number }>(pool, 'hit', [this.#prefix + key, timeWindow]).then(
+        ([row]) => { callback(null, { current: row!.hits, ttl: row!.ttl }) },
         (err: Error) => {
           onError(err)
           callback(err)
@@ -71,9 +72,9 @@ export function postgresRateLimitStore ({ pool, onError }: RateLimitStoreOptions
 export async function sweepRateLimits (pool: pg.Pool): Promise<number> {
   let deleted = 0
   for (let batch = 0; batch < SWEEP_MAX_BATCHES; batch++) {
-    const { rowCount } = await pool.query({ name: 'rate-limit.sweep', text: statements.sweep, values: [SWEEP_BATCH] })
-    deleted += rowCount ?? 0
-    if ((rowCount ?? 0) < SWEEP_BATCH) break
+    const swept = await changes(pool, 'sweep', [SWEEP_BATCH])
+    deleted += swept
+    if (swept < SWEEP_BATCH) break
   }
   return deleted
 }
