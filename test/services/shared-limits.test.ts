@@ -27,11 +27,11 @@ const memory: LimitsEngine = { name: 'memory', open: async () => new MemoryLimit
 const postgres: LimitsEngine = { name: 'postgres', open: async (t) => new PostgresLimits(openTestPool(t, await freshUrl(t))) }
 const engines = cluster ? [memory, postgres] : [memory]
 
-// A 1 s provider window is 1,250 ms with the pacer's margin.
-const WINDOW_MS = 1000
-const PACER_WINDOW_MS = 1250
-// Slack for a timer that fires late and a round trip to the database on a busy 2-core machine.
-const SLACK_MS = 150
+// A 2 s provider window is 2,250 ms with the pacer's margin.
+const WINDOW_MS = 2000
+const PACER_WINDOW_MS = 2250
+// Slack for a timer that fires late and round trips to the database on a busy 2-core machine.
+const SLACK_MS = 400
 
 const rules = (extra: Partial<PacerRules> = {}): PacerRules => ({ rpm: 4, providerWindowMs: WINDOW_MS, leaseMs: 60_000, ...extra })
 
@@ -53,25 +53,25 @@ for (const engine of engines) {
   t.test(`${engine.name}: never more than rpm in a window, counted from each answer`, async (t) => {
     const pacer = new SharedPacer(await engine.open(t), 'pacing:minimax', rules({ rpm: 2 }))
     t.ok(await pacer.tryTake('a'))
-    await sleep(400) // a slow answer: the window counts this create from here
+    await sleep(800) // a slow answer: the window counts this create from here
     await pacer.release('a', true)
     await sleep(await pacer.waitMs() + 10)
     t.ok(await pacer.tryTake('b'), 'the second create of the window')
     await pacer.release('b', true)
-    // The interval alone would allow the third 625 ms after the second; the window, only 1,250 ms after the first
-    // answer (about 940 ms after the second).
+    // The interval alone would allow the third 1,125 ms after the second; the window, only 2,250 ms after the first
+    // answer (about 1,690 ms after the second).
     const wait = await pacer.waitMs()
-    t.ok(wait > pacer.intervalMs + 150, `the third waits for the window to move on (${wait} ms, interval ${pacer.intervalMs} ms)`)
+    t.ok(wait > pacer.intervalMs + 100, `the third waits for the window to move on (${wait} ms, interval ${pacer.intervalMs} ms)`)
     await sleep(wait + 10)
     t.ok(await pacer.tryTake('c'), 'then it goes')
   })
 
   t.test(`${engine.name}: a create whose sender died holds the slot only until its lease runs out`, async (t) => {
     const limits = await engine.open(t)
-    const pacer = new SharedPacer(limits, 'pacing:minimax', rules({ rpm: 600, leaseMs: 300 }))
+    const pacer = new SharedPacer(limits, 'pacing:minimax', rules({ rpm: 6000, leaseMs: 1000 }))
     t.ok(await pacer.tryTake('killed replica'))
     t.notOk(await pacer.tryTake('survivor'), 'held while the create may still be answered')
-    await sleep(300 + 20)
+    await sleep(1000 + 20)
     t.ok(await pacer.tryTake('survivor'), 'free once the lease ran out: nobody is left to answer for it')
     await pacer.release('killed replica', true)
     t.equal(await pacer.waitMs(), Infinity, 'a late answer of the dead one frees nothing: the slot is the survivor\'s')

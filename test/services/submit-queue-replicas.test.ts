@@ -17,6 +17,9 @@ import { havePostgres, openTestPool, startPostgres } from '../postgres-cluster.j
 const RPM = 3
 const WINDOW_MS = 1000
 const PACER_WINDOW_MS = 1250
+// The starts are timed here, a little after the database's clock granted each: a window this much shorter is what
+// this process can tell apart for sure.
+const MEASURE_SLACK_MS = 200
 const CREATE_MS = 50
 const quiet = { info () {}, warn () {}, error () {} }
 
@@ -101,7 +104,7 @@ if (havePostgres(t, 'the submit queue on two replicas')) {
     t.ok(byStart.every((s, i) => i === 0 || s.start >= byStart[i - 1]!.end), 'never two creates in flight at once')
     let most = 0
     for (let i = 0, j = 0; j < byStart.length; j++) {
-      while (byStart[j]!.start - byStart[i]!.start >= PACER_WINDOW_MS) i++
+      while (byStart[j]!.start - byStart[i]!.start >= PACER_WINDOW_MS - MEASURE_SLACK_MS) i++
       most = Math.max(most, j - i + 1)
     }
     t.ok(most <= RPM, `at most ${RPM} starts in any window of both replicas (saw ${most})`)
