@@ -23,6 +23,7 @@ import archive from './plugins/archive.js'
 import retention from './plugins/retention.js'
 import secrets from './plugins/secrets.js'
 import services from './plugins/services.js'
+import sharedLimits, { rateLimitOptions } from './plugins/shared-limits.js'
 import notifications from './plugins/notifications.js'
 import taskWatch from './plugins/task-watch.js'
 import taskEffects from './plugins/task-effects.js'
@@ -132,10 +133,13 @@ export async function buildApp (config: Config, dependencies: AppDependencies = 
   // instead. The callback routes accept any content type with parsers of their own.
   app.removeContentTypeParser('text/plain')
   await app.register(jsonBody)
-  await app.register(rateLimit, { global: false })
   await app.register(database, config.DATABASE_URL
     ? { kind: 'postgres', url: config.DATABASE_URL, poolSize: config.DATABASE_POOL_SIZE }
     : { kind: 'sqlite', path: config.DATABASE_PATH, synchronous: config.DATABASE_SYNCHRONOUS, busyTimeoutMs: config.DATABASE_BUSY_TIMEOUT_MS })
+  // The create pace, the poll budgets and the per-caller rate limits, shared by every replica on PostgreSQL.
+  await app.register(sharedLimits)
+  // Per-route limits, counted by every replica together on PostgreSQL.
+  await app.register(rateLimit, rateLimitOptions(app.rateLimitStore))
   await app.register(auth, { tokens: config.API_TOKENS, adminTokens: config.ADMIN_TOKENS })
   await app.register(providers)
   await app.register(services)

@@ -29,13 +29,13 @@ export default fp(async (app) => {
         afterNewsMs: config.RECONCILE_AFTER_MS,
         backoffMs: config.RECONCILE_BACKOFF_MS,
         backoffMaxMs: config.RECONCILE_BACKOFF_MAX_MS,
-        budget: new CallBudget(config.MINIMAX_POLL_BUDGET)
+        budget: new CallBudget(config.MINIMAX_POLL_BUDGET, { limits: app.sharedLimits, key: 'poll-budget:minimax' })
       },
       modellix: {
         afterNewsMs: config.MODELLIX_POLL_MS,
         backoffMs: config.MODELLIX_POLL_MS,
         backoffMaxMs: config.MODELLIX_POLL_MAX_MS,
-        budget: new CallBudget(config.MODELLIX_POLL_BUDGET)
+        budget: new CallBudget(config.MODELLIX_POLL_BUDGET, { limits: app.sharedLimits, key: 'poll-budget:modellix' })
       }
     },
     tickMs: config.RECONCILE_TICK_MS,
@@ -50,4 +50,4 @@ export default fp(async (app) => {
   app.decorate('reconciler', reconciler)
   app.addHook('onReady', async () => reconciler.start())
   app.addHook('preClose', async () => reconciler.stop())
-}, { name: 'reconciler', dependencies: ['database', 'providers'] })
+}, { name: 'reconciler', dependencies: ['database', 'providers', 'shared-limits'] })

@@ -15,6 +15,10 @@ declare module 'fastify' {
   }
 }
 
+// Beyond a create's own timeout: the time to start it and to hear its answer on a loaded machine. Only "one create at a
+// time" waits for the lease; the interval and the window hold whether or not it ran out.
+const CREATE_LEASE_MARGIN_MS = 5000
+
 export default fp(async (app) => {
   const { config } = app
   // The submit queue: paced creates within each provider's rate limit; started when the app is ready (queued tasks of
@@ -23,6 +27,9 @@ export default fp(async (app) => {
     store: app.taskStore,
     rpm: { minimax: config.MINIMAX_SUBMIT_RPM, modellix: config.MODELLIX_SUBMIT_RPM },
     windowMs: config.SUBMIT_RPM_WINDOW_MS,
+    // A replica killed mid-create holds the slot no longer than the create itself could have taken.
+    leaseMs: { minimax: config.MINIMAX_CREATE_TIMEOUT_MS + CREATE_LEASE_MARGIN_MS, modellix: config.PROVIDER_REQUEST_TIMEOUT_MS + CREATE_LEASE_MARGIN_MS },
+    limits: app.sharedLimits,
     maxWaitMs: config.QUEUE_MAX_WAIT_MS,
     log: app.log
   })
@@ -44,4 +51,4 @@ export default fp(async (app) => {
     checkNotifyUrl: (url) => checkNotifyUrl(url, { allowPrivate: app.config.NOTIFY_ALLOW_PRIVATE })
   }))
   app.decorate('callbackService', new CallbackService(app.taskStore, app.log))
-}, { name: 'services', dependencies: ['database', 'providers'] })
+}, { name: 'services', dependencies: ['database', 'providers', 'shared-limits'] })

@@ -84,9 +84,9 @@ export class Reconciler {
 
   start (): void { this.#ticker.start() }
 
-  /** Each configured provider's call budget: its size and how much of the current minute's is spent. */
-  budgets (): Array<{ provider: ProviderName, per_minute: number, used: number }> {
-    return this.#configured().map(([provider, { budget }]) => ({ provider, per_minute: budget.perMinute, used: budget.perMinute - budget.remaining() }))
+  /** Each configured provider's call budget: its size and how much of the current minute's is spent (by every replica). */
+  async budgets (): Promise<Array<{ provider: ProviderName, per_minute: number, used: number }>> {
+    return await Promise.all(this.#configured().map(async ([provider, { budget }]) => ({ provider, per_minute: budget.perMinute, used: budget.perMinute - await budget.remaining() })))
   }
 
   async stop (): Promise<void> { await this.#ticker.stop() }
@@ -103,18 +103,29 @@ export class Reconciler {
     const claimMs = POLLS_PER_CLAIM * longestPollMs
     const deadline = iso(now - deadlineMs)
     for (const task of await store.claimPastDeadline(deadline, iso(now + Date.now() - started), MAX_SWEEP_PER_TICK, claimMs)) {
-      if (!this.#takeBudget(task)) continue // claimed, so due again when the claim runs out
+      if (!await this.#takeBudget(task)) continue // claimed, so due again when the claim runs out
       await this.#lastPoll(task, deadline) // one last poll before giving up on it
     }
-    // Each provider has its own queue and budget, so one provider's backlog never starves another's tasks.
+    // Each provider has its own queue and budget, so one provider's backlog never starves another's tasks. The budget
+    // (one for every replica) is spent for the claimed tasks in one step (a quiet tick spends none: one read, one
+    // claim); another replica may have spent it between the read and the step, and the tasks beyond what is granted
+    // wait for their claim to run out. Calls granted but not made (the pass ran out of claim) are given back.
     for (const [name, policy] of this.#configured()) {
-      const limit = Math.min(MAX_POLLS_PER_TICK, policy.budget.remaining())
+      const limit = Math.min(MAX_POLLS_PER_TICK, await policy.budget.remaining())
       if (limit === 0) continue
       const claimedAt = Date.now()
-      for (const task of await store.claimDuePolls(name, iso(now + claimedAt - started), limit, claimMs)) {
-        if (Date.now() + longestPollMs > claimedAt + claimMs) break
-        if (!policy.budget.tryTake()) break
-        await this.#lastPoll(task, deadline)
+      const claimed = await store.claimDuePolls(name, iso(now + claimedAt - started), limit, claimMs)
+      if (claimed.length === 0) continue
+      const granted = await policy.budget.take(claimed.length)
+      let polled = 0
+      try {
+        for (const task of claimed.slice(0, granted)) {
+          if (Date.now() + longestPollMs > claimedAt + claimMs) break
+          polled += 1
+          await this.#lastPoll(task, deadline)
+        }
+      } finally {
+        await policy.budget.giveBack(granted - polled)
       }
     }
   }
@@ -125,8 +136,8 @@ export class Reconciler {
     if (task.status === 'failed' && task.error_provisional !== 1) return task // the provider's verdict is final
     if (task.status === 'success' && task.video_url && !expired(task)) return task
     const policy = this.#policyOf(task)
-    if (!policy?.budget.tryTake()) {
-      const retryAfter = Math.ceil((policy?.budget.waitMs() ?? 60_000) / 1000)
+    if (!policy || !await policy.budget.tryTake()) {
+      const retryAfter = Math.ceil((await policy?.budget.waitMs() ?? 60_000) / 1000)
       throw new AppError(429, 'poll_budget_exhausted', `the ${task.provider} call budget for this minute is spent; try again in ${retryAfter} s`)
     }
     return this.#poll(task)
@@ -134,7 +145,7 @@ export class Reconciler {
 
   /** A lookup found an expired download link: fetch a fresh one if the budget allows, else keep the old one. */
   async freshVideoLink (task: TaskRow): Promise<TaskRow> {
-    if (!task.video_url || !expired(task) || !this.#takeBudget(task)) return task
+    if (!task.video_url || !expired(task) || !await this.#takeBudget(task)) return task
     try {
       return await this.#fetchVideoLink(task)
     } catch (err) {
@@ -150,7 +161,7 @@ export class Reconciler {
   async videoLinkNow (task: TaskRow): Promise<TaskRow> {
     if (task.status !== 'success' || task.task_id === null) return task
     if (task.video_url && !expired(task)) return task
-    if (!this.#takeBudget(task)) return task
+    if (!await this.#takeBudget(task)) return task
     return this.#fetchVideoLink(task)
   }
 
@@ -175,8 +186,8 @@ export class Reconciler {
     return this.#options.providers.has(task.provider as ProviderName) ? this.#options.policies[task.provider as ProviderName] : undefined
   }
 
-  #takeBudget (task: TaskRow): boolean {
-    return this.#policyOf(task)?.budget.tryTake() ?? false
+  async #takeBudget (task: TaskRow): Promise<boolean> {
+    return await this.#policyOf(task)?.budget.tryTake() ?? false
   }
 
   /**

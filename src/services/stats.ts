@@ -22,7 +22,7 @@ export interface StatsReads {
 
 export type StatsSources = {
   repo: StatsReads
-  budgets: () => Stats['providers']
+  budgets: () => Promise<Stats['providers']>
   registry: Registry
   challengeMetric: string
 }
@@ -63,7 +63,7 @@ export async function overview (sources: StatsSources, caller: string | undefine
     },
     // The submit queue's status, when this service has one.
     queue: 'queued' in byStatus ? { depth: byStatus.queued ?? 0 } : null,
-    providers: sources.budgets(),
+    providers: await sources.budgets(),
     deliveries: await repo.deliveries(caller),
     challenge: await challengeLatency(sources.registry, sources.challengeMetric)
   }

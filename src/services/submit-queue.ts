@@ -1,9 +1,13 @@
 // The durable submit queue's dispatcher: creates paced within each provider's rate limit, round-robin between callers.
-// The queue itself is the tasks table (status queued); this holds only pacing state, so a restart resumes where it was.
+// The queue itself is the tasks table (status queued); the pacing state is shared by every replica (SharedLimits), and
+// only the rotation between callers is this process's own.
+import { randomUUID } from 'node:crypto'
 import type { TaskRow } from '../db/tasks-repository.js'
 import { Ticker } from '../lib/ticker.js'
 import type { ProviderName, SubmitRequest } from '../providers/provider.js'
 import type { QueuePosition } from '../schemas/submit.js'
+import { SharedPacer } from './pacing.js'
+import type { SharedLimits } from './shared-limits.js'
 import type { Log, TaskStore } from './task-store.js'
 
 /** What a queued task needs to be sent: the provider's request (with the image) and the task's callback token. */
@@ -13,104 +17,55 @@ export type QueuedRequest = { request: SubmitRequest, token: string }
 export type QueueSender = (task: TaskRow, queued: QueuedRequest) => Promise<void>
 
 export type { QueuePosition }
+export { Pacer } from './pacing.js'
 
 export type SubmitQueueOptions = {
   store: TaskStore
   /** Creates per window, by provider (MINIMAX_SUBMIT_RPM, MODELLIX_SUBMIT_RPM). */
   rpm: Record<ProviderName, number>
   windowMs: number
+  /** How long a create's slot is held without an answer (its sender died), by provider: its timeout plus a margin. */
+  leaseMs: Record<ProviderName, number>
+  /** Where the pacing state lives: this process's memory (SQLite) or the database every replica shares. */
+  limits: SharedLimits
   maxWaitMs: number
   log: Log
 }
 
-// Our clock starts a create before the provider's sees it: the pacing window is this much longer than the provider's,
-// so a request that took a while to arrive never makes two creates look closer than they were sent (2 %, at least 250 ms).
-const WINDOW_SAFETY_RATIO = 0.02
-const WINDOW_SAFETY_MIN_MS = 250
-// How often queued tasks are checked against QUEUE_MAX_WAIT_MS (a cheap indexed read).
+// How often queued tasks are checked against QUEUE_MAX_WAIT_MS (a cheap indexed read). Each pass also wakes every
+// provider's dispatch: the latest a replica notices that another replica's create was answered and the slot is free.
 const EXPIRY_TICK_MS = 1000
 const EXPIRY_BATCH = 100
 
-/**
- * One provider's create slot. Creates start at least intervalMs apart (smooth: no burst when a window opens), never
- * more than rpm in any window, and one at a time: the next starts only after the provider answered the last.
- */
-export class Pacer {
-  readonly windowMs: number
-  readonly intervalMs: number
-  readonly #sent: number[] = []
-  #nextAt = 0
-  #busy = false
-  #refusals = 0
-
-  constructor (readonly rpm: number, providerWindowMs: number) {
-    this.windowMs = providerWindowMs + Math.max(providerWindowMs * WINDOW_SAFETY_RATIO, WINDOW_SAFETY_MIN_MS)
-    this.intervalMs = this.windowMs / rpm
-  }
-
-  get busy (): boolean { return this.#busy }
-
-  /** How long until a create may start (0: now); Infinity while one is in flight. */
-  waitMs (now: number): number {
-    if (this.#busy) return Infinity
-    while (this.#sent.length > 0 && this.#sent[0]! <= now - this.windowMs) this.#sent.shift()
-    const windowWait = this.#sent.length >= this.rpm ? this.#sent[0]! + this.windowMs - now : 0
-    return Math.max(0, this.#nextAt - now, windowWait)
-  }
-
-  /** Takes the slot for a create starting now; false when it is not free. */
-  tryTake (now: number): boolean {
-    if (this.waitMs(now) > 0) return false
-    this.#sent.push(now)
-    this.#nextAt = now + this.intervalMs
-    this.#busy = true
-    return true
-  }
-
-  /**
-   * The create's answer came (or it failed in a way that is not a rate limit). The provider counted the create when
-   * it arrived, somewhere between our start and this answer, and a loaded machine can put tens of milliseconds
-   * between the two: so the window counts it from the answer (the latest it can have arrived), and the next create
-   * waits at least half an interval after the answer, which keeps arrivals at least that far apart however late this
-   * one reached the provider (MiniMax's 2045 refuses sudden bursts).
-   */
-  release (now: number): void {
-    this.#busy = false
-    if (this.#sent.length > 0) this.#sent[this.#sent.length - 1] = Math.max(this.#sent.at(-1)!, now)
-    this.#nextAt = Math.max(this.#nextAt, now + this.intervalMs / 2)
-  }
-
-  /**
-   * The provider refused the create with a rate limit: wait for its hint, else back off exponentially from one
-   * interval up to a window, and come back to one interval after the next accepted create.
-   */
-  refused (now: number, hintMs: number | null): number {
-    this.#refusals += 1
-    const pause = hintMs ?? Math.min(this.intervalMs * 2 ** this.#refusals, this.windowMs)
-    this.#nextAt = Math.max(this.#nextAt, now + pause)
-    return pause
-  }
-
-  accepted (): void {
-    this.#refusals = 0
-  }
-}
-
 export class SubmitQueue {
   readonly #options: SubmitQueueOptions
-  readonly #pacers = new Map<ProviderName, Pacer>()
+  readonly #pacers = new Map<ProviderName, SharedPacer>()
   readonly #timers = new Map<ProviderName, NodeJS.Timeout>()
+  // A wake reads the shared slot before it sets its timer: one read at a time per provider, and a wake that came
+  // meanwhile reads again once it is done (the slot it saw busy may have been freed since).
+  readonly #waking = new Map<ProviderName, boolean>()
+  // The lease of the direct create in flight, by provider (one at a time: the slot is this replica's while it is held).
+  // Only a lease that ran out with its create still unanswered lets a second one start; the first's answer then frees
+  // the second's slot early, which the interval and the window still bound.
+  readonly #directLeases = new Map<ProviderName, string>()
+  // Holders are this queue's id and a counter, so a lease names its replica (and a late release cannot free another's).
+  readonly #id = randomUUID()
+  #leases = 0
   // Round-robin: the caller whose task went last, per provider (in memory: after a restart the rotation starts over).
   readonly #lastServed = new Map<ProviderName, string>()
   readonly #inFlight = new Set<Promise<void>>()
+  readonly #reads = new Set<Promise<void>>()
   readonly #expiry: Ticker
   #sender: QueueSender | null = null
   #running = false
 
   constructor (options: SubmitQueueOptions) {
     this.#options = options
-    for (const [name, rpm] of Object.entries(options.rpm) as Array<[ProviderName, number]>) this.#pacers.set(name, new Pacer(rpm, options.windowMs))
-    // Each pass also wakes every provider's dispatch, so a dispatch that failed (a locked database) resumes within a tick.
+    for (const [name, rpm] of Object.entries(options.rpm) as Array<[ProviderName, number]>) {
+      this.#pacers.set(name, new SharedPacer(options.limits, `pacing:${name}`, { rpm, providerWindowMs: options.windowMs, leaseMs: options.leaseMs[name] }))
+    }
+    // Each pass also wakes every provider's dispatch, so a dispatch that failed (a locked database) resumes within a
+    // tick, and so does one whose slot another replica held.
     this.#expiry = new Ticker(async () => {
       await this.expireOnce()
       for (const provider of this.#pacers.keys()) this.wake(provider)
@@ -122,7 +77,7 @@ export class SubmitQueue {
     this.#sender = sender
   }
 
-  pacer (provider: ProviderName): Pacer {
+  pacer (provider: ProviderName): SharedPacer {
     return this.#pacers.get(provider)!
   }
 
@@ -139,7 +94,7 @@ export class SubmitQueue {
     for (const timer of this.#timers.values()) clearTimeout(timer)
     this.#timers.clear()
     await this.#expiry.stop()
-    await Promise.all([...this.#inFlight])
+    await Promise.all([...this.#inFlight, ...this.#reads])
   }
 
   /**
@@ -148,30 +103,61 @@ export class SubmitQueue {
    */
   async tryDirect (provider: ProviderName, caller: string): Promise<boolean> {
     if (!this.#running || await this.#options.store.queries.anyQueued(provider)) return false
-    if (!this.pacer(provider).tryTake(Date.now())) return false
+    const lease = this.#newLease()
+    if (!await this.pacer(provider).tryTake(lease)) return false
+    this.#directLeases.set(provider, lease)
     // It took a turn: the rotation goes on from this caller, so the queue that forms behind it starts with another.
     this.#lastServed.set(provider, caller)
     return true
   }
 
-  /** Ends a direct create (its answer came); the queue moves on. */
-  release (provider: ProviderName, accepted: boolean): void {
-    const pacer = this.pacer(provider)
-    pacer.release(Date.now())
-    if (accepted) pacer.accepted()
-    this.wake(provider)
+  /** Ends a direct create (its answer came); the queue moves on. Never rejects. */
+  async release (provider: ProviderName, accepted: boolean): Promise<void> {
+    const lease = this.#directLeases.get(provider)
+    this.#directLeases.delete(provider)
+    if (lease !== undefined) await this.#release(provider, lease, accepted)
   }
 
-  /** The provider refused a create with a rate limit; returns the pause taken before the next one. */
-  refused (provider: ProviderName, hintMs: number | null): number {
-    return this.pacer(provider).refused(Date.now(), hintMs)
+  /**
+   * The provider refused a create with a rate limit; returns the pause taken before the next one (by every replica).
+   * Never rejects: when the shared state cannot be written, the pause is the hint or one interval, said in the log.
+   */
+  async refused (provider: ProviderName, hintMs: number | null): Promise<number> {
+    const pacer = this.pacer(provider)
+    try {
+      return await pacer.refused(hintMs)
+    } catch (err) {
+      this.#options.log.error({ err, provider }, 'recording a rate-limit refusal in the submit pace failed')
+      return hintMs ?? pacer.intervalMs
+    }
   }
 
   /** Something was queued or a slot freed: dispatch the next task when the slot allows. */
   wake (provider: ProviderName): void {
     if (!this.#running || this.#timers.has(provider) || !this.#pacers.has(provider)) return
-    const wait = this.pacer(provider).waitMs(Date.now())
-    if (wait === Infinity) return // the create in flight wakes the queue when it is answered
+    if (this.#waking.has(provider)) {
+      this.#waking.set(provider, true)
+      return
+    }
+    this.#waking.set(provider, false)
+    const reading = this.pacer(provider).waitMs().then((wait) => {
+      const again = this.#waking.get(provider) === true
+      this.#waking.delete(provider)
+      // A create in flight wakes the queue when it is answered (here), or the expiry tick does (on another replica).
+      if (wait === Infinity) {
+        if (again) this.wake(provider)
+        return
+      }
+      this.#schedule(provider, wait)
+    }, (err: unknown) => {
+      this.#waking.delete(provider)
+      this.#options.log.error({ err, provider }, 'reading the submit pace failed; trying again at the next wake')
+    }).finally(() => { this.#reads.delete(reading) })
+    this.#reads.add(reading)
+  }
+
+  #schedule (provider: ProviderName, wait: number): void {
+    if (!this.#running || this.#timers.has(provider)) return
     // An empty queue is found so when the timer fires (one read), not asked about on every wake.
     const timer = setTimeout(() => {
       this.#timers.delete(provider)
@@ -181,6 +167,21 @@ export class SubmitQueue {
     }, wait)
     timer.unref()
     this.#timers.set(provider, timer)
+  }
+
+  #newLease (): string {
+    this.#leases += 1
+    return `${this.#id}/${this.#leases}`
+  }
+
+  /** Frees the slot; never rejects (when the shared state cannot be written, the lease runs out instead). */
+  async #release (provider: ProviderName, lease: string, accepted: boolean): Promise<void> {
+    try {
+      await this.pacer(provider).release(lease, accepted)
+    } catch (err) {
+      this.#options.log.error({ err, provider }, 'freeing the create slot failed; its lease runs out instead')
+    }
+    this.wake(provider)
   }
 
   /**
@@ -203,7 +204,7 @@ export class SubmitQueue {
       const earlier = rotation(caller) < mine || (rotation(caller) === mine && caller < task.caller)
       position += Math.min(n, ahead + (earlier ? 1 : 0))
     }
-    const wait = pacer.waitMs(Date.now())
+    const wait = await pacer.waitMs()
     const untilSlot = wait === Infinity ? pacer.intervalMs : wait
     return { position, eta_s: Math.ceil((untilSlot + (position - 1) * pacer.intervalMs) / 1000) }
   }
@@ -236,7 +237,8 @@ export class SubmitQueue {
     const pacer = this.pacer(provider)
     const task = await this.#next(provider)
     if (!task || !this.#running) return
-    if (!pacer.tryTake(Date.now())) return this.wake(provider)
+    const lease = this.#newLease()
+    if (!await pacer.tryTake(lease)) return this.wake(provider)
     const { store, log } = this.#options
     let queued: QueuedRequest
     try {
@@ -244,7 +246,7 @@ export class SubmitQueue {
       if (!queued?.token || !queued.request) throw new Error('no stored request')
     } catch (err) {
       // Cannot happen through the service (the request is written with the row); fail the task rather than block the queue.
-      pacer.release(Date.now())
+      await this.#release(provider, lease, false)
       await store.moveInQueue(task.seq, 'expire', { error: { code: 'queue_request_lost', message: 'the queued request could not be read back; the task was never sent' } })
       log.error({ err, id: task.id }, 'queued task has no readable request')
       return this.wake(provider)
@@ -254,13 +256,10 @@ export class SubmitQueue {
     try {
       moved = await store.moveInQueue(task.seq, 'dispatch')
     } catch (err) {
-      pacer.release(Date.now()) // nothing was sent: the slot is free again
+      await this.#release(provider, lease, false) // nothing was sent: the slot is free again
       throw err
     }
-    if (!moved) {
-      pacer.release(Date.now())
-      return this.wake(provider)
-    }
+    if (!moved) return await this.#release(provider, lease, false)
     const previous = this.#lastServed.get(provider)
     this.#lastServed.set(provider, task.caller)
     const waitedMs = Date.now() - Date.parse(task.queued_at ?? task.created_at)
@@ -269,15 +268,15 @@ export class SubmitQueue {
       .catch((err: unknown) => { log.error({ err, id: task.id }, 'dispatching a queued create failed') })
       .then(async () => await store.queries.bySeq(task.seq))
       .catch(() => undefined)
-      .then((after) => {
-        this.#inFlight.delete(sending)
+      .then(async (after) => {
         const refused = after?.status === 'queued'
         // A refused create goes back to the head: the same caller's turn comes again first.
         if (refused) {
           if (previous === undefined) this.#lastServed.delete(provider)
           else this.#lastServed.set(provider, previous)
         }
-        this.release(provider, !refused)
+        await this.#release(provider, lease, !refused)
+        this.#inFlight.delete(sending)
       })
     this.#inFlight.add(sending)
   }

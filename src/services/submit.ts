@@ -140,8 +140,8 @@ export class SubmitService {
       queued_request: direct ? null : JSON.stringify({ request, token } satisfies QueuedRequest),
       queued_at: direct ? null : created,
       sent_at: direct ? created : null
-    }, idempotencyKey ? { scope: caller, key: idempotencyKey, requestHash } : null).catch((err: unknown) => {
-      if (direct) queue.release(providerName, false)
+    }, idempotencyKey ? { scope: caller, key: idempotencyKey, requestHash } : null).catch(async (err: unknown) => {
+      if (direct) await queue.release(providerName, false)
       throw err
     })
 
@@ -154,7 +154,7 @@ export class SubmitService {
 
     store.events.emit('queueDispatch', { provider: providerName, waitedMs: 0 })
     const forwarding = this.#forward(provider, task.seq, task.id, token, request).finally(async () => {
-      queue.release(providerName, (await store.queries.bySeq(task.seq))?.status !== 'queued')
+      await queue.release(providerName, (await store.queries.bySeq(task.seq))?.status !== 'queued')
     })
     if (!idempotencyKey) return { answer: forwarding }
     this.#inFlight.set(flightKey, forwarding)
@@ -210,7 +210,7 @@ export class SubmitService {
       if (isRateLimitRefusal(err)) {
         // Nothing was created: back to the head of the queue, the dispatcher slows down, the refusal stays in the history.
         const code = err.providerCode !== null ? String(err.providerCode) : `http_${err.httpStatus}`
-        const pauseMs = this.#options.queue.refused(provider.name, err.retryAfterMs)
+        const pauseMs = await this.#options.queue.refused(provider.name, err.retryAfterMs)
         const requeued = await this.#record(() => store.moveInQueue(seq, 'requeue', {
           queuedRequest: JSON.stringify({ request, token } satisfies QueuedRequest),
           detail: { code, message: err.message, trace_id: err.traceId, retry_after_ms: err.retryAfterMs, pause_ms: Math.round(pauseMs) }

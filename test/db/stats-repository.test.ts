@@ -69,7 +69,7 @@ async function seeded (database: DatabaseEngine): Promise<StatsReads> {
 }
 
 const answers = async (repo: StatsReads) => {
-  const sources = { repo, budgets: () => [], registry: new Registry(), challengeMetric: 'none' }
+  const sources = { repo, budgets: async () => [], registry: new Registry(), challengeMetric: 'none' }
   const of = async (caller: string | undefined): Promise<Stats> => await overview(sources, caller, NOW)
   return { all: await of(undefined), teamA: await of('team-a'), teamB: await of('team-b'), nobody: await of('nobody') }
 }
