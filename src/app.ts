@@ -87,6 +87,8 @@ const CODE_BY_STATUS: Record<number, ErrorCode> = {
 const FALLBACK_CODE: ErrorCode = 'request_error'
 // A locked database (another process's write lock) is usually a backup or a shell session: seconds, not minutes.
 const DATABASE_BUSY_RETRY_AFTER_S = 1
+// A PostgreSQL restart or failover takes seconds; the pool's connection timeout is 5 s.
+const DATABASE_UNAVAILABLE_RETRY_AFTER_S = 5
 // The MiniMax code a MiniMax client expects for our own refusals.
 const MINIMAX_CODE_BY_STATUS: Record<number, number> = { 400: 2013, 401: 1004, 404: 2013, 413: 2013, 415: 2013, 422: 2013, 429: 1002, 503: 1000 }
 
@@ -156,7 +158,9 @@ export async function buildApp (config: Config, dependencies: AppDependencies = 
 
   // Set before the routes are registered: a route plugin keeps the handlers in force when it was registered.
   app.setErrorHandler((thrown: FastifyError | AppError, request, reply) => {
-    const err = app.taskStore.isBusy(thrown) ? errors.databaseBusy(DATABASE_BUSY_RETRY_AFTER_S) : thrown
+    const err = app.taskStore.isBusy(thrown)
+      ? errors.databaseBusy(DATABASE_BUSY_RETRY_AFTER_S)
+      : app.taskStore.isUnavailable(thrown) ? errors.databaseUnavailable(DATABASE_UNAVAILABLE_RETRY_AFTER_S) : thrown
     if (err instanceof AppError) reply.headers(err.headers)
     const statusCode = err instanceof AppError ? err.statusCode : err.statusCode ?? 500
     const details: Record<string, unknown> = err instanceof AppError ? { ...err.details } : {}

@@ -46,6 +46,7 @@ export const ERROR_CODES = {
   request_error: 'any other 4xx Fastify or a plugin raises itself (none is known today)',
   internal_error: 'a bug or an unexpected failure; internals are never shown, the request_id finds it in our logs (500)',
   database_busy: 'another process holds the database\'s write lock (a backup, the sqlite3 shell); retry after Retry-After, nothing was lost (503)',
+  database_unavailable: 'the database (PostgreSQL) cannot be reached; retry after Retry-After (503)',
   provider_not_configured: 'the provider\'s API key is not set on this service (503)',
   ui_not_built: 'the dashboard at /ui/ was not built on this machine (npm run build) (503)',
   // The provider's refusals and failures of a submit (base_resp carries the provider's own code)
@@ -114,6 +115,8 @@ export const errors = {
   {}, { 'retry-after': '1' }),
   // A lock held by another process (a backup, the sqlite3 shell): nothing was written, the same request may be retried.
   databaseBusy: (retryAfterSeconds: number) => new AppError(503, 'database_busy', `the database is locked by another process; nothing was written, retry in ${retryAfterSeconds} s`, {}, { 'retry-after': String(retryAfterSeconds) }),
+  // PostgreSQL is down or refuses work (a restart, a failover): worth retrying in a few seconds, on any replica.
+  databaseUnavailable: (retryAfterSeconds: number) => new AppError(503, 'database_unavailable', `the database cannot be reached right now; retry in ${retryAfterSeconds} s`, {}, { 'retry-after': String(retryAfterSeconds) }),
   uiNotBuilt: () => new AppError(503, 'ui_not_built', 'the dashboard was not built on this machine: run npm run build'),
   pushMissingFields: () => new AppError(400, 'invalid_push', 'a callback body must carry either "challenge" or both "task_id" and "status"')
 } as const

@@ -36,6 +36,8 @@ export class SqliteTaskStorage implements TaskStorage {
   }
 
   isBusy (err: unknown): boolean { return isDatabaseBusy(err) }
+  // The file is on this machine: its failures (a full disk, an I/O error) are not an outage to wait out.
+  isUnavailable (): boolean { return false }
 
   async create (task: NewTask, idempotency: IdempotencyClaim | null, hooks: ChangeHooks): Promise<TaskRow> {
     return this.#repo.transaction(() => {

@@ -115,6 +115,8 @@ export interface TaskStorage {
   watchRemoteChanges: (onChange: (seq: number) => void, onError: (err: unknown) => void) => Promise<() => Promise<void>>
   /** Whether the error is the engine's "another connection holds the lock": every write would fail alike, for now. */
   isBusy: (err: unknown) => boolean
+  /** Whether the error is "the database cannot be reached" (a server that is down or refuses work); never on SQLite. */
+  isUnavailable: (err: unknown) => boolean
 }
 
 /** A create's Idempotency-Key was written first by another submit (another replica, or a race): nothing was written. */

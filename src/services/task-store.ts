@@ -40,6 +40,7 @@ export class TaskStore {
 
   /** Whether the error means the database is locked by another connection for now (every write fails alike). */
   isBusy (err: unknown): boolean { return this.#storage.isBusy(err) }
+  isUnavailable (err: unknown): boolean { return this.#storage.isUnavailable(err) }
 
   /** Sets the reconciler's policy for the next poll after news (runs inside each change's transaction). */
   setPollScheduler (scheduler: PollScheduler): void {

@@ -56,6 +56,7 @@ export class PostgresTaskStorage implements TaskStorage {
   }
 
   isBusy (err: unknown): boolean { return isPostgresBusy(err) }
+  isUnavailable (err: unknown): boolean { return isPostgresUnavailable(err) }
 
   async create (task: NewTask, idempotency: IdempotencyClaim | null, hooks: ChangeHooks): Promise<TaskRow> {
     return inTransaction(this.#pool, async (client) => {
