@@ -116,6 +116,9 @@ if (havePostgres(t, 'PostgreSQL migrations')) {
     const expected = sqliteSchema(sqlite)
     const full = await postgresSchema(pool)
     for (const table of Object.keys(POSTGRES_ONLY)) t.ok(full.tables[table], `${table}: PostgreSQL only (${POSTGRES_ONLY[table]})`)
+    // Only the rate limits' counts are unlogged (004): a count need not wait for an fsync; everything else is durable.
+    const { rows: unlogged } = await pool.query<{ name: string }>("SELECT relname AS name FROM pg_class WHERE relpersistence = 'u' AND relkind = 'r' ORDER BY relname")
+    t.same(unlogged.map((row) => row.name), ['rate_limit_hits'], 'rate_limit_hits is the one unlogged table')
     const actual = withoutPostgresOnly(full)
     t.same(Object.keys(actual.tables).sort(), Object.keys(expected.tables).sort(), 'the same tables')
     for (const [table, columns] of Object.entries(expected.tables)) {
