@@ -17,7 +17,6 @@ export type QueuedRequest = { request: SubmitRequest, token: string }
 export type QueueSender = (task: TaskRow, queued: QueuedRequest) => Promise<void>
 
 export type { QueuePosition }
-export { Pacer } from './pacing.js'
 
 export type SubmitQueueOptions = {
   store: TaskStore

@@ -1,6 +1,6 @@
 // The dispatcher's pacing: evenly spaced creates, never more than rpm in a window, one in flight, backoff on refusals.
 import t from 'tap'
-import { Pacer } from '../../src/services/submit-queue.js'
+import { Pacer } from '../../src/services/pacing.js'
 
 t.test('creates are spaced evenly (no burst when a window opens), one in flight at a time', async (t) => {
   const pacer = new Pacer(5, 60_000)

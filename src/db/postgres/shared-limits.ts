@@ -30,11 +30,13 @@ export class PostgresLimits implements SharedLimits {
         await changes(client, 'create', [key])
         ;[row] = await rows<Row>(client, 'lock', [key])
       }
+      // A step that changed nothing (a slot found taken, a budget found spent) writes nothing. Compared with sorted keys
+      // (jsonb gives them back in an order of its own), and taken before the step, which owns the state and may change
+      // it in place.
+      const before = stringify(row!.state)
       const { state, result } = step((row!.state ?? undefined) as S | undefined, row!.now)
-      // A step that changed nothing (a slot found taken, a budget found spent) writes nothing. Compared with sorted keys:
-      // jsonb gives them back in an order of its own.
       const text = stringify(state)
-      if (text !== stringify(row!.state)) await changes(client, 'save', [key, text])
+      if (text !== before) await changes(client, 'save', [key, text])
       return result
     })
   }
