@@ -1,5 +1,5 @@
 // The task module's storage on SQLite: the transactions run synchronously inside (better-sqlite3, no await in a
-// transaction) and resolve after the commit; a group of updates commits once and, at FULL, is fsynced off the loop.
+// transaction) and resolve after the commit; a group of updates commits once and, at FULL, is fsynced by a WalSync.
 import { isDatabaseBusy } from './database.js'
 import { messageInserter, type NewMessage } from './deliveries-repository.js'
 import { newEvent as event, stateOf, type ArchiveRecord, type NewTask, type TaskRow, type TasksRepository } from './tasks-repository.js'
@@ -8,7 +8,7 @@ import type { VideoLink } from '../providers/provider.js'
 import type { EventSource } from '../services/task-events.js'
 import { queueMove, type QueueMove, type StatusUpdate, type TaskStatus } from '../services/task-state.js'
 import {
-  IdempotencyKeyTaken, leaseEnd, messagesFor, planUpdate, type ChangeHooks, type IdempotencyClaim, type QueueMoveOptions, type Settled, type TaskQueries, type TaskStorage,
+  IdempotencyKeyTaken, leaseEnd, TaskGone, messagesFor, planUpdate, type ChangeHooks, type IdempotencyClaim, type QueueMoveOptions, type Settled, type TaskQueries, type TaskStorage,
   type UpdateArgs, type UpdateResult
 } from '../services/task-storage.js'
 
@@ -27,7 +27,7 @@ export class SqliteTaskStorage implements TaskStorage {
   readonly #insertMessage: (message: NewMessage) => void
   readonly queries: TaskQueries
 
-  /** walSync: group commits are fsynced off the event loop (synchronous=FULL); null: durable at commit, as configured. */
+  /** walSync: each group commit is fsynced after it (synchronous=FULL, see wal-sync.ts); null: durable at commit, as configured. */
   constructor (repo: TasksRepository, walSync: GroupSync | null = null) {
     this.#repo = repo
     this.#walSync = walSync
@@ -85,7 +85,8 @@ export class SqliteTaskStorage implements TaskStorage {
   /** One update; runs inside a transaction and carries out planUpdate's plan. */
   #apply (hooks: ChangeHooks, seq: number, taskId: string | null, update: StatusUpdate, source: EventSource, detail: Record<string, unknown> = {}): UpdateResult {
     const at = now()
-    const task = this.#repo.bySeq(seq)!
+    const task = this.#repo.bySeq(seq)
+    if (!task) throw new TaskGone(seq)
     let bound = false
     // taskId is null only for a create that was refused before any provider task existed
     if (taskId !== null && task.task_id === null) {

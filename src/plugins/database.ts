@@ -52,7 +52,7 @@ function openSqlite (app: FastifyInstance, options: Extract<DatabasePluginOption
   // Migrations could wait for another process's lock; from now on every wait holds up challenges too, so it is short.
   setBusyTimeout(db, options.busyTimeoutMs)
   app.decorate('engine', { kind: 'sqlite', db })
-  // FULL: pushes wait for an fsync of their group commit, run off the event loop (src/db/wal-sync.ts).
+  // FULL: pushes wait for an fsync of their group commit, on the loop or the thread pool (src/db/wal-sync.ts).
   const walSync = options.synchronous === 'FULL' && options.path !== ':memory:' ? new WalSync(db) : null
   // Registered before the task store's own onClose, so it runs after it (onClose hooks run in reverse order).
   app.addHook('onClose', async () => {

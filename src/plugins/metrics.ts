@@ -98,7 +98,9 @@ export default fp<MetricsPluginOptions>(async (app, options) => {
     registers
   })
   const pushes = new Counter({ name: 's2v_callback_pushes_total', help: 'Status pushes by what they did', labelNames: ['outcome'] as const, registers })
-  for (const outcome of PUSH_OUTCOMES) pushes.inc({ outcome }, 0)
+  // One child per outcome, made (and shown at 0) up front: every push then counts without hashing its label.
+  const pushesBy = new Map<string, ReturnType<typeof pushes.labels>>(PUSH_OUTCOMES.map((outcome) => [outcome, pushes.labels({ outcome })]))
+  for (const child of pushesBy.values()) child.inc(0)
   const submits = new Counter({
     name: 's2v_submits_total',
     help: 'Submits by outcome (created, rejected, unknown) and MiniMax or our error code (empty when created)',
@@ -187,7 +189,7 @@ export default fp<MetricsPluginOptions>(async (app, options) => {
 
   // Subscribed to the task module's events with every other effect of a change (plugins/task-effects.ts).
   const listeners: TaskEventListeners = {
-    push: ({ outcome }) => pushes.inc({ outcome }),
+    push: ({ outcome }) => { (pushesBy.get(outcome) ?? pushes.labels({ outcome })).inc() },
     submit: ({ outcome, code }) => submits.inc({ outcome, code: code ?? '' }),
     providerCall: ({ provider, operation, ok, ms, traceId }) => {
       providerCalls.observe({ provider, operation, ok: String(ok) }, ms / 1000)

@@ -78,7 +78,7 @@ const callbackRoutes: FastifyPluginAsyncTypebox<CallbackRouteOptions> = async (a
       let applied = false
       if (push) {
         // Not dropped silently: a push riding along with a challenge is applied when authentic, else counted and logged.
-        if (request.callbackTask) applied = (await app.callbackService.push(request.callbackTask, push), true)
+        if (request.callbackTask) applied = (await app.callbackService.push(request.callbackTask, push, token), true)
         else app.callbackService.refuse(token === null ? 'bare_path' : 'unknown_token', push)
       }
       const status = applied ? ',"status":"success"' : ''
@@ -90,7 +90,7 @@ const callbackRoutes: FastifyPluginAsyncTypebox<CallbackRouteOptions> = async (a
     }
     if (!push) throw errors.pushMissingFields()
     if (!request.callbackTask) throw app.callbackService.refuse(token === null ? 'bare_path' : 'unknown_token', push)
-    const { outcome, task } = await app.callbackService.push(request.callbackTask, push)
+    const { outcome, task } = await app.callbackService.push(request.callbackTask, push, token)
     addToAccessLog(request, { push: { id: task.id, task_id: push.task_id, provider_status: push.status, outcome, status: task.status } })
     return { status: 'success' as const }
   }

@@ -127,6 +127,14 @@ export class IdempotencyKeyTaken extends Error {
   }
 }
 
+/** The task an update names is no longer there (purged by retention since its push was authenticated): nothing was written. */
+export class TaskGone extends Error {
+  constructor (readonly seq: number) {
+    super(`no task with seq ${seq}: it was purged`)
+    this.name = 'TaskGone'
+  }
+}
+
 /**
  * Whether observers are told of a committed update: its status changed, or the provider's failure replaced a
  * provisional one of ours (same status, but now final: event streams end on it). The one rule for both the task

@@ -9,7 +9,7 @@ import type { StatusChange } from '../../src/services/task-events.js'
 import { PostgresTaskStorage } from '../../src/db/postgres/task-storage.js'
 import { FOLD_COUNTS_AFTER_ROWS, FOLD_COUNTS_LOCK_KEY, PostgresTasksRepository } from '../../src/db/postgres/tasks-repository.js'
 import { decide, isTerminal, type StatusUpdate } from '../../src/services/task-state.js'
-import { IdempotencyKeyTaken, type ChangeHooks, type TaskStorage, type UpdateArgs, type UpdateResult } from '../../src/services/task-storage.js'
+import { IdempotencyKeyTaken, TaskGone, type ChangeHooks, type TaskStorage, type UpdateArgs, type UpdateResult } from '../../src/services/task-storage.js'
 import { stateOf } from '../../src/db/tasks-repository.js'
 import { taskId } from '../helper.js'
 import { lockWaiters, openTestPool } from '../postgres-cluster.js'
@@ -175,12 +175,12 @@ for (const engine of engines) {
 
     const settled = await storage.applyUpdates([[a.seq, ida, success, 'callback'], [987654, taskId(), success, 'callback'], [b.seq, idb, failed, 'poll']], hooks)
     t.match(settled[0], { result: { ok: true, task: { status: 'success' } } })
-    t.ok(settled[1] && 'error' in settled[1], 'the update of a task that does not exist fails')
+    t.ok(settled[1] && 'error' in settled[1] && settled[1].error instanceof TaskGone, 'the update of a task that does not exist (purged) fails, as TaskGone')
     t.match(settled[2], { result: { ok: true, decision: { outcome: 'conflict' } } })
     t.equal((await storage.queries.bySeq(a.seq))!.status, 'success', 'the others are committed')
     t.same(await outcomes(storage, a.seq), ['created', 'applied', 'applied'], 'once: the group that failed left nothing')
     t.same(await outcomes(storage, b.seq), ['created', 'applied', 'applied', 'conflict'])
-    await t.rejects(storage.applyUpdates([[987654, taskId(), success, 'callback']], hooks), 'a group of one fails as itself')
+    await t.rejects(storage.applyUpdates([[987654, taskId(), success, 'callback']], hooks), TaskGone, 'a group of one fails as itself')
   })
 
   t.test(`${engine.name}: an update without a task_id gets news only when it finishes the task`, async (t) => {

@@ -1,11 +1,12 @@
-// Group commits fsynced off the event loop: answered only after the WAL is on disk, groups formed while it syncs.
+// Group commits fsynced after the commit: answered only after the WAL is on disk, groups formed while it syncs; the fsync
+// on the loop while the disk is quick, on the thread pool while it is slow.
 import t, { type Test } from 'tap'
 import { join } from 'node:path'
 import { openDatabase } from '../../src/db/database.js'
 import { migrate } from '../../src/db/migrate.js'
 import { TasksRepository } from '../../src/db/tasks-repository.js'
 import { SqliteTaskStorage, type GroupSync } from '../../src/db/sqlite-task-storage.js'
-import { WalSync } from '../../src/db/wal-sync.js'
+import { WalSync, type FileSync } from '../../src/db/wal-sync.js'
 import { TaskStore } from '../../src/services/task-store.js'
 import { seedTask, taskId, tempDir } from '../helper.js'
 
@@ -85,4 +86,35 @@ t.test('WalSync commits without the fsync, restores FULL, and syncs the WAL file
   await walSync.flush()
   await walSync.flush()
   t.pass('flushed the WAL')
+})
+
+t.test('the fsync runs on the loop while the disk is quick, on the thread pool while it is slow, and on the loop again once a second', async (t) => {
+  const { db } = open(t)
+  let clock = 0
+  let loopMs = 0.2
+  const calls: string[] = []
+  const sync: FileSync = {
+    onLoop: () => { calls.push('loop'); clock += loopMs },
+    onPool: async () => { calls.push('pool') }
+  }
+  const walSync = new WalSync(db, { sync, now: () => clock })
+  t.teardown(async () => { await walSync.close() })
+  walSync.unsynced(() => db.exec('CREATE TABLE wal_sync_probe (x)'))
+  const flush = async (times: number) => { for (let i = 0; i < times; i++) await walSync.flush() }
+
+  await flush(3)
+  t.same(calls.splice(0), ['loop', 'loop', 'loop'], 'quick fsyncs stay on the loop')
+  loopMs = 5
+  await flush(1)
+  t.notOk(walSync.onLoop, 'one slow fsync on the loop sends the next ones to the pool')
+  loopMs = 0.2
+  clock += 100
+  await flush(3)
+  t.same(calls.splice(0), ['loop', 'pool', 'pool', 'pool'], 'the pool until a second has passed')
+  clock += 1000
+  await flush(2)
+  t.same(calls.splice(0), ['loop', 'loop'], 'then one on the loop again: quick, so the loop again')
+
+  sync.onLoop = () => { throw new Error('EIO') }
+  await t.rejects(walSync.flush(), /EIO/, 'a failed fsync on the loop rejects the flush: its updates are never answered as durable')
 })

@@ -33,6 +33,35 @@ t.test('a push on the task\'s token path is applied and on disk before the 200',
   t.same((await app.taskStore.queries.eventsOf(done.seq)).map((event) => [event.source, event.outcome]), [['submit', 'created'], ['callback', 'applied'], ['callback', 'applied']])
 })
 
+t.test('a task\'s token is read and checked once: its next pushes skip the read, and a purge ends it', async (t) => {
+  const logs = new LogCapture()
+  const app = await build(t, {}, logs)
+  const tid = taskId()
+  const { token } = await seedTask(app.taskStore, { task_id: tid })
+  const reads: string[] = []
+  const read = app.taskStore.queries.callbackTarget
+  app.taskStore.queries.callbackTarget = async (id) => { reads.push(id); return await read(id) }
+  t.teardown(() => { app.taskStore.queries.callbackTarget = read })
+
+  t.equal((await push(app, `/get_callback/${token}`, { task_id: tid, status: 'processing' })).statusCode, 200)
+  t.equal((await push(app, `/get_callback/${token}`, { task_id: tid, status: 'success', file_id: '205258526306433' })).statusCode, 200)
+  t.equal(reads.length, 1, 'the token\'s row was read for the first push only')
+  const forged = `${token.slice(0, -1)}${token.endsWith('A') ? 'B' : 'A'}`
+  t.equal((await push(app, `/get_callback/${forged}`, { task_id: tid, status: 'failed' })).json().code, 'unknown_callback_token', 'a token that differs in one character is still checked, and refused')
+  t.equal(reads.length, 2)
+
+  // Retention purges the finished task; MiniMax's late duplicate then finds no task: 401, never a 500.
+  sqliteDb(app).prepare("UPDATE tasks SET updated_at = '2000-01-01T00:00:00.000Z'").run()
+  t.equal((await app.taskStore.purgeFinished('2001-01-01T00:00:00.000Z', 10)).length, 1)
+  const late = await push(app, `/get_callback/${token}`, { task_id: tid, status: 'success', file_id: '205258526306433' })
+  t.equal(late.statusCode, 401)
+  t.equal(late.json().code, 'unknown_callback_token')
+  t.equal(reads.length, 2, 'known until then, so not read')
+  t.equal((await push(app, `/get_callback/${token}`, { task_id: tid, status: 'success' })).statusCode, 401)
+  t.equal(reads.length, 3, 'forgotten after the purge: read (and found missing) from then on')
+  t.ok(logs.lines.some((line) => line.msg === 'refused a status push' && line.reason === 'unknown_token'), 'logged as refused')
+})
+
 t.test('a task_id sent as a bare JSON number keeps all its digits', async (t) => {
   const app = await build(t)
   const { id, token } = await seedTask(app.taskStore)

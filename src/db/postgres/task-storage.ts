@@ -15,7 +15,7 @@ import type { VideoLink } from '../../providers/provider.js'
 import type { EventSource } from '../../services/task-events.js'
 import { queueMove, type QueueMove, type StatusUpdate, type TaskStatus } from '../../services/task-state.js'
 import {
-  IdempotencyKeyTaken, announces, leaseEnd, messagesFor, planUpdate, type ChangeHooks, type IdempotencyClaim, type QueueMoveOptions, type Settled, type TaskQueries,
+  IdempotencyKeyTaken, TaskGone, announces, leaseEnd, messagesFor, planUpdate, type ChangeHooks, type IdempotencyClaim, type QueueMoveOptions, type Settled, type TaskQueries,
   type TaskStorage, type UpdateArgs, type UpdateResult
 } from '../../services/task-storage.js'
 
@@ -113,7 +113,7 @@ export class PostgresTaskStorage implements TaskStorage {
   async #apply (client: pg.PoolClient, hooks: ChangeHooks, seq: number, taskId: string | null, update: StatusUpdate, source: EventSource, detail: Record<string, unknown> = {}): Promise<UpdateResult> {
     const at = now()
     const task = await this.#repo.bySeqForUpdate(client, seq)
-    if (!task) throw new Error(`no task with seq ${seq}`)
+    if (!task) throw new TaskGone(seq)
     let bound = false
     // taskId is null only for a create that was refused before any provider task existed
     if (taskId !== null && task.task_id === null) {
