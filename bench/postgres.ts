@@ -9,7 +9,7 @@ import { startScratchPostgres, type PostgresCluster } from '../test/postgres-clu
 import { runLoad, type LoadResult, type LoadSpec } from './load.js'
 import { copyFilledTasks } from './postgres-fill.js'
 import type { BenchContext, RunResult } from './scenarios.js'
-import { BENCH_API_TOKEN, startService, type ServerProcess } from './servers.js'
+import { groupCommitsOf, startService, type GroupCommits, type ServerProcess } from './servers.js'
 
 export const REPLICAS = 2
 const US_PER_S = 1_000_000
@@ -105,7 +105,7 @@ export async function measureReplicas (ctx: BenchContext, specs: (urls: string[]
     const load = mergeLoads(results)
     const cpuSeconds = servers.reduce((sum, server, i) => sum + server.cpuSeconds() - cpuBefore[i]!, 0)
     result = { load, peakRssBytes: Math.max(...servers.map((server) => server.peakRssBytes())), cpuUsPerRequest: cpuSeconds * US_PER_S / Math.max(1, load.ok) }
-    commits = await groupCommits(servers)
+    commits = await groupCommitsOf(servers)
   } finally {
     await Promise.all(servers.map((server) => server.stop()))
   }
@@ -158,7 +158,6 @@ export function describeCost (label: string, cost: PostgresCost): string {
 }
 
 type Counters = { statements: number, serverMs: number, transactions: number, walSyncs: number }
-type GroupCommits = { count: number, seconds: number }
 
 async function databaseCounters (pool: pg.Pool): Promise<Counters> {
   const { rows: [database] } = await pool.query<{ statements: string, server_ms: string, transactions: string }>(`
@@ -169,23 +168,6 @@ async function databaseCounters (pool: pg.Pool): Promise<Counters> {
   // Cluster-wide (WAL is shared), so the bench's own reads count too: a handful against thousands of requests.
   const { rows: [wal] } = await pool.query<{ wal_sync: string }>('SELECT wal_sync FROM pg_stat_wal')
   return { statements: Number(database!.statements), serverMs: Number(database!.server_ms), transactions: Number(database!.transactions), walSyncs: Number(wal!.wal_sync) }
-}
-
-/** The replicas' group commits of status changes since they started, from their /metrics. */
-async function groupCommits (servers: ServerProcess[]): Promise<GroupCommits> {
-  let count = 0
-  let seconds = 0
-  for (const server of servers) {
-    const text = await (await fetch(`${server.url}/metrics`, { headers: { authorization: `Bearer ${BENCH_API_TOKEN}` } })).text()
-    count += metric(text, 's2v_db_write_duration_seconds_count')
-    seconds += metric(text, 's2v_db_write_duration_seconds_sum')
-  }
-  return { count, seconds }
-}
-
-function metric (text: string, name: string): number {
-  const match = new RegExp(`^${name}(?:\\{[^}]*\\})? ([0-9.e+-]+)$`, 'm').exec(text)
-  return match ? Number(match[1]) : 0
 }
 
 /** Loads that ran at once, as one: counts add up; latency percentiles are the worse replica's (they cannot be merged). */

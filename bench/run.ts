@@ -152,7 +152,12 @@ const report: Report = {
 
 console.log(renderReport(report))
 for (const [key, costs] of Object.entries(postgresCosts)) for (const cost of costs) if (cost) console.log(`  ${describeCost(key, cost)}`)
-writeFileSync(settings.out, JSON.stringify({ ...report, scenarios, postgres: postgresCosts }, null, 2) + '\n')
+// Where a push's time goes on SQLite: how many pushes shared a commit and its fsync, run by run.
+const groupCommits = Object.fromEntries(selected.filter((scenario) => runs[scenario.key]?.some((run) => run.groupCommits)).map((scenario) => [scenario.key, runs[scenario.key]!.map((run) => ({ ...run.groupCommits!, pushes: run.durability!.answered }))]))
+for (const [key, all] of Object.entries(groupCommits)) {
+  console.log(`  ${key}: ${all.map(({ count, seconds, pushes }) => `${count} group commits of ${(pushes / count).toFixed(1)} pushes, ${(seconds * 1000 / count).toFixed(2)} ms each`).join('; ')} (commit and fsync, warm-up included)`)
+}
+writeFileSync(settings.out, JSON.stringify({ ...report, scenarios, postgres: postgresCosts, groupCommits }, null, 2) + '\n')
 log(`results written to ${settings.out}`)
 
 const broken = [

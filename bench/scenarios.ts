@@ -6,7 +6,7 @@ import { countPushEvents, filledTaskId, seedPushTasks, unseededPushTargets, type
 import type { LookupSample } from './lookup-sample.js'
 import { describeCost, measureReplicas, postgresBench, REPLICAS, splitConnections, type PostgresCost } from './postgres.js'
 import { countPostgresPushEvents, seedPostgresPushTasks } from './postgres-fill.js'
-import { BENCH_API_TOKEN, startBaseline, startFakeMiniMax, startService, withServer, type ServerProcess } from './servers.js'
+import { BENCH_API_TOKEN, groupCommitsOf, startBaseline, startFakeMiniMax, startService, withServer, type GroupCommits, type ServerProcess } from './servers.js'
 import type { Settings } from './settings.js'
 
 export type BenchContext = {
@@ -32,6 +32,8 @@ export type RunResult = {
   durability?: { answered: number, recorded: number }
   /** On PostgreSQL: what the load cost on the database's side (bench/postgres.ts). */
   postgres?: PostgresCost
+  /** Pushes on SQLite: the service's group commits (warm-up included, like `durability.answered`). */
+  groupCommits?: GroupCommits
 }
 
 export const SCENARIO_KEYS = [
@@ -225,7 +227,8 @@ async function pushRun (ctx: BenchContext, synchronous: 'FULL' | 'NORMAL'): Prom
   const batch = ctx.nextSeedBatch()
   const targets = seedPushTasks(ctx.mainDb, ctx.settings.pushTasks, batch)
   let answered = 0
-  const result = await measure(ctx, () => service(ctx, { synchronous }), (url) => pushLoad(url, targets, ctx.settings.connections), (load) => { answered += load.ok })
+  const result = await measure(ctx, () => service(ctx, { synchronous }), (url) => pushLoad(url, targets, ctx.settings.connections), (load) => { answered += load.ok },
+    async (server) => ({ groupCommits: await groupCommitsOf([server]) }))
   // Read after the service has stopped: a push answered 200 but not in the database would be a lost acknowledgement.
   return { ...result, durability: { answered, recorded: countPushEvents(ctx.mainDb, batch) } }
 }
@@ -275,7 +278,8 @@ async function saturatedRun (ctx: BenchContext): Promise<RunResult> {
 }
 
 /** Starts a server, warms it up, measures one load, reads its peak memory, stops it; `seen` gets both loads' results. */
-function measure (ctx: BenchContext, start: () => Promise<ServerProcess>, load: (url: string) => LoadSpec, seen: (load: LoadResult) => void = () => {}): Promise<RunResult> {
+function measure (ctx: BenchContext, start: () => Promise<ServerProcess>, load: (url: string) => LoadSpec, seen: (load: LoadResult) => void = () => {},
+  inspect: (server: ServerProcess) => Promise<Partial<RunResult>> = async () => ({})): Promise<RunResult> {
   return withServer(start, async (server) => {
     const spec = load(server.url)
     // A fresh process: let V8 optimise first; these numbers are thrown away.
@@ -285,7 +289,7 @@ function measure (ctx: BenchContext, start: () => Promise<ServerProcess>, load: 
     const cpuUsPerRequest = (server.cpuSeconds() - cpuBefore) * US_PER_S / result.ok
     seen(result)
     reportFailures(ctx, server, { load: result })
-    return { load: result, peakRssBytes: server.peakRssBytes(), cpuUsPerRequest }
+    return { ...await inspect(server), load: result, peakRssBytes: server.peakRssBytes(), cpuUsPerRequest }
   })
 }
 

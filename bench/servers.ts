@@ -139,6 +139,26 @@ export async function withServer<S extends ServerProcess, T> (start: () => Promi
   }
 }
 
+/** Group commits of status changes: how many, and their time in all (commit and fsync). */
+export type GroupCommits = { count: number, seconds: number }
+
+/** The group commits of status changes the service processes made since they started, from their /metrics. */
+export async function groupCommitsOf (servers: ServerProcess[]): Promise<GroupCommits> {
+  let count = 0
+  let seconds = 0
+  for (const server of servers) {
+    const text = await (await fetch(`${server.url}/metrics`, { headers: { authorization: `Bearer ${BENCH_API_TOKEN}` } })).text()
+    count += metric(text, 's2v_db_write_duration_seconds_count')
+    seconds += metric(text, 's2v_db_write_duration_seconds_sum')
+  }
+  return { count, seconds }
+}
+
+function metric (text: string, name: string): number {
+  const match = new RegExp(`^${name}(?:\\{[^}]*\\})? ([0-9.e+-]+)$`, 'm').exec(text)
+  return match ? Number(match[1]) : 0
+}
+
 /** Reads one kB figure (VmHWM, VmRSS) of a process from /proc, in bytes. */
 function procStatusBytes (pid: number, field: 'VmHWM' | 'VmRSS'): number {
   const match = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
