@@ -93,7 +93,7 @@ export async function measureReplicas (ctx: BenchContext, specs: (urls: string[]
   let busy: number[]
   try {
     for (let i = 0; i < REPLICAS; i++) {
-      servers.push(await startService({ databasePath: ctx.mainDb, databaseUrl: bench.databaseUrl, logLevel: ctx.settings.logLevel, cwd: ctx.dir, cpuProfileDir: ctx.settings.cpuProfileDir }))
+      servers.push(await startService({ databasePath: ctx.mainDb, databaseUrl: bench.databaseUrl, logLevel: ctx.settings.logLevel, cwd: ctx.dir, cpuProfileDir: ctx.settings.cpuProfileDir, nodeFlags: ctx.settings.nodeFlags }))
     }
     const loads = specs(servers.map((server) => server.url))
     if (ctx.settings.warmupSeconds > 0) for (const load of await Promise.all(loads.map((spec) => runLoad(spec, ctx.settings.warmupSeconds)))) count(load)

@@ -139,7 +139,8 @@ const report: Report = {
     warmupSeconds: settings.warmupSeconds,
     connections: settings.connections,
     rows: settings.rows,
-    only: settings.only
+    only: settings.only,
+    nodeFlags: settings.nodeFlags
   },
   fill,
   scenarios: Object.values(scenarios),

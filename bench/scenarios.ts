@@ -219,6 +219,7 @@ export function service (ctx: BenchContext, options: ServiceChoice = {}): Promis
     logLevel: ctx.settings.logLevel,
     cwd: ctx.dir,
     cpuProfileDir: ctx.settings.cpuProfileDir,
+    nodeFlags: ctx.settings.nodeFlags,
     ...options
   })
 }

@@ -69,6 +69,8 @@ export type ServiceOptions = {
   cwd: string
   /** Where node writes a CPU profile of each service process (--cpu-prof), if anywhere. */
   cpuProfileDir?: string | undefined
+  /** Node flags before dist/server.js (--node-flags). */
+  nodeFlags?: string[] | undefined
 }
 
 const running = new Set<ChildProcess>()
@@ -88,7 +90,7 @@ export async function startService (options: ServiceOptions): Promise<ServerProc
   const port = await freePort()
   const url = `http://127.0.0.1:${port}`
   const profile = options.cpuProfileDir ? ['--cpu-prof', '--cpu-prof-dir', options.cpuProfileDir] : []
-  return await startChild('service', [...profile, SERVICE_ENTRY], port, url, options.cwd, SERVICE_READY_PATH, {
+  return await startChild('service', [...profile, ...(options.nodeFlags ?? []), SERVICE_ENTRY], port, url, options.cwd, SERVICE_READY_PATH, {
     NODE_ENV: 'production',
     HOST: '127.0.0.1',
     PORT: String(port),

@@ -14,6 +14,8 @@ export type Settings = {
   only: string[]
   /** Write a CPU profile of every service process into this folder. */
   cpuProfileDir: string | undefined
+  /** Node flags for every service process (V8's heap sizes, say), before dist/server.js; none by default, as it runs in production. */
+  nodeFlags: string[]
   /** The service and every baseline log at this level: the service's default (info), whose request logs are part of its cost. */
   logLevel: string
   repetitions: number
@@ -42,7 +44,7 @@ export type Settings = {
   soakSampleMs: number
 }
 
-const FULL: Omit<Settings, 'out' | 'only' | 'cpuProfileDir' | 'logLevel'> = {
+const FULL: Omit<Settings, 'out' | 'only' | 'cpuProfileDir' | 'logLevel' | 'nodeFlags'> = {
   mode: 'full',
   // Three interleaved repetitions: the median shrugs off one disturbed run.
   repetitions: 3,
@@ -80,7 +82,7 @@ const FULL: Omit<Settings, 'out' | 'only' | 'cpuProfileDir' | 'logLevel'> = {
   soakSampleMs: 1_000
 }
 
-const QUICK: Omit<Settings, 'out' | 'only' | 'cpuProfileDir' | 'logLevel'> = {
+const QUICK: Omit<Settings, 'out' | 'only' | 'cpuProfileDir' | 'logLevel' | 'nodeFlags'> = {
   ...FULL,
   mode: 'quick',
   // A smoke run: every scenario once, the same table, well under 30 s.
@@ -101,14 +103,15 @@ const QUICK: Omit<Settings, 'out' | 'only' | 'cpuProfileDir' | 'logLevel'> = {
 // The service's default: the bench measures it as it runs in production.
 const DEFAULT_LOG_LEVEL = 'info'
 
-export const USAGE = `usage: npm run bench [-- --quick] [-- --out FILE] [-- --only push,lookup] [-- --rows N] [-- --repetitions N] [-- --log-level LEVEL] [-- --cpu-prof DIR]
+export const USAGE = `usage: npm run bench [-- --quick] [-- --out FILE] [-- --only push,lookup] [-- --rows N] [-- --repetitions N] [-- --log-level LEVEL] [-- --cpu-prof DIR] [-- --node-flags=FLAGS]
   --quick           smoke mode: 1 s runs, 1 repetition, ${QUICK.rows} rows, no soak
   --out FILE        where to write the JSON results (default bench-results.json)
   --only KEYS       only these (plus the baselines they are compared with), no scaling or soak: ${SELECTABLE.join(', ')}
   --log-level LEVEL the service's and every baseline's LOG_LEVEL (default ${DEFAULT_LOG_LEVEL}, the service's default)
   --repetitions N   interleaved repetitions of every scenario (default ${FULL.repetitions}, --quick ${QUICK.repetitions}); medians over them
   --rows N          tasks in the main database (default ${FULL.rows}, --quick ${QUICK.rows}); the pg_* scenarios copy them all into PostgreSQL
-  --cpu-prof DIR    write a CPU profile of every service process into DIR (open it in Chrome DevTools)`
+  --cpu-prof DIR    write a CPU profile of every service process into DIR (open it in Chrome DevTools)
+  --node-flags=FLAGS node flags for every service process, space-separated, after an = (--node-flags=--max-semi-space-size=8; default none)`
 
 export function parseSettings (argv: string[]): Settings | null {
   const { values } = parseArgs({
@@ -119,6 +122,7 @@ export function parseSettings (argv: string[]): Settings | null {
       only: { type: 'string', default: '' },
       'log-level': { type: 'string', default: DEFAULT_LOG_LEVEL },
       'cpu-prof': { type: 'string' },
+      'node-flags': { type: 'string', default: '' },
       rows: { type: 'string' },
       repetitions: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false }
@@ -129,6 +133,9 @@ export function parseSettings (argv: string[]): Settings | null {
   const only = values.only.split(',').map((key) => key.trim()).filter(Boolean)
   const unknown = only.filter((key) => !SELECTABLE.includes(key))
   if (unknown.length > 0) throw new Error(`unknown scenario ${unknown.join(', ')}; known: ${SELECTABLE.join(', ')}`)
+  const nodeFlags = values['node-flags'].split(' ').filter(Boolean)
+  const notFlag = nodeFlags.find((flag) => !flag.startsWith('--'))
+  if (notFlag !== undefined) throw new Error(`--node-flags takes node flags (--name or --name=value), got ${notFlag}`)
   const rows = values.rows === undefined ? undefined : Number(values.rows)
   if (rows !== undefined && !(Number.isInteger(rows) && rows >= 1000)) throw new Error(`--rows must be a whole number of at least 1000, got ${values.rows}`)
   const repetitions = values.repetitions === undefined ? undefined : Number(values.repetitions)
@@ -140,6 +147,7 @@ export function parseSettings (argv: string[]): Settings | null {
     out: resolve(values.out),
     only,
     logLevel: values['log-level'],
-    cpuProfileDir: values['cpu-prof'] === undefined ? undefined : resolve(values['cpu-prof'])
+    cpuProfileDir: values['cpu-prof'] === undefined ? undefined : resolve(values['cpu-prof']),
+    nodeFlags
   }
 }

@@ -10,7 +10,7 @@ const MB = 1024 * 1024
 export type Report = {
   machine: { nproc: number, cpu: string, node: string, memoryGb: number, loadBefore: number, loadAfter: number }
   date: string
-  settings: { mode: string, logLevel: string, repetitions: number, runSeconds: number, warmupSeconds: number, connections: number, rows: number, only: string[] }
+  settings: { mode: string, logLevel: string, repetitions: number, runSeconds: number, warmupSeconds: number, connections: number, rows: number, only: string[], nodeFlags: string[] }
   fill: FillResult
   scenarios: ScenarioSummary[]
   scaling: ScalingPoint[]
@@ -26,7 +26,8 @@ export function renderReport (report: Report): string {
     `s2v-callback bench (${settings.mode}${settings.only.length > 0 ? `, only ${settings.only.join(', ')}` : ''}) on ${machine.nproc} × ${machine.cpu}, ` +
       `${machine.memoryGb} GB, Node ${machine.node}, ${report.date}; load average ${machine.loadBefore.toFixed(1)} before, ${machine.loadAfter.toFixed(1)} after`,
     `${settings.repetitions} interleaved repetition(s) of ${settings.runSeconds} s after ${settings.warmupSeconds} s of warm-up, ` +
-      `${settings.connections} connections, medians; the service and every baseline log at "${settings.logLevel}"`,
+      `${settings.connections} connections, medians; the service and every baseline log at "${settings.logLevel}"` +
+      (settings.nodeFlags.length > 0 ? `; the service runs as node ${settings.nodeFlags.join(' ')} dist/server.js` : ''),
     `fill: ${fill.rows.toLocaleString('en-US')} tasks + ${fill.events.toLocaleString('en-US')} events in ${(fill.ms / 1000).toFixed(1)} s, ` +
       `${(fill.bytes / MB).toFixed(0)} MB (${Math.round(fill.bytesPerTask)} bytes/task incl. history and indexes)`,
     '',

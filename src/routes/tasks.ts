@@ -47,9 +47,11 @@ const tasksRoutes: FastifyPluginAsyncTypebox<TasksRouteOptions> = async (app, op
     // Capped per caller and in total (MAX_WAITERS_PER_CALLER, MAX_WAITERS): beyond, 429 too_many_waiters.
     // The same function for every request on this route (Fastify compiles one per route and status).
     serializeDetail ??= reply.getSerializationFunction('200') as (detail: TaskDetail) => string
-    const json = await app.taskWatch.longPoll(found, { wait: request.query.wait, status: request.query.status, caller: callerKey(request) }, reply.raw, waitAnswer)
+    // Sent from the release itself (one pass over every poll the change releases); this handler then ends, the reply sent.
     // Already serialised, so untyped: bytes are sent as they are, with the JSON content type set here.
-    return await (reply as FastifyReply).type('application/json; charset=utf-8').send(json)
+    await app.taskWatch.longPoll(found, { wait: request.query.wait, status: request.query.status, caller: callerKey(request) }, reply.raw, waitAnswer,
+      (json) => { (reply as FastifyReply).type('application/json; charset=utf-8').send(json) })
+    return reply
   })
 
   app.get('/v1/tasks/:id/history', {

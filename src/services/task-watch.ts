@@ -142,22 +142,43 @@ export class TaskWatch {
 
   /**
    * The long-poll: when the task's status is `status` (default: its current one) and can still change, waits up to
-   * waitSeconds for a change; answers with `answer` of the task as it is then. The polls one change releases share
-   * one answer (see shared): it is computed once, from the task as read after the change.
+   * `wait` seconds for a change, the service closing or `connection` (the client's response) closing; then calls
+   * `respond` with `answer` of the task as it is then, and resolves (rejects when the answer cannot be made, or with
+   * 429 too_many_waiters when no waiting slot is left). The polls one change releases share one answer (see shared),
+   * computed once from the task as read after the change, and are answered in one pass: every `respond` runs as that
+   * answer is ready, one after the other, with nothing of its own to await first; what follows each (its handler
+   * going on, its request's log line) comes after all of them.
    */
-  async longPoll<T> (task: TaskRow, { wait, status, caller }: { wait: number, status?: TaskStatus | undefined, caller: string }, connection: EventEmitter, answer: SharedAnswer<Promise<T>>): Promise<T> {
-    if (wait <= 0 || task.status !== (status ?? task.status) || isTerminal(task.status)) return await answer(task)
+  async longPoll<T> (task: TaskRow, { wait, status, caller }: { wait: number, status?: TaskStatus | undefined, caller: string }, connection: EventEmitter, answer: SharedAnswer<Promise<T>>, respond: (answer: T) => void): Promise<void> {
+    if (wait <= 0 || task.status !== (status ?? task.status) || isTerminal(task.status)) return respond(await answer(task))
     // Only a poll that really waits takes a slot: one answered at once costs nothing to hold.
     const release = this.admit(caller)
-    let result: WaitResult
-    try {
-      result = await this.waitForChange(task.seq, wait * 1000, connection, task.status)
-    } finally {
-      release()
-    }
     const current = async () => await answer(await this.store.queries.bySeq(task.seq) ?? task)
-    // One read for all the polls of a change, made by the first to resume: they resume together, right after it.
-    return result.change ? this.#once(result.change, answer, current) : current()
+    await new Promise<void>((resolve, reject) => {
+      let settled = false
+      let unwatch = () => {}
+      const finish = (answered: Promise<T>) => {
+        if (settled) return
+        settled = true
+        clearTimeout(timer)
+        unwatch()
+        connection.off('close', onDisconnect)
+        release()
+        answered.then(respond).then(resolve, reject)
+      }
+      const onDisconnect = () => finish(current())
+      const timer = setTimeout(() => finish(current()), wait * 1000)
+      connection.once('close', onDisconnect)
+      // Last: a closed watch answers at once, synchronously. One read for all the polls of a change, made by the
+      // first to be told: the others are told in the same loop and share it.
+      unwatch = this.watch(task.seq, { onChange: (change) => finish(this.#once(change, answer, current)), onClose: () => finish(current()) })
+      if (settled) return
+      // A change committed between the caller's read and this watch is not missed: the task is read again once the
+      // watch is in place, and a different status ends the wait at once.
+      this.store.queries.bySeq(task.seq).then((fresh) => {
+        if (fresh && fresh.status !== task.status) finish(this.#once(fresh, answer, current))
+      }, () => {}) // unreadable now: the watch still answers at the next change
+    })
   }
 
   /** Tells every waiting client the service is closing, so no open request holds the shutdown back. */

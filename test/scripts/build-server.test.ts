@@ -14,6 +14,7 @@ t.test('dist/server.js is one bundle: TypeBox is in it, the other packages are l
   t.notMatch(bundle, /from ["']typebox(\/[\w/]+)?["']/, 'no import of typebox')
   t.notMatch(bundle, /from ["']\.\.?\//, 'no import of another file of ours')
   t.match(bundle, /from ["']fastify["']/, 'fastify stays a package')
+  t.notMatch(bundle, /^import [^;]*from ["']pg(\/[\w/]+)?["']/m, 'pg is not imported at start (src/db/postgres/driver.ts): a server on SQLite never loads it')
 })
 
 t.test('the bundled server migrates, reads its version and serves the dashboard and the reference', { skip }, async (t) => {

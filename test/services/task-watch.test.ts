@@ -7,6 +7,11 @@ import { build, seedTask, taskId } from '../helper.js'
 
 const success = { status: 'success', providerStatus: 'success', fileId: '205258526306433' } as const
 
+/** A long-poll's answer, as its respond callback gets it; rejects as the poll does. */
+function answerOf<T> (poll: (respond: (answer: T) => void) => Promise<void>): Promise<T> {
+  return new Promise<T>((resolve, reject) => { poll(resolve).catch(reject) })
+}
+
 t.test('the long-polls one change releases share one answer, computed once from one read', async (t) => {
   const app = await build(t, { MAX_WAITERS_PER_CALLER: '1000' })
   const { seq } = await seedTask(app.taskStore, { task_id: taskId() })
@@ -14,7 +19,7 @@ t.test('the long-polls one change releases share one answer, computed once from 
   const seen: TaskRow[] = []
   const answer = async (row: TaskRow) => { seen.push(row); return { status: row.status } }
   const polls = Array.from({ length: 1000 }, () =>
-    app.taskWatch.longPoll(task, { wait: 30, status: 'processing', caller: 'c' }, new EventEmitter(), answer))
+    answerOf((respond) => app.taskWatch.longPoll(task, { wait: 30, status: 'processing', caller: 'c' }, new EventEmitter(), answer, respond)))
   t.equal(app.taskWatch.size, 1000)
 
   const repo = app.taskStore.queries
@@ -36,13 +41,37 @@ t.test('the long-polls one change releases share one answer, computed once from 
   t.equal(app.taskWatch.admitted, 0, 'every slot given back')
 })
 
+t.test('one change answers all its polls in one pass, before any of them goes on; an answer that fails rejects them', async (t) => {
+  const app = await build(t)
+  const { seq } = await seedTask(app.taskStore, { task_id: taskId() })
+  const task = (await app.taskStore.queries.bySeq(seq))!
+  const order: string[] = []
+  const answer = async (row: TaskRow) => row.status
+  const polls = [1, 2, 3].map((n) =>
+    app.taskWatch.longPoll(task, { wait: 30, status: 'processing', caller: 'c' }, new EventEmitter(), answer, (status) => { order.push(`respond ${n}: ${status}`) })
+      .then(() => { order.push(`went on ${n}`) }))
+  await app.taskStore.applyUpdate(seq, task.task_id, success, 'callback')
+  await Promise.all(polls)
+  t.same(order, ['respond 1: success', 'respond 2: success', 'respond 3: success', 'went on 1', 'went on 2', 'went on 3'])
+
+  const other = await seedTask(app.taskStore, { task_id: taskId() })
+  const waiting = (await app.taskStore.queries.bySeq(other.seq))!
+  let responded = 0
+  const failing = async () => { throw new Error('cannot read') }
+  const failed = app.taskWatch.longPoll(waiting, { wait: 30, caller: 'c' }, new EventEmitter(), failing, () => { responded += 1 })
+  await app.taskStore.applyUpdate(other.seq, waiting.task_id, success, 'callback')
+  await t.rejects(failed, /cannot read/)
+  t.equal(responded, 0)
+  t.equal(app.taskWatch.admitted, 0, 'its slot given back')
+})
+
 t.test('polls that end without a change (the service closing) are answered from their own read', async (t) => {
   const app = await build(t)
   const { seq } = await seedTask(app.taskStore, { task_id: taskId() })
   const task = (await app.taskStore.queries.bySeq(seq))!
   let computed = 0
   const answer = async (row: TaskRow) => { computed += 1; return row.status }
-  const polls = Array.from({ length: 3 }, () => app.taskWatch.longPoll(task, { wait: 30, caller: 'c' }, new EventEmitter(), answer))
+  const polls = Array.from({ length: 3 }, () => answerOf((respond) => app.taskWatch.longPoll(task, { wait: 30, caller: 'c' }, new EventEmitter(), answer, respond)))
   app.taskWatch.close()
   t.same(await Promise.all(polls), ['processing', 'processing', 'processing'])
   t.equal(computed, 3, 'no change to share: one answer each')

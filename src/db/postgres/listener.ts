@@ -1,5 +1,5 @@
 // One connection of its own that LISTENs on a channel and hands over each payload; made again after it is lost.
-import pg from 'pg'
+import type pg from 'pg'
 
 // After a lost connection, the first new one is tried this soon (a server restart or a failover takes seconds)...
 export const LISTEN_RETRY_FIRST_MS = 250

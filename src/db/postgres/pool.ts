@@ -1,5 +1,6 @@
 // Opens the connection pool to PostgreSQL (node-postgres), with the limits a replica of this service runs with.
-import pg from 'pg'
+import type pg from 'pg'
+import { pgDriver } from './driver.js'
 
 // Connections per replica. A push holds one for a single short transaction, so a few serve hundreds of pushes a second;
 // several replicas share the server's max_connections (100 by default), and 10 each leaves room for four and psql.
@@ -44,14 +45,14 @@ function parseBigint (text: string): number {
   return value
 }
 
-const types = {
-  getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
-    oid === pg.types.builtins.INT8 && format !== 'binary' ? parseBigint : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser
-}
-
 export function openPool (url: string, options: PoolOptions): pg.Pool {
   if (!isPostgresUrl(url)) throw new Error('a PostgreSQL URL starts with postgres:// or postgresql://')
-  const pool = new pg.Pool({
+  const driver = pgDriver()
+  const types = {
+    getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
+      oid === driver.types.builtins.INT8 && format !== 'binary' ? parseBigint : driver.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser
+  }
+  const pool = new driver.Pool({
     connectionString: url,
     max: options.max ?? DEFAULT_POOL_MAX,
     statement_timeout: options.statementTimeoutMs ?? DEFAULT_STATEMENT_TIMEOUT_MS,

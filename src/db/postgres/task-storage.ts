@@ -3,7 +3,8 @@
 // other. The behaviour (rows, events, refusals, group commit) is SqliteTaskStorage's, statement for statement; what only
 // several replicas need is here too: claims that one replica alone takes, and status changes announced to the others.
 import { randomUUID } from 'node:crypto'
-import pg from 'pg'
+import type pg from 'pg'
+import { pgDriver } from './driver.js'
 import { isPostgresBusy, isPostgresUnavailable } from './errors.js'
 import { listen } from './listener.js'
 import { APPLICATION_NAME } from './pool.js'
@@ -52,7 +53,7 @@ export class PostgresTaskStorage implements TaskStorage {
     this.#pool = pool
     this.queries = readsOf(this.#repo, pool)
     // TCP keep-alive: a connection that silently died (a dropped NAT entry, a failover) is noticed and made again.
-    this.#listenClient = options.listenClient ?? (() => new pg.Client({ ...pool.options, application_name: LISTENER_APPLICATION_NAME, keepAlive: true }))
+    this.#listenClient = options.listenClient ?? (() => new (pgDriver().Client)({ ...pool.options, application_name: LISTENER_APPLICATION_NAME, keepAlive: true }))
   }
 
   isBusy (err: unknown): boolean { return isPostgresBusy(err) }
