@@ -49,8 +49,11 @@ export type TaskRow = {
 export type NewTask = Pick<TaskRow, 'id' | 'provider' | 'model' | 'status' | 'prompt' | 'prompt_optimizer' | 'image_ref' | 'metadata' |
   'callback_token_hash' | 'caller' | 'created_at' | 'notify_url' | 'next_poll_at'> & Partial<Pick<TaskRow, 'queued_request' | 'queued_at' | 'sent_at'>>
 
-/** What a status push on a task's own callback URL is checked and applied with: no more is read for it. */
-export type CallbackTarget = Pick<TaskRow, 'seq' | 'id' | 'task_id' | 'callback_token_hash'>
+/**
+ * What a status push on a task's own callback URL is checked and applied with: no more is read for it. Fixed at the
+ * task's create, so it may be kept (services/callback.ts) for as long as the task exists.
+ */
+export type CallbackTarget = Pick<TaskRow, 'seq' | 'id' | 'callback_token_hash'>
 
 /** Where our own copy of a task's video stands. */
 export type ArchiveRecord = { state: 'pending' | 'stored' | 'failed', path: string | null, bytes: number | null, sha256: string | null, attempts: number, nextAt: string | null }
@@ -179,7 +182,7 @@ export class TasksRepository {
       VALUES (@id, @provider, @model, @status, @prompt, @prompt_optimizer, @image_ref, @metadata, @callback_token_hash, @caller, @created_at, @created_at, @notify_url, @next_poll_at,
         @queued_request, @queued_at, @sent_at)`)
     this.#byId = db.prepare<[string], TaskRow>('SELECT * FROM tasks WHERE id = ?')
-    this.#callbackTarget = db.prepare<[string], CallbackTarget>('SELECT seq, id, task_id, callback_token_hash FROM tasks WHERE id = ?')
+    this.#callbackTarget = db.prepare<[string], CallbackTarget>('SELECT seq, id, callback_token_hash FROM tasks WHERE id = ?')
     this.#byTaskId = db.prepare<[string], TaskRow>('SELECT * FROM tasks WHERE task_id = ?')
     // file_id is not unique in the schema (the provider owns it); the newest task with it wins.
     this.#byFileId = db.prepare<[string], TaskRow>('SELECT * FROM tasks WHERE file_id = ? ORDER BY seq DESC LIMIT 1')

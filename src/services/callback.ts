@@ -34,9 +34,9 @@ const REFUSALS: Record<RefusalReason, () => AppError> = {
 
 export class CallbackService {
   readonly #logThrottle: LogThrottle
-  // token -> its task. What a token proves never changes (a task's seq, id and token hash are fixed at its create);
-  // only a purge ends it, which push() finds out and forgets. Only whole tokens that matched are kept, so a lookup
-  // here is the same check as reading the row and comparing the hash.
+  // token -> its task. What a token proves never changes (CallbackTarget: fixed at the task's create); only a purge
+  // ends it, which push() finds out and forgets. Only whole tokens that matched are kept, so a lookup here is the
+  // same check as reading the row and comparing the hash.
   readonly #verified = new LruMap<CallbackTarget>(VERIFIED_TOKENS)
 
   constructor (private readonly store: TaskStore, private readonly log: Log, clock: () => number = Date.now) {

@@ -75,7 +75,7 @@ for (const engine of engines) {
     t.equal(typeof row.seq, 'number')
     t.same(await storage.queries.bySeq(row.seq), row, 'the row it returns is the row stored')
     t.same(await storage.queries.byId(input.id), row)
-    t.same(await storage.queries.callbackTarget(input.id), { seq: row.seq, id: input.id, task_id: null, callback_token_hash: input.callback_token_hash })
+    t.same(await storage.queries.callbackTarget(input.id), { seq: row.seq, id: input.id, callback_token_hash: input.callback_token_hash })
     t.same((await storage.queries.eventsOf(row.seq)).map(({ source, status, outcome, detail }) => ({ source, status, outcome, detail })),
       [{ source: 'submit', status: null, outcome: 'created', detail: null }])
     t.same(changes, [], 'a task sent at once is no status change')

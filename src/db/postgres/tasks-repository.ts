@@ -33,7 +33,7 @@ const statements = {
   // A group's rows, locked in one order (seq) by every replica, so two groups sharing tasks never deadlock.
   lockSeqs: 'SELECT seq FROM tasks WHERE seq = ANY($1::bigint[]) ORDER BY seq FOR UPDATE',
   byId: 'SELECT * FROM tasks WHERE id = $1',
-  callbackTarget: 'SELECT seq, id, task_id, callback_token_hash FROM tasks WHERE id = $1',
+  callbackTarget: 'SELECT seq, id, callback_token_hash FROM tasks WHERE id = $1',
   byTaskId: 'SELECT * FROM tasks WHERE task_id = $1',
   // file_id is not unique in the schema (the provider owns it); the newest task with it wins.
   byFileId: 'SELECT * FROM tasks WHERE file_id = $1 ORDER BY seq DESC LIMIT 1',
