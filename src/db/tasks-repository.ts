@@ -99,6 +99,84 @@ export function newEvent (taskSeq: number, at: string, source: string, status: s
 /** The columns of an event a lookup shows. */
 export type LookupEvent = Pick<EventRow, 'at' | 'source' | 'status' | 'provider_status' | 'outcome'>
 
+/**
+ * The columns of a task a lookup reads (GET /v1/tasks/:id): what it shows, and what its video link's refresh and its
+ * place in the queue are decided with. Neither secret (the token's hash, a queued create request) nor scheduling.
+ */
+export const LOOKUP_COLUMNS = [
+  'seq', 'id', 'provider', 'task_id', 'model', 'status', 'provider_status', 'file_id', 'error_code', 'error_message', 'error_provisional',
+  'prompt', 'image_ref', 'metadata', 'caller', 'created_at', 'updated_at', 'video_url', 'video_expires_at', 'video_width', 'video_height',
+  'archive_state', 'archive_bytes', 'archive_sha256'
+] as const satisfies ReadonlyArray<keyof TaskRow>
+
+export type LookupTask = Pick<TaskRow, typeof LOOKUP_COLUMNS[number]>
+
+/** A task as a lookup reads it, with its latest events, oldest first: one statement on either engine. */
+export type TaskLookup = { task: LookupTask, events: LookupEvent[] }
+
+/** Which key a lookup finds the task by: our id, or the provider's task_id. */
+export type LookupKey = 'id' | 'task_id'
+
+/** An event as the lookup statements aggregate it, [at, source, status, provider_status, outcome] (JSON has no names to repeat). */
+export type LookupEventValues = [at: string, source: string, status: string | null, provider_status: string | null, outcome: string]
+
+export function lookupEvents (values: readonly LookupEventValues[]): LookupEvent[] {
+  return values.map(([at, source, status, providerStatus, outcome]) => ({ at, source, status, provider_status: providerStatus, outcome }))
+}
+
+// A lookup's row as better-sqlite3 hands it over raw (an array in LOOKUP_COLUMNS order, then the events' JSON): no
+// column names to internalise and no dictionary-mode object per row; lookupOf builds one object of a fixed shape.
+type LookupValues = [
+  seq: number, id: string, provider: string, task_id: string | null, model: string, status: TaskStatus, provider_status: string | null,
+  file_id: string | null, error_code: string | null, error_message: string | null, error_provisional: 0 | 1, prompt: string | null,
+  image_ref: string, metadata: string | null, caller: string, created_at: string, updated_at: string, video_url: string | null,
+  video_expires_at: string | null, video_width: number | null, video_height: number | null, archive_state: TaskRow['archive_state'],
+  archive_bytes: number | null, archive_sha256: string | null, events: string
+]
+
+function lookupOf (v: LookupValues): TaskLookup {
+  return {
+    task: {
+      seq: v[0],
+      id: v[1],
+      provider: v[2],
+      task_id: v[3],
+      model: v[4],
+      status: v[5],
+      provider_status: v[6],
+      file_id: v[7],
+      error_code: v[8],
+      error_message: v[9],
+      error_provisional: v[10],
+      prompt: v[11],
+      image_ref: v[12],
+      metadata: v[13],
+      caller: v[14],
+      created_at: v[15],
+      updated_at: v[16],
+      video_url: v[17],
+      video_expires_at: v[18],
+      video_width: v[19],
+      video_height: v[20],
+      archive_state: v[21],
+      archive_bytes: v[22],
+      archive_sha256: v[23]
+    },
+    events: lookupEvents(JSON.parse(v[24]) as LookupEventValues[])
+  }
+}
+
+// The task by one key and its newest `limit` events (the LIMIT is the first parameter, the key the second), taken
+// newest first along the (task_seq, seq) index and aggregated oldest first (the aggregate's ORDER BY sorts the few in
+// a small temporary b-tree; a subquery's order alone does not bind an aggregate's).
+function lookupSql (key: LookupKey): string {
+  return `
+    SELECT ${LOOKUP_COLUMNS.map((column) => `t.${column}`).join(', ')},
+      (SELECT json_group_array(json_array(e.at, e.source, e.status, e.provider_status, e.outcome) ORDER BY e.seq)
+        FROM (SELECT seq, at, source, status, provider_status, outcome FROM task_events WHERE task_seq = t.seq ORDER BY seq DESC LIMIT ?) AS e) AS events
+    FROM tasks AS t WHERE t.${key} = ?`
+}
+
 export type IdempotencyRow = {
   scope: string
   key: string
@@ -130,6 +208,8 @@ export class TasksRepository {
   readonly #byId
   readonly #callbackTarget
   readonly #byTaskId
+  readonly #lookupById
+  readonly #lookupByTaskId
   readonly #byFileId
   readonly #bySeq
   readonly #bindTaskId
@@ -181,6 +261,8 @@ export class TasksRepository {
     this.#byId = db.prepare<[string], TaskRow>('SELECT * FROM tasks WHERE id = ?')
     this.#callbackTarget = db.prepare<[string], CallbackTarget>('SELECT seq, id, task_id, callback_token_hash FROM tasks WHERE id = ?')
     this.#byTaskId = db.prepare<[string], TaskRow>('SELECT * FROM tasks WHERE task_id = ?')
+    this.#lookupById = db.prepare<[number, string], LookupValues>(lookupSql('id')).raw()
+    this.#lookupByTaskId = db.prepare<[number, string], LookupValues>(lookupSql('task_id')).raw()
     // file_id is not unique in the schema (the provider owns it); the newest task with it wins.
     this.#byFileId = db.prepare<[string], TaskRow>('SELECT * FROM tasks WHERE file_id = ? ORDER BY seq DESC LIMIT 1')
     this.#bySeq = db.prepare<[number], TaskRow>('SELECT * FROM tasks WHERE seq = ?')
@@ -369,6 +451,11 @@ export class TasksRepository {
   byId (id: string): TaskRow | undefined { return this.#byId.get(id) }
   callbackTarget (id: string): CallbackTarget | undefined { return this.#callbackTarget.get(id) }
   byTaskId (taskId: string): TaskRow | undefined { return this.#byTaskId.get(taskId) }
+  /** The task by our id or the provider's task_id with its latest `eventLimit` events, oldest first, in one statement. */
+  lookup (key: LookupKey, value: string, eventLimit: number): TaskLookup | undefined {
+    const values = (key === 'id' ? this.#lookupById : this.#lookupByTaskId).get(eventLimit, value)
+    return values && lookupOf(values)
+  }
   byFileId (fileId: string): TaskRow | undefined { return this.#byFileId.get(fileId) }
   bySeq (seq: number): TaskRow | undefined { return this.#bySeq.get(seq) }
 

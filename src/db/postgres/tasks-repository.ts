@@ -4,8 +4,8 @@ import { namedStatements, type Queryable } from './statements.js'
 import type { VideoLink } from '../../providers/provider.js'
 import type { TaskState, TaskStatus } from '../../services/task-state.js'
 import {
-  stateColumns, type ArchiveRecord, type CallbackTarget, type EventRow, type IdempotencyRow, type ListFilter, type LookupEvent,
-  type NewEvent, type NewTask, type QueueHead, type TaskRow
+  LOOKUP_COLUMNS, lookupEvents, stateColumns, type ArchiveRecord, type CallbackTarget, type EventRow, type IdempotencyRow, type ListFilter,
+  type LookupEvent, type LookupEventValues, type LookupKey, type LookupTask, type NewEvent, type NewTask, type QueueHead, type TaskLookup, type TaskRow
 } from '../tasks-repository.js'
 
 export type { Queryable }
@@ -17,6 +17,16 @@ const MIN_ID_PREFIX = 4
 export const FOLD_COUNTS_AFTER_ROWS = 1000
 // The advisory lock key of a fold (ASCII 's2v-fold'): one fold at a time, so two never delete the same rows.
 export const FOLD_COUNTS_LOCK_KEY = 0x7332762d666f6c64n
+
+// As SQLite's lookup statements (../tasks-repository.ts): the task by one key and its newest $2 events, aggregated oldest
+// first; one round trip instead of two.
+function lookupSql (key: LookupKey): string {
+  return `
+    SELECT ${LOOKUP_COLUMNS.map((column) => `t.${column}`).join(', ')},
+      (SELECT json_agg(json_build_array(e.at, e.source, e.status, e.provider_status, e.outcome) ORDER BY e.seq)
+        FROM (SELECT seq, at, source, status, provider_status, outcome FROM task_events WHERE task_seq = t.seq ORDER BY seq DESC LIMIT $2) AS e) AS events
+    FROM tasks AS t WHERE t.${key} = $1`
+}
 
 // Text orderings of names (callers) in byte order, as SQLite's BINARY collation sorts them, whatever the database's
 // default collation; the iso_time columns have "C" from their domain already (migrations/postgres/001-init.sql).
@@ -35,6 +45,8 @@ const statements = {
   byId: 'SELECT * FROM tasks WHERE id = $1',
   callbackTarget: 'SELECT seq, id, task_id, callback_token_hash FROM tasks WHERE id = $1',
   byTaskId: 'SELECT * FROM tasks WHERE task_id = $1',
+  lookupById: lookupSql('id'),
+  lookupByTaskId: lookupSql('task_id'),
   // file_id is not unique in the schema (the provider owns it); the newest task with it wins.
   byFileId: 'SELECT * FROM tasks WHERE file_id = $1 ORDER BY seq DESC LIMIT 1',
   bindTaskId: 'UPDATE tasks SET task_id = $2, updated_at = $3 WHERE seq = $1 AND task_id IS NULL',
@@ -193,6 +205,13 @@ export class PostgresTasksRepository {
   async byId (db: Queryable, id: string): Promise<TaskRow | undefined> { return first(await rows<TaskRow>(db, 'byId', [id])) }
   async callbackTarget (db: Queryable, id: string): Promise<CallbackTarget | undefined> { return first(await rows<CallbackTarget>(db, 'callbackTarget', [id])) }
   async byTaskId (db: Queryable, taskId: string): Promise<TaskRow | undefined> { return first(await rows<TaskRow>(db, 'byTaskId', [taskId])) }
+  /** The task by our id or the provider's task_id with its latest `eventLimit` events, oldest first, in one statement. */
+  async lookup (db: Queryable, key: LookupKey, value: string, eventLimit: number): Promise<TaskLookup | undefined> {
+    const row = first(await rows<LookupTask & { events: LookupEventValues[] | null }>(db, key === 'id' ? 'lookupById' : 'lookupByTaskId', [value, eventLimit]))
+    if (!row) return undefined
+    const { events, ...task } = row
+    return { task, events: lookupEvents(events ?? []) }
+  }
   async byFileId (db: Queryable, fileId: string): Promise<TaskRow | undefined> { return first(await rows<TaskRow>(db, 'byFileId', [fileId])) }
 
   /** Binds the provider's task_id to a row that has none yet; false when the row already had one. */
