@@ -456,6 +456,7 @@ export class TasksRepository {
     const values = (key === 'id' ? this.#lookupById : this.#lookupByTaskId).get(eventLimit, value)
     return values && lookupOf(values)
   }
+
   byFileId (fileId: string): TaskRow | undefined { return this.#byFileId.get(fileId) }
   bySeq (seq: number): TaskRow | undefined { return this.#bySeq.get(seq) }
 

@@ -212,6 +212,7 @@ export class PostgresTasksRepository {
     const { events, ...task } = row
     return { task, events: lookupEvents(events ?? []) }
   }
+
   async byFileId (db: Queryable, fileId: string): Promise<TaskRow | undefined> { return first(await rows<TaskRow>(db, 'byFileId', [fileId])) }
 
   /** Binds the provider's task_id to a row that has none yet; false when the row already had one. */
