@@ -112,16 +112,16 @@ export const LOOKUP_COLUMNS = [
 
 export type LookupTask = Pick<TaskRow, typeof LOOKUP_COLUMNS[number]>
 
-/** A task as a lookup reads it, with its latest events, oldest first: one statement on either engine. */
+/** A task as a lookup reads it, with its latest events, oldest first (one statement on SQLite, two on PostgreSQL). */
 export type TaskLookup = { task: LookupTask, events: LookupEvent[] }
 
 /** Which key a lookup finds the task by: our id, or the provider's task_id. */
 export type LookupKey = 'id' | 'task_id'
 
 /** An event as the lookup statements aggregate it, [at, source, status, provider_status, outcome] (JSON has no names to repeat). */
-export type LookupEventValues = [at: string, source: string, status: string | null, provider_status: string | null, outcome: string]
+type LookupEventValues = [at: string, source: string, status: string | null, provider_status: string | null, outcome: string]
 
-export function lookupEvents (values: readonly LookupEventValues[]): LookupEvent[] {
+function lookupEvents (values: readonly LookupEventValues[]): LookupEvent[] {
   return values.map(([at, source, status, providerStatus, outcome]) => ({ at, source, status, provider_status: providerStatus, outcome }))
 }
 

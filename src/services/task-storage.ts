@@ -12,7 +12,7 @@ export type TaskQueries = {
   bySeq: (seq: number) => Promise<TaskRow | undefined>
   byId: (id: string) => Promise<TaskRow | undefined>
   byTaskId: (taskId: string) => Promise<TaskRow | undefined>
-  /** What a lookup shows of the task with this id (or task_id), and its latest `eventLimit` events, oldest first: one read. */
+  /** What a lookup shows of the task with this id (or task_id), and its latest `eventLimit` events, oldest first (SQLite: one statement). */
   lookup: (key: LookupKey, value: string, eventLimit: number) => Promise<TaskLookup | undefined>
   byFileId: (fileId: string) => Promise<TaskRow | undefined>
   /** Only what a push is checked with: seq, id, task_id, the token's hash. */
