@@ -191,6 +191,7 @@ function readsOf (repo: TasksRepository): TaskQueries {
     bySeq: async (seq) => repo.bySeq(seq),
     byId: async (id) => repo.byId(id),
     byTaskId: async (taskId) => repo.byTaskId(taskId),
+    lookup: async (key, value, eventLimit) => repo.lookup(key, value, eventLimit),
     byFileId: async (fileId) => repo.byFileId(fileId),
     callbackTarget: async (id) => repo.callbackTarget(id),
     list: async (filter) => repo.list(filter),

@@ -3,9 +3,9 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { FastifyReply } from 'fastify'
 import { errors } from '../errors.js'
 import { errorResponses } from '../schemas/common.js'
-import type { TaskRow } from '../db/tasks-repository.js'
-import { HistoryPage, HistoryQuery, ListQuery, TaskDetail, TaskPage, TaskParams, TaskWaitQuery } from '../schemas/tasks.js'
-import { taskDetail, taskEvent, taskSummary } from '../services/task-view.js'
+import type { TaskLookup, TaskRow } from '../db/tasks-repository.js'
+import { HistoryPage, HistoryQuery, ListQuery, LOOKUP_EVENTS, TaskDetail, TaskPage, TaskParams, TaskWaitQuery } from '../schemas/tasks.js'
+import { taskDetail, taskDetailOf, taskEvent, taskSummary } from '../services/task-view.js'
 import { pageCursor } from './cursor.js'
 import { callerKey } from './rate-limit-keys.js'
 
@@ -21,6 +21,15 @@ const tasksRoutes: FastifyPluginAsyncTypebox<TasksRouteOptions> = async (app, op
   const lookup = async (found: TaskRow): Promise<TaskDetail> => {
     const task = await app.reconciler.freshVideoLink(found)
     return await taskDetail(task, repo, app.downloadLinks.forLookup, await app.submitQueue.positionOf(task))
+  }
+  // A plain lookup: the task and its events came in one read (TaskStore.lookupFor). A fresh video link, when one was
+  // fetched, rewrote the task: then it and its events are read again, as for a long-poll.
+  const lookupNow = async ({ task, events }: TaskLookup): Promise<TaskDetail> => {
+    const fresh = await app.reconciler.freshVideoLink(task)
+    const queue = await app.submitQueue.positionOf(fresh)
+    return fresh === task
+      ? await taskDetailOf(task, events, repo, app.downloadLinks.forLookup, queue)
+      : await taskDetail(fresh, repo, app.downloadLinks.forLookup, queue)
   }
   // A long-poll's answer depends on the task alone (findFor has checked that the caller may see it), so the polls one
   // push releases share it: read, signed (one expiry, the same second) and serialised once, by this route's 200 schema.
@@ -40,9 +49,13 @@ const tasksRoutes: FastifyPluginAsyncTypebox<TasksRouteOptions> = async (app, op
       response: { 200: TaskDetail, ...errorResponses(400, 401, 404, 429, 500) }
     }
   }, async (request, reply) => {
+    if (!request.query.wait) {
+      const read = await app.taskStore.lookupFor(request, request.params.id, LOOKUP_EVENTS)
+      if (!read) throw errors.notFound(`task ${request.params.id}`)
+      return await lookupNow(read)
+    }
     const found = await app.taskStore.findFor(request, request.params.id)
     if (!found) throw errors.notFound(`task ${request.params.id}`)
-    if (!request.query.wait) return await lookup(found)
     // Long-poll (?wait=N&status=S): answers once the status differs from S, after N s, or when the client leaves.
     // Capped per caller and in total (MAX_WAITERS_PER_CALLER, MAX_WAITERS): beyond, 429 too_many_waiters.
     // The same function for every request on this route (Fastify compiles one per route and status).

@@ -1,6 +1,6 @@
 // Signed download links of this service: no bearer header needed, like MiniMax's own links, but short-lived and
 // bound to one task and one purpose by an HMAC, with the expiry in the URL.
-import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto'
+import { createHmac, createSecretKey, randomBytes, timingSafeEqual, type KeyObject } from 'node:crypto'
 import { fingerprint, type SecretsStorage } from './secrets-storage.js'
 import type { Log } from './task-store.js'
 import { now } from './task-store.js'
@@ -18,10 +18,11 @@ const SECRET_BYTES = 32
 export const SIGNATURE_PATTERN = '^[A-Za-z0-9_-]{43}$'
 
 export class DownloadLinks {
-  readonly #key: Buffer
+  // A key object made once: createHmac with raw bytes would import them again for every link.
+  readonly #key: KeyObject
 
   constructor (secret: string, private readonly baseUrl: string) {
-    this.#key = Buffer.from(secret, 'utf8')
+    this.#key = createSecretKey(Buffer.from(secret, 'utf8'))
   }
 
   /** The path every signed video link points at (under PUBLIC_BASE_URL). */
@@ -32,8 +33,9 @@ export class DownloadLinks {
   /** A link to the task's video, valid for ttlSeconds from nowMs (the expiry is rounded up to a whole second). */
   sign (taskId: string, purpose: LinkPurpose, ttlSeconds: number, nowMs: number = Date.now()): SignedLink {
     const expires = Math.ceil(nowMs / 1000) + ttlSeconds
-    // The purpose is not in the URL: each route checks with its own, so a link signed for another purpose fails.
-    const query = new URLSearchParams({ expires: String(expires), signature: this.#mac(taskId, purpose, expires) })
+    // The purpose is not in the URL: each route checks with its own, so a link signed for another purpose fails. Both
+    // values are URL-safe as they are (digits; base64url), so the query is written without URLSearchParams' encoding.
+    const query = `expires=${expires}&signature=${this.#mac(taskId, purpose, expires)}`
     return { url: `${this.baseUrl}${DownloadLinks.path(taskId)}?${query}`, expires_at: new Date(expires * 1000).toISOString() }
   }
 

@@ -143,11 +143,15 @@ export class Reconciler {
     return this.#poll(task)
   }
 
-  /** A lookup found an expired download link: fetch a fresh one if the budget allows, else keep the old one. */
-  async freshVideoLink (task: TaskRow): Promise<TaskRow> {
+  /**
+   * A lookup found an expired download link: fetch a fresh one if the budget allows (the task as it is then: its whole
+   * row, read again), else keep the old one.
+   */
+  async freshVideoLink<T extends Pick<TaskRow, 'seq' | 'provider' | 'video_url' | 'video_expires_at'>> (task: T): Promise<T | TaskRow> {
     if (!task.video_url || !expired(task) || !await this.#takeBudget(task)) return task
     try {
-      return await this.#fetchVideoLink(task)
+      const row = await this.#options.store.queries.bySeq(task.seq)
+      return row ? await this.#fetchVideoLink(row) : task
     } catch (err) {
       if (this.#options.store.isBusy(err)) return task // a lookup is a read: the old link rather than no answer
       throw err
@@ -182,11 +186,11 @@ export class Reconciler {
     return [...this.#options.providers.keys()].map((name) => [name, this.#options.policies[name]])
   }
 
-  #policyOf (task: TaskRow): PollPolicy | undefined {
+  #policyOf (task: Pick<TaskRow, 'provider'>): PollPolicy | undefined {
     return this.#options.providers.has(task.provider as ProviderName) ? this.#options.policies[task.provider as ProviderName] : undefined
   }
 
-  async #takeBudget (task: TaskRow): Promise<boolean> {
+  async #takeBudget (task: Pick<TaskRow, 'provider'>): Promise<boolean> {
     return await this.#policyOf(task)?.budget.tryTake() ?? false
   }
 
@@ -264,6 +268,6 @@ export class Reconciler {
   }
 }
 
-function expired (task: TaskRow): boolean {
+function expired (task: Pick<TaskRow, 'video_expires_at'>): boolean {
   return task.video_expires_at !== null && Date.parse(task.video_expires_at) <= Date.now()
 }

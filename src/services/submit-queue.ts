@@ -187,7 +187,7 @@ export class SubmitQueue {
    * Where a queued task stands: 1 = sent next. Round-robin means each other caller gets as many turns before it as
    * the caller has tasks ahead of it (plus one if that caller comes earlier in the rotation), up to what they queued.
    */
-  async positionOf (task: TaskRow): Promise<QueuePosition | null> {
+  async positionOf (task: Pick<TaskRow, 'seq' | 'provider' | 'caller' | 'status'>): Promise<QueuePosition | null> {
     if (task.status !== 'queued') return null
     const provider = task.provider as ProviderName
     const pacer = this.#pacers.get(provider)

@@ -1,7 +1,7 @@
 // Where tasks are kept, as the task module (task-store.ts) sees it: one asynchronous interface, one implementation per
 // engine (SQLite: src/db/sqlite-task-storage.ts). Each command is one transaction; each query one read.
 import { newEvent, stateColumns, stateOf } from '../db/tasks-repository.js'
-import type { ArchiveRecord, CallbackTarget, EventRow, IdempotencyRow, ListFilter, LookupEvent, NewEvent, NewTask, QueueHead, TaskRow } from '../db/tasks-repository.js'
+import type { ArchiveRecord, CallbackTarget, EventRow, IdempotencyRow, ListFilter, LookupEvent, LookupKey, NewEvent, NewTask, QueueHead, TaskLookup, TaskRow } from '../db/tasks-repository.js'
 import type { NewMessage } from '../db/deliveries-repository.js'
 import type { VideoLink } from '../providers/provider.js'
 import type { EventSource, StatusChange } from './task-events.js'
@@ -12,6 +12,8 @@ export type TaskQueries = {
   bySeq: (seq: number) => Promise<TaskRow | undefined>
   byId: (id: string) => Promise<TaskRow | undefined>
   byTaskId: (taskId: string) => Promise<TaskRow | undefined>
+  /** What a lookup shows of the task with this id (or task_id), and its latest `eventLimit` events, oldest first (SQLite: one statement). */
+  lookup: (key: LookupKey, value: string, eventLimit: number) => Promise<TaskLookup | undefined>
   byFileId: (fileId: string) => Promise<TaskRow | undefined>
   /** Only what a push is checked with: seq, id, task_id, the token's hash. */
   callbackTarget: (id: string) => Promise<CallbackTarget | undefined>

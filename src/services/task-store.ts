@@ -1,7 +1,7 @@
 // The task module: the one gate to tasks. Named commands (each one transaction, the state machine inside) and queries,
 // all asynchronous, over a storage engine it keeps private; observers learn of changes through `events` once committed.
 import type { BaseLogger } from 'pino'
-import type { ArchiveRecord, ListFilter, NewTask, TaskRow } from '../db/tasks-repository.js'
+import type { ArchiveRecord, ListFilter, LookupKey, NewTask, TaskLookup, TaskRow } from '../db/tasks-repository.js'
 import type { VideoLink } from '../providers/provider.js'
 import type { QueueMove, TaskStatus } from './task-state.js'
 import { TaskEvents, type EventSource } from './task-events.js'
@@ -17,6 +17,17 @@ export type { TaskQueries }
 export type Log = Pick<BaseLogger, 'info' | 'warn' | 'error'>
 
 export const now = (): string => new Date().toISOString()
+
+// Our ids are UUIDs (randomUUID); the providers' task_ids are not (MiniMax's are digits). A key is looked up first as
+// what its shape says it is, then as the other: a found task costs one read, and a key of either kind is still found.
+const UUID_SHAPE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
+
+/** The key a task id or task_id is tried as first, and the other. */
+export function lookupOrder (idOrTaskId: string): readonly [LookupKey, LookupKey] {
+  return UUID_SHAPE.test(idOrTaskId) ? ID_FIRST : TASK_ID_FIRST
+}
+const ID_FIRST = ['id', 'task_id'] as const
+const TASK_ID_FIRST = ['task_id', 'id'] as const
 
 type Queued = { args: UpdateArgs, resolve: (result: UpdateResult) => void, reject: (err: unknown) => void }
 
@@ -57,8 +68,20 @@ export class TaskStore {
    * exactly like a missing one (so its existence does not leak). Routes look tasks up only through here.
    */
   async findFor (viewer: Viewer, idOrTaskId: string): Promise<TaskRow | undefined> {
-    const task = await this.queries.byId(idOrTaskId) ?? await this.queries.byTaskId(idOrTaskId)
+    const [first, second] = lookupOrder(idOrTaskId)
+    const by = (key: LookupKey) => key === 'id' ? this.queries.byId(idOrTaskId) : this.queries.byTaskId(idOrTaskId)
+    const task = await by(first) ?? await by(second)
     return task && canSee(viewer, task) ? task : undefined
+  }
+
+  /**
+   * What a lookup shows of a task (by our id or the provider's task_id) and its latest `eventLimit` events, if the
+   * viewer may see it; another caller's task is undefined, as in findFor.
+   */
+  async lookupFor (viewer: Viewer, idOrTaskId: string, eventLimit: number): Promise<TaskLookup | undefined> {
+    const [first, second] = lookupOrder(idOrTaskId)
+    const found = await this.queries.lookup(first, idOrTaskId, eventLimit) ?? await this.queries.lookup(second, idOrTaskId, eventLimit)
+    return found && canSee(viewer, found.task) ? found : undefined
   }
 
   /** A page of the tasks the viewer may see, newest first; `filter.caller` narrows an admin's view to one caller. */

@@ -1,23 +1,23 @@
 // Turns task rows into what callers read: our lookup shape and MiniMax's query shape.
-import type { LookupEvent, TaskRow } from '../db/tasks-repository.js'
+import type { LookupEvent, LookupTask, TaskRow } from '../db/tasks-repository.js'
 import type { TaskQueries } from './task-store.js'
 import type { QueuePosition } from '../schemas/submit.js'
 import { LOOKUP_EVENTS, type MiniMaxQueryAnswer, type TaskDetail, type TaskEvent, type TaskSummary } from '../schemas/tasks.js'
 import type { SignedLink } from './download-links.js'
 
 /** Signs a link of this service to the task's video (lookups and notifications sign with different lifetimes). */
-export type VideoLinkSigner = (row: TaskRow) => SignedLink
+export type VideoLinkSigner = (row: LookupTask) => SignedLink
 
 /**
  * A finished task always has a video to offer: our archived copy, or the provider's link, fetched on demand by
  * the signed link when it is not known yet (so a success notification carries a link that works).
  */
-export function hasVideo (row: TaskRow): boolean {
+export function hasVideo (row: Pick<TaskRow, 'status'>): boolean {
   return row.status === 'success'
 }
 
 /** The task as callers read it; `queue` is its place in the submit queue while queued (see SubmitQueue.positionOf). */
-export function taskSummary (row: TaskRow, signVideoLink: VideoLinkSigner, queue: QueuePosition | null = null): TaskSummary {
+export function taskSummary (row: LookupTask, signVideoLink: VideoLinkSigner, queue: QueuePosition | null = null): TaskSummary {
   const link = hasVideo(row) ? signVideoLink(row) : null
   return {
     id: row.id,
@@ -54,13 +54,16 @@ export function taskEvent (event: LookupEvent): TaskEvent {
 }
 
 /** The task with its latest LOOKUP_EVENTS events and the size of its whole history; the history is counted only when it is longer. */
-export async function taskDetail (row: TaskRow, repo: Pick<TaskQueries, 'latestEvents' | 'countEvents'>, signVideoLink: VideoLinkSigner, queue: QueuePosition | null = null): Promise<TaskDetail> {
-  const events = await repo.latestEvents(row.seq, LOOKUP_EVENTS)
-  return {
-    ...taskSummary(row, signVideoLink, queue),
-    events: events.map(taskEvent),
-    events_total: events.length < LOOKUP_EVENTS ? events.length : await repo.countEvents(row.seq)
-  }
+export async function taskDetail (row: LookupTask, repo: Pick<TaskQueries, 'latestEvents' | 'countEvents'>, signVideoLink: VideoLinkSigner, queue: QueuePosition | null = null): Promise<TaskDetail> {
+  return await taskDetailOf(row, await repo.latestEvents(row.seq, LOOKUP_EVENTS), repo, signVideoLink, queue)
+}
+
+/** taskDetail with the latest LOOKUP_EVENTS events (oldest first) already read, as TaskStore.lookupFor reads them with the task. */
+export async function taskDetailOf (row: LookupTask, events: LookupEvent[], repo: Pick<TaskQueries, 'countEvents'>, signVideoLink: VideoLinkSigner, queue: QueuePosition | null = null): Promise<TaskDetail> {
+  const eventsTotal = events.length < LOOKUP_EVENTS ? events.length : await repo.countEvents(row.seq)
+  // Added to the summary rather than spread into a copy of it (a copy of 17 fields per lookup); a LookupEvent has the
+  // columns of a TaskEvent and no others.
+  return Object.assign(taskSummary(row, signVideoLink, queue), { events, events_total: eventsTotal })
 }
 
 const QUERY_STATUS = { queued: 'Queueing', submitting: 'Preparing', processing: 'Processing', success: 'Success', failed: 'Fail' } as const

@@ -4,7 +4,8 @@ import { randomUUID } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { Pool as pgPool } from 'pg'
 import t from 'tap'
-import type { NewTask } from '../../src/db/tasks-repository.js'
+import { LOOKUP_COLUMNS, type NewTask } from '../../src/db/tasks-repository.js'
+import { LOOKUP_EVENTS } from '../../src/schemas/tasks.js'
 import type { StatusChange } from '../../src/services/task-events.js'
 import { PostgresTaskStorage } from '../../src/db/postgres/task-storage.js'
 import { FOLD_COUNTS_AFTER_ROWS, FOLD_COUNTS_LOCK_KEY, PostgresTasksRepository } from '../../src/db/postgres/tasks-repository.js'
@@ -353,6 +354,32 @@ for (const engine of engines) {
     t.same(await storage.queries.eventsAfter(task.seq, all[1]!.seq, 2), all.slice(2, 4))
     t.same(await storage.queries.eventsAfter(task.seq, all[4]!.seq, 2), [])
     t.equal(await storage.queries.countEvents(987654), 0)
+  })
+
+  t.test(`${engine.name}: a lookup reads the task's shown columns and its latest events in one statement`, async (t) => {
+    const storage = await engine.open(t)
+    const { hooks } = recording()
+    const task = await storage.create(newTask({ metadata: '{"ticket":"T-42","note":"é \\" \\n ✓"}' }), null, hooks)
+    const id = taskId()
+    await apply(storage, hooks, task.seq, id, processing)
+    await apply(storage, hooks, task.seq, id, failed)
+    // Words a JSON round trip must keep exactly: quotes, backslashes, control characters, non-ASCII, an empty string.
+    for (const word of ['say "hi"\\', 'tab\tnew\nline\u0001', 'ünïcödé ✓ 😀', '']) await storage.recordEvent(task.seq, 'poll', 'unrecognised', {}, word)
+    const row = (await storage.queries.bySeq(task.seq))!
+    const shown = Object.fromEntries(LOOKUP_COLUMNS.map((column) => [column, row[column]]))
+    for (const [key, value] of [['id', row.id], ['task_id', id]] as const) {
+      const found = await storage.queries.lookup(key, value, LOOKUP_EVENTS)
+      t.same(found?.task, shown, `by ${key}: the columns a lookup shows, as byId reads them`)
+      t.same(Object.keys(found!.task), [...LOOKUP_COLUMNS], 'and no others')
+      t.same(found?.events, await storage.queries.latestEvents(task.seq, LOOKUP_EVENTS), 'its events, oldest first, as latestEvents reads them')
+    }
+    t.same((await storage.queries.lookup('id', row.id, 2))?.events, await storage.queries.latestEvents(task.seq, 2), 'the latest `limit` only')
+    t.same((await storage.queries.lookup('id', row.id, 2))?.events.map((event) => event.provider_status), ['ünïcödé ✓ 😀', ''])
+    t.equal(await storage.queries.lookup('id', id, LOOKUP_EVENTS), undefined, 'a task_id is not an id')
+    t.equal(await storage.queries.lookup('task_id', row.id, LOOKUP_EVENTS), undefined, 'nor an id a task_id')
+    t.equal(await storage.queries.lookup('id', randomUUID(), LOOKUP_EVENTS), undefined)
+    // SQLite's statements have their LIMIT written in (tasks-repository.ts: limitOf): only a whole number is.
+    if (engine.name === 'sqlite') await t.rejects(storage.queries.lookup('id', row.id, 1.5), RangeError)
   })
 
   t.test(`${engine.name}: the queue's questions`, async (t) => {

@@ -1,6 +1,6 @@
 // Signed download links: bound to one task, one purpose and an expiry; anything altered is refused.
 import t from 'tap'
-import { randomUUID } from 'node:crypto'
+import { createHmac, randomUUID } from 'node:crypto'
 import { DownloadLinks, type LinkPurpose } from '../../src/services/download-links.js'
 
 const SECRET = 'k'.repeat(40)
@@ -23,6 +23,16 @@ t.test('a signed link names the task, carries its expiry and checks out until th
   t.equal(links.check(id, 'video', expires, signature, now), 'ok')
   t.equal(links.check(id, 'video', expires, signature, expires * 1000 - 1), 'ok', 'a millisecond before the expiry')
   t.equal(links.check(id, 'video', expires, signature, expires * 1000), 'expired', 'at the expiry')
+})
+
+t.test('a link is the HMAC-SHA256 of its task, purpose and expiry under the secret, in exactly these bytes', async (t) => {
+  const id = randomUUID()
+  const now = Date.parse('2026-12-01T10:00:00.250Z')
+  const expires = Math.ceil(now / 1000) + 60
+  // Computed here the long way (the raw secret, URLSearchParams), so a shortcut in sign() cannot change a byte unseen.
+  const signature = createHmac('sha256', Buffer.from(SECRET, 'utf8')).update(`s2v-download-link/1\nvideo\n${id}\n${expires}`).digest('base64url')
+  const query = new URLSearchParams({ expires: String(expires), signature })
+  t.same(links.sign(id, 'video', 60, now), { url: `https://s2v.example.com/v1/files/download/${id}?${query}`, expires_at: '2026-12-01T10:01:01.000Z' })
 })
 
 t.test('altered, for another task, another purpose or another key: invalid', async (t) => {

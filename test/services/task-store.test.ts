@@ -1,5 +1,6 @@
 // Group commit: updates of one event-loop turn share a transaction; one that fails sends the others again alone.
 import t from 'tap'
+import { randomUUID } from 'node:crypto'
 import { build, seedTask, taskId } from '../helper.js'
 
 t.test('updates queued in one turn commit in one transaction and resolve after it', async (t) => {
@@ -49,4 +50,34 @@ t.test('the row an update returns is the row in the database (it is built, not r
   const failed = await seedTask(store)
   const result = await store.applyUpdate(failed.seq, null, { status: 'failed', providerStatus: null, error: { code: 'timeout', message: 'x', provisional: true } }, 'timeout')
   t.same(result.task, await store.queries.bySeq(failed.seq), 'our own failure, no task_id')
+})
+
+t.test('a lookup finds a task by our id or its task_id with one read, trying the key as what its shape says first', async (t) => {
+  const app = await build(t)
+  const store = app.taskStore
+  const tid = taskId()
+  const seeded = await seedTask(store, { task_id: tid, caller: 'alice' })
+  const asked: string[] = []
+  const lookup = store.queries.lookup
+  store.queries.lookup = async (key, value, limit) => { asked.push(key); return await lookup(key, value, limit) }
+  t.teardown(() => { store.queries.lookup = lookup })
+  const alice = { caller: 'alice', isAdmin: false }
+
+  t.match(await store.lookupFor(alice, seeded.id, 100), { task: { id: seeded.id, task_id: tid }, events: [{ outcome: 'created' }, { outcome: 'applied' }] })
+  t.same(asked.splice(0), ['id'], 'a UUID: read as our id, once')
+  t.match(await store.lookupFor(alice, tid, 100), { task: { id: seeded.id } })
+  t.same(asked.splice(0), ['task_id'], 'digits: read as a task_id, once')
+  t.equal(await store.lookupFor({ caller: 'bob', isAdmin: false }, seeded.id, 100), undefined, 'another caller\'s task is not found')
+  t.match(await store.lookupFor({ caller: 'ops', isAdmin: true }, tid, 100), { task: { id: seeded.id } }, 'an admin\'s is')
+  asked.splice(0)
+  t.equal(await store.lookupFor(alice, randomUUID(), 100), undefined)
+  t.same(asked.splice(0), ['id', 'task_id'], 'a miss is tried both ways')
+
+  // A provider whose task ids look like ours (a UUID) is still found, second.
+  const uuidTaskId = randomUUID()
+  const other = await seedTask(store, { task_id: uuidTaskId, caller: 'alice' })
+  t.match(await store.lookupFor(alice, uuidTaskId, 100), { task: { id: other.id, task_id: uuidTaskId } })
+  t.same(asked.splice(0), ['id', 'task_id'])
+  t.match(await store.findFor(alice, uuidTaskId), { id: other.id }, 'and findFor agrees')
+  t.match(await store.findFor(alice, tid), { id: seeded.id })
 })

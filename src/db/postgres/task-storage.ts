@@ -268,6 +268,7 @@ function readsOf (repo: PostgresTasksRepository, pool: pg.Pool): TaskQueries {
     bySeq: (seq) => repo.bySeq(pool, seq),
     byId: (id) => repo.byId(pool, id),
     byTaskId: (taskId) => repo.byTaskId(pool, taskId),
+    lookup: (key, value, eventLimit) => repo.lookup(pool, key, value, eventLimit),
     byFileId: (fileId) => repo.byFileId(pool, fileId),
     callbackTarget: (id) => repo.callbackTarget(pool, id),
     list: (filter) => repo.list(pool, filter),
