@@ -32,7 +32,10 @@ export async function copyFilledTasks (sqlitePath: string, pool: pg.Pool): Promi
       // Explicit seqs leave the identity behind: the service's own inserts continue after the copied rows.
       await pool.query(`SELECT setval(pg_get_serial_sequence('${table}', 'seq'), (SELECT COALESCE(max(seq), 1) FROM ${table}))`)
     }
-    await pool.query('ANALYZE')
+    // Vacuumed, analysed and checkpointed now: otherwise autovacuum (a million inserted rows) and the checkpointer
+    // (their pages) do that work later, in the background, during the SQLite runs that share the machine's two cores.
+    await pool.query('VACUUM (ANALYZE)')
+    await pool.query('CHECKPOINT')
     return Number((await pool.query<{ n: string }>('SELECT count(*) AS n FROM tasks')).rows[0]!.n)
   } finally {
     db.close()
