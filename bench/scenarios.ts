@@ -117,8 +117,12 @@ export const SCENARIOS: readonly Scenario[] = [
   {
     key: 'submit',
     label: 'submit (fake MiniMax)',
+    // On a database of its own: the submits still queued when the load stops would otherwise be left in the main one,
+    // and every later service there (MiniMax not configured) would fail them one by one in the background, during
+    // the runs it measures (measured: the challenge's rounds after the first lost up to half their rate).
     run: (ctx) => withServer(() => startFakeMiniMax(ctx.dir), (fake) =>
-      measure(ctx, () => service(ctx, { minimax: { url: fake.url, apiKey: fake.apiKey } }), (url) => submitLoad(url, ctx.settings.connections)))
+      measure(ctx, () => service(ctx, { databasePath: join(ctx.dir, `submit-${ctx.nextSeedBatch()}.db`), minimax: { url: fake.url, apiKey: fake.apiKey } }),
+        (url) => submitLoad(url, ctx.settings.connections)))
   },
   {
     key: 'challenge_saturated',
