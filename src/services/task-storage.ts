@@ -15,7 +15,7 @@ export type TaskQueries = {
   /** What a lookup shows of the task with this id (or task_id), and its latest `eventLimit` events, oldest first (SQLite: one statement). */
   lookup: (key: LookupKey, value: string, eventLimit: number) => Promise<TaskLookup | undefined>
   byFileId: (fileId: string) => Promise<TaskRow | undefined>
-  /** Only what a push is checked with: seq, id, task_id, the token's hash. */
+  /** Only what a push is checked with: seq, id, the token's hash. */
   callbackTarget: (id: string) => Promise<CallbackTarget | undefined>
   list: (filter: ListFilter) => Promise<TaskRow[]>
   /** The whole history (internal use and tests; callers read it in pages). */

@@ -117,27 +117,30 @@ export class TaskWatch {
    * is read again once the watch is in place, and a different status ends the wait at once.
    */
   async waitForChange (seq: number, timeoutMs: number, connection: EventEmitter, seenStatus?: TaskStatus): Promise<WaitResult> {
-    return await new Promise<WaitResult>((resolve) => {
-      let unwatch = () => {}
-      let settled = false
-      const finish = (result: WaitResult) => {
-        if (settled) return
-        settled = true
-        clearTimeout(timer)
-        unwatch()
-        connection.off('close', onDisconnect)
-        resolve(result)
-      }
-      const onDisconnect = () => finish({ outcome: 'disconnected' })
-      const timer = setTimeout(() => finish({ outcome: 'timeout' }), timeoutMs)
-      connection.once('close', onDisconnect)
-      // Last: a closed watch answers at once, synchronously.
-      unwatch = this.watch(seq, { onChange: (change) => finish({ outcome: 'changed', change }), onClose: () => finish({ outcome: 'closing' }) })
-      if (seenStatus === undefined || settled) return
-      this.store.queries.bySeq(seq).then((fresh) => {
-        if (fresh && fresh.status !== seenStatus) finish({ outcome: 'changed', change: fresh })
-      }, () => {}) // unreadable now: the watch still answers at the next change
-    })
+    return await new Promise<WaitResult>((resolve) => { this.#onNextChange(seq, timeoutMs, connection, seenStatus, resolve) })
+  }
+
+  /** waitForChange with a callback: `done` runs in the very turn the wait ends (the long-polls' one pass needs that). */
+  #onNextChange (seq: number, timeoutMs: number, connection: EventEmitter, seenStatus: TaskStatus | undefined, done: (result: WaitResult) => void): void {
+    let unwatch = () => {}
+    let settled = false
+    const finish = (result: WaitResult) => {
+      if (settled) return
+      settled = true
+      clearTimeout(timer)
+      unwatch()
+      connection.off('close', onDisconnect)
+      done(result)
+    }
+    const onDisconnect = () => finish({ outcome: 'disconnected' })
+    const timer = setTimeout(() => finish({ outcome: 'timeout' }), timeoutMs)
+    connection.once('close', onDisconnect)
+    // Last: a closed watch answers at once, synchronously.
+    unwatch = this.watch(seq, { onChange: (change) => finish({ outcome: 'changed', change }), onClose: () => finish({ outcome: 'closing' }) })
+    if (seenStatus === undefined || settled) return
+    this.store.queries.bySeq(seq).then((fresh) => {
+      if (fresh && fresh.status !== seenStatus) finish({ outcome: 'changed', change: fresh })
+    }, () => {}) // unreadable now: the watch still answers at the next change
   }
 
   /**
@@ -155,29 +158,13 @@ export class TaskWatch {
     const release = this.admit(caller)
     const current = async () => await answer(await this.store.queries.bySeq(task.seq) ?? task)
     await new Promise<void>((resolve, reject) => {
-      let settled = false
-      let unwatch = () => {}
-      const finish = (answered: Promise<T>) => {
-        if (settled) return
-        settled = true
-        clearTimeout(timer)
-        unwatch()
-        connection.off('close', onDisconnect)
+      this.#onNextChange(task.seq, wait * 1000, connection, task.status, (result) => {
         release()
+        // One read for all the polls of a change, made by the first to be told: the others are told in the same loop
+        // and share it.
+        const answered = result.change ? this.#once(result.change, answer, current) : current()
         answered.then(respond).then(resolve, reject)
-      }
-      const onDisconnect = () => finish(current())
-      const timer = setTimeout(() => finish(current()), wait * 1000)
-      connection.once('close', onDisconnect)
-      // Last: a closed watch answers at once, synchronously. One read for all the polls of a change, made by the
-      // first to be told: the others are told in the same loop and share it.
-      unwatch = this.watch(task.seq, { onChange: (change) => finish(this.#once(change, answer, current)), onClose: () => finish(current()) })
-      if (settled) return
-      // A change committed between the caller's read and this watch is not missed: the task is read again once the
-      // watch is in place, and a different status ends the wait at once.
-      this.store.queries.bySeq(task.seq).then((fresh) => {
-        if (fresh && fresh.status !== task.status) finish(this.#once(fresh, answer, current))
-      }, () => {}) // unreadable now: the watch still answers at the next change
+      })
     })
   }
 
