@@ -35,6 +35,11 @@ const BARE_PATH_DOCS = {
 
 const pushOf = (body: CallbackBody): StatusPush | null =>
   body.task_id !== undefined && body.status !== undefined ? { ...body, task_id: body.task_id, status: body.status } : null
+/** Whether the route's compiled validator for this part accepts it (a part without a schema always does). */
+const passes = (request: FastifyRequest, part: 'body' | 'params', value: unknown): boolean => {
+  const validate = request.getValidationFunction(part)
+  return validate === undefined || validate(value) === true
+}
 const isChallenge = (request: FastifyRequest): boolean => (request.body as CallbackBody | undefined)?.challenge !== undefined
 
 const callbackRoutes: FastifyPluginAsyncTypebox<CallbackRouteOptions> = async (app, options) => {
@@ -71,9 +76,26 @@ const callbackRoutes: FastifyPluginAsyncTypebox<CallbackRouteOptions> = async (a
     }
   }
 
+  const echo = (request: FastifyRequest, reply: FastifyReply, challenge: string, applied: boolean): FastifyReply => {
+    if (request.challengeLiteral !== null && challenge === request.challengeLiteral) {
+      // Echoed as the same JSON number, every digit as sent (a JS number would round it).
+      return reply.type('application/json; charset=utf-8').send(`{"challenge":${request.challengeLiteral}${applied ? ',"status":"success"' : ''}}`)
+    }
+    return reply.send(applied ? { challenge, status: 'success' as const } : { challenge })
+  }
+
+  // The handshake waits for nothing: it must answer within MiniMax's 3 s however busy we are. A bare one (no push
+  // riding along) is answered here, before the hooks only a push needs (its token check, its rate limit) and the
+  // handler. The route's own validators run first, once: a body or token they refuse falls through to Fastify's
+  // validation and its 400, exactly as without this hook.
+  const answerBareChallenge = (request: FastifyRequest, reply: FastifyReply, done: () => void): void => {
+    const body = request.body as CallbackBody | undefined
+    if (body?.challenge === undefined || pushOf(body) || !passes(request, 'body', body) || !passes(request, 'params', request.params)) return done()
+    echo(request, reply, body.challenge, false)
+  }
+
   const handle = async (request: FastifyRequest, reply: FastifyReply, token: string | null, body: CallbackBody) => {
     const push = pushOf(body)
-    // The handshake comes first and waits for nothing: it must answer within MiniMax's 3 s however busy we are.
     if (body.challenge !== undefined) {
       let applied = false
       if (push) {
@@ -81,12 +103,7 @@ const callbackRoutes: FastifyPluginAsyncTypebox<CallbackRouteOptions> = async (a
         if (request.callbackTask) applied = (await app.callbackService.push(request.callbackTask, push, token), true)
         else app.callbackService.refuse(token === null ? 'bare_path' : 'unknown_token', push)
       }
-      const status = applied ? ',"status":"success"' : ''
-      if (request.challengeLiteral !== null && body.challenge === request.challengeLiteral) {
-        // Echoed as the same JSON number, every digit as sent (a JS number would round it).
-        return reply.type('application/json; charset=utf-8').send(`{"challenge":${request.challengeLiteral}${status}}`)
-      }
-      return applied ? { challenge: body.challenge, status: 'success' as const } : { challenge: body.challenge }
+      return echo(request, reply, body.challenge, applied)
     }
     if (!push) throw errors.pushMissingFields()
     if (!request.callbackTask) throw app.callbackService.refuse(token === null ? 'bare_path' : 'unknown_token', push)
@@ -99,12 +116,13 @@ const callbackRoutes: FastifyPluginAsyncTypebox<CallbackRouteOptions> = async (a
   const authenticate = async (request: FastifyRequest) => {
     const body = request.body as CallbackBody
     const { token } = request.params as { token: string }
+    // A bare challenge was answered before validation; one that gets here carries a push.
     if (body.challenge === undefined || pushOf(body)) request.callbackTask = await app.callbackService.authenticate(token)
   }
 
-  app.post('/get_callback/:token', { ...routeOptions, preHandler: authenticate, schema: { ...routeOptions.schema, params: CallbackParams, ...TOKEN_PATH_DOCS } },
+  app.post('/get_callback/:token', { ...routeOptions, preValidation: answerBareChallenge, preHandler: authenticate, schema: { ...routeOptions.schema, params: CallbackParams, ...TOKEN_PATH_DOCS } },
     async (request, reply) => handle(request, reply, request.params.token, request.body))
-  app.post('/get_callback', { ...routeOptions, schema: { ...routeOptions.schema, ...BARE_PATH_DOCS } },
+  app.post('/get_callback', { ...routeOptions, preValidation: answerBareChallenge, schema: { ...routeOptions.schema, ...BARE_PATH_DOCS } },
     async (request, reply) => handle(request, reply, null, request.body))
 }
 

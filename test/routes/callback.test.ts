@@ -175,13 +175,19 @@ t.test('bad callback bodies get a clear 4xx JSON error', async (t) => {
     ['neither challenge nor push', { hello: 1 }, 400, 'invalid_push'],
     ['wrong type', { task_id: 'x', status: 5, base_resp: { status_code: 'zero' } }, 400, 'invalid_request'],
     ['too large', { challenge: 'x'.repeat(2000) }, 413, 'body_too_large'],
-    ['not an object', '[1,2]', 400, 'invalid_request']
+    ['not an object', '[1,2]', 400, 'invalid_request'],
+    // A bare challenge is answered before the route's hooks, but never before its validation.
+    ['a challenge beside a field of the wrong type', { challenge: 'c', status: 5 }, 400, 'invalid_request'],
+    ['a challenge of the wrong type', { challenge: ['c'] }, 400, 'invalid_request']
   ]
   for (const [name, payload, status, code] of cases) {
     const res = await push(app, `/get_callback/${token}`, payload)
     t.equal(res.statusCode, status, name)
     t.equal(res.json().code, code, name)
   }
+  const overlong = await push(app, `/get_callback/${'t'.repeat(201)}`, { challenge: 'c' })
+  t.equal(overlong.statusCode, 400, 'a challenge on a token longer than any of ours: refused like a push there')
+  t.equal(overlong.json().code, 'invalid_request')
 })
 
 t.test('status pushes are rate limited per task; challenges never are', async (t) => {
