@@ -42,6 +42,13 @@ const UNLIMITED = String(1_000_000_000)
 // Waiter caps far above the fan-out's 1,000 waiters of one caller (the defaults are 100 per caller, 10,000 in all).
 const WAITER_CAP = String(100_000)
 
+/**
+ * How `npm start` (package.json) and the image (Dockerfile) run the service, so the bench measures what production
+ * runs; test/bench.test.ts checks that both still spell out these. Why each is set: README, "Footprint".
+ */
+export const PRODUCTION_NODE_FLAGS = ['--max-semi-space-size=8']
+export const PRODUCTION_ENV = { MALLOC_ARENA_MAX: '2' }
+
 export type ServerProcess = {
   readonly name: string
   readonly url: string
@@ -69,8 +76,10 @@ export type ServiceOptions = {
   cwd: string
   /** Where node writes a CPU profile of each service process (--cpu-prof), if anywhere. */
   cpuProfileDir?: string | undefined
-  /** Node flags before dist/server.js (--node-flags). */
+  /** Node flags before dist/server.js (--node-flags); unset: PRODUCTION_NODE_FLAGS, as `npm start` runs it. */
   nodeFlags?: string[] | undefined
+  /** Variables over the production environment (PRODUCTION_ENV and the service's settings), for an A/B of one of them. */
+  env?: Record<string, string> | undefined
 }
 
 const running = new Set<ChildProcess>()
@@ -90,7 +99,8 @@ export async function startService (options: ServiceOptions): Promise<ServerProc
   const port = await freePort()
   const url = `http://127.0.0.1:${port}`
   const profile = options.cpuProfileDir ? ['--cpu-prof', '--cpu-prof-dir', options.cpuProfileDir] : []
-  return await startChild('service', [...profile, ...(options.nodeFlags ?? []), SERVICE_ENTRY], port, url, options.cwd, SERVICE_READY_PATH, {
+  return await startChild('service', [...profile, ...(options.nodeFlags ?? PRODUCTION_NODE_FLAGS), SERVICE_ENTRY], port, url, options.cwd, SERVICE_READY_PATH, {
+    ...PRODUCTION_ENV,
     NODE_ENV: 'production',
     HOST: '127.0.0.1',
     PORT: String(port),
@@ -111,7 +121,8 @@ export async function startService (options: ServiceOptions): Promise<ServerProc
     MAX_WAITERS: WAITER_CAP,
     SHUTDOWN_GRACE_MS: String(SERVICE_GRACE_MS),
     ...(options.minimax ? { MINIMAX_BASE_URL: options.minimax.url, MINIMAX_API_KEY: options.minimax.apiKey } : {}),
-    ...(options.databaseUrl ? { DATABASE_URL: options.databaseUrl } : {})
+    ...(options.databaseUrl ? { DATABASE_URL: options.databaseUrl } : {}),
+    ...options.env
   })
 }
 

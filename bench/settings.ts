@@ -2,6 +2,7 @@
 import { parseArgs } from 'node:util'
 import { resolve } from 'node:path'
 import { SCENARIO_KEYS } from './scenarios.js'
+import { PRODUCTION_NODE_FLAGS } from './servers.js'
 
 /** Checks that are not a load on one route: they run after the scenarios, and --only can pick them too. */
 export const CHECK_KEYS = ['waiters', 'footprint'] as const
@@ -14,7 +15,7 @@ export type Settings = {
   only: string[]
   /** Write a CPU profile of every service process into this folder. */
   cpuProfileDir: string | undefined
-  /** Node flags for every service process (V8's heap sizes, say), before dist/server.js; none by default, as it runs in production. */
+  /** Node flags for every service process (V8's heap sizes, say), before dist/server.js; by default those `npm start` uses. */
   nodeFlags: string[]
   /** The service and every baseline log at this level: the service's default (info), whose request logs are part of its cost. */
   logLevel: string
@@ -111,7 +112,7 @@ export const USAGE = `usage: npm run bench [-- --quick] [-- --out FILE] [-- --on
   --repetitions N   interleaved repetitions of every scenario (default ${FULL.repetitions}, --quick ${QUICK.repetitions}); medians over them
   --rows N          tasks in the main database (default ${FULL.rows}, --quick ${QUICK.rows}); the pg_* scenarios copy them all into PostgreSQL
   --cpu-prof DIR    write a CPU profile of every service process into DIR (open it in Chrome DevTools)
-  --node-flags=FLAGS node flags for every service process, space-separated, after an = (--node-flags=--max-semi-space-size=8; default none)`
+  --node-flags=FLAGS node flags for every service process, space-separated, after an = (default ${PRODUCTION_NODE_FLAGS.join(' ')}, as npm start runs it; --node-flags= runs it without)`
 
 export function parseSettings (argv: string[]): Settings | null {
   const { values } = parseArgs({
@@ -122,7 +123,7 @@ export function parseSettings (argv: string[]): Settings | null {
       only: { type: 'string', default: '' },
       'log-level': { type: 'string', default: DEFAULT_LOG_LEVEL },
       'cpu-prof': { type: 'string' },
-      'node-flags': { type: 'string', default: '' },
+      'node-flags': { type: 'string' },
       rows: { type: 'string' },
       repetitions: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false }
@@ -133,7 +134,7 @@ export function parseSettings (argv: string[]): Settings | null {
   const only = values.only.split(',').map((key) => key.trim()).filter(Boolean)
   const unknown = only.filter((key) => !SELECTABLE.includes(key))
   if (unknown.length > 0) throw new Error(`unknown scenario ${unknown.join(', ')}; known: ${SELECTABLE.join(', ')}`)
-  const nodeFlags = values['node-flags'].split(' ').filter(Boolean)
+  const nodeFlags = values['node-flags'] === undefined ? PRODUCTION_NODE_FLAGS : values['node-flags'].split(' ').filter(Boolean)
   const notFlag = nodeFlags.find((flag) => !flag.startsWith('--'))
   if (notFlag !== undefined) throw new Error(`--node-flags takes node flags (--name or --name=value), got ${notFlag}`)
   const rows = values.rows === undefined ? undefined : Number(values.rows)

@@ -2,6 +2,7 @@
 import type { FillResult } from './fill.js'
 import type { FootprintResult } from './footprint.js'
 import type { SoakResult } from './soak.js'
+import { PRODUCTION_ENV } from './servers.js'
 import { round, type ScalingPoint, type ScenarioSummary, type Target } from './stats.js'
 import type { WaitersResult } from './waiters.js'
 
@@ -27,7 +28,7 @@ export function renderReport (report: Report): string {
       `${machine.memoryGb} GB, Node ${machine.node}, ${report.date}; load average ${machine.loadBefore.toFixed(1)} before, ${machine.loadAfter.toFixed(1)} after`,
     `${settings.repetitions} interleaved repetition(s) of ${settings.runSeconds} s after ${settings.warmupSeconds} s of warm-up, ` +
       `${settings.connections} connections, medians; the service and every baseline log at "${settings.logLevel}"` +
-      (settings.nodeFlags.length > 0 ? `; the service runs as node ${settings.nodeFlags.join(' ')} dist/server.js` : ''),
+      `; the service runs as node ${[...settings.nodeFlags, 'dist/server.js'].join(' ')} with ${Object.entries(PRODUCTION_ENV).map(([k, v]) => `${k}=${v}`).join(' ')}`,
     `fill: ${fill.rows.toLocaleString('en-US')} tasks + ${fill.events.toLocaleString('en-US')} events in ${(fill.ms / 1000).toFixed(1)} s, ` +
       `${(fill.bytes / MB).toFixed(0)} MB (${Math.round(fill.bytesPerTask)} bytes/task incl. history and indexes)`,
     '',

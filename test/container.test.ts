@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { promisify } from 'node:util'
 import semver from 'semver'
+import { PRODUCTION_ENV, PRODUCTION_NODE_FLAGS } from '../bench/servers.js'
 import { ConfigSchema, loadConfig } from '../src/config.js'
 import { composeEnvironment, containerPort, readCompose, volumeMount } from '../scripts/compose.js'
 import {
@@ -20,7 +21,8 @@ import {
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
 const CONFIG_KEYS = new Set(Object.keys(ConfigSchema.properties))
 const NODE_ENV_KEY = 'NODE_ENV' // read by Node libraries, not by our config
-const EXPECTED_CMD = ['node', 'dist/server.js']
+// As `npm start` runs it, and as the bench measures it (bench/servers.ts).
+const EXPECTED_CMD = ['node', ...PRODUCTION_NODE_FLAGS, 'dist/server.js']
 const RUNTIME_FILES = new Map([['package.json', 'file'], ['node_modules', 'folder'], ['dist', 'folder'], ['migrations', 'folder']]) // what runs, from the builder
 const BUILD_INPUTS = ['package.json', 'package-lock.json', 'tsconfig.json', 'tsconfig.build.json', 'src', 'scripts/build-server.ts', 'scripts/build-ui.ts', 'ui'] // what `npm run build` reads
 // The Node versions this repository promises: the image's LTS line, the oldest Node that runs the service, and the
@@ -118,7 +120,7 @@ t.test('Dockerfile', async (t) => {
   })
 
   t.test('the runtime stage starts the compiled server and checks its readiness without curl', async (t) => {
-    t.same(execOrShell(instructions(runtime, 'CMD').at(-1) ?? ''), EXPECTED_CMD, 'CMD is the exec form of node dist/server.js')
+    t.same(execOrShell(instructions(runtime, 'CMD').at(-1) ?? ''), EXPECTED_CMD, `CMD is the exec form of ${EXPECTED_CMD.join(' ')}`)
     t.ok(imageHealthcheck, 'has a HEALTHCHECK')
     const command = imageHealthcheck?.test.join(' ') ?? ''
     t.notMatch(command, /\b(curl|wget)\b/, 'the HEALTHCHECK needs neither curl nor wget')
@@ -126,7 +128,8 @@ t.test('Dockerfile', async (t) => {
   })
 
   t.test('the runtime environment is part of the config contract', async (t) => {
-    for (const key of imageEnv.keys()) t.ok(CONFIG_KEYS.has(key) || key === NODE_ENV_KEY, `ENV ${key} is in ConfigSchema or is NODE_ENV`)
+    for (const key of imageEnv.keys()) t.ok(CONFIG_KEYS.has(key) || key === NODE_ENV_KEY || key in PRODUCTION_ENV, `ENV ${key} is in ConfigSchema, NODE_ENV or the bench's production environment`)
+    for (const [key, value] of Object.entries(PRODUCTION_ENV)) t.equal(imageEnv.get(key), value, `ENV ${key}=${value}, as npm start sets it`)
     t.equal(imageEnv.get('NODE_ENV'), 'production', 'NODE_ENV=production')
     t.ok(imageExposed.includes(imageEnv.get('PORT') ?? ''), `EXPOSE includes PORT ${imageEnv.get('PORT')}`)
     t.doesNotThrow(() => loadConfig(Object.fromEntries(imageEnv)), 'the image defaults pass loadConfig')
@@ -250,6 +253,12 @@ async function healthcheckExit (port: number): Promise<number | null> {
   if (!exit) child.kill('SIGKILL')
   return exit?.code ?? null
 }
+
+t.test('npm start runs the service as the image does: the same node flags, the same allocator setting (an operator\'s own wins)', async (t) => {
+  const { scripts } = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> }
+  const env = Object.entries(PRODUCTION_ENV).map(([key, value]) => `${key}=\${${key}:-${value}}`)
+  t.equal(scripts.start, [...env, 'exec', ...EXPECTED_CMD].join(' '))
+})
 
 t.test('package-lock.json is in sync with package.json, as the builder npm ci requires', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 's2v-lock-'))
