@@ -24,7 +24,7 @@ RUN npm run build \
   && npm prune --omit=dev --no-audit --no-fund
 
 FROM node:24-bookworm-slim AS runtime
-# MALLOC_ARENA_MAX and --max-semi-space-size below: the footprint npm start runs with (README, "Footprint")
+# MALLOC_ARENA_MAX here and --max-semi-space-size in CMD: as npm start runs it (README, "Start-up and memory")
 ENV NODE_ENV=production \
     MALLOC_ARENA_MAX=2 \
     DATABASE_PATH=/data/s2v.db \

@@ -44,7 +44,7 @@ const WAITER_CAP = String(100_000)
 
 /**
  * How `npm start` (package.json) and the image (Dockerfile) run the service, so the bench measures what production
- * runs; test/bench.test.ts checks that both still spell out these. Why each is set: README, "Footprint".
+ * runs; test/container.test.ts checks that both still spell out these. Why each is set: README, "Start-up and memory".
  */
 export const PRODUCTION_NODE_FLAGS = ['--max-semi-space-size=8']
 export const PRODUCTION_ENV = { MALLOC_ARENA_MAX: '2' }
