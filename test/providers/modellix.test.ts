@@ -79,7 +79,8 @@ t.test('submit leaves out the prompt fields it was not given', async (t) => {
 })
 
 t.test('submit accepts the {success: true, data} envelope as well as {code: 0, data}', async (t) => {
-  const { fake, client } = await setup(t, { envelope: 'success' })
+  // A task that stays pending: the fake's default 50 ms step can pass between the two calls on a busy machine.
+  const { fake, client } = await setup(t, { envelope: 'success', stepMs: 60_000 })
   const { taskId } = await client.submit(request, null)
   t.ok(fake.tasks.has(taskId))
   const state = await client.query(taskId)
