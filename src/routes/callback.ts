@@ -96,16 +96,15 @@ const callbackRoutes: FastifyPluginAsyncTypebox<CallbackRouteOptions> = async (a
 
   const handle = async (request: FastifyRequest, reply: FastifyReply, token: string | null, body: CallbackBody) => {
     const push = pushOf(body)
+    // A bare challenge never gets here: answerBareChallenge answered it, or the validation refused it.
+    if (!push) throw errors.pushMissingFields()
     if (body.challenge !== undefined) {
+      // Not dropped silently: a push riding along with a challenge is applied when authentic, else counted and logged.
       let applied = false
-      if (push) {
-        // Not dropped silently: a push riding along with a challenge is applied when authentic, else counted and logged.
-        if (request.callbackTask) applied = (await app.callbackService.push(request.callbackTask, push, token), true)
-        else app.callbackService.refuse(token === null ? 'bare_path' : 'unknown_token', push)
-      }
+      if (request.callbackTask) applied = (await app.callbackService.push(request.callbackTask, push, token), true)
+      else app.callbackService.refuse(token === null ? 'bare_path' : 'unknown_token', push)
       return echo(request, reply, body.challenge, applied)
     }
-    if (!push) throw errors.pushMissingFields()
     if (!request.callbackTask) throw app.callbackService.refuse(token === null ? 'bare_path' : 'unknown_token', push)
     const { outcome, task } = await app.callbackService.push(request.callbackTask, push, token)
     addToAccessLog(request, { push: { id: task.id, task_id: push.task_id, provider_status: push.status, outcome, status: task.status } })
@@ -113,11 +112,9 @@ const callbackRoutes: FastifyPluginAsyncTypebox<CallbackRouteOptions> = async (a
   }
 
   // Before the rate limit's own preHandler (route hooks run first): the token decides what the push counts against.
+  // Every body that gets here carries a push (or is refused for lacking one): a bare challenge was answered before.
   const authenticate = async (request: FastifyRequest) => {
-    const body = request.body as CallbackBody
-    const { token } = request.params as { token: string }
-    // A bare challenge was answered before validation; one that gets here carries a push.
-    if (body.challenge === undefined || pushOf(body)) request.callbackTask = await app.callbackService.authenticate(token)
+    request.callbackTask = await app.callbackService.authenticate((request.params as { token: string }).token)
   }
 
   app.post('/get_callback/:token', { ...routeOptions, preValidation: answerBareChallenge, preHandler: authenticate, schema: { ...routeOptions.schema, params: CallbackParams, ...TOKEN_PATH_DOCS } },
