@@ -149,7 +149,9 @@ const report: Report = {
     connections: settings.connections,
     rows: settings.rows,
     only: settings.only,
-    nodeFlags: settings.nodeFlags
+    nodeFlags: settings.nodeFlags,
+    idleSeconds: settings.idleSeconds,
+    earlyIdleSeconds: settings.earlyIdleSeconds
   },
   fill,
   scenarios: Object.values(scenarios),

@@ -11,7 +11,7 @@ const MB = 1024 * 1024
 export type Report = {
   machine: { nproc: number, cpu: string, node: string, memoryGb: number, loadBefore: number, loadAfter: number }
   date: string
-  settings: { mode: string, logLevel: string, repetitions: number, runSeconds: number, warmupSeconds: number, connections: number, rows: number, only: string[], nodeFlags: string[] }
+  settings: { mode: string, logLevel: string, repetitions: number, runSeconds: number, warmupSeconds: number, connections: number, rows: number, only: string[], nodeFlags: string[], idleSeconds: number, earlyIdleSeconds: number }
   fill: FillResult
   scenarios: ScenarioSummary[]
   scaling: ScalingPoint[]
@@ -67,18 +67,21 @@ export function renderReport (report: Report): string {
   }
   if (report.waiters) {
     const { waiters } = report
+    const roundsOf = (kind: string, warmup: boolean) => waiters.rounds.filter((r) => r.kind === kind && r.warmup === warmup).map((r) => ms(r.releaseMs)).join(' ')
+    const kinds = Object.keys(waiters.releaseMs)
     lines.push('', `waiter fan-out: one push "success" releasing ${waiters.waiters.toLocaleString('en-US')} waiters on one task, ` +
-      `ms from sending the push until the last has its answer, median of ${waiters.rounds.length / Object.keys(waiters.releaseMs).length} round(s); ` +
+      `ms from sending the push until the last has its answer, median of ${waiters.rounds.filter((r) => !r.warmup).length / kinds.length} round(s) ` +
+      `after ${waiters.rounds.filter((r) => r.warmup).length / kinds.length} warm-up round(s); ` +
       `peak RSS ${mb(waiters.peakRssBytes)} MB` + (waiters.failures > 0 ? `; WARNING: ${waiters.failures} waiters or pushes not answered` : ''),
-    table(['waiters', 'median ms', 'rounds ms'], Object.entries(waiters.releaseMs).map(([kind, median]) => [
-      kind, ms(median), waiters.rounds.filter((r) => r.kind === kind).map((r) => ms(r.releaseMs)).join(' ')
+    table(['waiters', 'median ms', 'rounds ms', 'warm-up ms'], kinds.map((kind) => [
+      kind, ms(waiters.releaseMs[kind as keyof typeof waiters.releaseMs]), roundsOf(kind, false), roundsOf(kind, true) || '–'
     ])))
   }
   if (report.footprint) {
     const { footprint } = report
     lines.push('', `footprint: ready (spawn to the first 200 of GET /readyz) in ${int(footprint.readyMs.empty)} ms on an empty database, ` +
       `${int(footprint.readyMs.filled)} ms on ${settings.rows.toLocaleString('en-US')} tasks; idle RSS ${mb(footprint.idleRssBytes)} MB ` +
-      `(medians of ${footprint.runs.filledReadyMs.length})`)
+      `${settings.idleSeconds} s after ready (${mb(footprint.earlyIdleRssBytes)} MB after ${settings.earlyIdleSeconds} s) (medians of ${footprint.runs.filledReadyMs.length})`)
   }
   if (report.soak) {
     const soak = report.soak

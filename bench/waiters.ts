@@ -11,10 +11,10 @@ import { median } from './stats.js'
 export const WAITER_KINDS = ['long-poll', 'event stream'] as const
 export type WaiterKind = typeof WAITER_KINDS[number]
 
-export type WaiterRound = { kind: WaiterKind, waiters: number, answered: number, releaseMs: number, pushStatus: number }
+export type WaiterRound = { kind: WaiterKind, waiters: number, answered: number, releaseMs: number, pushStatus: number, warmup: boolean }
 export type WaitersResult = {
   waiters: number
-  /** Median release time per kind over the rounds, in ms. */
+  /** Median release time per kind over the rounds after the warm-up ones, in ms. */
   releaseMs: Record<WaiterKind, number>
   /** Waiters not answered within RELEASE_TIMEOUT_MS, refused, or answered before the push, plus pushes not answered 200. */
   failures: number
@@ -38,25 +38,28 @@ const WAIT_S = 60
 type Waiter = { socket: Socket, text: string, open: boolean, answeredAt: number | null, early: boolean }
 
 export async function waiterFanout (ctx: BenchContext): Promise<WaitersResult> {
-  const { waiters, waiterRounds } = ctx.settings
+  const { waiters, waiterRounds, waiterWarmupRounds } = ctx.settings
+  const total = waiterWarmupRounds + waiterRounds
   // A fresh processing task per round: a released task is finished and would answer every waiter at once.
-  const targets = seedPushTasks(ctx.mainDb, waiterRounds * WAITER_KINDS.length, ctx.nextSeedBatch())
+  const targets = seedPushTasks(ctx.mainDb, total * WAITER_KINDS.length, ctx.nextSeedBatch())
   return await withServer(() => service(ctx), async (server) => {
     const rounds: WaiterRound[] = []
-    for (let i = 0; i < waiterRounds; i++) {
+    for (let i = 0; i < total; i++) {
+      const warmup = i < waiterWarmupRounds
       for (const kind of WAITER_KINDS) {
-        const result = await round(server, kind, targets[rounds.length]!, waiters)
+        const result = { ...await round(server, kind, targets[rounds.length]!, waiters), warmup }
         rounds.push(result)
-        ctx.log(`waiters ${i + 1}/${waiterRounds} ${kind}: ${result.answered}/${waiters} released in ${result.releaseMs.toFixed(1)} ms`)
+        ctx.log(`waiters ${warmup ? 'warm-up' : `${i + 1 - waiterWarmupRounds}/${waiterRounds}`} ${kind}: ${result.answered}/${waiters} released in ${result.releaseMs.toFixed(1)} ms`)
       }
     }
-    const releaseMs = Object.fromEntries(WAITER_KINDS.map((kind) => [kind, median(rounds.filter((r) => r.kind === kind).map((r) => r.releaseMs))])) as Record<WaiterKind, number>
+    const counted = (kind: WaiterKind) => rounds.filter((r) => r.kind === kind && !r.warmup).map((r) => r.releaseMs)
+    const releaseMs = Object.fromEntries(WAITER_KINDS.map((kind) => [kind, median(counted(kind))])) as Record<WaiterKind, number>
     const failures = rounds.reduce((sum, r) => sum + (r.waiters - r.answered) + (r.pushStatus === 200 ? 0 : 1), 0)
     return { waiters, releaseMs, failures, peakRssBytes: server.peakRssBytes(), rounds }
   })
 }
 
-async function round (server: ServerProcess, kind: WaiterKind, target: PushTarget, count: number): Promise<WaiterRound> {
+async function round (server: ServerProcess, kind: WaiterKind, target: PushTarget, count: number): Promise<Omit<WaiterRound, 'warmup'>> {
   const { hostname, port } = new URL(server.url)
   const path = kind === 'long-poll' ? `/v1/tasks/${target.taskId}?wait=${WAIT_S}&status=processing` : `/v1/tasks/${target.taskId}/events`
   const head = `GET ${path} HTTP/1.1\r\nHost: ${hostname}:${port}\r\nAuthorization: Bearer ${BENCH_API_TOKEN}\r\n` +

@@ -62,10 +62,16 @@ t.test('--quick runs every scenario, prints the table and writes numbers for eac
 
   t.equal(results.waiters.waiters, 1000, 'one push releases 1,000 waiters')
   t.equal(results.waiters.failures, 0, 'every waiter released, the push answered 200')
-  for (const kind of ['long-poll', 'event stream']) t.ok(positive(results.waiters.releaseMs[kind]), `${kind}s: a release time (${results.waiters.releaseMs[kind]} ms)`)
+  for (const kind of ['long-poll', 'event stream']) {
+    t.ok(positive(results.waiters.releaseMs[kind]), `${kind}s: a release time (${results.waiters.releaseMs[kind]} ms)`)
+    // --quick: one warm-up round and one counted round of each kind; the release time is the counted one's.
+    const rounds = results.waiters.rounds.filter((r: { kind: string }) => r.kind === kind)
+    t.same(rounds.map((r: { warmup: boolean }) => r.warmup), [true, false], `${kind}s: a warm-up round, then a counted one`)
+    t.equal(results.waiters.releaseMs[kind], rounds[1].releaseMs, `${kind}s: the warm-up round is not counted`)
+  }
   t.ok(positive(results.waiters.peakRssBytes))
   const { footprint } = results
-  for (const value of [footprint.readyMs.empty, footprint.readyMs.filled, footprint.idleRssBytes, footprint.peakRssBytes]) t.ok(positive(value), `footprint: a positive number (${value})`)
+  for (const value of [footprint.readyMs.empty, footprint.readyMs.filled, footprint.idleRssBytes, footprint.earlyIdleRssBytes, footprint.peakRssBytes]) t.ok(positive(value), `footprint: a positive number (${value})`)
   if (withPostgres) {
     for (const [key] of POSTGRES_SCENARIOS) {
       const [cost] = results.postgres[key]
