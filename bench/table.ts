@@ -68,13 +68,12 @@ export function renderReport (report: Report): string {
   if (report.waiters) {
     const { waiters } = report
     const roundsOf = (kind: string, warmup: boolean) => waiters.rounds.filter((r) => r.kind === kind && r.warmup === warmup).map((r) => ms(r.releaseMs)).join(' ')
-    const kinds = Object.keys(waiters.releaseMs)
+    const roundsPerKind = (warmup: boolean) => waiters.rounds.filter((r) => r.warmup === warmup).length / Object.keys(waiters.releaseMs).length
     lines.push('', `waiter fan-out: one push "success" releasing ${waiters.waiters.toLocaleString('en-US')} waiters on one task, ` +
-      `ms from sending the push until the last has its answer, median of ${waiters.rounds.filter((r) => !r.warmup).length / kinds.length} round(s) ` +
-      `after ${waiters.rounds.filter((r) => r.warmup).length / kinds.length} warm-up round(s); ` +
+      `ms from sending the push until the last has its answer, median of ${roundsPerKind(false)} round(s) after ${roundsPerKind(true)} warm-up round(s); ` +
       `peak RSS ${mb(waiters.peakRssBytes)} MB` + (waiters.failures > 0 ? `; WARNING: ${waiters.failures} waiters or pushes not answered` : ''),
-    table(['waiters', 'median ms', 'rounds ms', 'warm-up ms'], kinds.map((kind) => [
-      kind, ms(waiters.releaseMs[kind as keyof typeof waiters.releaseMs]), roundsOf(kind, false), roundsOf(kind, true) || '–'
+    table(['waiters', 'median ms', 'rounds ms', 'warm-up ms'], Object.entries(waiters.releaseMs).map(([kind, median]) => [
+      kind, ms(median), roundsOf(kind, false), roundsOf(kind, true) || '–'
     ])))
   }
   if (report.footprint) {
