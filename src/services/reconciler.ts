@@ -213,11 +213,13 @@ export class Reconciler {
     const provider = this.#options.providers.get(task.provider as ProviderName)!
     try {
       const state = await provider.query(task.task_id!)
+      // A status that brings its video (Modellix's) has the link saved first, so the success commits with it: no
+      // lookup, event or frozen notification sees that success without its link, and no poll is due to fetch it.
+      if (state.video) await store.saveVideoLink(task.seq, state.video, { archive: this.#options.archive, pollingDone: false })
       const result = await store.applyUpdate(task.seq, task.task_id, {
         status: normaliseStatus(state.providerStatus), providerStatus: state.providerStatus, fileId: state.fileId, error: state.error
       }, 'poll', state.traceId ? { trace_id: state.traceId } : {})
       if (!result.ok) return result.task
-      if (state.video) await store.saveVideoLink(task.seq, state.video, { archive: this.#options.archive, pollingDone: false })
       const news = result.task.status !== task.status || result.task.provider_status !== task.provider_status
       if (!news) await this.#backOff(task)
       return await store.queries.bySeq(task.seq) ?? result.task

@@ -157,6 +157,8 @@ t.test('a restart in the middle of polling loses nothing', async (t) => {
 
 t.test('a Modellix task goes from submit to success with its video, by polling alone', async (t) => {
   const stack = await startStack(t, { env: FAST })
+  const announced: Array<string | null> = []
+  stack.app.taskStore.events.on('status', ({ task }) => { if (task.status === 'success') announced.push(task.video_url) })
   const res = await postJson(`${stack.url}/v1/video_generation`, submitBody({ provider: 'modellix', prompt_optimizer: false }))
   t.equal(res.status, 200)
   t.match(res.body, { task_id: /^task-/, status: 'processing' })
@@ -165,6 +167,7 @@ t.test('a Modellix task goes from submit to success with its video, by polling a
   const task = await waitForTask(stack, res.body.id, (task) => task.status === 'success')
   t.equal(task.provider, 'modellix')
   t.match(task.video, { url: /\/files\/.*\.mp4/, expires_at: String })
+  t.match(announced, [/\/files\/.*\.mp4/], 'the success commits with its link: nobody sees it without one')
 
   stack.modellix.set({ submitHttpStatus: 402 })
   const broke = await postJson(`${stack.url}/v1/video_generation`, submitBody({ provider: 'modellix' }))
