@@ -168,6 +168,10 @@ t.test('a Modellix task goes from submit to success with its video, by polling a
   t.equal(task.provider, 'modellix')
   t.match(task.video, { url: /\/files\/.*\.mp4/, expires_at: String })
   t.match(announced, [/\/files\/.*\.mp4/], 'the success commits with its link: nobody sees it without one')
+  const asked = (): number => stack.modellix.requests.filter((r) => r.path === `/api/v1/tasks/${res.body.task_id}`).length
+  const askedAtSuccess = asked()
+  await sleep(200) // ten reconciler ticks
+  t.equal(asked(), askedAtSuccess, 'and Modellix is not asked again for a link it already gave')
 
   stack.modellix.set({ submitHttpStatus: 402 })
   const broke = await postJson(`${stack.url}/v1/video_generation`, submitBody({ provider: 'modellix' }))
