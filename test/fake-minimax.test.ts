@@ -457,7 +457,8 @@ t.test('control panel, 404s, set validation, waitFor timeout and reset', async t
 })
 
 t.test('create limits: 1002 past createRpm in the window, 2045 on a sudden burst; refusals create nothing and are recorded', async t => {
-  fake.set({ createRpm: 2, createRpmWindowMs: 400 })
+  // Windows of seconds, not milliseconds: three creates in a row must fit in one even on a loaded machine.
+  fake.set({ createRpm: 2, createRpmWindowMs: 1500 })
   const first = await create(fake, createBody())
   const second = await create(fake, createBody())
   const third = await create(fake, createBody())
@@ -465,16 +466,16 @@ t.test('create limits: 1002 past createRpm in the window, 2045 on a sudden burst
   t.equal(second.json.base_resp.status_code, 0)
   t.same(third.json.base_resp, { status_code: 1002, status_msg: 'rate limit exceeded' }, 'the third in the window is refused')
   t.equal(fake.tasks.size, 2, 'a refused create creates nothing')
-  await sleep(450)
+  await sleep(1550)
   t.equal((await create(fake, createBody())).json.base_resp.status_code, 0, 'the window moved on')
   t.equal(fake.createTimes.length, 3)
   t.same(fake.refusedCreates.map(r => r.code), [1002])
 
   fake.reset()
-  fake.set({ createBurstMs: 300 })
+  fake.set({ createBurstMs: 1000 })
   t.equal((await create(fake, createBody())).json.base_resp.status_code, 0)
   t.equal((await create(fake, createBody())).json.base_resp.status_code, 2045, 'too soon after the previous one')
-  await sleep(320)
+  await sleep(1020)
   t.equal((await create(fake, createBody())).json.base_resp.status_code, 0, 'a steady pace is accepted')
   t.throws(() => fake.set({ createRpm: 0 }), 'createRpm is at least 1')
 })

@@ -18,7 +18,8 @@ async function waitForStatus (stack: Stack, id: string, statuses: string[], time
 const outcomes = (task: { events: Array<{ source: string, outcome: string }> }) => task.events.map((event) => `${event.source}:${event.outcome}`)
 
 t.test('submit → challenge → pushes → lookup', async (t) => {
-  const stack = await startStack(t)
+  // The first push a little after the create's answer, so the history's order below is the flow's, not a race.
+  const stack = await startStack(t, { behaviour: { pushDelayMs: 100 } })
   const res = await postJson(`${stack.url}/v1/video_generation`, submitBody({ metadata: { ticket: 'T-1' } }))
   t.equal(res.status, 200)
   t.match(res.body, { task_id: /^\d{18}$/, id: String, status: 'processing', base_resp: { status_code: 0, status_msg: 'success' } })

@@ -120,7 +120,9 @@ t.test('no secret is served or rotated by an open deployment (no API_TOKENS, no 
 t.test('a submit with notify_url hears processing then success from MiniMax\'s pushes, signed, shaped like the lookup', async (t) => {
   const consumer = await startWebhookConsumer()
   t.teardown(() => consumer.close())
-  const { url } = await startStack(t, { env: { NOTIFY_ALLOW_PRIVATE: 'true', NOTIFY_SECRET: SECRET } })
+  // The reconciler is kept from fetching the provider link: the message says what the status change knew (no link
+  // yet), and a link fetched before the lookup below would make the two differ.
+  const { url } = await startStack(t, { env: { NOTIFY_ALLOW_PRIVATE: 'true', NOTIFY_SECRET: SECRET, RECONCILE_TICK_MS: '3600000' } })
   const submitted = await postJson(`${url}/v1/video_generation`, submitBody({ notify_url: consumer.url }))
   t.equal(submitted.status, 200)
   const messages = await consumer.waitFor(2)

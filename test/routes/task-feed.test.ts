@@ -76,7 +76,8 @@ t.test('a caller\'s stream carries its own tasks only; an operator\'s carries ev
   sqliteDb(app).prepare("UPDATE tasks SET caller = 'bob' WHERE seq = ?").run((await seedTask(app.taskStore)).seq)
   const bobs = (await app.taskStore.listFor({ caller: 'bob', isAdmin: false }, { limit: 1 }))[0]!
   await app.taskStore.applyUpdate(bobs.seq, taskId(), { status: 'processing', providerStatus: null }, 'submit')
-  await waitUntil('the operator saw both', () => statusEvents(ops.events).length === 2)
+  // Both streams are written in one pass, but each socket is read on its own: wait for bob's event too.
+  await waitUntil('the operator saw both, bob his own', () => statusEvents(ops.events).length === 2 && statusEvents(bob.events).length >= 1)
   t.same(statusEvents(ops.events).map((task) => task.id), [alices.id, bobs.id])
   t.same(statusEvents(bob.events).map((task) => task.id), [bobs.id], 'bob never hears of alice\'s task')
 })

@@ -6,6 +6,9 @@ import { build, freePort, seedTask, taskId } from '../helper.js'
 import { waitUntil } from '../fixtures/webhook-consumer.js'
 import type { App } from '../../src/app.js'
 
+// What a loaded machine may add to an answer's time; far below the 30 s waits that must not happen.
+const SLACK_MS = 2000
+
 function push (app: App, token: string, tid: string, status: string) {
   return app.inject({ method: 'POST', url: `/get_callback/${token}`, payload: { task_id: tid, status, file_id: '205258526306433' } })
 }
@@ -42,12 +45,12 @@ t.test('a long-poll times out with the current state; a different or final statu
   let started = performance.now()
   const timedOut = await app.inject(`/v1/tasks/${id}?wait=1&status=processing`)
   const waited = performance.now() - started
-  t.ok(waited >= 990 && waited < 1500, `waited ${waited.toFixed(0)} ms for wait=1`)
+  t.ok(waited >= 990 && waited < 1000 + SLACK_MS, `waited ${waited.toFixed(0)} ms for wait=1`)
   t.equal(timedOut.json().status, 'processing')
 
   started = performance.now()
   t.equal((await app.inject(`/v1/tasks/${id}?wait=30&status=submitting`)).json().status, 'processing', 'already different')
-  t.ok(performance.now() - started < 200)
+  t.ok(performance.now() - started < SLACK_MS, 'no wait')
 
   const withoutStatus = app.inject(`/v1/tasks/${tid}?wait=30`)
   await waitUntil('waiting for any change', () => app.taskWatch.size === 1)
@@ -56,7 +59,7 @@ t.test('a long-poll times out with the current state; a different or final statu
 
   started = performance.now()
   t.equal((await app.inject(`/v1/tasks/${id}?wait=30&status=failed`)).json().status, 'failed', 'a final status never changes: no wait')
-  t.ok(performance.now() - started < 200)
+  t.ok(performance.now() - started < SLACK_MS, 'no wait')
 })
 
 t.test('long-poll parameters are validated', async (t) => {

@@ -11,7 +11,7 @@ import { ProviderError } from '../../src/providers/provider-error.js'
 import type { ProviderTaskState, VideoProvider } from '../../src/providers/provider.js'
 import { TaskStore } from '../../src/services/task-store.js'
 import { startWebhookConsumer } from '../fixtures/webhook-consumer.js'
-import { getJson, postJson, seedTask, standaloneReconciler, startStack, submitBody, taskId, tempDir, type Stack, queries, waitForTask } from '../helper.js'
+import { getJson, postJson, seedTask, standaloneReconciler, startStack, submitBody, taskId, tempDir, type Stack, waitForTask } from '../helper.js'
 
 // Small timings: the defaults are minutes and hours.
 const FAST = {
@@ -25,6 +25,13 @@ const FAST = {
 }
 // The fake keeps every task running (no pushes, no progress) until the test completes it.
 const STALLED = { pushes: 'none' as const, pushDelayMs: 600_000 }
+
+/** When we gave up on the task: its timeout event, as the lookup shows it. */
+const gaveUpAt = (task: any): number => Date.parse(task.events.find((event: any) => event.source === 'timeout').at)
+
+/** The queries the fake heard after `from` and before `to` (ms since the epoch), however late the test looks. */
+const queriesBetween = (stack: Stack, from: number, to: number): number =>
+  stack.fake.requests.filter((r) => r.path === '/v1/query/video_generation' && r.at > from && r.at < to).length
 
 /** What MiniMax would push on the task's callback URL (the fake recorded it at create). */
 async function pushAsMiniMax (stack: Stack, providerTaskId: string, body: Record<string, unknown>) {
@@ -98,14 +105,15 @@ t.test('an event stream stays open after our own failure and ends with the provi
 t.test('after our timeout the reconciler keeps asking slowly, and a late success from a poll applies', async (t) => {
   const stack = await startStack(t, { env: { ...FAST, LATE_RESULT_POLL_MS: '1000' }, behaviour: STALLED })
   const { body } = await postJson(`${stack.url}/v1/video_generation`, submitBody())
-  await waitForTask(stack, body.id, (task) => task.status === 'failed')
+  const failed = await waitForTask(stack, body.id, (task) => task.status === 'failed')
   const row = (await stack.app.taskStore.queries.byId(body.id))!
   const wait = Date.parse(row.next_poll_at!) - Date.parse(row.updated_at)
   t.ok(wait >= 900 && wait <= 1100, `the next poll is LATE_RESULT_POLL_MS after the give-up (${wait} ms), not the usual backoff`)
 
-  const before = queries(stack)
-  await sleep(500)
-  t.equal(queries(stack), before, 'no poll before LATE_RESULT_POLL_MS')
+  // Judged by when the fake heard each query, so a slow machine's late start of this wait cannot blur the window.
+  const due = Date.parse(row.next_poll_at!)
+  await sleep(Math.max(0, due - Date.now() - 100))
+  t.equal(queriesBetween(stack, gaveUpAt(failed), due), 0, 'no poll before LATE_RESULT_POLL_MS')
   stack.fake.completeTask(body.task_id)
   const done = await waitForTask(stack, body.id, (task) => task.video?.url != null, 4000) // the provider link fetched, not just the signed one
   t.match(done, { status: 'success', error: null, file_id: stack.fake.tasks.get(body.task_id)!.file_id })
@@ -120,11 +128,11 @@ t.test('after our timeout the reconciler keeps asking slowly, and a late success
 t.test('late polling ends with LATE_RESULT_WINDOW_MS; a still-running task then stays failed', async (t) => {
   const stack = await startStack(t, { env: { ...FAST, LATE_RESULT_POLL_MS: '1000', LATE_RESULT_WINDOW_MS: '1500' }, behaviour: STALLED })
   const { body } = await postJson(`${stack.url}/v1/video_generation`, submitBody())
-  await waitForTask(stack, body.id, (task) => task.status === 'failed')
-  const gaveUp = queries(stack)
-  await stack.fake.waitFor(() => queries(stack) >= gaveUp + 2, 3000)
+  const failed = await waitForTask(stack, body.id, (task) => task.status === 'failed')
+  const late = (): number => queriesBetween(stack, gaveUpAt(failed), Infinity)
+  await stack.fake.waitFor(() => late() >= 2, 3000)
   await sleep(600)
-  t.equal(queries(stack), gaveUp + 2, 'one late poll after 1 s, the last at the window\'s end (1.5 s), then none')
+  t.equal(late(), 2, 'one late poll after 1 s, the last at the window\'s end (1.5 s), then none')
   const row = (await stack.app.taskStore.queries.byId(body.id))!
   t.equal(row.next_poll_at, null)
   t.match(row, { status: 'failed', error_code: 'timeout', error_provisional: 1 }, 'still provisional: a push would still resolve it')

@@ -38,7 +38,8 @@ t.test('with every push dropped, tasks still reach their true status through pol
 })
 
 t.test('with pushes lost half-way, the poll finishes the job', async (t) => {
-  const stack = await startStack(t, { env: FAST, behaviour: { pushes: 'half' } })
+  // The first push a little after the create's answer, so the history's order below is the flow's, not a race.
+  const stack = await startStack(t, { env: FAST, behaviour: { pushes: 'half', pushDelayMs: 100 } })
   const { body } = await postJson(`${stack.url}/v1/video_generation`, submitBody())
   const task = await waitForTask(stack, body.id, (task) => task.status === 'success')
   t.same(task.events.map((event: any) => `${event.source}:${event.status}`).slice(0, 3), ['submit:null', 'submit:processing', 'callback:processing'])
@@ -96,7 +97,10 @@ t.test('the reconciler never exceeds its call budget, and shares it between task
   const stack = await startStack(t, { env: { ...FAST, RECONCILE_AFTER_MS: '0', MINIMAX_POLL_BUDGET: '5' } })
   // Eight quiet tasks, all due at once.
   const submitted = await Promise.all(Array.from({ length: 8 }, async () => await seedTask(stack.app.taskStore, { task_id: taskId() })))
-  await sleep(800)
+  const calls = (): number => queries(stack) + retrieves(stack)
+  // The five polls run one after another; once they are all in, the rest of the window must bring no sixth.
+  await stack.fake.waitFor(() => calls() >= 5)
+  await sleep(400)
   const polled = stack.fake.requests.filter((r) => r.path === '/v1/query/video_generation')
   t.equal(polled.length + retrieves(stack), 5, 'exactly the budget of 5 calls in the first minute')
   t.equal(new Set(polled.map((r) => r.query)).size, 5, 'five different tasks, not one task five times')

@@ -7,6 +7,7 @@ import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { DownloadError, downloadVideo, removeStaleParts } from '../../src/services/video-download.js'
 import { freePort, rejectionOf, tempDir } from '../helper.js'
+import { waitUntil } from '../fixtures/webhook-consumer.js'
 
 type Test = { teardown: (fn: () => unknown) => void }
 type Handler = (req: IncomingMessage, res: ServerResponse) => void | Promise<void>
@@ -194,8 +195,9 @@ t.test('the caller can abort a download (shutdown), and the temporary file goes'
   const dir = tempDir(t)
   const controller = new AbortController()
   const download = downloadVideo({ url, dir, name: 'cancelled', maxBytes: 10 * 1024 * 1024, timeoutMs: 5000, signal: controller.signal })
-  await sleep(60)
-  t.ok(readdirSync(dir).some((name) => name.endsWith('.part')), 'a download was under way')
+  // The body takes 2 s; its temporary file appears once the headers are in (a few ms, more on a loaded machine).
+  await waitUntil('the temporary file is there', () => readdirSync(dir).some((name) => name.endsWith('.part')))
+  t.pass('a download was under way')
   controller.abort()
   const err = await failure(download)
   t.equal(err.reason, 'aborted')

@@ -31,7 +31,8 @@ const statusOf = (message: Received): string => JSON.parse(message.body).status
 t.test('a consumer that is down for a while gets every notification once it is back, in order per task, each signature valid', async (t) => {
   const consumer = await consumerFor(t)
   await consumer.down()
-  const app = await build(t, { ...FAST, NOTIFY_URL: consumer.url })
+  // FAST's schedule with a longer tail: 0.73 s of retries could run out before a loaded machine brings the consumer up.
+  const app = await build(t, { ...FAST, NOTIFY_URL: consumer.url, NOTIFY_RETRY_SCHEDULE: `${FAST.NOTIFY_RETRY_SCHEDULE},0.5,1,2` })
   const tasks = [await runTask(app), await runTask(app), await runTask(app, 'failed')]
 
   await waitUntil('some attempts were refused', () => (sqliteDb(app).prepare('SELECT COUNT(*) AS n FROM notification_attempts').get() as { n: number }).n >= 6)
