@@ -8,7 +8,7 @@ import type { VideoLink } from '../providers/provider.js'
 import type { EventSource } from '../services/task-events.js'
 import { queueMove, type QueueMove, type StatusUpdate, type TaskStatus } from '../services/task-state.js'
 import {
-  IdempotencyKeyTaken, leaseEnd, TaskGone, messagesFor, planUpdate, type ChangeHooks, type IdempotencyClaim, type QueueMoveOptions, type Settled, type TaskQueries, type TaskStorage,
+  IdempotencyKeyTaken, leaseEnd, sparedUntil, TaskGone, messagesFor, planUpdate, type ChangeHooks, type IdempotencyClaim, type QueueMoveOptions, type Settled, type TaskQueries, type TaskStorage,
   type UpdateArgs, type UpdateResult
 } from '../services/task-storage.js'
 
@@ -172,7 +172,7 @@ export class SqliteTaskStorage implements TaskStorage {
   }
 
   async claimPastDeadline (createdBefore: string, at: string, limit: number, leaseMs: number): Promise<TaskRow[]> {
-    return this.#repo.claimPastDeadline(createdBefore, at, limit, leaseEnd(at, leaseMs))
+    return this.#repo.claimPastDeadline(createdBefore, at, limit, leaseEnd(at, leaseMs), sparedUntil(at, leaseMs))
   }
 
   async claimDueArchives (at: string, limit: number, leaseMs: number): Promise<TaskRow[]> {

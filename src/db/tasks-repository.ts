@@ -325,10 +325,10 @@ export class TasksRepository {
       'SELECT * FROM tasks WHERE provider = ? AND next_poll_at IS NOT NULL AND next_poll_at <= ? ORDER BY next_poll_at, seq LIMIT ?')
     this.#stuckSubmitting = db.prepare<[string, number], TaskRow>(
       "SELECT * FROM tasks WHERE status = 'submitting' AND task_id IS NULL AND COALESCE(sent_at, created_at) < ? ORDER BY seq LIMIT ?")
-    // See claimPastDeadline: a next poll within the lease may be another pass's claim, so it is left alone.
-    this.#pastDeadline = db.prepare<{ before: string, now: string, until: string, limit: number }, TaskRow>(`
+    // See claimPastDeadline: a next poll up to `spared` may be another pass's claim, so it is left alone.
+    this.#pastDeadline = db.prepare<{ before: string, now: string, spared: string, limit: number }, TaskRow>(`
       SELECT * FROM tasks WHERE status = 'processing' AND COALESCE(sent_at, created_at) < @before
-        AND (next_poll_at IS NULL OR next_poll_at <= @now OR next_poll_at > @until) ORDER BY seq LIMIT @limit`)
+        AND (next_poll_at IS NULL OR next_poll_at <= @now OR next_poll_at > @spared) ORDER BY seq LIMIT @limit`)
     this.#saveVideo = db.prepare<{ seq: number, url: string, expires_at: string, width: number | null, height: number | null, bytes: number | null, archive: string | null, at: string }>(`
       UPDATE tasks SET video_url = @url, video_expires_at = @expires_at,
         video_width = COALESCE(@width, video_width), video_height = COALESCE(@height, video_height), video_bytes = COALESCE(@bytes, video_bytes),
@@ -420,9 +420,12 @@ export class TasksRepository {
 
   /** Tasks whose create outcome stayed unknown (no task_id) since before the cutoff. */
   stuckSubmitting (createdBefore: string, limit: number): TaskRow[] { return this.#stuckSubmitting.all(createdBefore, limit) }
-  /** Processing tasks created before the cutoff and not under a claim, moved to `until` (see claimDuePolls). */
-  claimPastDeadline (createdBefore: string, now: string, limit: number, until: string): TaskRow[] {
-    return this.#claim(this.#pastDeadline.all({ before: createdBefore, now, until, limit }), (row) => {
+  /**
+   * Processing tasks created before the cutoff whose next poll is not in (now, spared] (where claims put it), moved to
+   * `until` (see claimDuePolls).
+   */
+  claimPastDeadline (createdBefore: string, now: string, limit: number, until: string, spared: string): TaskRow[] {
+    return this.#claim(this.#pastDeadline.all({ before: createdBefore, now, spared, limit }), (row) => {
       this.#pollAt.run(until, row.seq)
       return { ...row, next_poll_at: until }
     })

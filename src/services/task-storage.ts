@@ -102,9 +102,9 @@ export interface TaskStorage {
   claimDuePolls: (provider: string, now: string, limit: number, leaseMs: number) => Promise<TaskRow[]>
   /**
    * The same for processing tasks created (or sent) before `createdBefore`, soonest created first, for their last poll
-   * before a timeout. A task whose next poll lies within one lease from `now` is left out: that may be another
-   * claim's (a claim puts it exactly there), and were it not, it comes due within the lease, and the poll then applies
-   * the deadline too (src/services/reconciler.ts).
+   * before a timeout. A task whose next poll lies within two leases from `now` (sparedUntil) is left out: that may be
+   * another claim's (a claim puts it one lease from its own now), and were it not, it comes due within them, and the
+   * poll then applies the deadline too (src/services/reconciler.ts).
    */
   claimPastDeadline: (createdBefore: string, now: string, limit: number, leaseMs: number) => Promise<TaskRow[]>
   /** The same for pending archives (archive_next_at moves); recordArchive then sets the real state and schedule. */
@@ -190,4 +190,14 @@ export function planUpdate (task: TaskRow, bound: boolean, taskId: string | null
 /** When a claim made at `now` (ISO time) for leaseMs runs out, as the ISO text both engines store. */
 export function leaseEnd (now: string, leaseMs: number): string {
   return new Date(Date.parse(now) + leaseMs).toISOString()
+}
+
+/**
+ * How far ahead claimPastDeadline leaves a next poll alone: two leases, not one. Another pass's claim sits at its own
+ * now + lease, and its now may run ahead of ours (another replica's clock, a pass that began earlier), so one lease
+ * would take its claim for a far-off poll and claim the task again. A poll left alone comes due within the window and
+ * applies the deadline itself.
+ */
+export function sparedUntil (now: string, leaseMs: number): string {
+  return leaseEnd(now, 2 * leaseMs)
 }

@@ -477,6 +477,7 @@ for (const engine of engines) {
     t.same(claimed.map((row) => row.seq), [late.seq], 'a processing task created before the cutoff')
     t.equal(claimed[0]!.next_poll_at, '2026-01-01T00:02:00.000Z', 'moved to the lease\'s end')
     t.same(await storage.claimPastDeadline(cutoff, '2026-01-01T00:01:30.000Z', 10, 60_000), [], 'a claim right after takes none')
+    t.same(await storage.claimPastDeadline(cutoff, '2026-01-01T00:00:59.000Z', 10, 60_000), [], 'nor one by a clock a second behind the first claim\'s')
     t.same((await storage.claimPastDeadline(cutoff, '2026-01-01T00:02:00.000Z', 10, 60_000)).map((row) => row.seq), [late.seq], 'after the lease it is claimed again')
     await storage.pollAt(late.seq, NEXT_POLL)
     await apply(storage, hooks, recent.seq, taskId(), success)

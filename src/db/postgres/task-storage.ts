@@ -16,7 +16,7 @@ import type { VideoLink } from '../../providers/provider.js'
 import type { EventSource } from '../../services/task-events.js'
 import { queueMove, type QueueMove, type StatusUpdate, type TaskStatus } from '../../services/task-state.js'
 import {
-  IdempotencyKeyTaken, TaskGone, announces, leaseEnd, messagesFor, planUpdate, type ChangeHooks, type IdempotencyClaim, type QueueMoveOptions, type Settled, type TaskQueries,
+  IdempotencyKeyTaken, TaskGone, announces, leaseEnd, sparedUntil, messagesFor, planUpdate, type ChangeHooks, type IdempotencyClaim, type QueueMoveOptions, type Settled, type TaskQueries,
   type TaskStorage, type UpdateArgs, type UpdateResult
 } from '../../services/task-storage.js'
 
@@ -232,7 +232,7 @@ export class PostgresTaskStorage implements TaskStorage {
   }
 
   async claimPastDeadline (createdBefore: string, at: string, limit: number, leaseMs: number): Promise<TaskRow[]> {
-    return this.#repo.claimPastDeadline(this.#pool, createdBefore, at, limit, leaseEnd(at, leaseMs))
+    return this.#repo.claimPastDeadline(this.#pool, createdBefore, at, limit, leaseEnd(at, leaseMs), sparedUntil(at, leaseMs))
   }
 
   async claimDueArchives (at: string, limit: number, leaseMs: number): Promise<TaskRow[]> {

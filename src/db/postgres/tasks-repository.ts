@@ -129,7 +129,7 @@ const statements = {
   claimPastDeadline: `
     WITH due AS (
       SELECT seq FROM tasks
-      WHERE status = 'processing' AND COALESCE(sent_at, created_at) < $1 AND (next_poll_at IS NULL OR next_poll_at <= $2 OR next_poll_at > $4)
+      WHERE status = 'processing' AND COALESCE(sent_at, created_at) < $1 AND (next_poll_at IS NULL OR next_poll_at <= $2 OR next_poll_at > $5)
       ORDER BY seq LIMIT $3
       FOR UPDATE SKIP LOCKED
     ), claimed AS (
@@ -301,8 +301,8 @@ export class PostgresTasksRepository {
   /** Tasks whose create outcome stayed unknown (no task_id) since before the cutoff. */
   stuckSubmitting (db: Queryable, createdBefore: string, limit: number): Promise<TaskRow[]> { return rows<TaskRow>(db, 'stuckSubmitting', [createdBefore, limit]) }
   /** Processing tasks created (or sent) before the cutoff and not under a claim, moved to `until`: the rows as claimed. */
-  claimPastDeadline (db: Queryable, createdBefore: string, now: string, limit: number, until: string): Promise<TaskRow[]> {
-    return rows<TaskRow>(db, 'claimPastDeadline', [createdBefore, now, limit, until])
+  claimPastDeadline (db: Queryable, createdBefore: string, now: string, limit: number, until: string, spared: string): Promise<TaskRow[]> {
+    return rows<TaskRow>(db, 'claimPastDeadline', [createdBefore, now, limit, until, spared])
   }
 
   /** Up to `limit` pending archives due at `now`, oldest first, moved to `until`: the rows as claimed. */
