@@ -191,8 +191,8 @@ export async function startBuiltServer (t: Test, server: string, env: Record<str
  * A reconciler on its own, over `store` and one MiniMax-named provider the test controls, with the same poll policy
  * for every provider; its next-poll policy is set on the store as plugins/task-effects.ts sets it in the app.
  */
-export function standaloneReconciler (store: TaskStore, provider: VideoProvider, options: { afterNewsMs: number, backoffMs: number, backoffMaxMs: number, providerRequestTimeoutMs: number }): Reconciler {
-  const { providerRequestTimeoutMs, ...timing } = options
+export function standaloneReconciler (store: TaskStore, provider: VideoProvider, options: { afterNewsMs: number, backoffMs: number, backoffMaxMs: number, providerRequestTimeoutMs: number, latePollMs?: number }): Reconciler {
+  const { providerRequestTimeoutMs, latePollMs = 3_600_000, ...timing } = options
   const reconciler = new Reconciler({
     store,
     providers: new Map([['minimax', provider]]),
@@ -201,7 +201,7 @@ export function standaloneReconciler (store: TaskStore, provider: VideoProvider,
     submittingTimeoutMs: 600_000,
     deadlineMs: 7_200_000,
     lateResultWindowMs: 86_400_000,
-    latePollMs: 3_600_000,
+    latePollMs,
     archive: false,
     providerRequestTimeoutMs,
     log: { info () {}, warn () {}, error () {} }
