@@ -104,11 +104,12 @@ t.test('SUBMIT_DAILY_QUOTA and CALLER_QUOTAS: 429 quota_exceeded with the reset 
 })
 
 t.test('QUEUE_MAX_WAIT_MS: a task queued too long fails with queue_timeout, never sent', async (t) => {
-  const stack = await queuedStack(t, { QUEUE_MAX_WAIT_MS: '1000' })
+  // A wait the queue's own once-a-second sweep cannot reach during the test: the sweep below is told the time.
+  const stack = await queuedStack(t, { QUEUE_MAX_WAIT_MS: '600000' })
   await postJson(`${stack.url}/v1/video_generation`, submitBody(), auth(TOKENS[0]!))
   const queued = await postJson(`${stack.url}/v1/video_generation`, submitBody(), auth(TOKENS[0]!))
   t.equal(await stack.app.submitQueue.expireOnce(Date.now()), 0, 'not yet')
-  t.equal(await stack.app.submitQueue.expireOnce(Date.now() + 1500), 1, 'expired once past the wait')
+  t.equal(await stack.app.submitQueue.expireOnce(Date.now() + 601_000), 1, 'expired once past the wait')
   const task = (await getJson(`${stack.url}/v1/tasks/${queued.body.id}`, auth(TOKENS[0]!))).body
   t.match(task, { status: 'failed', error: { code: 'queue_timeout' } })
   t.equal(stack.fake.tasks.size, 1)

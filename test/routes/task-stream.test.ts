@@ -143,7 +143,8 @@ t.test('a client that leaves releases its watch; closing the app ends the stream
   const started = performance.now()
   await app.close()
   const took = performance.now() - started
-  t.ok(took < 1000, `open streams did not hold the shutdown (close took ${took.toFixed(0)} ms)`)
+  // Streams that held it would keep the close open while they last; the bound leaves room for a loaded machine.
+  t.ok(took < 5000, `open streams did not hold the shutdown (close took ${took.toFixed(0)} ms)`)
   await Promise.all(streams.map((stream) => stream.ended))
   t.ok(streams.every((stream) => statusEvents(stream.events).length === 1), 'each had its current status before the end')
 })
