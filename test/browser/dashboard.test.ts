@@ -163,10 +163,29 @@ async function run () {
     await page.waitForFunction(() => document.querySelectorAll('tbody tr[data-task]').length === 1, undefined, { timeout: WAIT_MS })
     t.match(await page.textContent('tbody'), 'A girl waves', 'a metadata value finds its task')
 
+    // A task that stays processing (no final push) until the test pushes its success, by then on the second page.
+    stack.fake.set({ pushes: 'half' })
+    const old = await postJson(`${stack.url}/v1/video_generation`, body({ prompt: 'an old task' }), { authorization: `Bearer ${ADMIN}` })
+    stack.fake.set({ pushes: 'normal' })
     for (let i = 0; i < 21; i++) await postJson(`${stack.url}/v1/video_generation`, body({ prompt: `page filler ${i}` }), { authorization: `Bearer ${ADMIN}` })
     await page.goto(`${ui}#/tasks`)
     await page.waitForFunction(() => document.querySelectorAll('tbody tr[data-task]').length === 20, undefined, { timeout: WAIT_MS })
-    const first = await page.getAttribute('tbody tr[data-task]', 'data-task')
+    await page.waitForSelector('.live.on', { timeout: WAIT_MS })
+
+    const oldTask = await getJson(`${stack.url}/v1/tasks/${old.body.id as string}`, { authorization: `Bearer ${ADMIN}` })
+    t.equal(oldTask.body.status, 'processing', 'the old task is still processing')
+    // MiniMax's own push as the fake would have sent it, once the fake has finished the task (its video exists).
+    const done = await until(async () => { const task = stack.fake.tasks.get(old.body.task_id as string); return task?.status === 'Success' ? task : undefined })
+    const pushed = await postJson(done.callback_url!, { task_id: done.task_id, status: 'success', file_id: done.file_id, base_resp: { status_code: 0, status_msg: 'success' } })
+    t.equal(pushed.status, 200, 'its success push is taken')
+    // The feed delivers in order: once a task submitted after the push has its row, the push's event has been seen.
+    const later = await postJson(`${stack.url}/v1/video_generation`, body({ prompt: 'after the old task' }), { authorization: `Bearer ${ADMIN}` })
+    await page.waitForSelector(`tr[data-task="${later.body.id as string}"]`, { timeout: WAIT_MS })
+    const rows = await page.$$eval('tbody tr[data-task]', (items) => items.map((item: any) => item.getAttribute('data-task')))
+    t.equal(rows[0], later.body.id, 'a new task joins the first page at the top')
+    t.notOk(rows.includes(old.body.id), 'an old task that changes stays on its own page, not at the top of the first')
+    t.equal(rows.length, 20, 'the first page still holds 20 rows')
+    const first = rows[0]
     await page.click('text=Older →')
     await page.waitForFunction((id) => document.querySelector('tbody tr[data-task]')?.getAttribute('data-task') !== id, first, { timeout: WAIT_MS })
     t.ok((await page.$$('tbody tr[data-task]')).length >= 3, 'the next page has the older tasks')

@@ -26,6 +26,19 @@ function matches (task: Task, filters: Filters): boolean {
     (!filters.caller || task.caller === filters.caller)
 }
 
+/**
+ * The first page with a task that is not on it put where the list's order (newest submit first) puts it, or null when
+ * it belongs on a later page: an old task that changes (a late push, the reconciler) stays where it is in the list
+ * instead of jumping to the top.
+ */
+function placedByAge (items: Task[], task: Task): Task[] | null {
+  const index = items.findIndex((item) => item.created_at < task.created_at)
+  if (index < 0 && items.length >= PAGE_SIZE) return null
+  const placed = items.slice()
+  placed.splice(index < 0 ? items.length : index, 0, task)
+  return placed.slice(0, PAGE_SIZE)
+}
+
 export function StatusBadge ({ status }: { status: string }) {
   return <span class={`badge ${status}`}>{status}</span>
 }
@@ -48,7 +61,8 @@ export function Tasks ({ route, me }: { route: Route, me: Me }) {
     return () => { stopped = true }
   }, [key])
 
-  // Live rows: every status change of a visible task replaces its row; a new task joins the first page.
+  // Live rows: every status change of a visible task replaces its row; a task not shown that now belongs on the first
+  // page (a new one, or one that now matches the filters) joins it in its place.
   useEffect(() => {
     const controller = new AbortController()
     readEventStream('/v1/events', {
@@ -65,7 +79,8 @@ export function Tasks ({ route, me }: { route: Route, me: Me }) {
             return { ...current, items }
           }
           if (cursor || !matches(task, filters)) return current
-          return { ...current, items: [task, ...current.items].slice(0, PAGE_SIZE) }
+          const items = placedByAge(current.items, task)
+          return items === null ? current : { ...current, items }
         })
       }
     }, controller.signal).finally(() => setLive(false))
