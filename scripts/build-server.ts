@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs'
 import { dirname, join, relative } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { build, type Plugin } from 'esbuild'
+import { writeIfChanged } from './write-if-changed.js'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
 const SRC = join(ROOT, 'src')
@@ -53,8 +54,10 @@ const result = await build({
   sourcesContent: false,
   metafile: true,
   legalComments: 'none',
-  logLevel: 'warning'
+  logLevel: 'warning',
+  write: false
 })
+const written = result.outputFiles.filter((file) => writeIfChanged(file.path, file.contents)).length
 
 const bytes = result.metafile.outputs[relative(ROOT, join(DIST, 'server.js')).split('\\').join('/')]?.bytes ?? 0
-console.log(`service bundled into dist/server.js: ${Object.keys(result.metafile.inputs).length} modules, ${bytes} B`)
+console.log(`service bundled into dist/server.js: ${Object.keys(result.metafile.inputs).length} modules, ${bytes} B${written === 0 ? ' (unchanged)' : ''}`)

@@ -1,18 +1,21 @@
 // `npm run build` (after tsc): bundles the dashboard (ui/) with esbuild into dist/ui, with content-hashed asset names.
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+// Files are replaced only when they change (a service may be serving them meanwhile), and the old build's assets are
+// removed only after the new page that no longer names them.
+import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { basename, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { build } from 'esbuild'
+import { writeIfChanged } from './write-if-changed.js'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
 const OUT = join(ROOT, 'dist', 'ui')
+const ASSETS = join(OUT, 'assets')
 
-rmSync(OUT, { recursive: true, force: true })
-mkdirSync(join(OUT, 'assets'), { recursive: true })
+mkdirSync(ASSETS, { recursive: true })
 
 const result = await build({
   entryPoints: [join(ROOT, 'ui', 'src', 'main.tsx')],
-  outdir: join(OUT, 'assets'),
+  outdir: ASSETS,
   entryNames: '[name]-[hash]',
   assetNames: '[name]-[hash]',
   bundle: true,
@@ -26,8 +29,10 @@ const result = await build({
   tsconfig: join(ROOT, 'ui', 'tsconfig.json'),
   metafile: true,
   legalComments: 'none',
-  logLevel: 'warning'
+  logLevel: 'warning',
+  write: false
 })
+let written = result.outputFiles.filter((file) => writeIfChanged(file.path, file.contents)).length
 
 const outputs = Object.keys(result.metafile.outputs).map((path) => basename(path))
 const js = outputs.find((name) => /^main-.*\.js$/.test(name))
@@ -36,6 +41,7 @@ if (!js || !css) throw new Error(`the bundle lacks its script or stylesheet: ${o
 
 // Relative links: the page works under any prefix a proxy mounts it at, as long as it ends in /ui/.
 const html = readFileSync(join(ROOT, 'ui', 'index.html'), 'utf8').replace('%JS%', `assets/${js}`).replace('%CSS%', `assets/${css}`)
-writeFileSync(join(OUT, 'index.html'), html)
+if (writeIfChanged(join(OUT, 'index.html'), html)) written++
+for (const name of readdirSync(ASSETS)) if (!outputs.includes(name)) rmSync(join(ASSETS, name), { recursive: true, force: true })
 const bytes = outputs.map((name) => `${name} ${result.metafile.outputs[Object.keys(result.metafile.outputs).find((p) => p.endsWith(name))!]!.bytes} B`)
-console.log(`dashboard built into dist/ui: ${bytes.join(', ')}`)
+console.log(`dashboard built into dist/ui: ${bytes.join(', ')}${written === 0 ? ' (unchanged)' : ''}`)
