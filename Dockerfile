@@ -18,7 +18,7 @@ COPY src/ ./src/
 # The dashboard's front end, bundled into dist/ui by npm run build (esbuild, a dev dependency: builder only), and the
 # service itself, bundled into dist/server.js by the same esbuild
 COPY ui/ ./ui/
-COPY scripts/build-server.ts scripts/build-ui.ts ./scripts/
+COPY scripts/build-server.ts scripts/build-ui.ts scripts/write-if-changed.ts ./scripts/
 COPY migrations/ ./migrations/
 RUN npm run build \
   && npm prune --omit=dev --no-audit --no-fund

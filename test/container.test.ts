@@ -24,7 +24,10 @@ const NODE_ENV_KEY = 'NODE_ENV' // read by Node libraries, not by our config
 // As `npm start` runs it, and as the bench measures it (bench/servers.ts).
 const EXPECTED_CMD = ['node', ...PRODUCTION_NODE_FLAGS, 'dist/server.js']
 const RUNTIME_FILES = new Map([['package.json', 'file'], ['node_modules', 'folder'], ['dist', 'folder'], ['migrations', 'folder']]) // what runs, from the builder
-const BUILD_INPUTS = ['package.json', 'package-lock.json', 'tsconfig.json', 'tsconfig.build.json', 'src', 'scripts/build-server.ts', 'scripts/build-ui.ts', 'ui'] // what `npm run build` reads
+const BUILD_SCRIPTS = ['scripts/build-server.ts', 'scripts/build-ui.ts'] // what `npm run build` runs after tsc
+// What `npm run build` reads: the build scripts' own imports of scripts/ are read from them, so a new helper they import
+// cannot be left out of the image's COPY.
+const BUILD_INPUTS = ['package.json', 'package-lock.json', 'tsconfig.json', 'tsconfig.build.json', 'src', 'ui', ...BUILD_SCRIPTS, ...scriptImports(BUILD_SCRIPTS)]
 // The Node versions this repository promises: the image's LTS line, the oldest Node that runs the service, and the
 // oldest that runs its development tools (tap's c8, neostandard and yargs ask for 20.19).
 const LTS_MAJOR = 24
@@ -191,6 +194,19 @@ t.test('docker-compose.yml', async (t) => {
 // ---------------------------------------------------------------- the production install, for real
 
 interface Lockfile { packages: Record<string, { dev?: boolean, devDependencies?: unknown }> }
+
+/** The files of scripts/ that these scripts import, directly or through each other, as repository paths. */
+function scriptImports (scripts: string[]): string[] {
+  const found = new Set<string>()
+  const visit = (path: string) => {
+    for (const [, name] of readFileSync(join(ROOT, path), 'utf8').matchAll(/from '\.\/([\w-]+)\.js'/g)) {
+      const imported = `scripts/${name}.ts`
+      if (!found.has(imported)) { found.add(imported); visit(imported) }
+    }
+  }
+  for (const script of scripts) visit(script)
+  return [...found]
+}
 
 function readJson<T> (path: string): T {
   return JSON.parse(readFileSync(path, 'utf8')) as T
