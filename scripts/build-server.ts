@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs'
 import { dirname, join, relative } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { build, type Plugin } from 'esbuild'
-import { writeIfChanged } from './write-if-changed.js'
+import { writeAllIfChanged } from './write-if-changed.js'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
 const SRC = join(ROOT, 'src')
@@ -57,7 +57,7 @@ const result = await build({
   logLevel: 'warning',
   write: false
 })
-const written = result.outputFiles.filter((file) => writeIfChanged(file.path, file.contents)).length
+const written = writeAllIfChanged(result.outputFiles)
 
 const bytes = result.metafile.outputs[relative(ROOT, join(DIST, 'server.js')).split('\\').join('/')]?.bytes ?? 0
 console.log(`service bundled into dist/server.js: ${Object.keys(result.metafile.inputs).length} modules, ${bytes} B${written === 0 ? ' (unchanged)' : ''}`)

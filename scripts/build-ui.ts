@@ -5,7 +5,7 @@ import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { basename, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { build } from 'esbuild'
-import { writeIfChanged } from './write-if-changed.js'
+import { writeAllIfChanged } from './write-if-changed.js'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
 const OUT = join(ROOT, 'dist', 'ui')
@@ -32,7 +32,6 @@ const result = await build({
   logLevel: 'warning',
   write: false
 })
-let written = result.outputFiles.filter((file) => writeIfChanged(file.path, file.contents)).length
 
 const outputs = Object.keys(result.metafile.outputs).map((path) => basename(path))
 const js = outputs.find((name) => /^main-.*\.js$/.test(name))
@@ -41,7 +40,7 @@ if (!js || !css) throw new Error(`the bundle lacks its script or stylesheet: ${o
 
 // Relative links: the page works under any prefix a proxy mounts it at, as long as it ends in /ui/.
 const html = readFileSync(join(ROOT, 'ui', 'index.html'), 'utf8').replace('%JS%', `assets/${js}`).replace('%CSS%', `assets/${css}`)
-if (writeIfChanged(join(OUT, 'index.html'), html)) written++
+const written = writeAllIfChanged([...result.outputFiles, { path: join(OUT, 'index.html'), contents: html }])
 for (const name of readdirSync(ASSETS)) if (!outputs.includes(name)) rmSync(join(ASSETS, name), { recursive: true, force: true })
 const bytes = outputs.map((name) => `${name} ${result.metafile.outputs[Object.keys(result.metafile.outputs).find((p) => p.endsWith(name))!]!.bytes} B`)
 console.log(`dashboard built into dist/ui: ${bytes.join(', ')}${written === 0 ? ' (unchanged)' : ''}`)

@@ -18,3 +18,8 @@ export function writeIfChanged (path: string, bytes: Uint8Array | string): boole
   renameSync(temporary, path)
   return true
 }
+
+/** Writes each file in order (a page after the assets it names); how many it wrote. */
+export function writeAllIfChanged (files: ReadonlyArray<{ path: string, contents: Uint8Array | string }>): number {
+  return files.filter((file) => writeIfChanged(file.path, file.contents)).length
+}
